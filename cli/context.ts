@@ -1,0 +1,99 @@
+// What every command shares: configuration from its flags, the adapters, a logger, and error handling.
+
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { type Adapters, openAdapters } from '../core/adapters/index.js';
+import { type Config, loadConfig } from '../core/config.js';
+import { exitCodeOf, messageOf } from '../core/errors.js';
+import { createLogger, type Logger } from '../core/log.js';
+
+export interface GlobalFlags {
+  config?: string;
+  warehouse?: string;
+  objects?: string;
+  events?: string;
+  source?: string;
+  planDir?: string;
+  logDir?: string;
+  logLevel?: string;
+  httpTimeoutMs?: string;
+  httpMaxRetries?: string;
+  httpMinIntervalMs?: string;
+  httpBackoffBaseMs?: string;
+}
+
+export function addGlobalOptions(program: Command): Command {
+  return program
+    .option('--config <file>', 'JSON configuration file (default: backfill.config.json when present)')
+    .option('--warehouse <url>', 'warehouse: duckdb:<path> (default duckdb:.backfill/warehouse.duckdb)')
+    .option('--objects <url>', 'object store: file:<folder> (default file:.backfill/objects)')
+    .option('--events <kind>', 'events: inprocess (default)')
+    .option('--source <source>', 'Phase 1 source: bundled (default) or an http(s):// stats API base URL')
+    .option('--plan-dir <dir>', 'where plan files are written and read (default plans)')
+    .option('--log-dir <dir>', 'where logs are written (default .backfill/logs)')
+    .option('--log-level <level>', 'level of the JSON log file (default info)')
+    .option('--http-timeout-ms <ms>', 'HTTP source: request timeout')
+    .option('--http-max-retries <n>', 'HTTP source: retries of a transient error')
+    .option('--http-min-interval-ms <ms>', 'HTTP source: minimum spacing between requests (politeness)')
+    .option('--http-backoff-base-ms <ms>', 'HTTP source: first retry delay, doubled each retry');
+}
+
+export function configFrom(flags: GlobalFlags): Config {
+  return loadConfig({
+    file: flags.config,
+    flags: {
+      warehouse: flags.warehouse,
+      objects: flags.objects,
+      events: flags.events,
+      source: flags.source,
+      planDir: flags.planDir,
+      logDir: flags.logDir,
+      logLevel: flags.logLevel,
+      'http.timeoutMs': flags.httpTimeoutMs,
+      'http.maxRetries': flags.httpMaxRetries,
+      'http.minIntervalMs': flags.httpMinIntervalMs,
+      'http.backoffBaseMs': flags.httpBackoffBaseMs,
+    },
+  });
+}
+
+export interface CommandContext {
+  readonly config: Config;
+  readonly adapters: Adapters;
+  readonly log: Logger;
+  /** The JSON log file every run of this command writes to. */
+  readonly logFile: string;
+}
+
+/** Opens configuration, adapters and the log, runs the command, closes everything, sets the exit code. */
+export async function withContext(
+  command: Command,
+  fn: (ctx: CommandContext) => Promise<number | undefined>,
+): Promise<void> {
+  let adapters: Adapters | undefined;
+  try {
+    const config = configFrom(command.optsWithGlobals<GlobalFlags>());
+    const logFile = join(config.logDir, 'backfill.log');
+    const log = createLogger(config.logLevel, logFile).child({ command: command.name() });
+    adapters = await openAdapters(config);
+    process.exitCode = (await fn({ config, adapters, log, logFile })) ?? 0;
+  } catch (err) {
+    reportError(err);
+  } finally {
+    await adapters?.close();
+  }
+}
+
+/** Runs a command that needs no adapters, with the same error handling. */
+export async function withoutAdapters(fn: () => Promise<number | undefined>): Promise<void> {
+  try {
+    process.exitCode = (await fn()) ?? 0;
+  } catch (err) {
+    reportError(err);
+  }
+}
+
+export function reportError(err: unknown): void {
+  process.stderr.write(`error: ${messageOf(err)}\n`);
+  process.exitCode = exitCodeOf(err);
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// The `backfill` command: every stage of an NBA season backfill, on the embedded defaults or in the cloud.
+
+import { Command, CommanderError } from 'commander';
+import { EXIT_BAD_INPUT } from '../core/errors.js';
+import { registerPipeline } from './commands/pipeline.js';
+import { registerPlan } from './commands/plan.js';
+import { registerProcess } from './commands/process.js';
+import { registerQuery } from './commands/query.js';
+import { registerRun } from './commands/run.js';
+import { addGlobalOptions } from './context.js';
+
+export function buildProgram(): Command {
+  const program = new Command('backfill')
+    .description('Backfill whole NBA seasons through the statistics pipeline, safely.')
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+  addGlobalOptions(program);
+  registerRun(program);
+  registerPlan(program);
+  registerProcess(program);
+  registerQuery(program);
+  registerPipeline(program);
+  for (const c of program.commands) {
+    c.exitOverride();
+    c.showHelpAfterError('(add --help for usage)');
+  }
+  return program;
+}
+
+async function main(argv: string[]): Promise<void> {
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; every other usage error is bad usage.
+      process.exitCode = err.exitCode === 0 ? 0 : EXIT_BAD_INPUT;
+      return;
+    }
+    throw err;
+  }
+}
+
+await main(process.argv);

@@ -1,0 +1,159 @@
+// The embedded warehouse: one DuckDB file, one connection, writes serialized in this process.
+
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import {
+  type DuckDBConnection,
+  DuckDBDataChunkWriter,
+  DuckDBInstance,
+  JSToDuckDBValueConverter,
+} from '@duckdb/node-api';
+import { ProcessingError } from '../../errors.js';
+import type { TableRows, Warehouse } from '../../ports/warehouse.js';
+import { type ColumnType, qualifiedName, type Row, type SqlValue, sortByKey, type TableSchema } from '../../schema/table.js';
+
+const DUCKDB_TYPES: Record<ColumnType, string> = {
+  STRING: 'VARCHAR',
+  INT64: 'BIGINT',
+  FLOAT64: 'DOUBLE',
+  BOOL: 'BOOLEAN',
+  DATE: 'DATE',
+  TIMESTAMP: 'TIMESTAMP',
+  // Kept as text: DuckDB's JSON type needs an extension that may not be installable offline.
+  JSON: 'VARCHAR',
+};
+
+/** BigQuery's `@name` parameters become DuckDB's `$name`. */
+export function toDuckDbSql(sql: string): string {
+  return sql.replace(/@([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => `$${name}`);
+}
+
+export function createTableSql(table: TableSchema): string {
+  const cols = table.columns.map((c) => `  ${c.name} ${DUCKDB_TYPES[c.type]}${c.nullable ? '' : ' NOT NULL'}`);
+  return `CREATE TABLE IF NOT EXISTS ${qualifiedName(table)} (\n${cols.join(',\n')}\n)`;
+}
+
+function toAppendValue(type: ColumnType, value: SqlValue | undefined): unknown {
+  if (value === null || value === undefined) return null;
+  if (type === 'DATE') return new Date(`${value}T00:00:00Z`);
+  if (type === 'TIMESTAMP') return new Date(String(value));
+  return value;
+}
+
+/** A promise chain: DuckDB transactions on one connection must not interleave. */
+class Mutex {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export class DuckDbWarehouse implements Warehouse {
+  private readonly lock = new Mutex();
+
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+    readonly description: string,
+  ) {}
+
+  /** Opens (creating if needed) a DuckDB file, or `:memory:`. A file has one writer process. */
+  static async open(path: string): Promise<DuckDbWarehouse> {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    let instance: DuckDBInstance;
+    try {
+      instance = await DuckDBInstance.create(path);
+    } catch (err) {
+      const msg = err instanceof Error ? err.message : String(err);
+      const locked = /lock/i.test(msg);
+      throw new ProcessingError(
+        locked
+          ? `the DuckDB file ${path} is open in another process (DuckDB allows one writer per file): ${msg}`
+          : `cannot open DuckDB file ${path}: ${msg}`,
+        { cause: err },
+      );
+    }
+    const conn = await instance.connect();
+    return new DuckDbWarehouse(instance, conn, `duckdb:${path}`);
+  }
+
+  async ensureTables(tables: readonly TableSchema[]): Promise<void> {
+    await this.lock.run(async () => {
+      for (const dataset of new Set(tables.map((t) => t.dataset))) {
+        await this.conn.run(`CREATE SCHEMA IF NOT EXISTS ${dataset}`);
+      }
+      for (const t of tables) await this.conn.run(createTableSql(t));
+    });
+  }
+
+  async query(sql: string, params: Readonly<Record<string, SqlValue>> = {}): Promise<Row[]> {
+    return this.lock.run(async () => {
+      const reader = await this.conn.runAndReadAll(toDuckDbSql(sql), params as Record<string, SqlValue>);
+      const types = reader.columnTypes().map(String);
+      const names = reader.deduplicatedColumnNames();
+      const bigint = names.filter((_n, i) => /^(BIGINT|HUGEINT|UBIGINT)$/.test(types[i] ?? ''));
+      const rows = reader.getRowObjectsJson() as Row[];
+      if (bigint.length > 0) {
+        for (const row of rows) for (const n of bigint) if (row[n] !== null) row[n] = Number(row[n]);
+      }
+      return rows;
+    });
+  }
+
+  async replacePartition(
+    table: TableSchema,
+    date: string,
+    rows: readonly Row[],
+    alsoAppend: readonly TableRows[] = [],
+  ): Promise<void> {
+    const stray = rows.find((r) => r[table.partitionColumn] !== date);
+    if (stray) {
+      throw new Error(
+        `${qualifiedName(table)}: a row for ${String(stray[table.partitionColumn])} was handed to the replace of ${date}`,
+      );
+    }
+    await this.lock.run(async () => {
+      await this.conn.run('BEGIN TRANSACTION');
+      try {
+        await this.conn.run(`DELETE FROM ${qualifiedName(table)} WHERE ${table.partitionColumn} = $date`, { date });
+        await this.appendRows(table, sortByKey(table, rows));
+        for (const extra of alsoAppend) await this.appendRows(extra.table, extra.rows);
+        await this.conn.run('COMMIT');
+      } catch (err) {
+        await this.conn.run('ROLLBACK');
+        throw err;
+      }
+    });
+  }
+
+  async append(table: TableSchema, rows: readonly Row[]): Promise<void> {
+    await this.lock.run(() => this.appendRows(table, rows));
+  }
+
+  private async appendRows(table: TableSchema, rows: readonly Row[]): Promise<void> {
+    if (rows.length === 0) return;
+    const appender = await this.conn.createAppender(table.name, table.dataset);
+    try {
+      const writer = DuckDBDataChunkWriter.forAppender(appender, { converter: JSToDuckDBValueConverter });
+      for (const row of rows) {
+        writer.appendRow(table.columns.map((c) => toAppendValue(c.type, row[c.name])) as never);
+      }
+      writer.flush();
+      appender.closeSync();
+    } catch (err) {
+      appender.clear();
+      throw new Error(`${qualifiedName(table)}: append failed: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.lock.run(async () => {
+      this.conn.closeSync();
+      this.instance.closeSync();
+    });
+  }
+}

@@ -1,0 +1,270 @@
+// The default Phase 1 source: the vendored real NBA.com box scores, answering as the stats API would.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { parseCsvRecords } from '../../csv.js';
+import type { IsoDate } from '../../dates.js';
+import { isTeamAbbr, TEAMS } from '../../nba/teams.js';
+import { bundledDataDir } from '../../paths.js';
+import { getSeason, SEASON_TYPE_REGULAR } from '../../pipeline/seasons.js';
+import type {
+  LeagueGameLogQuery,
+  RosterAthlete,
+  RosterQuery,
+  RosterResponse,
+  StatsResponse,
+  StatsResultSet,
+  StatsSource,
+} from '../../ports/source.js';
+
+type Cell = string | number | null;
+
+/** Columns kept as text: ids with leading zeros, labels, dates. Everything else numeric. */
+const TEXT_COLUMNS = new Set([
+  'SEASON_ID',
+  'SEASON_YEAR',
+  'SEASON_LABEL',
+  'PLAYER_NAME',
+  'TEAM_ABBREVIATION',
+  'TEAM_NAME',
+  'GAME_ID',
+  'GAME_DATE',
+  'MATCHUP',
+  'WL',
+]);
+
+const SUMMED = ['FGM', 'FGA', 'FG3M', 'FG3A', 'FTM', 'FTA', 'OREB', 'DREB', 'REB', 'AST', 'STL', 'BLK', 'TOV', 'PF', 'PTS'];
+
+const TEAM_LOG_HEADERS = [
+  'SEASON_ID',
+  'TEAM_ID',
+  'TEAM_ABBREVIATION',
+  'TEAM_NAME',
+  'GAME_ID',
+  'GAME_DATE',
+  'MATCHUP',
+  'WL',
+  'MIN',
+  'FGM',
+  'FGA',
+  'FG_PCT',
+  'FG3M',
+  'FG3A',
+  'FG3_PCT',
+  'FTM',
+  'FTA',
+  'FT_PCT',
+  'OREB',
+  'DREB',
+  'REB',
+  'AST',
+  'STL',
+  'BLK',
+  'TOV',
+  'PF',
+  'PTS',
+  'PLUS_MINUS',
+];
+
+function cell(header: string, value: string): Cell {
+  if (value === '') return null;
+  if (TEXT_COLUMNS.has(header)) return value;
+  const n = Number(value);
+  return Number.isFinite(n) ? n : value;
+}
+
+interface Table {
+  headers: string[];
+  rows: Cell[][];
+  /** Rows by the date part of GAME_DATE, built on first use. */
+  byDate?: Map<IsoDate, Cell[][]>;
+}
+
+function rowsBetween(table: Table, from: IsoDate, to: IsoDate): Cell[][] {
+  if (!table.byDate) {
+    const d = table.headers.indexOf('GAME_DATE');
+    table.byDate = new Map();
+    for (const r of table.rows) {
+      const date = dateOf(r[d] ?? '');
+      const list = table.byDate.get(date);
+      if (list) list.push(r);
+      else table.byDate.set(date, [r]);
+    }
+  }
+  if (from === to) return table.byDate.get(from) ?? [];
+  return [...table.byDate].filter(([date]) => date >= from && date <= to).flatMap(([, rows]) => rows);
+}
+
+interface SeasonData {
+  players: Table;
+  /** Regular-season team rows, summed from the player rows as NBA.com's team log sums them. */
+  teams: Table;
+  /** Playoff team rows from source N, *_RANK and AVAILABLE_FLAG columns dropped, duplicates kept. */
+  playoffTeams: Table | undefined;
+  /** Per player: appearances sorted by date, for rosters. */
+  appearances: Map<number, { date: IsoDate; team: string; name: string }[]>;
+}
+
+function readGzCsv(path: string, drop: (h: string) => boolean = () => false): Table {
+  const text = gunzipSync(readFileSync(path)).toString('utf8');
+  const { headers, records } = parseCsvRecords(text, path);
+  const keep = headers.map((h, i) => [h, i] as const).filter(([h]) => !drop(h));
+  return {
+    headers: keep.map(([h]) => h),
+    rows: records.map((r) => keep.map(([h, i]) => cell(h, r[i] as string))),
+  };
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+function sumTeams(players: Table): Table {
+  const ix = (h: string) => players.headers.indexOf(h);
+  const groups = new Map<string, Cell[][]>();
+  for (const r of players.rows) {
+    const key = `${r[ix('GAME_ID')]}|${r[ix('TEAM_ID')]}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = []));
+    g.push(r);
+  }
+  const rows: Cell[][] = [];
+  const totals = new Map<string, Record<string, number>>();
+  const pointsByGame = new Map<string, number[]>();
+  for (const [key, g] of groups) {
+    const sum: Record<string, number> = {};
+    for (const h of [...SUMMED, 'MIN']) sum[h] = g.reduce((a, r) => a + Number(r[ix(h)] ?? 0), 0);
+    totals.set(key, sum);
+    const gameId = key.split('|')[0] as string;
+    pointsByGame.set(gameId, [...(pointsByGame.get(gameId) ?? []), sum.PTS ?? 0]);
+  }
+  for (const [key, g] of groups) {
+    const first = g[0] as Cell[];
+    const sum = totals.get(key) as Record<string, number>;
+    const gamePoints = pointsByGame.get(key.split('|')[0] as string) ?? [];
+    // Both teams' totals add to the game's; the team's margin is its points minus the rest.
+    const margin = gamePoints.length === 2 ? 2 * (sum.PTS ?? 0) - (gamePoints[0] ?? 0) - (gamePoints[1] ?? 0) : null;
+    const pct = (m: string, a: string) => ((sum[a] ?? 0) > 0 ? round3((sum[m] ?? 0) / (sum[a] ?? 1)) : null);
+    const values: Record<string, Cell> = {
+      SEASON_ID: first[ix('SEASON_ID')] ?? null,
+      TEAM_ID: first[ix('TEAM_ID')] ?? null,
+      TEAM_ABBREVIATION: first[ix('TEAM_ABBREVIATION')] ?? null,
+      TEAM_NAME: first[ix('TEAM_NAME')] ?? null,
+      GAME_ID: first[ix('GAME_ID')] ?? null,
+      GAME_DATE: first[ix('GAME_DATE')] ?? null,
+      MATCHUP: first[ix('MATCHUP')] ?? null,
+      WL: first[ix('WL')] ?? null,
+      ...sum,
+      FG_PCT: pct('FGM', 'FGA'),
+      FG3_PCT: pct('FG3M', 'FG3A'),
+      FT_PCT: pct('FTM', 'FTA'),
+      PLUS_MINUS: margin,
+    };
+    rows.push(TEAM_LOG_HEADERS.map((h) => values[h] ?? null));
+  }
+  return { headers: TEAM_LOG_HEADERS, rows };
+}
+
+function loadSeason(dir: string, label: string): SeasonData {
+  const players = readGzCsv(join(dir, 'player_box', `player_game_logs_${label}_regular.csv.gz`), (h) => h === 'SEASON_LABEL');
+  let playoffTeams: Table | undefined;
+  try {
+    playoffTeams = readGzCsv(
+      join(dir, 'team_box', `team_game_totals_${label}_playoffs.csv.gz`),
+      (h) => h.endsWith('_RANK') || h === 'AVAILABLE_FLAG',
+    );
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const ix = (h: string) => players.headers.indexOf(h);
+  const appearances = new Map<number, { date: IsoDate; team: string; name: string }[]>();
+  for (const r of players.rows) {
+    const id = r[ix('PLAYER_ID')] as number;
+    let list = appearances.get(id);
+    if (!list) appearances.set(id, (list = []));
+    list.push({ date: r[ix('GAME_DATE')] as string, team: r[ix('TEAM_ABBREVIATION')] as string, name: r[ix('PLAYER_NAME')] as string });
+  }
+  for (const list of appearances.values()) list.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+  return { players, teams: sumTeams(players), playoffTeams, appearances };
+}
+
+/** The date part of GAME_DATE, which source N writes as YYYY-MM-DDT00:00:00. */
+const dateOf = (v: Cell) => String(v).slice(0, 10);
+
+export class BundledStatsSource implements StatsSource {
+  readonly description: string;
+  private readonly seasons = new Map<string, SeasonData>();
+  /** The roster scraper asks for every team of one date in turn: all rosters of that date, once. */
+  private rosterCache: { key: string; byTeam: Map<string, RosterAthlete[]> } | undefined;
+
+  constructor(private readonly dir: string = bundledDataDir()) {
+    this.description = 'bundled real NBA.com data (data/nba)';
+  }
+
+  private season(label: string): SeasonData {
+    getSeason(label);
+    let data = this.seasons.get(label);
+    if (!data) {
+      data = loadSeason(this.dir, label);
+      this.seasons.set(label, data);
+    }
+    return data;
+  }
+
+  async leagueGameLog(q: LeagueGameLogQuery): Promise<StatsResponse> {
+    const data = this.season(q.season);
+    let table: Table | undefined;
+    if (q.seasonType === SEASON_TYPE_REGULAR) table = q.playerOrTeam === 'P' ? data.players : data.teams;
+    // The bundled set has player rows for the regular season only, and playoff team totals; no play-in.
+    else if (q.seasonType === 'Playoffs' && q.playerOrTeam === 'T') table = data.playoffTeams;
+    const headers = table?.headers ?? (q.playerOrTeam === 'P' ? data.players.headers : TEAM_LOG_HEADERS);
+    const rows = table ? rowsBetween(table, q.dateFrom, q.dateTo) : [];
+    const resultSet: StatsResultSet = { name: 'LeagueGameLog', headers, rowSet: rows };
+    return {
+      resource: 'leaguegamelog',
+      parameters: {
+        Season: q.season,
+        SeasonType: q.seasonType,
+        PlayerOrTeam: q.playerOrTeam,
+        DateFrom: q.dateFrom,
+        DateTo: q.dateTo,
+      },
+      resultSets: [resultSet],
+    };
+  }
+
+  /**
+   * The bundled set has no rosters, so a team's roster as of a date is derived from appearances:
+   * the players whose latest appearance of the season, up to and including the date, was for it.
+   */
+  async teamRoster(q: RosterQuery): Promise<RosterResponse> {
+    if (!isTeamAbbr(q.teamAbbr)) throw new Error(`unknown team ${q.teamAbbr}`);
+    const key = `${q.season}|${q.asOf}`;
+    if (this.rosterCache?.key !== key) this.rosterCache = { key, byTeam: this.rostersAsOf(q.season, q.asOf) };
+    return {
+      team: { id: TEAMS[q.teamAbbr].id, abbreviation: q.teamAbbr },
+      season: q.season,
+      asOf: q.asOf,
+      athletes: this.rosterCache.byTeam.get(q.teamAbbr) ?? [],
+    };
+  }
+
+  private rostersAsOf(season: string, asOf: IsoDate): Map<string, RosterAthlete[]> {
+    const byTeam = new Map<string, RosterAthlete[]>();
+    for (const [id, list] of this.season(season).appearances) {
+      let latest: { date: string; team: string; name: string } | undefined;
+      for (const a of list) {
+        if (a.date > asOf) break;
+        latest = a;
+      }
+      if (!latest) continue;
+      const team = latest.team;
+      // Appearances for the latest team, counting any earlier stint with it too.
+      const games = list.filter((a) => a.date <= asOf && a.team === team).length;
+      const athletes = byTeam.get(team) ?? [];
+      athletes.push({ id, fullName: latest.name, gamesWithTeam: games, lastAppearance: latest.date });
+      byTeam.set(latest.team, athletes);
+    }
+    for (const athletes of byTeam.values()) athletes.sort((a, b) => a.id - b.id);
+    return byTeam;
+  }
+}

@@ -1,0 +1,47 @@
+// Phases 1 and 2 for one date: the scrapers in order, then every raw processor.
+
+import type { Logger } from 'pino';
+import type { IsoDate } from './dates.js';
+import type { PipelinePorts } from './pipeline/processor.js';
+import { phaseProcessors } from './pipeline/registry.js';
+import { type RunOptions, runProcessor } from './runner.js';
+
+export interface ProcessorFailure {
+  readonly processor: string;
+  readonly error: Error;
+  readonly runId: string;
+}
+
+export interface DateRunResult {
+  readonly date: IsoDate;
+  readonly ok: boolean;
+  readonly failures: readonly ProcessorFailure[];
+  readonly rows: Readonly<Record<string, number>>;
+}
+
+/**
+ * A scraper failure stops the date's scrapers (the roster scraper needs the team log), and Phase 2 is then
+ * not run, since its files would be missing or stale. Phase 2's processors are independent of each other,
+ * so all of them run and every failure is reported.
+ */
+export async function runPhases1And2(
+  ports: PipelinePorts,
+  log: Logger,
+  date: IsoDate,
+  options: RunOptions,
+): Promise<DateRunResult> {
+  const rows: Record<string, number> = {};
+  const failures: ProcessorFailure[] = [];
+  for (const phase of [1, 2] as const) {
+    for (const processor of phaseProcessors(phase)) {
+      const out = await runProcessor(ports, log, processor, date, options);
+      if (out.ok) rows[processor.definition.name] = out.result.rows;
+      else {
+        failures.push({ processor: processor.definition.name, error: out.error, runId: out.runId });
+        if (phase === 1) break;
+      }
+    }
+    if (failures.length > 0) break;
+  }
+  return { date, ok: failures.length === 0, failures, rows };
+}

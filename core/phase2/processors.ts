@@ -1,0 +1,337 @@
+// Phase 2: the five raw processors. Each reads the date's raw files, validates every record, derives what
+// the data lacks, and replaces the date in its nba_raw table in one transaction.
+
+import { BadInputError } from '../errors.js';
+import { parseMatchup, TEAMS, type TeamAbbr } from '../nba/teams.js';
+import { getProcessorDefinition } from '../pipeline/definition.js';
+import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
+import { seasonTypeOfGameId } from '../pipeline/seasons.js';
+import { duplicateKeys, qualifiedName, type Row, type TableSchema } from '../schema/table.js';
+import { readGameLogRecords, readRawFile } from './rawFiles.js';
+import { invalid, PlayerLogRecord, RosterFile, TeamLogRecord, validateGameLog } from './records.js';
+
+interface Built {
+  readonly rows: Row[];
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** Wraps a row builder with the key check; the runner then replaces the date atomically. */
+function tableProcessor(name: string, build: (ctx: ProcessorContext) => Promise<Built>): Processor {
+  const definition = getProcessorDefinition(name);
+  if (definition.output.kind !== 'table') throw new Error(`${name} does not write a table`);
+  const table: TableSchema = definition.output.table;
+  return {
+    definition,
+    async run(ctx: ProcessorContext): Promise<ProcessorResult> {
+      const { rows, details } = await build(ctx);
+      const dups = duplicateKeys(table, rows);
+      if (dups.length > 0) {
+        throw new BadInputError(`${qualifiedName(table)} for ${ctx.date}: duplicate rows for ${dups.slice(0, 5).join('; ')}`);
+      }
+      return {
+        rows: rows.length,
+        decision: rows.length > 0 ? 'processed' : 'no_games',
+        details: details ?? {},
+        write: { table, rows },
+      };
+    },
+  };
+}
+
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+const ratio = (made: number, attempted: number) => (attempted > 0 ? round3(made / attempted) : null);
+
+async function playerRecords(ctx: ProcessorContext): Promise<PlayerLogRecord[]> {
+  const { location, records } = await readGameLogRecords(ctx, 'playerGameLogs');
+  const valid = validateGameLog(PlayerLogRecord, records, location, ctx.date);
+  const seen = new Map<string, number>();
+  for (const r of valid) {
+    const k = `GAME_ID=${r.GAME_ID}, PLAYER_ID=${r.PLAYER_ID}`;
+    seen.set(k, (seen.get(k) ?? 0) + 1);
+  }
+  const dups = [...seen].filter(([, n]) => n > 1).map(([k, n]) => `duplicate player rows for one game: ${k} appears ${n} times`);
+  if (dups.length > 0) throw invalid(location, dups);
+  return valid;
+}
+
+/** Stats of a team row, for telling identical duplicates from conflicting ones. */
+function statsSignature(r: TeamLogRecord): string {
+  return JSON.stringify(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/**
+ * The date's team rows, with identical duplicates dropped: the 2023-24 playoff totals repeat 11 games
+ * whose rows differ only in rank columns (SOURCE.md, quirk 10). Duplicates that disagree are bad input.
+ */
+async function teamRecords(
+  ctx: ProcessorContext,
+): Promise<{ rows: TeamLogRecord[]; deduplicated: number; location: string }> {
+  const { location, records } = await readGameLogRecords(ctx, 'teamGameLogs');
+  const valid = validateGameLog(TeamLogRecord, records, location, ctx.date);
+  const byKey = new Map<string, TeamLogRecord>();
+  const conflicts: string[] = [];
+  let deduplicated = 0;
+  for (const r of valid) {
+    const k = `GAME_ID=${r.GAME_ID}, TEAM_ID=${r.TEAM_ID}`;
+    const prev = byKey.get(k);
+    if (!prev) byKey.set(k, r);
+    else if (statsSignature(prev) === statsSignature(r)) deduplicated++;
+    else conflicts.push(`conflicting duplicate team rows for ${k}`);
+  }
+  if (conflicts.length > 0) throw invalid(location, conflicts);
+  return { rows: [...byKey.values()], deduplicated, location };
+}
+
+interface Side {
+  readonly home: string;
+  readonly away: string;
+}
+
+/** Home and away of each game, from the MATCHUP strings of its rows, which must agree. */
+function sidesOf(rows: readonly { GAME_ID: string; MATCHUP: string }[], location: string): Map<string, Side> {
+  const sides = new Map<string, Side>();
+  const problems: string[] = [];
+  for (const r of rows) {
+    const m = parseMatchup(r.MATCHUP) as Side;
+    const prev = sides.get(r.GAME_ID);
+    if (!prev) sides.set(r.GAME_ID, m);
+    else if (prev.home !== m.home || prev.away !== m.away) {
+      problems.push(`game ${r.GAME_ID}: MATCHUP strings disagree on home and away ("${prev.away} @ ${prev.home}" vs "${r.MATCHUP}")`);
+    }
+  }
+  if (problems.length > 0) throw invalid(location, problems);
+  return sides;
+}
+
+function gameColumns(ctx: ProcessorContext, gameId: string): Row {
+  return {
+    game_id: gameId,
+    game_date: ctx.date,
+    season: ctx.season.label,
+    season_type: seasonTypeOfGameId(gameId) ?? ctx.seasonType,
+  };
+}
+
+/**
+ * The schedule is derived from the team game log: the source has no schedule file. Every game a log reports
+ * is final. Home and away come from the MATCHUP order, which also holds for the five 2024-25 neutral-site
+ * games whose two rows carry the same `A @ B` string.
+ */
+export const scheduleProcessor = tableProcessor('nbac_schedule', async (ctx) => {
+  const { rows: teams, deduplicated, location } = await teamRecords(ctx);
+  const sides = sidesOf(teams, location);
+  const byGame = new Map<string, TeamLogRecord[]>();
+  for (const t of teams) byGame.set(t.GAME_ID, [...(byGame.get(t.GAME_ID) ?? []), t]);
+  const problems: string[] = [];
+  const rows: Row[] = [];
+  for (const [gameId, pair] of byGame) {
+    const side = sides.get(gameId) as Side;
+    const home = pair.find((t) => t.TEAM_ABBREVIATION === side.home);
+    const away = pair.find((t) => t.TEAM_ABBREVIATION === side.away);
+    if (pair.length !== 2 || !home || !away) {
+      problems.push(`game ${gameId}: expected the rows of ${side.away} and ${side.home}, found ${pair.map((t) => t.TEAM_ABBREVIATION).join(', ')}`);
+      continue;
+    }
+    const winners = pair.filter((t) => t.WL === 'W');
+    const winner = winners[0];
+    const loser = pair.find((t) => t !== winner);
+    if (winners.length !== 1 || !winner || !loser || winner.PTS <= loser.PTS) {
+      problems.push(`game ${gameId}: needs exactly one W row, with the higher score (${home.TEAM_ABBREVIATION} ${home.PTS} ${home.WL}, ${away.TEAM_ABBREVIATION} ${away.PTS} ${away.WL})`);
+      continue;
+    }
+    rows.push({
+      ...gameColumns(ctx, gameId),
+      home_team_id: home.TEAM_ID,
+      home_team_abbr: home.TEAM_ABBREVIATION,
+      away_team_id: away.TEAM_ID,
+      away_team_abbr: away.TEAM_ABBREVIATION,
+      home_score: home.PTS,
+      away_score: away.PTS,
+      winner_team_abbr: winner.TEAM_ABBREVIATION,
+      game_status: 'Final',
+    });
+  }
+  if (problems.length > 0) throw invalid(location, problems);
+  return { rows, details: { games: rows.length, duplicateTeamRowsDropped: deduplicated } };
+});
+
+function opponentOf(side: Side, team: string): string {
+  return side.home === team ? side.away : side.home;
+}
+
+export const playerBoxscoreProcessor = tableProcessor('nbac_player_boxscore', async (ctx) => {
+  const players = await playerRecords(ctx);
+  const rows = players.map((p): Row => {
+    const side = parseMatchup(p.MATCHUP) as Side;
+    return {
+      ...gameColumns(ctx, p.GAME_ID),
+      player_id: p.PLAYER_ID,
+      player_name: p.PLAYER_NAME,
+      team_id: p.TEAM_ID,
+      team_abbr: p.TEAM_ABBREVIATION,
+      opponent_team_abbr: opponentOf(side, p.TEAM_ABBREVIATION),
+      is_home: side.home === p.TEAM_ABBREVIATION,
+      win: p.WL === 'W',
+      minutes: p.MIN,
+      points: p.PTS,
+      fgm: p.FGM,
+      fga: p.FGA,
+      fg3m: p.FG3M,
+      fg3a: p.FG3A,
+      ftm: p.FTM,
+      fta: p.FTA,
+      oreb: p.OREB,
+      dreb: p.DREB,
+      reb: p.REB,
+      ast: p.AST,
+      stl: p.STL,
+      blk: p.BLK,
+      tov: p.TOV,
+      pf: p.PF,
+      // Empty percentages mean no attempts: null, not 0 (SOURCE.md, quirk 4).
+      fg_pct: p.FG_PCT,
+      fg3_pct: p.FG3_PCT,
+      ft_pct: p.FT_PCT,
+      plus_minus: p.PLUS_MINUS,
+    };
+  });
+  return { rows, details: { games: new Set(players.map((p) => p.GAME_ID)).size } };
+});
+
+/**
+ * The gamebook lists every player of a game with a status. The source has appearances only (DNP and
+ * inactive players are absent, SOURCE.md quirk 2), so every row is `active`; MIN = 0 is a real
+ * appearance of under 30 seconds and is flagged, not dropped.
+ */
+export const gamebookProcessor = tableProcessor('nbac_gamebook_player_stats', async (ctx) => {
+  const players = await playerRecords(ctx);
+  const rows = players.map(
+    (p): Row => ({
+      ...gameColumns(ctx, p.GAME_ID),
+      player_id: p.PLAYER_ID,
+      player_name: p.PLAYER_NAME,
+      team_abbr: p.TEAM_ABBREVIATION,
+      player_status: 'active',
+      minutes: p.MIN,
+      played_under_30s: p.MIN === 0,
+    }),
+  );
+  return { rows, details: { underThirtySeconds: rows.filter((r) => r.played_under_30s).length } };
+});
+
+const COUNTS = ['PTS', 'FGM', 'FGA', 'FG3M', 'FG3A', 'FTM', 'FTA', 'OREB', 'DREB', 'REB', 'AST', 'STL', 'BLK', 'TOV', 'PF'] as const;
+type Counts = Record<(typeof COUNTS)[number], number>;
+
+function teamStatColumns(c: Counts): Row {
+  return {
+    points: c.PTS,
+    fgm: c.FGM,
+    fga: c.FGA,
+    fg3m: c.FG3M,
+    fg3a: c.FG3A,
+    ftm: c.FTM,
+    fta: c.FTA,
+    oreb: c.OREB,
+    dreb: c.DREB,
+    reb: c.REB,
+    ast: c.AST,
+    stl: c.STL,
+    blk: c.BLK,
+    tov: c.TOV,
+    pf: c.PF,
+    fg_pct: ratio(c.FGM, c.FGA),
+    fg3_pct: ratio(c.FG3M, c.FG3A),
+    ft_pct: ratio(c.FTM, c.FTA),
+  };
+}
+
+/**
+ * Team box scores are the sums of the team's player rows (team REB and TOV are player sums, SOURCE.md
+ * quirk 12). A game with no player rows, such as a playoff game in the bundled data, takes its team game
+ * log row instead; `derived_from` says which.
+ */
+export const teamBoxscoreProcessor = tableProcessor('nbac_team_boxscore', async (ctx) => {
+  const players = await playerRecords(ctx);
+  const { rows: teams } = await teamRecords(ctx);
+  const groups = new Map<string, PlayerLogRecord[]>();
+  for (const p of players) {
+    const k = `${p.GAME_ID}|${p.TEAM_ABBREVIATION}`;
+    groups.set(k, [...(groups.get(k) ?? []), p]);
+  }
+  const rows: Row[] = [];
+  for (const [k, group] of groups) {
+    const first = group[0] as PlayerLogRecord;
+    const side = parseMatchup(first.MATCHUP) as Side;
+    const team = k.split('|')[1] as TeamAbbr;
+    const sums = Object.fromEntries(COUNTS.map((c) => [c, group.reduce((a, p) => a + p[c], 0)])) as Counts;
+    rows.push({
+      ...gameColumns(ctx, first.GAME_ID),
+      team_id: TEAMS[team].id,
+      team_abbr: team,
+      opponent_team_abbr: opponentOf(side, team),
+      is_home: side.home === team,
+      win: first.WL === 'W',
+      ...teamStatColumns(sums),
+      players_used: group.length,
+      derived_from: 'player_rows',
+    });
+  }
+  const gamesWithPlayers = new Set(players.map((p) => p.GAME_ID));
+  for (const t of teams) {
+    if (gamesWithPlayers.has(t.GAME_ID)) continue;
+    const side = parseMatchup(t.MATCHUP) as Side;
+    rows.push({
+      ...gameColumns(ctx, t.GAME_ID),
+      team_id: t.TEAM_ID,
+      team_abbr: t.TEAM_ABBREVIATION,
+      opponent_team_abbr: opponentOf(side, t.TEAM_ABBREVIATION),
+      is_home: side.home === t.TEAM_ABBREVIATION,
+      win: t.WL === 'W',
+      ...teamStatColumns(t),
+      players_used: 0,
+      derived_from: 'team_game_log',
+    });
+  }
+  return { rows, details: { fromTeamLog: rows.filter((r) => r.derived_from === 'team_game_log').length } };
+});
+
+export const rosterProcessor = tableProcessor('espn_team_roster', async (ctx) => {
+  const { location, body } = await readRawFile(ctx, 'teamRosters');
+  const parsed = RosterFile.safeParse(body);
+  if (!parsed.success) {
+    throw invalid(
+      location,
+      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    );
+  }
+  const problems: string[] = [];
+  const rows: Row[] = [];
+  for (const roster of parsed.data.rosters) {
+    const abbr = roster.team.abbreviation as TeamAbbr;
+    if (roster.asOf !== ctx.date) problems.push(`roster of ${abbr}: asOf ${roster.asOf} disagrees with its folder game_date=${ctx.date}`);
+    if (TEAMS[abbr].id !== roster.team.id) problems.push(`roster of ${abbr}: unknown team: id ${roster.team.id} is not ${abbr}`);
+    for (const a of roster.athletes) {
+      if (a.lastAppearance > ctx.date) problems.push(`roster of ${abbr}: athlete ${a.id} appears on ${a.lastAppearance}, after ${ctx.date}`);
+      rows.push({
+        roster_date: ctx.date,
+        season: ctx.season.label,
+        team_id: roster.team.id,
+        team_abbr: abbr,
+        player_id: a.id,
+        player_name: a.fullName,
+        games_with_team: a.gamesWithTeam,
+        last_appearance_date: a.lastAppearance,
+      });
+    }
+  }
+  if (problems.length > 0) throw invalid(location, problems);
+  return { rows, details: { teams: parsed.data.rosters.length } };
+});
+
+export const PHASE2_PROCESSORS: readonly Processor[] = [
+  scheduleProcessor,
+  playerBoxscoreProcessor,
+  gamebookProcessor,
+  teamBoxscoreProcessor,
+  rosterProcessor,
+];

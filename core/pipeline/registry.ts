@@ -1,0 +1,23 @@
+// From a processor's name to its implementation: how run history's failed runs are re-run by name.
+
+import { BadInputError } from '../errors.js';
+import { PHASE1_SCRAPERS } from '../phase1/scrapers.js';
+import { PHASE2_PROCESSORS } from '../phase2/processors.js';
+import { getProcessorDefinition, type PhaseNumber, processorsOfPhase } from './definition.js';
+import type { Processor } from './processor.js';
+
+const IMPLEMENTATIONS = new Map<string, Processor>(
+  [...PHASE1_SCRAPERS, ...PHASE2_PROCESSORS].map((p) => [p.definition.name, p]),
+);
+
+export function getProcessor(name: string): Processor {
+  const def = getProcessorDefinition(name);
+  const impl = IMPLEMENTATIONS.get(def.name);
+  if (!impl) throw new BadInputError(`processor ${name} (phase ${def.phase}) has no implementation in this version`);
+  return impl;
+}
+
+/** A phase's processors in the order a date needs them. */
+export function phaseProcessors(phase: PhaseNumber): Processor[] {
+  return processorsOfPhase(phase).map((d) => getProcessor(d.name));
+}

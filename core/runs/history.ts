@@ -1,0 +1,126 @@
+// Run history: one row per processor run in nba_reference.processor_run_history, and reads of it.
+
+import type { Warehouse } from '../ports/warehouse.js';
+import { processorRunHistory } from '../schema/raw.js';
+import type { Row, TableSchema } from '../schema/table.js';
+
+export const RUN_STATUSES = ['success', 'failed', 'blocked'] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+
+export const DECISIONS = ['processed', 'no_games', 'failed', 'blocked', 'forced', 'bootstrap'] as const;
+export type ProcessingDecision = (typeof DECISIONS)[number];
+
+/** What started a run: the command, and the stage and job when there is one. */
+export interface Trigger {
+  readonly command: string;
+  readonly stage?: string | undefined;
+  readonly jobName?: string | undefined;
+  readonly jobIndex?: number | undefined;
+}
+
+export interface RunRecord {
+  readonly runId: string;
+  readonly processorName: string;
+  readonly phase: number;
+  readonly dataDate: string;
+  readonly season: string;
+  readonly status: RunStatus;
+  readonly errorMessage: string | null;
+  readonly rowsProcessed: number;
+  readonly decision: ProcessingDecision;
+  readonly attempt: number;
+  readonly startedAt: Date;
+  readonly finishedAt: Date;
+  readonly trigger: Trigger;
+  readonly strictMode: boolean;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+export function runRow(r: RunRecord): Row {
+  return {
+    run_id: r.runId,
+    processor_name: r.processorName,
+    phase: r.phase,
+    data_date: r.dataDate,
+    season: r.season,
+    status: r.status,
+    success: r.status === 'success',
+    error_message: r.errorMessage,
+    rows_processed: r.rowsProcessed,
+    processing_decision: r.decision,
+    attempt: r.attempt,
+    started_at: r.startedAt.toISOString(),
+    finished_at: r.finishedAt.toISOString(),
+    trigger_command: r.trigger.command,
+    trigger_stage: r.trigger.stage ?? null,
+    job_name: r.trigger.jobName ?? null,
+    job_index: r.trigger.jobIndex ?? null,
+    strict_mode: r.strictMode,
+    details: JSON.stringify(r.details),
+  };
+}
+
+export async function recordRun(warehouse: Warehouse, record: RunRecord): Promise<void> {
+  await warehouse.append(processorRunHistory, [runRow(record)]);
+}
+
+/** Replaces the processor's date and records its successful run in one transaction. */
+export async function writeDateAndRecord(
+  warehouse: Warehouse,
+  write: { readonly table: TableSchema; readonly rows: readonly Row[] },
+  record: RunRecord,
+): Promise<void> {
+  await warehouse.replacePartition(write.table, record.dataDate, write.rows, [
+    { table: processorRunHistory, rows: [runRow(record)] },
+  ]);
+}
+
+export interface LatestRun {
+  readonly processorName: string;
+  readonly phase: number;
+  readonly dataDate: string;
+  readonly season: string;
+  readonly status: RunStatus;
+  readonly errorMessage: string | null;
+  readonly attempt: number;
+  readonly finishedAt: string;
+  readonly runId: string;
+  readonly details: string;
+}
+
+/**
+ * The latest run of every (processor, date) in a date range, optionally for some phases only.
+ * Ordered by finish time, then run id, so that two runs in the same instant still give one answer.
+ */
+export async function latestRuns(
+  warehouse: Warehouse,
+  range: { start: string; end: string },
+  phases?: readonly number[],
+): Promise<LatestRun[]> {
+  const phaseFilter = phases && phases.length > 0 ? `AND phase IN (${phases.map((p) => Number(p)).join(', ')})` : '';
+  const rows = await warehouse.query(
+    `SELECT processor_name, phase, CAST(data_date AS STRING) AS data_date, season, status, error_message,
+            attempt, CAST(finished_at AS STRING) AS finished_at, run_id, details
+       FROM (
+         SELECT *, ROW_NUMBER() OVER (
+                  PARTITION BY processor_name, data_date ORDER BY finished_at DESC, run_id DESC) AS rn
+           FROM nba_reference.processor_run_history
+          WHERE data_date BETWEEN @start AND @end ${phaseFilter}
+       ) AS ranked
+      WHERE rn = 1
+      ORDER BY data_date, phase, processor_name`,
+    { start: range.start, end: range.end },
+  );
+  return rows.map((r) => ({
+    processorName: String(r.processor_name),
+    phase: Number(r.phase),
+    dataDate: String(r.data_date),
+    season: String(r.season),
+    status: r.status as RunStatus,
+    errorMessage: (r.error_message as string | null) ?? null,
+    attempt: Number(r.attempt),
+    finishedAt: String(r.finished_at),
+    runId: String(r.run_id),
+    details: String(r.details),
+  }));
+}
