@@ -14,7 +14,11 @@ export function formatTable(rows: readonly Row[], columns: readonly string[] = O
       .map((c, i) => c.padEnd(widths[i] ?? 0))
       .join('  ')
       .trimEnd();
-  const out = [line([...columns]), line(widths.map((w) => '-'.repeat(w))), ...rows.map((r) => line(columns.map((c) => text(r[c]))))];
+  const out = [
+    line([...columns]),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map((r) => line(columns.map((c) => text(r[c])))),
+  ];
   return `${out.join('\n')}\n${rows.length === 0 ? '(no rows)\n' : ''}`;
 }
 
@@ -25,7 +29,10 @@ function csvCell(v: unknown): string {
 
 export function formatCsv(rows: readonly Row[]): string {
   const columns = Object.keys(rows[0] ?? {});
-  return [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n') + (columns.length ? '\n' : '');
+  return (
+    [columns.join(','), ...rows.map((r) => columns.map((c) => csvCell(r[c])).join(','))].join('\n') +
+    (columns.length ? '\n' : '')
+  );
 }
 
 export function formatJson(rows: readonly Row[]): string {

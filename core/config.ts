@@ -5,14 +5,15 @@ import { z } from 'zod';
 import { BadInputError } from './errors.js';
 
 export const ConfigSchema = z.object({
-  warehouse: z
-    .string()
-    .regex(/^duckdb:.+$/, 'must be duckdb:<path to a DuckDB file> (or duckdb::memory:)'),
+  warehouse: z.string().regex(/^duckdb:.+$/, 'must be duckdb:<path to a DuckDB file> (or duckdb::memory:)'),
   objects: z.string().regex(/^file:.+$/, 'must be file:<folder>'),
   events: z.literal('inprocess', { error: 'must be inprocess' }),
   source: z
     .string()
-    .regex(/^(bundled|https?:\/\/[^\s]+)$/, 'must be "bundled" or an http(s):// base URL of an NBA.com-style stats API'),
+    .regex(
+      /^(bundled|https?:\/\/[^\s]+)$/,
+      'must be "bundled" or an http(s):// base URL of an NBA.com-style stats API',
+    ),
   http: z.object({
     timeoutMs: z.coerce.number().int('must be a whole number').positive('must be > 0'),
     maxRetries: z.coerce.number().int('must be a whole number').min(0, 'must be >= 0').max(10, 'must be <= 10'),

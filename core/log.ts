@@ -1,6 +1,6 @@
 // Structured logs with pino: JSON lines with the date, processor and run fields as they are.
 
-import { pino, type Logger } from 'pino';
+import { type Logger, pino } from 'pino';
 
 export type { Logger };
 

@@ -54,7 +54,10 @@ export async function loadSeasonSchedule(
     // Off days between the regular season, play-in and playoffs belong to no range: nothing to fetch.
     if (date > season.regularSeason.end && date < season.playIn.start) continue;
     const scraped = await runProcessor(ports, log, scraper, date, { trigger, skipDownstreamTrigger: true });
-    if (!scraped.ok) throw new ProcessingError(`schedule load for ${season.label} stopped at ${date}: ${scraped.error.message}`, { cause: scraped.error });
+    if (!scraped.ok)
+      throw new ProcessingError(`schedule load for ${season.label} stopped at ${date}: ${scraped.error.message}`, {
+        cause: scraped.error,
+      });
     if (scraped.result.rows === 0) continue;
     const loaded = await runProcessor(ports, log, schedule, date, { trigger, skipDownstreamTrigger: true });
     if (!loaded.ok) throw loaded.error;
@@ -108,7 +111,9 @@ export async function readPlan(planDir: string, season: string): Promise<Plan> {
   try {
     text = await readFile(path, 'utf8');
   } catch {
-    throw new BadInputError(`no plan for ${season} at ${path}: run backfill plan --season ${season} first`, { where: path });
+    throw new BadInputError(`no plan for ${season} at ${path}: run backfill plan --season ${season} first`, {
+      where: path,
+    });
   }
   let body: unknown;
   try {
@@ -149,11 +154,15 @@ export function selectDates(plan: Plan, season: Season, sel: DateSelection): Pla
     if (d === undefined) continue;
     if (!isIsoDate(d)) throw new BadInputError(`${flag} ${d}: not a date (YYYY-MM-DD)`, { where: flag });
     if (d < range.start || d > range.end) {
-      throw new BadInputError(`${flag} ${d} is outside season ${season.label} (${range.start}..${range.end})`, { where: flag });
+      throw new BadInputError(`${flag} ${d} is outside season ${season.label} (${range.start}..${range.end})`, {
+        where: flag,
+      });
     }
   }
   if (sel.startDate && sel.endDate && sel.endDate < sel.startDate) {
-    throw new BadInputError(`--end-date ${sel.endDate} is before --start-date ${sel.startDate}`, { where: '--end-date' });
+    throw new BadInputError(`--end-date ${sel.endDate} is before --start-date ${sel.startDate}`, {
+      where: '--end-date',
+    });
   }
   const types = TYPES_OF[sel.seasonType];
   const seen = new Set<string>();

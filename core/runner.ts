@@ -2,8 +2,8 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import { BadInputError, messageOf } from './errors.js';
 import type { IsoDate } from './dates.js';
+import { BadInputError, messageOf } from './errors.js';
 import { PHASES, type PhaseNumber } from './pipeline/definition.js';
 import type { PipelinePorts, Processor, ProcessorResult } from './pipeline/processor.js';
 import { requireDateInSeason } from './pipeline/seasons.js';

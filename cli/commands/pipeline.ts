@@ -18,16 +18,26 @@ export function registerPipeline(program: Command): void {
           play_in: `${s.playIn.start}..${s.playIn.end}`,
           playoffs: `${s.playoffs.start}..${s.playoffs.end}`,
         }));
-        const phases = Object.entries(PHASES).map(([n, p]) => ({ phase: n, name: p.name, backfill: p.backfill ? 'yes' : 'never', what: p.description }));
+        const phases = Object.entries(PHASES).map(([n, p]) => ({
+          phase: n,
+          name: p.name,
+          backfill: p.backfill ? 'yes' : 'never',
+          what: p.description,
+        }));
         const processors = PROCESSORS.map((p) => ({
           processor: p.name,
           phase: p.phase,
-          output: p.output.kind === 'table' ? `${p.output.table.dataset}.${p.output.table.name}` : `objects ${p.output.source}`,
+          output:
+            p.output.kind === 'table'
+              ? `${p.output.table.dataset}.${p.output.table.name}`
+              : `objects ${p.output.source}`,
           upstream: p.upstream.join(' ') || '-',
           lookback_games: p.lookbackGames,
           gate: p.critical ? 'critical' : '',
         }));
-        process.stdout.write(`Seasons\n${formatTable(seasons)}\nPhases\n${formatTable(phases)}\nProcessors\n${formatTable(processors)}`);
+        process.stdout.write(
+          `Seasons\n${formatTable(seasons)}\nPhases\n${formatTable(phases)}\nProcessors\n${formatTable(processors)}`,
+        );
         return 0;
       });
     });

@@ -1,8 +1,8 @@
 // `backfill plan`: load a season's schedule and write its game dates to a reviewable plan file.
 
 import type { Command } from 'commander';
-import { buildPlan, loadSeasonSchedule, writePlan } from '../../core/plan.js';
 import { resolveSeasons } from '../../core/pipeline/seasons.js';
+import { buildPlan, loadSeasonSchedule, writePlan } from '../../core/plan.js';
 import { withContext } from '../context.js';
 
 export function registerPlan(program: Command): void {
@@ -20,7 +20,9 @@ export function registerPlan(program: Command): void {
           await loadSeasonSchedule(adapters, log, season, { command: 'backfill plan', stage: 'plan' });
           const plan = await buildPlan(adapters, season);
           const path = await writePlan(config.planDir, plan);
-          process.stdout.write(`${season.label}: ${plan.totals.dates} game dates, ${plan.totals.games} final games -> ${path}\n`);
+          process.stdout.write(
+            `${season.label}: ${plan.totals.dates} game dates, ${plan.totals.games} final games -> ${path}\n`,
+          );
         }
         return 0;
       });

@@ -32,7 +32,8 @@ export function datesFrom(flags: ProcessFlags): IsoDate[] {
   else if (flags.startDate && flags.endDate) {
     const start = requireDate('--start-date', flags.startDate);
     const end = requireDate('--end-date', flags.endDate);
-    if (end < start) throw new BadInputError(`--end-date ${end} is before --start-date ${start}`, { where: '--end-date' });
+    if (end < start)
+      throw new BadInputError(`--end-date ${end} is before --start-date ${start}`, { where: '--end-date' });
     dates = eachDate(start, end);
   } else throw new BadInputError('give --date D, or --start-date D1 and --end-date D2', { where: '--date' });
   for (const d of dates) requireDateInSeason(d);
@@ -73,7 +74,9 @@ export function registerProcess(program: Command): void {
               skipDownstreamTrigger: flags.skipDownstreamTrigger ?? false,
             });
             if (out.ok) {
-              process.stdout.write(`${date}  ${p.definition.name}  ok  ${out.result.rows} rows (${out.result.decision})\n`);
+              process.stdout.write(
+                `${date}  ${p.definition.name}  ok  ${out.result.rows} rows (${out.result.decision})\n`,
+              );
             } else {
               if (out.error instanceof BadInputError) badInput++;
               else failed++;

@@ -19,7 +19,8 @@ export function registerQuery(program: Command): void {
         } catch (err) {
           throw new BadInputError(`query failed: ${(err as Error).message}`, { where: 'sql' });
         }
-        const out = flags.format === 'json' ? formatJson(rows) : flags.format === 'csv' ? formatCsv(rows) : formatTable(rows);
+        const out =
+          flags.format === 'json' ? formatJson(rows) : flags.format === 'csv' ? formatCsv(rows) : formatTable(rows);
         process.stdout.write(out);
         return 0;
       });

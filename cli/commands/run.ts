@@ -3,8 +3,8 @@
 import { type Command, Option } from 'commander';
 import { runPhases1And2 } from '../../core/dateRun.js';
 import { EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
-import { buildPlan, loadSeasonSchedule, selectDates, writePlan } from '../../core/plan.js';
 import { resolveSeasons, SEASON_TYPE_CHOICES, type SeasonTypeChoice } from '../../core/pipeline/seasons.js';
+import { buildPlan, loadSeasonSchedule, selectDates, writePlan } from '../../core/plan.js';
 import { withContext } from '../context.js';
 import { formatTable } from '../output.js';
 
@@ -21,7 +21,9 @@ export function registerRun(program: Command): void {
     .description('backfill seasons: plan, then Phase 1-2 for every game date of the plan')
     .requiredOption('--season <season>', 'season, e.g. 2021-22, or all')
     .addOption(
-      new Option('--season-type <type>', 'regular season, playoffs (play-in included) or both').choices([...SEASON_TYPE_CHOICES]).default('all'),
+      new Option('--season-type <type>', 'regular season, playoffs (play-in included) or both')
+        .choices([...SEASON_TYPE_CHOICES])
+        .default('all'),
     )
     .option('--start-date <YYYY-MM-DD>', 'first date, inside the season')
     .option('--end-date <YYYY-MM-DD>', 'last date, inside the season')
@@ -46,7 +48,8 @@ export function registerRun(program: Command): void {
             });
             if (!result.ok) {
               failedDates++;
-              for (const f of result.failures) process.stdout.write(`   ${d.date}  ${f.processor}  FAILED: ${f.error.message}\n`);
+              for (const f of result.failures)
+                process.stdout.write(`   ${d.date}  ${f.processor}  FAILED: ${f.error.message}\n`);
             }
           }
           const counts = await adapters.warehouse.query(
@@ -61,7 +64,9 @@ export function registerRun(program: Command): void {
           process.stdout.write(`   done in ${seconds} s; rows loaded for ${season.label}:\n${formatTable(counts)}`);
         }
         if (failedDates > 0) {
-          process.stdout.write(`${failedDates} date(s) failed; details in ${logFile} and nba_reference.processor_run_history\n`);
+          process.stdout.write(
+            `${failedDates} date(s) failed; details in ${logFile} and nba_reference.processor_run_history\n`,
+          );
           return EXIT_PROCESSING_FAILURE;
         }
         return EXIT_OK;

@@ -1,11 +1,11 @@
 // Phase 1: fetch a date's games from the source and write them, as fetched, to the object store.
 
 import { ProcessingError } from '../errors.js';
+import { parseMatchup } from '../nba/teams.js';
 import { getProcessorDefinition, RAW_SOURCES, type RawSourceName } from '../pipeline/definition.js';
 import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
 import { rawObjectKey } from '../ports/objectStore.js';
 import { resultSetRecords, type StatsResponse } from '../ports/source.js';
-import { parseMatchup } from '../nba/teams.js';
 
 export function rawKey(source: RawSourceName, date: string): string {
   const s = RAW_SOURCES[source];
@@ -78,7 +78,10 @@ export const teamRosterScraper: Processor = {
     for (const teamAbbr of teams) {
       rosters.push(await ctx.source.teamRoster({ season: ctx.season.label, teamAbbr, asOf: ctx.date }));
     }
-    await ctx.objects.put(rawKey('teamRosters', ctx.date), rawJson({ gameDate: ctx.date, season: ctx.season.label, rosters }));
+    await ctx.objects.put(
+      rawKey('teamRosters', ctx.date),
+      rawJson({ gameDate: ctx.date, season: ctx.season.label, rosters }),
+    );
     const rows = rosters.reduce((n, r) => n + r.athletes.length, 0);
     return { rows, decision: teams.length > 0 ? 'processed' : 'no_games', details: { teams: teams.length } };
   },

@@ -26,7 +26,9 @@ function tableProcessor(name: string, build: (ctx: ProcessorContext) => Promise<
       const { rows, details } = await build(ctx);
       const dups = duplicateKeys(table, rows);
       if (dups.length > 0) {
-        throw new BadInputError(`${qualifiedName(table)} for ${ctx.date}: duplicate rows for ${dups.slice(0, 5).join('; ')}`);
+        throw new BadInputError(
+          `${qualifiedName(table)} for ${ctx.date}: duplicate rows for ${dups.slice(0, 5).join('; ')}`,
+        );
       }
       return {
         rows: rows.length,
@@ -49,7 +51,9 @@ async function playerRecords(ctx: ProcessorContext): Promise<PlayerLogRecord[]> 
     const k = `GAME_ID=${r.GAME_ID}, PLAYER_ID=${r.PLAYER_ID}`;
     seen.set(k, (seen.get(k) ?? 0) + 1);
   }
-  const dups = [...seen].filter(([, n]) => n > 1).map(([k, n]) => `duplicate player rows for one game: ${k} appears ${n} times`);
+  const dups = [...seen]
+    .filter(([, n]) => n > 1)
+    .map(([k, n]) => `duplicate player rows for one game: ${k} appears ${n} times`);
   if (dups.length > 0) throw invalid(location, dups);
   return valid;
 }
@@ -96,7 +100,9 @@ function sidesOf(rows: readonly { GAME_ID: string; MATCHUP: string }[], location
     const prev = sides.get(r.GAME_ID);
     if (!prev) sides.set(r.GAME_ID, m);
     else if (prev.home !== m.home || prev.away !== m.away) {
-      problems.push(`game ${r.GAME_ID}: MATCHUP strings disagree on home and away ("${prev.away} @ ${prev.home}" vs "${r.MATCHUP}")`);
+      problems.push(
+        `game ${r.GAME_ID}: MATCHUP strings disagree on home and away ("${prev.away} @ ${prev.home}" vs "${r.MATCHUP}")`,
+      );
     }
   }
   if (problems.length > 0) throw invalid(location, problems);
@@ -129,14 +135,18 @@ export const scheduleProcessor = tableProcessor('nbac_schedule', async (ctx) => 
     const home = pair.find((t) => t.TEAM_ABBREVIATION === side.home);
     const away = pair.find((t) => t.TEAM_ABBREVIATION === side.away);
     if (pair.length !== 2 || !home || !away) {
-      problems.push(`game ${gameId}: expected the rows of ${side.away} and ${side.home}, found ${pair.map((t) => t.TEAM_ABBREVIATION).join(', ')}`);
+      problems.push(
+        `game ${gameId}: expected the rows of ${side.away} and ${side.home}, found ${pair.map((t) => t.TEAM_ABBREVIATION).join(', ')}`,
+      );
       continue;
     }
     const winners = pair.filter((t) => t.WL === 'W');
     const winner = winners[0];
     const loser = pair.find((t) => t !== winner);
     if (winners.length !== 1 || !winner || !loser || winner.PTS <= loser.PTS) {
-      problems.push(`game ${gameId}: needs exactly one W row, with the higher score (${home.TEAM_ABBREVIATION} ${home.PTS} ${home.WL}, ${away.TEAM_ABBREVIATION} ${away.PTS} ${away.WL})`);
+      problems.push(
+        `game ${gameId}: needs exactly one W row, with the higher score (${home.TEAM_ABBREVIATION} ${home.PTS} ${home.WL}, ${away.TEAM_ABBREVIATION} ${away.PTS} ${away.WL})`,
+      );
       continue;
     }
     rows.push({
@@ -219,7 +229,23 @@ export const gamebookProcessor = tableProcessor('nbac_gamebook_player_stats', as
   return { rows, details: { underThirtySeconds: rows.filter((r) => r.played_under_30s).length } };
 });
 
-const COUNTS = ['PTS', 'FGM', 'FGA', 'FG3M', 'FG3A', 'FTM', 'FTA', 'OREB', 'DREB', 'REB', 'AST', 'STL', 'BLK', 'TOV', 'PF'] as const;
+const COUNTS = [
+  'PTS',
+  'FGM',
+  'FGA',
+  'FG3M',
+  'FG3A',
+  'FTM',
+  'FTA',
+  'OREB',
+  'DREB',
+  'REB',
+  'AST',
+  'STL',
+  'BLK',
+  'TOV',
+  'PF',
+] as const;
 type Counts = Record<(typeof COUNTS)[number], number>;
 
 function teamStatColumns(c: Counts): Row {
@@ -308,10 +334,13 @@ export const rosterProcessor = tableProcessor('espn_team_roster', async (ctx) =>
   const rows: Row[] = [];
   for (const roster of parsed.data.rosters) {
     const abbr = roster.team.abbreviation as TeamAbbr;
-    if (roster.asOf !== ctx.date) problems.push(`roster of ${abbr}: asOf ${roster.asOf} disagrees with its folder game_date=${ctx.date}`);
-    if (TEAMS[abbr].id !== roster.team.id) problems.push(`roster of ${abbr}: unknown team: id ${roster.team.id} is not ${abbr}`);
+    if (roster.asOf !== ctx.date)
+      problems.push(`roster of ${abbr}: asOf ${roster.asOf} disagrees with its folder game_date=${ctx.date}`);
+    if (TEAMS[abbr].id !== roster.team.id)
+      problems.push(`roster of ${abbr}: unknown team: id ${roster.team.id} is not ${abbr}`);
     for (const a of roster.athletes) {
-      if (a.lastAppearance > ctx.date) problems.push(`roster of ${abbr}: athlete ${a.id} appears on ${a.lastAppearance}, after ${ctx.date}`);
+      if (a.lastAppearance > ctx.date)
+        problems.push(`roster of ${abbr}: athlete ${a.id} appears on ${a.lastAppearance}, after ${ctx.date}`);
       rows.push({
         roster_date: ctx.date,
         season: ctx.season.label,

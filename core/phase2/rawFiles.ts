@@ -2,9 +2,9 @@
 
 import { z } from 'zod';
 import { BadInputError, ProcessingError } from '../errors.js';
+import { rawKey } from '../phase1/scrapers.js';
 import { RAW_SOURCES, type RawSourceName } from '../pipeline/definition.js';
 import type { ProcessorContext } from '../pipeline/processor.js';
-import { rawKey } from '../phase1/scrapers.js';
 import { resultSetRecords } from '../ports/source.js';
 
 const StatsResponseShape = z.object({

@@ -5,9 +5,14 @@ import { BadInputError } from '../errors.js';
 import { isTeamAbbr, parseMatchup, TEAMS, type TeamAbbr } from '../nba/teams.js';
 
 const count = (name: string) =>
-  z.number({ error: `${name} must be a number` }).int(`${name} must be a whole number`).min(0, `${name} must be >= 0`);
+  z
+    .number({ error: `${name} must be a number` })
+    .int(`${name} must be a whole number`)
+    .min(0, `${name} must be >= 0`);
 const pct = z.number().min(0, 'must be in [0,1]').max(1, 'must be in [0,1]').nullable();
-const gameId = z.string({ error: 'GAME_ID is missing' }).regex(/^00[245]\d{7}$/, 'GAME_ID must be a 10-character id like 0022100001');
+const gameId = z
+  .string({ error: 'GAME_ID is missing' })
+  .regex(/^00[245]\d{7}$/, 'GAME_ID must be a 10-character id like 0022100001');
 const teamAbbr = z
   .string({ error: 'TEAM_ABBREVIATION is missing' })
   .refine(isTeamAbbr, { message: 'unknown team: TEAM_ABBREVIATION is not one of the 30 NBA team codes' });
@@ -47,7 +52,11 @@ export const PlayerLogRecord = z.object({
   MATCHUP: matchup,
   WL: z.enum(['W', 'L'], { error: 'WL must be W or L' }),
   // A player's minutes in one game, overtimes included, stay well under 70.
-  MIN: z.number({ error: 'MIN must be a number' }).int('MIN must be a whole number').min(0, 'MIN must be >= 0').max(70, 'MIN must be <= 70'),
+  MIN: z
+    .number({ error: 'MIN must be a number' })
+    .int('MIN must be a whole number')
+    .min(0, 'MIN must be >= 0')
+    .max(70, 'MIN must be <= 70'),
   ...boxStats,
   PLUS_MINUS: z.number({ error: 'PLUS_MINUS must be a number' }).int('PLUS_MINUS must be a whole number'),
 });
@@ -113,12 +122,9 @@ export function gameDateOf(value: string): string {
  * Validates every record; on any violation throws one BadInputError listing the first few,
  * each with the file, the record and the rule, so nothing of the date is loaded.
  */
-export function validateGameLog<T extends { TEAM_ID: number; TEAM_ABBREVIATION: string; GAME_DATE: string; MATCHUP: string }>(
-  schema: z.ZodType<T>,
-  records: readonly Record<string, unknown>[],
-  location: string,
-  folderDate: string,
-): T[] {
+export function validateGameLog<
+  T extends { TEAM_ID: number; TEAM_ABBREVIATION: string; GAME_DATE: string; MATCHUP: string },
+>(schema: z.ZodType<T>, records: readonly Record<string, unknown>[], location: string, folderDate: string): T[] {
   const problems: string[] = [];
   const valid: T[] = [];
   records.forEach((rec, i) => {
@@ -136,7 +142,9 @@ export function validateGameLog<T extends { TEAM_ID: number; TEAM_ABBREVIATION: 
     const r = parsed.data;
     const team = TEAMS[r.TEAM_ABBREVIATION as TeamAbbr];
     if (team.id !== r.TEAM_ID) {
-      problems.push(`${describe(rec, i)}: unknown team: TEAM_ID ${r.TEAM_ID} is not ${r.TEAM_ABBREVIATION} (${team.id})`);
+      problems.push(
+        `${describe(rec, i)}: unknown team: TEAM_ID ${r.TEAM_ID} is not ${r.TEAM_ABBREVIATION} (${team.id})`,
+      );
     }
     const m = parseMatchup(r.MATCHUP);
     if (m && m.home !== r.TEAM_ABBREVIATION && m.away !== r.TEAM_ABBREVIATION) {

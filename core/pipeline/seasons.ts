@@ -1,7 +1,7 @@
 // The four seasons a backfill covers, with their real regular-season, play-in and playoff date ranges.
 
-import { BadInputError } from '../errors.js';
 import type { IsoDate } from '../dates.js';
+import { BadInputError } from '../errors.js';
 
 export interface DateRange {
   readonly start: IsoDate;
@@ -12,10 +12,7 @@ export interface DateRange {
 export const SEASON_TYPE_REGULAR = 'Regular Season';
 export const SEASON_TYPE_PLAY_IN = 'PlayIn';
 export const SEASON_TYPE_PLAYOFFS = 'Playoffs';
-export type NbaSeasonType =
-  | typeof SEASON_TYPE_REGULAR
-  | typeof SEASON_TYPE_PLAY_IN
-  | typeof SEASON_TYPE_PLAYOFFS;
+export type NbaSeasonType = typeof SEASON_TYPE_REGULAR | typeof SEASON_TYPE_PLAY_IN | typeof SEASON_TYPE_PLAYOFFS;
 
 /** What a user selects with --season-type: `playoffs` is the whole postseason, play-in included. */
 export const SEASON_TYPE_CHOICES = ['regular', 'playoffs', 'all'] as const;

@@ -10,7 +10,14 @@ import {
 } from '@duckdb/node-api';
 import { ProcessingError } from '../../errors.js';
 import type { TableRows, Warehouse } from '../../ports/warehouse.js';
-import { type ColumnType, qualifiedName, type Row, type SqlValue, sortByKey, type TableSchema } from '../../schema/table.js';
+import {
+  type ColumnType,
+  qualifiedName,
+  type Row,
+  type SqlValue,
+  sortByKey,
+  type TableSchema,
+} from '../../schema/table.js';
 
 const DUCKDB_TYPES: Record<ColumnType, string> = {
   STRING: 'VARCHAR',

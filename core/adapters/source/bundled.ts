@@ -34,7 +34,23 @@ const TEXT_COLUMNS = new Set([
   'WL',
 ]);
 
-const SUMMED = ['FGM', 'FGA', 'FG3M', 'FG3A', 'FTM', 'FTA', 'OREB', 'DREB', 'REB', 'AST', 'STL', 'BLK', 'TOV', 'PF', 'PTS'];
+const SUMMED = [
+  'FGM',
+  'FGA',
+  'FG3M',
+  'FG3A',
+  'FTM',
+  'FTA',
+  'OREB',
+  'DREB',
+  'REB',
+  'AST',
+  'STL',
+  'BLK',
+  'TOV',
+  'PF',
+  'PTS',
+];
 
 const TEAM_LOG_HEADERS = [
   'SEASON_ID',
@@ -165,7 +181,10 @@ function sumTeams(players: Table): Table {
 }
 
 function loadSeason(dir: string, label: string): SeasonData {
-  const players = readGzCsv(join(dir, 'player_box', `player_game_logs_${label}_regular.csv.gz`), (h) => h === 'SEASON_LABEL');
+  const players = readGzCsv(
+    join(dir, 'player_box', `player_game_logs_${label}_regular.csv.gz`),
+    (h) => h === 'SEASON_LABEL',
+  );
   let playoffTeams: Table | undefined;
   try {
     playoffTeams = readGzCsv(
@@ -181,7 +200,11 @@ function loadSeason(dir: string, label: string): SeasonData {
     const id = r[ix('PLAYER_ID')] as number;
     let list = appearances.get(id);
     if (!list) appearances.set(id, (list = []));
-    list.push({ date: r[ix('GAME_DATE')] as string, team: r[ix('TEAM_ABBREVIATION')] as string, name: r[ix('PLAYER_NAME')] as string });
+    list.push({
+      date: r[ix('GAME_DATE')] as string,
+      team: r[ix('TEAM_ABBREVIATION')] as string,
+      name: r[ix('PLAYER_NAME')] as string,
+    });
   }
   for (const list of appearances.values()) list.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
   return { players, teams: sumTeams(players), playoffTeams, appearances };

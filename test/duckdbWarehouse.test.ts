@@ -1,0 +1,100 @@
+// The DuckDB warehouse: atomic date replace, rollback on failure, parameters, and one writer per file.
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DuckDbWarehouse, toDuckDbSql } from '../core/adapters/duckdb/warehouse.js';
+import { processorRunHistory } from '../core/schema/raw.js';
+import type { TableSchema } from '../core/schema/table.js';
+
+const table: TableSchema = {
+  dataset: 'nba_test',
+  name: 'scores',
+  description: 'test table',
+  columns: [
+    { name: 'game_date', type: 'DATE', description: 'date' },
+    { name: 'team', type: 'STRING', description: 'team' },
+    { name: 'points', type: 'INT64', description: 'points' },
+    { name: 'pct', type: 'FLOAT64', nullable: true, description: 'pct' },
+  ],
+  partitionColumn: 'game_date',
+  key: ['team'],
+  clusterBy: ['team'],
+};
+
+const opened: DuckDbWarehouse[] = [];
+async function open(path = ':memory:'): Promise<DuckDbWarehouse> {
+  const w = await DuckDbWarehouse.open(path);
+  opened.push(w);
+  await w.ensureTables([table, processorRunHistory]);
+  return w;
+}
+afterEach(async () => {
+  for (const w of opened.splice(0)) await w.close();
+});
+
+const all = (w: DuckDbWarehouse) =>
+  w.query('SELECT CAST(game_date AS STRING) AS d, team, points, pct FROM nba_test.scores ORDER BY d, team');
+
+describe('DuckDbWarehouse.replacePartition', () => {
+  it('replaces one date and leaves the others alone, rows sorted by key', async () => {
+    const w = await open();
+    await w.replacePartition(table, '2021-10-19', [
+      { game_date: '2021-10-19', team: 'MIL', points: 127, pct: 0.5 },
+      { game_date: '2021-10-19', team: 'BKN', points: 104, pct: null },
+    ]);
+    await w.replacePartition(table, '2021-10-20', [{ game_date: '2021-10-20', team: 'BOS', points: 115, pct: null }]);
+    await w.replacePartition(table, '2021-10-19', [{ game_date: '2021-10-19', team: 'MIL', points: 128, pct: null }]);
+    expect(await all(w)).toEqual([
+      { d: '2021-10-19', team: 'MIL', points: 128, pct: null },
+      { d: '2021-10-20', team: 'BOS', points: 115, pct: null },
+    ]);
+  });
+
+  it('leaves the date as it was when the write fails part-way', async () => {
+    const w = await open();
+    const good = [{ game_date: '2021-10-19', team: 'MIL', points: 127, pct: null }];
+    await w.replacePartition(table, '2021-10-19', good);
+    // The second row breaks NOT NULL after the DELETE ran: the whole replace must roll back.
+    await expect(
+      w.replacePartition(table, '2021-10-19', [
+        { game_date: '2021-10-19', team: 'BKN', points: 104, pct: null },
+        { game_date: '2021-10-19', team: 'LAL', points: null, pct: null },
+      ]),
+    ).rejects.toThrow();
+    expect(await all(w)).toEqual([{ d: '2021-10-19', team: 'MIL', points: 127, pct: null }]);
+  });
+
+  it('refuses a row of another date', async () => {
+    const w = await open();
+    await expect(
+      w.replacePartition(table, '2021-10-19', [{ game_date: '2021-10-20', team: 'MIL', points: 1, pct: null }]),
+    ).rejects.toThrow(/a row for 2021-10-20 was handed to the replace of 2021-10-19/);
+  });
+});
+
+describe('DuckDbWarehouse', () => {
+  it('rewrites @name parameters for DuckDB and binds them', async () => {
+    expect(toDuckDbSql('SELECT * FROM t WHERE a = @a AND b = @b_2')).toBe('SELECT * FROM t WHERE a = $a AND b = $b_2');
+    const w = await open();
+    expect(await w.query('SELECT @x + 1 AS y', { x: 41 })).toEqual([{ y: 42 }]);
+  });
+
+  it('says plainly when another process holds the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lock-'));
+    const path = join(dir, 'w.duckdb');
+    await open(path);
+    const { spawnSync } = await import('node:child_process');
+    const probe = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { DuckDBInstance } from '@duckdb/node-api'; try { await DuckDBInstance.create(${JSON.stringify(path)}); console.log('opened'); } catch (e) { console.log('locked: ' + e.message); }`,
+      ],
+      { encoding: 'utf8', cwd: process.cwd() },
+    );
+    expect(probe.stdout).toMatch(/locked: .*lock/i);
+  });
+});
