@@ -15,11 +15,17 @@ export const ConfigSchema = z.object({
       'must be "bundled" or an http(s):// base URL of an NBA.com-style stats API',
     ),
   http: z.object({
-    timeoutMs: z.coerce.number().int('must be a whole number').positive('must be > 0'),
-    maxRetries: z.coerce.number().int('must be a whole number').min(0, 'must be >= 0').max(10, 'must be <= 10'),
-    minIntervalMs: z.coerce.number().int('must be a whole number').min(0, 'must be >= 0'),
-    backoffBaseMs: z.coerce.number().int('must be a whole number').min(0, 'must be >= 0'),
+    timeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive('must be > 0'),
+    maxRetries: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(0, 'must be >= 0')
+      .max(10, 'must be <= 10'),
+    minIntervalMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be >= 0'),
+    backoffBaseMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be >= 0'),
   }),
+  /** A fault-injection file (see core/faults.ts); empty for none. */
+  faults: z.string(),
   planDir: z.string().min(1, 'must not be empty'),
   logDir: z.string().min(1, 'must not be empty'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -36,6 +42,7 @@ export const DEFAULTS: Config = {
   events: 'inprocess',
   source: 'bundled',
   http: { timeoutMs: 10_000, maxRetries: 4, minIntervalMs: 250, backoffBaseMs: 500 },
+  faults: '',
   planDir: 'plans',
   logDir: '.backfill/logs',
   logLevel: 'info',
@@ -51,6 +58,7 @@ const SETTINGS: Record<string, { env: string; flag: string }> = {
   'http.maxRetries': { env: 'BACKFILL_HTTP_MAX_RETRIES', flag: '--http-max-retries' },
   'http.minIntervalMs': { env: 'BACKFILL_HTTP_MIN_INTERVAL_MS', flag: '--http-min-interval-ms' },
   'http.backoffBaseMs': { env: 'BACKFILL_HTTP_BACKOFF_BASE_MS', flag: '--http-backoff-base-ms' },
+  faults: { env: 'BACKFILL_FAULTS', flag: '--faults' },
   planDir: { env: 'BACKFILL_PLAN_DIR', flag: '--plan-dir' },
   logDir: { env: 'BACKFILL_LOG_DIR', flag: '--log-dir' },
   logLevel: { env: 'BACKFILL_LOG_LEVEL', flag: '--log-level' },

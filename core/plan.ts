@@ -24,6 +24,7 @@ export const PlanDateSchema = z.object({
   date: z.string().refine(isIsoDate, 'must be a date YYYY-MM-DD'),
   seasonType: z.enum([SEASON_TYPE_REGULAR, SEASON_TYPE_PLAY_IN, SEASON_TYPE_PLAYOFFS]),
   games: z.number().int().positive(),
+  gameIds: z.array(z.string().regex(/^00[245]\d{7}$/, 'must be a 10-character game id')),
 });
 
 export const PlanSchema = z.object({
@@ -68,18 +69,27 @@ export async function loadSeasonSchedule(
 
 export async function buildPlan(ports: PipelinePorts, season: Season): Promise<Plan> {
   const rows = await ports.warehouse.query(
-    `SELECT CAST(game_date AS STRING) AS game_date, season_type, COUNT(*) AS games
+    `SELECT CAST(game_date AS STRING) AS game_date, season_type, game_id
        FROM nba_raw.nbac_schedule
       WHERE season = @season AND game_status = 'Final'
-      GROUP BY game_date, season_type
-      ORDER BY game_date, season_type`,
+      ORDER BY game_date, season_type, game_id`,
     { season: season.label },
   );
-  const dates = rows.map((r) => ({
-    date: String(r.game_date),
-    seasonType: r.season_type as NbaSeasonType,
-    games: Number(r.games),
-  }));
+  const dates: PlanDate[] = [];
+  for (const r of rows) {
+    const last = dates.at(-1);
+    if (last && last.date === r.game_date && last.seasonType === r.season_type) {
+      last.gameIds.push(String(r.game_id));
+      last.games++;
+    } else {
+      dates.push({
+        date: String(r.game_date),
+        seasonType: r.season_type as NbaSeasonType,
+        games: 1,
+        gameIds: [String(r.game_id)],
+      });
+    }
+  }
   return {
     season: season.label,
     source: 'nba_raw.nbac_schedule',
@@ -144,8 +154,8 @@ const TYPES_OF: Record<SeasonTypeChoice, readonly NbaSeasonType[]> = {
   all: [SEASON_TYPE_REGULAR, SEASON_TYPE_PLAY_IN, SEASON_TYPE_PLAYOFFS],
 };
 
-/** The plan's dates that a stage command selects, checked against the season. */
-export function selectDates(plan: Plan, season: Season, sel: DateSelection): PlanDate[] {
+/** Checks --start-date/--end-date against the season before anything runs. */
+export function validateSelection(season: Season, sel: DateSelection): void {
   const range = seasonRange(season);
   for (const [flag, d] of [
     ['--start-date', sel.startDate],
@@ -164,6 +174,11 @@ export function selectDates(plan: Plan, season: Season, sel: DateSelection): Pla
       where: '--end-date',
     });
   }
+}
+
+/** The plan's dates that a stage command selects, checked against the season. */
+export function selectDates(plan: Plan, season: Season, sel: DateSelection): PlanDate[] {
+  validateSelection(season, sel);
   const types = TYPES_OF[sel.seasonType];
   const seen = new Set<string>();
   return plan.dates.filter((d) => {

@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { runPhases1And2 } from '../../core/dateRun.js';
 import { EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
 import { resolveSeasons, SEASON_TYPE_CHOICES, type SeasonTypeChoice } from '../../core/pipeline/seasons.js';
-import { buildPlan, loadSeasonSchedule, selectDates, writePlan } from '../../core/plan.js';
+import { buildPlan, loadSeasonSchedule, selectDates, validateSelection, writePlan } from '../../core/plan.js';
 import { withContext } from '../context.js';
 import { formatTable } from '../output.js';
 
@@ -30,7 +30,9 @@ export function registerRun(program: Command): void {
     .action(async (flags: RunFlags, command: Command) => {
       await withContext(command, async ({ adapters, config, log, logFile }) => {
         let failedDates = 0;
-        for (const season of resolveSeasons(flags.season)) {
+        const seasons = resolveSeasons(flags.season);
+        for (const season of seasons) validateSelection(season, flags);
+        for (const season of seasons) {
           const started = performance.now();
           process.stdout.write(`== ${season.label}: plan\n`);
           await loadSeasonSchedule(adapters, log, season, { command: 'backfill run', stage: 'plan' });

@@ -2,6 +2,8 @@
 
 import { resolve } from 'node:path';
 import { type Config, locationOf } from '../config.js';
+import { BadInputError } from '../errors.js';
+import { CorruptingObjectStore, FaultInjectingSource, loadFaults } from '../faults.js';
 import type { EventBus } from '../ports/events.js';
 import type { ObjectStore } from '../ports/objectStore.js';
 import type { StatsSource } from '../ports/source.js';
@@ -9,9 +11,12 @@ import type { Warehouse } from '../ports/warehouse.js';
 import { RAW_TABLES, REFERENCE_TABLES } from '../schema/raw.js';
 import { DuckDbWarehouse } from './duckdb/warehouse.js';
 import { InProcessEventBus } from './inprocess/events.js';
+import { type IpcChannel, IpcWarehouse } from './local/ipcWarehouse.js';
 import { LocalObjectStore } from './local/objectStore.js';
 import { BundledStatsSource } from './source/bundled.js';
 import { HttpStatsSource } from './source/http.js';
+
+export const ALL_TABLES = [...RAW_TABLES, ...REFERENCE_TABLES];
 
 export interface Adapters {
   readonly warehouse: Warehouse;
@@ -21,8 +26,11 @@ export interface Adapters {
   close(): Promise<void>;
 }
 
+let bundled: BundledStatsSource | undefined;
+
+/** The bundled source is shared in a process: a warm pod loads a season's data once, not once per date. */
 export function createSource(config: Config): StatsSource {
-  if (config.source === 'bundled') return new BundledStatsSource();
+  if (config.source === 'bundled') return (bundled ??= new BundledStatsSource());
   return new HttpStatsSource({
     baseUrl: config.source,
     timeoutMs: config.http.timeoutMs,
@@ -32,13 +40,31 @@ export function createSource(config: Config): StatsSource {
   });
 }
 
-export async function openAdapters(config: Config): Promise<Adapters> {
+export interface AdapterOptions {
+  /** The attempt this process makes at its work (fault injection fails some first attempts). @default 1 */
+  readonly attempt?: number;
+}
+
+async function openWarehouse(config: Config): Promise<Warehouse> {
+  if (config.warehouse === 'ipc:parent') {
+    if (!process.send) throw new BadInputError('warehouse ipc:parent needs a parent process (the local job runtime)');
+    return new IpcWarehouse(process as unknown as IpcChannel);
+  }
   const path = locationOf(config.warehouse);
   const warehouse = await DuckDbWarehouse.open(path === ':memory:' ? path : resolve(path));
-  await warehouse.ensureTables([...RAW_TABLES, ...REFERENCE_TABLES]);
-  const objects = new LocalObjectStore(resolve(locationOf(config.objects)));
+  await warehouse.ensureTables(ALL_TABLES);
+  return warehouse;
+}
+
+export async function openAdapters(config: Config, options: AdapterOptions = {}): Promise<Adapters> {
+  const faults = config.faults ? loadFaults(config.faults) : undefined;
+  const warehouse = await openWarehouse(config);
+  const local = new LocalObjectStore(resolve(locationOf(config.objects)));
+  const objects = faults ? new CorruptingObjectStore(local, faults) : local;
   const events = new InProcessEventBus();
-  const source = createSource(config);
+  const source = faults
+    ? new FaultInjectingSource(createSource(config), faults, options.attempt ?? 1)
+    : createSource(config);
   return {
     warehouse,
     objects,

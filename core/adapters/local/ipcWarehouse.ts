@@ -1,0 +1,104 @@
+// The warehouse over a Node IPC channel: the local job runtime's pods use the parent's DuckDB, since a
+// DuckDB file has one writer process. The parent serialises their calls like any other.
+
+import type { ChildProcess } from 'node:child_process';
+import type { TableRows, Warehouse } from '../../ports/warehouse.js';
+import type { Row, SqlValue, TableSchema } from '../../schema/table.js';
+
+type Method = 'ensureTables' | 'query' | 'replacePartition' | 'append';
+
+interface CallMessage {
+  readonly type: 'warehouse-call';
+  readonly id: number;
+  readonly method: Method;
+  readonly args: unknown[];
+}
+
+interface ReplyMessage {
+  readonly type: 'warehouse-reply';
+  readonly id: number;
+  readonly ok: boolean;
+  readonly value?: unknown;
+  readonly error?: { readonly name: string; readonly message: string };
+}
+
+/** What a pod holds: a process with an IPC channel to its runtime. */
+export interface IpcChannel {
+  send(message: unknown): boolean;
+  on(event: 'message', listener: (message: unknown) => void): unknown;
+}
+
+export class IpcWarehouse implements Warehouse {
+  readonly description = 'ipc:parent (the local job runtime serves its warehouse)';
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly channel: IpcChannel) {
+    channel.on('message', (m) => {
+      const reply = m as ReplyMessage;
+      if (reply?.type !== 'warehouse-reply') return;
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply.value);
+      else {
+        const err = new Error(reply.error?.message ?? 'warehouse call failed');
+        err.name = reply.error?.name ?? 'Error';
+        waiter.reject(err);
+      }
+    });
+  }
+
+  private call<T>(method: Method, args: unknown[]): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const msg: CallMessage = { type: 'warehouse-call', id, method, args };
+      if (!this.channel.send(msg)) {
+        // send() returning false only means back-pressure; the message is still queued.
+      }
+    });
+  }
+
+  ensureTables(tables: readonly TableSchema[]): Promise<void> {
+    return this.call('ensureTables', [tables]);
+  }
+
+  query(sql: string, params: Readonly<Record<string, SqlValue>> = {}): Promise<Row[]> {
+    return this.call('query', [sql, params]);
+  }
+
+  replacePartition(
+    table: TableSchema,
+    date: string,
+    rows: readonly Row[],
+    alsoAppend: readonly TableRows[] = [],
+  ): Promise<void> {
+    return this.call('replacePartition', [table, date, rows, alsoAppend]);
+  }
+
+  append(table: TableSchema, rows: readonly Row[]): Promise<void> {
+    return this.call('append', [table, rows]);
+  }
+
+  async close(): Promise<void> {
+    // The parent owns the warehouse; a pod only stops asking.
+  }
+}
+
+/** In the runtime: answers a pod's warehouse calls from `warehouse`. */
+export function serveWarehouse(child: ChildProcess, warehouse: Warehouse): void {
+  child.on('message', (m) => {
+    const call = m as CallMessage;
+    if (call?.type !== 'warehouse-call') return;
+    const run = (warehouse[call.method] as (...a: unknown[]) => Promise<unknown>).bind(warehouse);
+    run(...call.args).then(
+      (value) => reply({ type: 'warehouse-reply', id: call.id, ok: true, value }),
+      (err: Error) =>
+        reply({ type: 'warehouse-reply', id: call.id, ok: false, error: { name: err.name, message: err.message } }),
+    );
+  });
+  const reply = (msg: ReplyMessage) => {
+    if (child.connected) child.send(msg);
+  };
+}

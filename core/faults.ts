@@ -1,0 +1,133 @@
+// Fault injection, for showing and testing retries, the failure log, the gate and targeted re-runs on the
+// real data. A JSON file named by --faults / BACKFILL_FAULTS:
+//   { "transient": ["2021-11-03"],            the date's player-log request fails on its first attempt only
+//     "permanent": ["2021-11-05"],            ... fails on every attempt (a source outage for that date)
+//     "corrupt": [{ "date": "2021-11-07", "file": "playerGameLogs", "how": "negative-minutes" }] }
+// `how`: invalid-json, negative-minutes, duplicate-row (bad input: the index fails at once) or drop-game
+// (one game's rows vanish: Phase 2 succeeds and only the gate notices).
+
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { isIsoDate } from './dates.js';
+import { BadInputError, ProcessingError } from './errors.js';
+import { RAW_SOURCES, type RawSourceName } from './pipeline/definition.js';
+import type { ObjectStore } from './ports/objectStore.js';
+import type { LeagueGameLogQuery, RosterQuery, StatsResponse, StatsSource } from './ports/source.js';
+
+const date = z.string().refine(isIsoDate, 'must be a date YYYY-MM-DD');
+
+export const FaultsSchema = z
+  .object({
+    transient: z.array(date).default([]),
+    permanent: z.array(date).default([]),
+    corrupt: z
+      .array(
+        z
+          .object({
+            date,
+            file: z.enum(Object.keys(RAW_SOURCES) as [RawSourceName, ...RawSourceName[]]),
+            how: z.enum(['invalid-json', 'negative-minutes', 'duplicate-row', 'drop-game']),
+          })
+          .strict(),
+      )
+      .default([]),
+  })
+  .strict();
+
+export type Faults = z.infer<typeof FaultsSchema>;
+
+export function loadFaults(path: string): Faults {
+  let body: unknown;
+  try {
+    body = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new BadInputError(`fault file ${path}: ${(err as Error).message}`, { where: path });
+  }
+  const parsed = FaultsSchema.safeParse(body);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new BadInputError(`fault file ${path}: ${i?.path.join('.') || '(root)'}: ${i?.message}`, { where: path });
+  }
+  return parsed.data;
+}
+
+/**
+ * Fails the player-log and roster requests of chosen dates. The team log is spared, so the schedule and
+ * the plan still load and the failure lands where a backfill would meet it: in the date's Stage 1 index.
+ */
+export class FaultInjectingSource implements StatsSource {
+  readonly description: string;
+
+  constructor(
+    private readonly inner: StatsSource,
+    private readonly faults: Faults,
+    private readonly attempt: number,
+  ) {
+    this.description = `${inner.description} (with injected faults)`;
+  }
+
+  private check(date: string, what: string): void {
+    if (this.faults.permanent.includes(date)) {
+      throw new ProcessingError(`injected fault: ${what} for ${date} fails on every attempt (source outage)`);
+    }
+    if (this.faults.transient.includes(date) && this.attempt === 1) {
+      throw new ProcessingError(`injected fault: ${what} for ${date} fails on attempt 1 only (HTTP 503)`, {
+        transient: true,
+      });
+    }
+  }
+
+  async leagueGameLog(q: LeagueGameLogQuery): Promise<StatsResponse> {
+    if (q.playerOrTeam === 'P' && q.dateFrom === q.dateTo) this.check(q.dateFrom, 'the player game log request');
+    return this.inner.leagueGameLog(q);
+  }
+
+  async teamRoster(q: RosterQuery) {
+    this.check(q.asOf, `the ${q.teamAbbr} roster request`);
+    return this.inner.teamRoster(q);
+  }
+}
+
+function corrupt(body: string, how: Faults['corrupt'][number]['how']): string {
+  if (how === 'invalid-json') return body.slice(0, Math.floor(body.length / 2));
+  const json = JSON.parse(body) as { resultSets?: { headers: string[]; rowSet: unknown[][] }[] };
+  const set = json.resultSets?.[0];
+  if (!set || set.rowSet.length === 0) return body;
+  if (how === 'negative-minutes') (set.rowSet[0] as unknown[])[set.headers.indexOf('MIN')] = -5;
+  if (how === 'duplicate-row') set.rowSet.push([...(set.rowSet[0] as unknown[])]);
+  if (how === 'drop-game') {
+    const g = set.headers.indexOf('GAME_ID');
+    const first = (set.rowSet[0] as unknown[])[g];
+    set.rowSet = set.rowSet.filter((r) => r[g] !== first);
+  }
+  return `${JSON.stringify(json, null, 2)}\n`;
+}
+
+/** Corrupts chosen raw files as they are written, every time, until the fault is removed. */
+export class CorruptingObjectStore implements ObjectStore {
+  readonly description: string;
+
+  constructor(
+    private readonly inner: ObjectStore,
+    private readonly faults: Faults,
+  ) {
+    this.description = `${inner.description} (with injected corruption)`;
+  }
+
+  async put(key: string, body: string): Promise<void> {
+    const fault = this.faults.corrupt.find((c) => key.startsWith(`${RAW_SOURCES[c.file].prefix}/game_date=${c.date}/`));
+    await this.inner.put(key, fault ? corrupt(body, fault.how) : body);
+  }
+
+  get(key: string) {
+    return this.inner.get(key);
+  }
+
+  list(prefix: string) {
+    return this.inner.list(prefix);
+  }
+
+  locate(key: string) {
+    return this.inner.locate(key);
+  }
+}
