@@ -1,0 +1,276 @@
+// The local job runtime: runs an Indexed Job's own spec on this machine with Kubernetes' semantics:
+// completions, parallelism, backoffLimitPerIndex, the pod failure policy, activeDeadlineSeconds, and a
+// status with completedIndexes and failedIndexes in their compressed form.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatIndexes } from '../../jobs/indexes.js';
+import { INDEX_FAILURE_COUNT_ENV, type IndexedJob, type PodFailurePolicyRule } from '../../jobs/spec.js';
+import type { IndexedJobStatus, IndexEvent, IndexRecord, JobCondition, JobRuntime } from '../../ports/jobRuntime.js';
+import type { Warehouse } from '../../ports/warehouse.js';
+import { serveWarehouse } from './ipcWarehouse.js';
+
+export interface LocalJobRuntimeOptions {
+  /** Where the container's command runs: the package root, as /app is in the image. */
+  readonly cwd: string;
+  /** Each job gets `<logDir>/jobs/<job name>/`, with one log file per index. */
+  readonly logDir: string;
+  /**
+   * The warehouse the pods write to. A DuckDB file has one writer process, so the runtime holds it and
+   * serves the pods over IPC; their BACKFILL_WAREHOUSE becomes `ipc:parent`.
+   */
+  readonly warehouse: Warehouse;
+  /** Variables set over the container's env: where files live on this machine. @default {} */
+  readonly envOverrides?: Readonly<Record<string, string>>;
+  /**
+   * A fresh process per attempt, as Kubernetes runs a pod. The default keeps `parallelism` warm processes,
+   * started with the container's command and env, each running one index at a time, so that 600 dates do
+   * not pay Node start-up and data loading 600 times. @default false
+   */
+  readonly podPerIndex?: boolean;
+  /** Pause before an index's retry. @default 1000 */
+  readonly retryDelayMs?: number;
+  /** Disruptions ignored per index before they count as failures. @default 3 */
+  readonly maxIgnoredDisruptions?: number;
+}
+
+interface AttemptResult {
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** One warm process: the container's command in worker mode. */
+class Worker {
+  private child: ChildProcess | undefined;
+  private waiting: ((r: AttemptResult) => void) | undefined;
+
+  constructor(
+    private readonly start: () => ChildProcess,
+  ) {}
+
+  run(index: number, env: Record<string, string>, logFile: string): Promise<AttemptResult> {
+    if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) this.spawn();
+    const child = this.child as ChildProcess;
+    return new Promise((resolve) => {
+      this.waiting = resolve;
+      child.send({ type: 'run', index, env, logFile });
+    });
+  }
+
+  private spawn(): void {
+    const child = this.start();
+    child.on('message', (m: { type?: string; exitCode?: number }) => {
+      if (m?.type === 'done' && this.waiting) {
+        const done = this.waiting;
+        this.waiting = undefined;
+        done({ exitCode: m.exitCode ?? 1, signal: null });
+      }
+    });
+    child.on('exit', (code, signal) => {
+      if (this.waiting) {
+        const done = this.waiting;
+        this.waiting = undefined;
+        done({ exitCode: code, signal });
+      }
+    });
+    this.child = child;
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGTERM'): void {
+    this.child?.kill(signal);
+  }
+
+  stop(): void {
+    if (this.child?.connected) this.child.disconnect();
+  }
+}
+
+function matches(rule: PodFailurePolicyRule, r: AttemptResult, disrupted: boolean): boolean {
+  if (rule.onPodConditions?.some((c) => c.type === 'DisruptionTarget')) return disrupted;
+  if (rule.onExitCodes && r.exitCode !== null && r.exitCode !== 0) {
+    const hit = rule.onExitCodes.values.includes(r.exitCode);
+    return rule.onExitCodes.operator === 'In' ? hit : !hit;
+  }
+  return false;
+}
+
+export class LocalJobRuntime implements JobRuntime {
+  readonly description = 'local (Indexed Job semantics on this machine)';
+
+  constructor(private readonly options: LocalJobRuntimeOptions) {}
+
+  jobDir(jobName: string): string {
+    return join(this.options.logDir, 'jobs', jobName);
+  }
+
+  logsOf(jobName: string, index: number): string {
+    return join(this.jobDir(jobName), `index-${index}.log`);
+  }
+
+  async run(job: IndexedJob, onIndex: (event: IndexEvent) => void = () => {}): Promise<IndexedJobStatus> {
+    const spec = job.spec;
+    const container = spec.template.spec.containers[0];
+    if (!container) throw new Error(`job ${job.metadata.name}: no container`);
+    if (spec.completionMode !== 'Indexed') throw new Error(`job ${job.metadata.name}: completionMode must be Indexed`);
+    const name = job.metadata.name;
+    mkdirSync(this.jobDir(name), { recursive: true });
+    const startTime = new Date();
+    const deadline = startTime.getTime() + spec.activeDeadlineSeconds * 1000;
+    const retryDelayMs = this.options.retryDelayMs ?? 1000;
+    const maxIgnored = this.options.maxIgnoredDisruptions ?? 3;
+    const rules = spec.podFailurePolicy.rules;
+    const n = spec.completions;
+
+    const records: IndexRecord[] = [];
+    let failedPods = 0;
+    let jobFailedBy: string | undefined;
+    const queue = Array.from({ length: n }, (_v, i) => i);
+    const workers: Worker[] = [];
+    const baseEnv = this.baseEnv(container.env);
+    const command = container.command.map((c, i) => (i === 0 && c === 'node' ? process.execPath : c));
+
+    const spawnPod = (env: Record<string, string>, stdio: number | 'ignore'): ChildProcess => {
+      const child = spawn(command[0] as string, command.slice(1), {
+        cwd: this.options.cwd,
+        env,
+        stdio: ['ignore', stdio, stdio, 'ipc'],
+      });
+      serveWarehouse(child, this.options.warehouse);
+      return child;
+    };
+
+    const attempt = async (slot: number, index: number, failures: number): Promise<AttemptResult> => {
+      const podEnv = { JOB_COMPLETION_INDEX: String(index), [INDEX_FAILURE_COUNT_ENV]: String(failures) };
+      const logFile = this.logsOf(name, index);
+      if (this.options.podPerIndex) {
+        const fd = openSync(logFile, 'a');
+        try {
+          const child = spawnPod({ ...baseEnv, ...podEnv }, fd);
+          return await new Promise<AttemptResult>((resolve) => {
+            child.on('exit', (exitCode, signal) => resolve({ exitCode, signal }));
+          });
+        } finally {
+          closeSync(fd);
+        }
+      }
+      let worker = workers[slot];
+      if (!worker) {
+        const workerLog = join(this.jobDir(name), `worker-${slot}.log`);
+        worker = new Worker(() => {
+          const fd = openSync(workerLog, 'a');
+          const child = spawnPod({ ...baseEnv, BACKFILL_LOCAL_WORKER: '1' }, fd);
+          child.on('exit', () => closeSync(fd));
+          return child;
+        });
+        workers[slot] = worker;
+      }
+      return worker.run(index, podEnv, logFile);
+    };
+
+    const runIndex = async (slot: number, index: number): Promise<void> => {
+      const exitCodes: (number | null)[] = [];
+      let failures = 0;
+      let ignored = 0;
+      for (;;) {
+        if (Date.now() > deadline) {
+          records.push({ index, exitCodes, failures, state: 'failed', reason: 'DeadlineExceeded', logs: this.logsOf(name, index) });
+          jobFailedBy ??= 'DeadlineExceeded';
+          onIndex({ index, exitCode: null, outcome: 'failed' });
+          return;
+        }
+        const r = await attempt(slot, index, failures);
+        if (r.exitCode === 0) {
+          exitCodes.push(0);
+          records.push({ index, exitCodes, failures, state: 'succeeded', logs: this.logsOf(name, index) });
+          onIndex({ index, exitCode: 0, outcome: 'succeeded' });
+          return;
+        }
+        // Locally, SIGTERM from outside is what an eviction is in the cluster.
+        const disrupted = r.signal === 'SIGTERM' && ignored < maxIgnored;
+        const rule = rules.find((x) => matches(x, r, disrupted));
+        if (rule?.action === 'Ignore') {
+          exitCodes.push(null);
+          ignored++;
+          onIndex({ index, exitCode: r.exitCode, outcome: 'disrupted' });
+          continue;
+        }
+        exitCodes.push(r.exitCode);
+        failures++;
+        failedPods++;
+        const reason =
+          rule?.action === 'FailIndex' || rule?.action === 'FailJob'
+            ? 'PodFailurePolicy'
+            : failures > spec.backoffLimitPerIndex
+              ? 'BackoffLimitExceeded'
+              : undefined;
+        if (rule?.action === 'FailJob') jobFailedBy ??= 'PodFailurePolicy';
+        if (reason) {
+          records.push({ index, exitCodes, failures, state: 'failed', reason, logs: this.logsOf(name, index) });
+          onIndex({ index, exitCode: r.exitCode, outcome: 'failed' });
+          return;
+        }
+        onIndex({ index, exitCode: r.exitCode, outcome: 'retrying' });
+        await new Promise((res) => setTimeout(res, retryDelayMs));
+      }
+    };
+
+    const slots = Array.from({ length: Math.min(spec.parallelism, n) }, async (_v, slot) => {
+      for (let index = queue.shift(); index !== undefined; index = queue.shift()) {
+        if (jobFailedBy === 'PodFailurePolicy') break;
+        await runIndex(slot, index);
+      }
+    });
+    const timer = setTimeout(() => {
+      jobFailedBy ??= 'DeadlineExceeded';
+      for (const w of workers) w.kill('SIGKILL');
+    }, Math.max(0, deadline - Date.now()));
+    try {
+      await Promise.all(slots);
+    } finally {
+      clearTimeout(timer);
+      for (const w of workers) w.stop();
+    }
+
+    records.sort((a, b) => a.index - b.index);
+    const succeeded = records.filter((r) => r.state === 'succeeded').map((r) => r.index);
+    const failed = records.filter((r) => r.state === 'failed').map((r) => r.index);
+    const conditions: JobCondition[] =
+      failed.length > 0 || jobFailedBy || succeeded.length < n
+        ? [
+            { type: 'FailureTarget', status: 'True', reason: jobFailedBy ?? 'FailedIndexes' },
+            { type: 'Failed', status: 'True', reason: jobFailedBy ?? 'FailedIndexes', message: 'Job has failed indexes' },
+          ]
+        : [
+            { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached' },
+            { type: 'Complete', status: 'True', reason: 'CompletionsReached' },
+          ];
+    return {
+      jobName: name,
+      completedIndexes: formatIndexes(succeeded),
+      failedIndexes: formatIndexes(failed),
+      succeeded: succeeded.length,
+      failed: failedPods,
+      conditions,
+      startTime: startTime.toISOString(),
+      completionTime: new Date().toISOString(),
+      indexes: records,
+    };
+  }
+
+  /**
+   * A pod's environment is the container's env and nothing of this shell's BACKFILL_* settings, plus what
+   * the machine needs to run Node (PATH, HOME), plus the runtime's overrides.
+   */
+  private baseEnv(env: IndexedJob['spec']['template']['spec']['containers'][number]['env']): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) {
+      if (v !== undefined && !k.startsWith('BACKFILL_') && k !== 'JOB_COMPLETION_INDEX') out[k] = v;
+    }
+    for (const e of env) {
+      if (e.value !== undefined) out[e.name] = e.value;
+      else if (e.name !== INDEX_FAILURE_COUNT_ENV) throw new Error(`env ${e.name}: only ${INDEX_FAILURE_COUNT_ENV} may come from the downward API`);
+    }
+    return { ...out, ...this.options.envOverrides };
+  }
+}

@@ -1,0 +1,34 @@
+// The Stage 1 pod: one index of the Indexed Job (Phase 1-2 for one game date), logging JSON to stdout.
+// With BACKFILL_LOCAL_WORKER=1 (set by the local job runtime) it stays up and runs one index per message.
+
+import { createFileLogger, createLogger, type Logger } from '../../core/log.js';
+import { type IndexAssignment, runPhase2Index } from '../../core/jobs/phase2Index.js';
+
+const fields = (a: IndexAssignment | undefined) =>
+  a ? { job: a.plan.jobName, index: a.index, date: a.date, attempt: a.attempt } : { index: process.env.JOB_COMPLETION_INDEX };
+
+interface RunMessage {
+  readonly type: 'run';
+  readonly index: number;
+  readonly env: Record<string, string>;
+  readonly logFile: string;
+}
+
+if (process.env.BACKFILL_LOCAL_WORKER === '1' && process.send) {
+  process.on('message', async (m: RunMessage) => {
+    if (m?.type !== 'run') return;
+    const files: { close(): void }[] = [];
+    const logFor = (a: IndexAssignment | undefined, level: string): Logger => {
+      const f = createFileLogger(level, m.logFile);
+      files.push(f);
+      return f.log.child(fields(a));
+    };
+    const exitCode = await runPhase2Index({ ...process.env, ...m.env }, logFor);
+    for (const f of files) f.close();
+    process.send?.({ type: 'done', index: m.index, exitCode });
+  });
+  process.on('disconnect', () => process.exit(0));
+} else {
+  const exitCode = await runPhase2Index(process.env, (a, level) => createLogger(level, 1).child(fields(a)));
+  process.exit(exitCode);
+}
