@@ -3,11 +3,13 @@
 
 import { Command, CommanderError } from 'commander';
 import { EXIT_BAD_INPUT } from '../core/errors.js';
+import { registerGate } from './commands/gate.js';
 import { registerPipeline } from './commands/pipeline.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProcess } from './commands/process.js';
 import { registerQuery } from './commands/query.js';
 import { registerRun } from './commands/run.js';
+import { registerStage1 } from './commands/stage1.js';
 import { addGlobalOptions } from './context.js';
 
 export function buildProgram(): Command {
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   addGlobalOptions(program);
   registerRun(program);
   registerPlan(program);
+  registerStage1(program);
+  registerGate(program);
   registerProcess(program);
   registerQuery(program);
   registerPipeline(program);

@@ -5,7 +5,12 @@ import { z } from 'zod';
 import { BadInputError } from './errors.js';
 
 export const ConfigSchema = z.object({
-  warehouse: z.string().regex(/^duckdb:.+$/, 'must be duckdb:<path to a DuckDB file> (or duckdb::memory:)'),
+  warehouse: z
+    .string()
+    .regex(
+      /^(duckdb:.+|ipc:parent)$/,
+      'must be duckdb:<path to a DuckDB file> (or duckdb::memory:); ipc:parent is set by the local job runtime for its pods',
+    ),
   objects: z.string().regex(/^file:.+$/, 'must be file:<folder>'),
   events: z.literal('inprocess', { error: 'must be inprocess' }),
   source: z

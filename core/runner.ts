@@ -8,7 +8,7 @@ import { PHASES, type PhaseNumber } from './pipeline/definition.js';
 import type { PipelinePorts, Processor, ProcessorResult } from './pipeline/processor.js';
 import { requireDateInSeason } from './pipeline/seasons.js';
 import { TOPIC_PHASE2_COMPLETE, TOPIC_PHASE3_COMPLETE, TOPIC_PHASE4_COMPLETE } from './ports/events.js';
-import { type RunRecord, recordRun, type Trigger, writeDateAndRecord } from './runs/history.js';
+import { RunBatch, type RunRecord, recordRun, type Trigger } from './runs/history.js';
 
 const TOPICS: Partial<Record<PhaseNumber, string>> = {
   2: TOPIC_PHASE2_COMPLETE,
@@ -26,6 +26,11 @@ export interface RunOptions {
   readonly skipDownstreamTrigger?: boolean;
   /** @default () => new Date() */
   readonly clock?: () => Date;
+  /**
+   * Collects the run's write and record for the caller to commit with others; without one, the run
+   * commits on its own before runProcessor returns.
+   */
+  readonly batch?: RunBatch;
 }
 
 export type RunOutcome =
@@ -69,21 +74,24 @@ export async function runProcessor(
       finishedAt: clock(),
       details: result.details ?? {},
     };
-    if (result.write) await writeDateAndRecord(ports.warehouse, result.write, record);
-    else await recordRun(ports.warehouse, record);
-    runLog.info({ rows: result.rows, decision: result.decision }, 'processor succeeded');
     const topic = TOPICS[def.phase];
-    if (topic && !options.skipDownstreamTrigger) {
-      await ports.events.publish(topic, {
-        data: { processor: def.name, date, rows: result.rows, runId, success: true },
-        attributes: { season: season.label, backfill: 'true', phase: String(def.phase) },
-      });
-    }
+    const publish =
+      topic && !options.skipDownstreamTrigger
+        ? () =>
+            ports.events.publish(topic, {
+              data: { processor: def.name, date, rows: result.rows, runId, success: true },
+              attributes: { season: season.label, backfill: 'true', phase: String(def.phase) },
+            })
+        : undefined;
+    const batch = options.batch ?? new RunBatch();
+    batch.add(record, result.write, publish);
+    if (!options.batch) await batch.commit(ports.warehouse);
+    runLog.info({ rows: result.rows, decision: result.decision }, 'processor succeeded');
     const { write: _written, ...summary } = result;
     return { ok: true, runId, result: summary };
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
-    await recordRun(ports.warehouse, {
+    const failed: RunRecord = {
       ...base,
       status: 'failed',
       errorMessage: messageOf(error),
@@ -95,7 +103,9 @@ export async function runProcessor(
         badInput: error instanceof BadInputError,
         phaseName: PHASES[def.phase].name,
       },
-    });
+    };
+    if (options.batch) options.batch.add(failed);
+    else await recordRun(ports.warehouse, failed);
     runLog.error({ err: error }, 'processor failed');
     return { ok: false, runId, error };
   }

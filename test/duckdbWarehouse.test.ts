@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse, toDuckDbSql } from '../core/adapters/duckdb/warehouse.js';
 import { processorRunHistory } from '../core/schema/raw.js';
-import type { TableSchema } from '../core/schema/table.js';
+import type { Row, TableSchema } from '../core/schema/table.js';
 
 const table: TableSchema = {
   dataset: 'nba_test',
@@ -34,18 +34,21 @@ afterEach(async () => {
   for (const w of opened.splice(0)) await w.close();
 });
 
+const replace = (w: DuckDbWarehouse, date: string, rows: Row[]) =>
+  w.commit({ replace: [{ table, date, rows }], append: [] });
+
 const all = (w: DuckDbWarehouse) =>
   w.query('SELECT CAST(game_date AS STRING) AS d, team, points, pct FROM nba_test.scores ORDER BY d, team');
 
-describe('DuckDbWarehouse.replacePartition', () => {
+describe('DuckDbWarehouse.commit', () => {
   it('replaces one date and leaves the others alone, rows sorted by key', async () => {
     const w = await open();
-    await w.replacePartition(table, '2021-10-19', [
+    await replace(w, '2021-10-19', [
       { game_date: '2021-10-19', team: 'MIL', points: 127, pct: 0.5 },
       { game_date: '2021-10-19', team: 'BKN', points: 104, pct: null },
     ]);
-    await w.replacePartition(table, '2021-10-20', [{ game_date: '2021-10-20', team: 'BOS', points: 115, pct: null }]);
-    await w.replacePartition(table, '2021-10-19', [{ game_date: '2021-10-19', team: 'MIL', points: 128, pct: null }]);
+    await replace(w, '2021-10-20', [{ game_date: '2021-10-20', team: 'BOS', points: 115, pct: null }]);
+    await replace(w, '2021-10-19', [{ game_date: '2021-10-19', team: 'MIL', points: 128, pct: null }]);
     expect(await all(w)).toEqual([
       { d: '2021-10-19', team: 'MIL', points: 128, pct: null },
       { d: '2021-10-20', team: 'BOS', points: 115, pct: null },
@@ -55,10 +58,10 @@ describe('DuckDbWarehouse.replacePartition', () => {
   it('leaves the date as it was when the write fails part-way', async () => {
     const w = await open();
     const good = [{ game_date: '2021-10-19', team: 'MIL', points: 127, pct: null }];
-    await w.replacePartition(table, '2021-10-19', good);
+    await replace(w, '2021-10-19', good);
     // The second row breaks NOT NULL after the DELETE ran: the whole replace must roll back.
     await expect(
-      w.replacePartition(table, '2021-10-19', [
+      replace(w, '2021-10-19', [
         { game_date: '2021-10-19', team: 'BKN', points: 104, pct: null },
         { game_date: '2021-10-19', team: 'LAL', points: null, pct: null },
       ]),
@@ -69,7 +72,7 @@ describe('DuckDbWarehouse.replacePartition', () => {
   it('refuses a row of another date', async () => {
     const w = await open();
     await expect(
-      w.replacePartition(table, '2021-10-19', [{ game_date: '2021-10-20', team: 'MIL', points: 1, pct: null }]),
+      replace(w, '2021-10-19', [{ game_date: '2021-10-20', team: 'MIL', points: 1, pct: null }]),
     ).rejects.toThrow(/a row for 2021-10-20 was handed to the replace of 2021-10-19/);
   });
 });

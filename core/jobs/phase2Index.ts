@@ -81,7 +81,12 @@ export async function runPhase2Index(
     adapters = await openAdapters(config, { attempt: assignment.attempt });
     log.info({ source: adapters.source.description }, 'index started');
     const result = await runPhases1And2(adapters, log, assignment.date, {
-      trigger: { command: 'jobs/phase2-date', stage: 'stage1', jobName: assignment.plan.jobName, jobIndex: assignment.index },
+      trigger: {
+        command: 'jobs/phase2-date',
+        stage: 'stage1',
+        jobName: assignment.plan.jobName,
+        jobIndex: assignment.index,
+      },
       attempt: assignment.attempt,
       skipDownstreamTrigger: true,
     });

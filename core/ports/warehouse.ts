@@ -7,6 +7,18 @@ export interface TableRows {
   readonly rows: readonly Row[];
 }
 
+/** One date of a table, replaced whole. */
+export interface PartitionReplace {
+  readonly table: TableSchema;
+  readonly date: string;
+  readonly rows: readonly Row[];
+}
+
+export interface WarehouseChange {
+  readonly replace: readonly PartitionReplace[];
+  readonly append: readonly TableRows[];
+}
+
 /**
  * SQL handed to `query` is the portable subset both engines read: tables as `dataset.table`,
  * values only as named parameters written `@name` (BigQuery's form; an adapter rewrites them).
@@ -19,16 +31,11 @@ export interface Warehouse {
   /** Runs a read-only query with named parameters and returns plain rows. */
   query(sql: string, params?: Readonly<Record<string, SqlValue>>): Promise<Row[]>;
   /**
-   * Replaces one date of a table with `rows`, atomically: afterwards the date holds exactly `rows`
-   * (sorted by the table's key), and if anything fails it holds what it held before. `alsoAppend` rows
-   * (the run's history row) commit in the same transaction, so data and its record never disagree.
+   * Applies a change in one transaction: each replaced date of a table holds exactly its rows afterwards
+   * (sorted by the table's key), the appended rows are added, and if anything fails nothing changes.
+   * A processor's rows and its run-history row commit together, so data and record never disagree.
    */
-  replacePartition(
-    table: TableSchema,
-    date: string,
-    rows: readonly Row[],
-    alsoAppend?: readonly TableRows[],
-  ): Promise<void>;
+  commit(change: WarehouseChange): Promise<void>;
   /** Appends rows (run history, failure logs). */
   append(table: TableSchema, rows: readonly Row[]): Promise<void>;
   close(): Promise<void>;

@@ -64,15 +64,71 @@ export async function recordRun(warehouse: Warehouse, record: RunRecord): Promis
   await warehouse.append(processorRunHistory, [runRow(record)]);
 }
 
-/** Replaces the processor's date and records its successful run in one transaction. */
-export async function writeDateAndRecord(
-  warehouse: Warehouse,
-  write: { readonly table: TableSchema; readonly rows: readonly Row[] },
-  record: RunRecord,
-): Promise<void> {
-  await warehouse.replacePartition(write.table, record.dataDate, write.rows, [
-    { table: processorRunHistory, rows: [runRow(record)] },
-  ]);
+/** A processor's rows for its table, replaced for the run's date. */
+export interface TableWrite {
+  readonly table: TableSchema;
+  readonly rows: readonly Row[];
+}
+
+/**
+ * Runs whose writes and history rows commit together, in one transaction: a date's Phase 1-2 runs commit
+ * once instead of eight times. Completion events go out only after the commit.
+ */
+export class RunBatch {
+  private items: {
+    record: RunRecord;
+    write?: TableWrite | undefined;
+    publish?: (() => Promise<unknown>) | undefined;
+  }[] = [];
+
+  add(record: RunRecord, write?: TableWrite, publish?: () => Promise<unknown>): void {
+    this.items.push({ record, write, publish });
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  async commit(warehouse: Warehouse): Promise<void> {
+    if (this.items.length === 0) return;
+    const items = this.items;
+    await warehouse.commit({
+      replace: items.flatMap((i) =>
+        i.write ? [{ table: i.write.table, date: i.record.dataDate, rows: i.write.rows }] : [],
+      ),
+      append: [{ table: processorRunHistory, rows: items.map((i) => runRow(i.record)) }],
+    });
+    this.items = [];
+    for (const i of items) await i.publish?.();
+  }
+
+  /**
+   * After a failed commit nothing of the batch was written: records every run in it as failed with the
+   * commit's error, and returns the processors whose work was lost.
+   */
+  async fail(warehouse: Warehouse, error: Error, finishedAt: Date): Promise<string[]> {
+    const items = this.items;
+    this.items = [];
+    const lost = items.filter((i) => i.record.status === 'success').map((i) => i.record.processorName);
+    await warehouse.append(
+      processorRunHistory,
+      items.map((i) =>
+        runRow(
+          i.record.status === 'success'
+            ? {
+                ...i.record,
+                status: 'failed',
+                decision: 'failed',
+                rowsProcessed: 0,
+                errorMessage: `the warehouse commit failed: ${error.message}`,
+                finishedAt,
+              }
+            : i.record,
+        ),
+      ),
+    );
+    return lost;
+  }
 }
 
 export interface LatestRun {

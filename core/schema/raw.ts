@@ -175,6 +175,28 @@ export const processorRunHistory: TableSchema = {
   clusterBy: ['processor_name', 'status'],
 };
 
+export const backfillFailureLog: TableSchema = {
+  dataset: 'nba_reference',
+  name: 'backfill_failure_log',
+  description: 'One row per date that a Stage 1 job (or its retry) could not load, with where to read why.',
+  columns: [
+    col('job_name', 'STRING', 'The Indexed Job'),
+    col('season', 'STRING', 'Season label'),
+    col('data_date', 'DATE', 'The game date that failed'),
+    col('job_index', 'INT64', 'Its completion index in the job'),
+    col('processor_name', 'STRING', 'The processor whose latest run failed', true),
+    col('error_message', 'STRING', 'That run’s error', true),
+    col('attempts', 'INT64', 'Attempts the index made'),
+    col('exit_codes', 'STRING', 'Exit code of each attempt, comma-separated'),
+    col('reason', 'STRING', 'BackoffLimitExceeded, PodFailurePolicy or DeadlineExceeded'),
+    col('log_location', 'STRING', "Where the index's logs are"),
+    col('recorded_at', 'TIMESTAMP', 'When the job ended'),
+  ],
+  partitionColumn: 'data_date',
+  key: ['job_name', 'job_index'],
+  clusterBy: ['season', 'job_name'],
+};
+
 export const RAW_TABLES: readonly TableSchema[] = [
   nbacSchedule,
   nbacPlayerBoxscore,
@@ -183,4 +205,4 @@ export const RAW_TABLES: readonly TableSchema[] = [
   espnTeamRoster,
 ];
 
-export const REFERENCE_TABLES: readonly TableSchema[] = [processorRunHistory];
+export const REFERENCE_TABLES: readonly TableSchema[] = [processorRunHistory, backfillFailureLog];

@@ -1,11 +1,13 @@
 // The Stage 1 pod: one index of the Indexed Job (Phase 1-2 for one game date), logging JSON to stdout.
 // With BACKFILL_LOCAL_WORKER=1 (set by the local job runtime) it stays up and runs one index per message.
 
-import { createFileLogger, createLogger, type Logger } from '../../core/log.js';
 import { type IndexAssignment, runPhase2Index } from '../../core/jobs/phase2Index.js';
+import { createFileLogger, createLogger, type Logger } from '../../core/log.js';
 
 const fields = (a: IndexAssignment | undefined) =>
-  a ? { job: a.plan.jobName, index: a.index, date: a.date, attempt: a.attempt } : { index: process.env.JOB_COMPLETION_INDEX };
+  a
+    ? { job: a.plan.jobName, index: a.index, date: a.date, attempt: a.attempt }
+    : { index: process.env.JOB_COMPLETION_INDEX };
 
 interface RunMessage {
   readonly type: 'run';

@@ -9,7 +9,7 @@ import {
   JSToDuckDBValueConverter,
 } from '@duckdb/node-api';
 import { ProcessingError } from '../../errors.js';
-import type { TableRows, Warehouse } from '../../ports/warehouse.js';
+import type { Warehouse, WarehouseChange } from '../../ports/warehouse.js';
 import {
   type ColumnType,
   qualifiedName,
@@ -109,24 +109,25 @@ export class DuckDbWarehouse implements Warehouse {
     });
   }
 
-  async replacePartition(
-    table: TableSchema,
-    date: string,
-    rows: readonly Row[],
-    alsoAppend: readonly TableRows[] = [],
-  ): Promise<void> {
-    const stray = rows.find((r) => r[table.partitionColumn] !== date);
-    if (stray) {
-      throw new Error(
-        `${qualifiedName(table)}: a row for ${String(stray[table.partitionColumn])} was handed to the replace of ${date}`,
-      );
+  async commit(change: WarehouseChange): Promise<void> {
+    for (const r of change.replace) {
+      const stray = r.rows.find((row) => row[r.table.partitionColumn] !== r.date);
+      if (stray) {
+        throw new Error(
+          `${qualifiedName(r.table)}: a row for ${String(stray[r.table.partitionColumn])} was handed to the replace of ${r.date}`,
+        );
+      }
     }
     await this.lock.run(async () => {
       await this.conn.run('BEGIN TRANSACTION');
       try {
-        await this.conn.run(`DELETE FROM ${qualifiedName(table)} WHERE ${table.partitionColumn} = $date`, { date });
-        await this.appendRows(table, sortByKey(table, rows));
-        for (const extra of alsoAppend) await this.appendRows(extra.table, extra.rows);
+        for (const r of change.replace) {
+          await this.conn.run(`DELETE FROM ${qualifiedName(r.table)} WHERE ${r.table.partitionColumn} = $date`, {
+            date: r.date,
+          });
+          await this.appendRows(r.table, sortByKey(r.table, r.rows));
+        }
+        for (const a of change.append) await this.appendRows(a.table, a.rows);
         await this.conn.run('COMMIT');
       } catch (err) {
         await this.conn.run('ROLLBACK');

@@ -2,10 +2,10 @@
 // DuckDB file has one writer process. The parent serialises their calls like any other.
 
 import type { ChildProcess } from 'node:child_process';
-import type { TableRows, Warehouse } from '../../ports/warehouse.js';
+import type { Warehouse, WarehouseChange } from '../../ports/warehouse.js';
 import type { Row, SqlValue, TableSchema } from '../../schema/table.js';
 
-type Method = 'ensureTables' | 'query' | 'replacePartition' | 'append';
+type Method = 'ensureTables' | 'query' | 'commit' | 'append';
 
 interface CallMessage {
   readonly type: 'warehouse-call';
@@ -68,13 +68,8 @@ export class IpcWarehouse implements Warehouse {
     return this.call('query', [sql, params]);
   }
 
-  replacePartition(
-    table: TableSchema,
-    date: string,
-    rows: readonly Row[],
-    alsoAppend: readonly TableRows[] = [],
-  ): Promise<void> {
-    return this.call('replacePartition', [table, date, rows, alsoAppend]);
+  commit(change: WarehouseChange): Promise<void> {
+    return this.call('commit', [change]);
   }
 
   append(table: TableSchema, rows: readonly Row[]): Promise<void> {

@@ -6,8 +6,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatIndexes } from '../../jobs/indexes.js';
-import { INDEX_FAILURE_COUNT_ENV, type IndexedJob, type PodFailurePolicyRule } from '../../jobs/spec.js';
-import type { IndexedJobStatus, IndexEvent, IndexRecord, JobCondition, JobRuntime } from '../../ports/jobRuntime.js';
+import { INDEX_FAILURE_COUNT_ENV, type IndexedJob, JOB_PLAN_ENV, type PodFailurePolicyRule } from '../../jobs/spec.js';
+import type { IndexEvent, IndexedJobStatus, IndexRecord, JobCondition, JobRuntime } from '../../ports/jobRuntime.js';
 import type { Warehouse } from '../../ports/warehouse.js';
 import { serveWarehouse } from './ipcWarehouse.js';
 
@@ -21,7 +21,10 @@ export interface LocalJobRuntimeOptions {
    * serves the pods over IPC; their BACKFILL_WAREHOUSE becomes `ipc:parent`.
    */
   readonly warehouse: Warehouse;
-  /** Variables set over the container's env: where files live on this machine. @default {} */
+  /**
+   * Variables set over the container's env: where files live on this machine. The job plan, a ConfigMap
+   * volume in the cluster, is always `<job folder>/job-plan.json` here. @default {}
+   */
   readonly envOverrides?: Readonly<Record<string, string>>;
   /**
    * A fresh process per attempt, as Kubernetes runs a pod. The default keeps `parallelism` warm processes,
@@ -45,9 +48,7 @@ class Worker {
   private child: ChildProcess | undefined;
   private waiting: ((r: AttemptResult) => void) | undefined;
 
-  constructor(
-    private readonly start: () => ChildProcess,
-  ) {}
+  constructor(private readonly start: () => ChildProcess) {}
 
   run(index: number, env: Record<string, string>, logFile: string): Promise<AttemptResult> {
     if (!this.child || this.child.exitCode !== null || this.child.signalCode !== null) this.spawn();
@@ -127,7 +128,7 @@ export class LocalJobRuntime implements JobRuntime {
     let jobFailedBy: string | undefined;
     const queue = Array.from({ length: n }, (_v, i) => i);
     const workers: Worker[] = [];
-    const baseEnv = this.baseEnv(container.env);
+    const baseEnv = { ...this.baseEnv(container.env), [JOB_PLAN_ENV]: join(this.jobDir(name), 'job-plan.json') };
     const command = container.command.map((c, i) => (i === 0 && c === 'node' ? process.execPath : c));
 
     const spawnPod = (env: Record<string, string>, stdio: number | 'ignore'): ChildProcess => {
@@ -174,7 +175,14 @@ export class LocalJobRuntime implements JobRuntime {
       let ignored = 0;
       for (;;) {
         if (Date.now() > deadline) {
-          records.push({ index, exitCodes, failures, state: 'failed', reason: 'DeadlineExceeded', logs: this.logsOf(name, index) });
+          records.push({
+            index,
+            exitCodes,
+            failures,
+            state: 'failed',
+            reason: 'DeadlineExceeded',
+            logs: this.logsOf(name, index),
+          });
           jobFailedBy ??= 'DeadlineExceeded';
           onIndex({ index, exitCode: null, outcome: 'failed' });
           return;
@@ -221,10 +229,13 @@ export class LocalJobRuntime implements JobRuntime {
         await runIndex(slot, index);
       }
     });
-    const timer = setTimeout(() => {
-      jobFailedBy ??= 'DeadlineExceeded';
-      for (const w of workers) w.kill('SIGKILL');
-    }, Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(
+      () => {
+        jobFailedBy ??= 'DeadlineExceeded';
+        for (const w of workers) w.kill('SIGKILL');
+      },
+      Math.max(0, deadline - Date.now()),
+    );
     try {
       await Promise.all(slots);
     } finally {
@@ -239,7 +250,12 @@ export class LocalJobRuntime implements JobRuntime {
       failed.length > 0 || jobFailedBy || succeeded.length < n
         ? [
             { type: 'FailureTarget', status: 'True', reason: jobFailedBy ?? 'FailedIndexes' },
-            { type: 'Failed', status: 'True', reason: jobFailedBy ?? 'FailedIndexes', message: 'Job has failed indexes' },
+            {
+              type: 'Failed',
+              status: 'True',
+              reason: jobFailedBy ?? 'FailedIndexes',
+              message: 'Job has failed indexes',
+            },
           ]
         : [
             { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached' },
@@ -269,7 +285,8 @@ export class LocalJobRuntime implements JobRuntime {
     }
     for (const e of env) {
       if (e.value !== undefined) out[e.name] = e.value;
-      else if (e.name !== INDEX_FAILURE_COUNT_ENV) throw new Error(`env ${e.name}: only ${INDEX_FAILURE_COUNT_ENV} may come from the downward API`);
+      else if (e.name !== INDEX_FAILURE_COUNT_ENV)
+        throw new Error(`env ${e.name}: only ${INDEX_FAILURE_COUNT_ENV} may come from the downward API`);
     }
     return { ...out, ...this.options.envOverrides };
   }

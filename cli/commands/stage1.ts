@@ -1,0 +1,224 @@
+// Stage 1 and Stage 2 commands: `stage1`, `failures`, `retry`, and the shared way a Stage 1 job is run.
+
+import type { Command } from 'commander';
+import type { IsoDate } from '../../core/dates.js';
+import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
+import { requireBackfillPhase } from '../../core/pipeline/definition.js';
+import { getProcessor } from '../../core/pipeline/registry.js';
+import { resolveSeasons, type Season, seasonRange } from '../../core/pipeline/seasons.js';
+import { ProgressReporter } from '../../core/progress.js';
+import { runProcessor } from '../../core/runner.js';
+import { latestRuns } from '../../core/runs/history.js';
+import { openFailures, readFailureLog, runStage1, type Stage1Result } from '../../core/stages/stage1.js';
+import { type CommandContext, withContext } from '../context.js';
+import { formatTable } from '../output.js';
+import {
+  addRuntimeOptions,
+  addSelectionOptions,
+  localRuntime,
+  parallelismOf,
+  type RuntimeFlags,
+  type SelectionFlags,
+  selectFromPlans,
+} from '../selection.js';
+
+/** Runs one Stage 1 job for a season's dates with progress on stdout, and prints its summary. */
+export async function runStage1Job(
+  ctx: CommandContext,
+  season: Season,
+  dates: readonly IsoDate[],
+  flags: RuntimeFlags,
+  purpose = 'stage1',
+): Promise<Stage1Result> {
+  const runtime = localRuntime(ctx, flags);
+  const progress = new ProgressReporter(`[${purpose} ${season.label}]`, dates.length, process.stdout);
+  const result = await runStage1({
+    season: season.label,
+    dates,
+    parallelism: parallelismOf(flags),
+    purpose,
+    config: ctx.config,
+    runtime,
+    warehouse: ctx.adapters.warehouse,
+    jobDir: (name) => runtime.jobDir(name),
+    onIndex: (e) => progress.onIndex(e, (i) => `${dates[i]} (index ${i})`),
+  });
+  progress.finish();
+  const ok = result.dates.length - result.failed.length;
+  process.stdout.write(
+    `${season.label}: job ${result.jobName}: ${ok} of ${result.dates.length} dates loaded, ${result.failed.length} failed, in ${result.wallSeconds.toFixed(1)} s ` +
+      `(completedIndexes "${result.status.completedIndexes}", failedIndexes "${result.status.failedIndexes}"); no downstream trigger sent\n`,
+  );
+  if (result.failed.length > 0) {
+    process.stdout.write(
+      formatTable(
+        result.failed.map((f) => ({
+          date: f.date,
+          index: f.index,
+          processor: f.processor ?? '-',
+          attempts: f.attempts,
+          reason: f.reason,
+          error: (f.error ?? '-').split('\n')[0]?.slice(0, 100) ?? '-',
+          log: f.logs,
+        })),
+      ),
+    );
+    process.stdout.write(
+      `failure log: ${result.failureLogFile} (and nba_reference.backfill_failure_log)\n` +
+        `after fixing the cause: backfill retry --season ${season.label}\n`,
+    );
+  }
+  return result;
+}
+
+export function registerStage1(program: Command): void {
+  addRuntimeOptions(
+    addSelectionOptions(
+      program
+        .command('stage1')
+        .description(
+          'Stage 1: Phase 1-2 for every game date of the plan, in parallel, as an Indexed Job (one index per date)',
+        ),
+    ),
+  )
+    .addHelpText(
+      'after',
+      '\nA failed date is retried once after a short pause, then recorded; the batch never stops for it and sends no\ndownstream trigger. Bad input fails its date at once (no retry). Exit 1 if any date failed.',
+    )
+    .action(async (flags: SelectionFlags & RuntimeFlags, command: Command) => {
+      await withContext(command, async (ctx) => {
+        let failed = 0;
+        for (const { season, dates } of await selectFromPlans(ctx.config.planDir, flags)) {
+          if (dates.length === 0) {
+            process.stdout.write(`${season.label}: no game dates selected (--season-type ${flags.seasonType})\n`);
+            continue;
+          }
+          const result = await runStage1Job(
+            ctx,
+            season,
+            dates.map((d) => d.date),
+            flags,
+          );
+          failed += result.failed.length;
+        }
+        return failed > 0 ? EXIT_PROCESSING_FAILURE : EXIT_OK;
+      });
+    });
+
+  program
+    .command('failures')
+    .description('Stage 2: the dates that are failing now, with their reasons and where their logs are')
+    .requiredOption('--season <season>', 'season, e.g. 2021-22, or all')
+    .option('--format <format>', 'table or json', 'table')
+    .action(async (flags: { season: string; format: string }, command: Command) => {
+      await withContext(command, async (ctx) => {
+        const rows = [];
+        for (const season of resolveSeasons(flags.season)) {
+          for (const f of await openFailures(ctx.adapters.warehouse, seasonRange(season)))
+            rows.push({ season: season.label, ...f });
+        }
+        if (flags.format === 'json') process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        else if (rows.length === 0) process.stdout.write(`no failing dates in ${flags.season}\n`);
+        else
+          process.stdout.write(
+            formatTable(
+              rows.map((r) => ({
+                season: r.season,
+                date: r.date,
+                processor: r.processor ?? '-',
+                error: (r.error ?? '-').split('\n')[0]?.slice(0, 100) ?? '-',
+                log: r.logs ?? '-',
+              })),
+            ),
+          );
+        return EXIT_OK;
+      });
+    });
+
+  addRuntimeOptions(
+    program
+      .command('retry')
+      .description(
+        'Stage 2: re-run exactly the failed dates (from the warehouse or a failure log), or every failed run',
+      )
+      .option('--season <season>', 'season, e.g. 2021-22, or all')
+      .option('--from-log <file>', 'a failure log written by stage1 (its failed dates are re-run)')
+      .option('--failed-runs', 're-run every (processor, date) whose latest run failed, by processor name')
+      .option('--phase <n>', 'with --failed-runs: the phase (1 or 2)'),
+  ).action(
+    async (
+      flags: RuntimeFlags & { season?: string; fromLog?: string; failedRuns?: boolean; phase?: string },
+      command: Command,
+    ) => {
+      await withContext(command, async (ctx) => {
+        if (flags.failedRuns) return retryFailedRuns(ctx, flags.phase, flags.season);
+        if (flags.phase) throw new BadInputError('--phase goes with --failed-runs', { where: '--phase' });
+        let plans: { season: Season; dates: IsoDate[] }[];
+        if (flags.fromLog) {
+          const log = readFailureLog(flags.fromLog);
+          const [season] = resolveSeasons(log.season);
+          if (flags.season && flags.season !== log.season) {
+            throw new BadInputError(`--from-log ${flags.fromLog} is for ${log.season}, not ${flags.season}`, {
+              where: '--from-log',
+            });
+          }
+          plans = [{ season: season as Season, dates: log.failed.map((f) => f.date) }];
+        } else {
+          if (!flags.season)
+            throw new BadInputError('give --season, --from-log or --failed-runs', { where: '--season' });
+          plans = [];
+          for (const season of resolveSeasons(flags.season)) {
+            plans.push({
+              season,
+              dates: (await openFailures(ctx.adapters.warehouse, seasonRange(season))).map((f) => f.date),
+            });
+          }
+        }
+        let failed = 0;
+        for (const { season, dates } of plans) {
+          if (dates.length === 0) {
+            process.stdout.write(`${season.label}: no failed dates to retry\n`);
+            continue;
+          }
+          process.stdout.write(`${season.label}: retrying ${dates.length} date(s): ${dates.join(', ')}\n`);
+          failed += (await runStage1Job(ctx, season, dates, flags, 'retry')).failed.length;
+        }
+        return failed > 0 ? EXIT_PROCESSING_FAILURE : EXIT_OK;
+      });
+    },
+  );
+}
+
+/** The platform's retry_all_failures: every (processor, date) whose latest run failed, run again by name. */
+async function retryFailedRuns(
+  ctx: CommandContext,
+  phaseFlag: string | undefined,
+  seasonFlag: string | undefined,
+): Promise<number> {
+  if (!phaseFlag) throw new BadInputError('--failed-runs needs --phase 1 or 2', { where: '--phase' });
+  const phase = requireBackfillPhase(phaseFlag);
+  const seasons = resolveSeasons(seasonFlag ?? 'all');
+  const targets: { processor: string; date: IsoDate }[] = [];
+  for (const season of seasons) {
+    for (const r of await latestRuns(ctx.adapters.warehouse, seasonRange(season), [phase])) {
+      if (r.status !== 'success') targets.push({ processor: r.processorName, date: r.dataDate });
+    }
+  }
+  if (targets.length === 0) {
+    process.stdout.write(`no failed phase ${phase} runs in ${seasonFlag ?? 'any season'}\n`);
+    return EXIT_OK;
+  }
+  let failed = 0;
+  for (const t of targets) {
+    const out = await runProcessor(ctx.adapters, ctx.log, getProcessor(t.processor), t.date, {
+      trigger: { command: 'backfill retry --failed-runs', stage: 'stage2' },
+      skipDownstreamTrigger: true,
+    });
+    process.stdout.write(
+      `${t.date}  ${t.processor}  ${out.ok ? 'ok' : `FAILED: ${out.error.message.split('\n')[0]}`}\n`,
+    );
+    if (!out.ok) failed++;
+  }
+  process.stdout.write(`${targets.length - failed} of ${targets.length} failed runs now succeed\n`);
+  return failed > 0 ? EXIT_PROCESSING_FAILURE : EXIT_OK;
+}

@@ -1,0 +1,253 @@
+// Stage 1: Phase 1-2 for every date of a plan as one Indexed Job, then the failure log (a file and a table).
+
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import { type IsoDate, isIsoDate } from '../dates.js';
+import { BadInputError } from '../errors.js';
+import { parseIndexes } from '../jobs/indexes.js';
+import { buildStage1Job, type IndexedJob, type JobPlan } from '../jobs/spec.js';
+import { PROCESSORS } from '../pipeline/definition.js';
+import type { IndexEvent, IndexedJobStatus, JobRuntime } from '../ports/jobRuntime.js';
+import type { Warehouse } from '../ports/warehouse.js';
+import { latestRuns } from '../runs/history.js';
+import { backfillFailureLog } from '../schema/raw.js';
+
+export interface FailedDate {
+  readonly date: IsoDate;
+  readonly index: number;
+  readonly processor: string | null;
+  readonly error: string | null;
+  readonly attempts: number;
+  readonly exitCodes: readonly (number | null)[];
+  readonly reason: string;
+  readonly logs: string;
+}
+
+export interface Stage1Result {
+  readonly jobName: string;
+  readonly season: string;
+  readonly dates: readonly IsoDate[];
+  readonly status: IndexedJobStatus;
+  readonly failed: readonly FailedDate[];
+  /** The failure log file (written whether or not anything failed). */
+  readonly failureLogFile: string;
+  readonly wallSeconds: number;
+}
+
+/** The settings a pod needs, as the BACKFILL_* variables the cluster manifests carry too. */
+export function podSettings(config: Config): Record<string, string> {
+  const abs = (url: string) => {
+    const i = url.indexOf(':');
+    const path = url.slice(i + 1);
+    return path === ':memory:' || isAbsolute(path) ? url : `${url.slice(0, i + 1)}${resolve(path)}`;
+  };
+  const env: Record<string, string> = {
+    BACKFILL_WAREHOUSE: abs(config.warehouse),
+    BACKFILL_OBJECTS: abs(config.objects),
+    BACKFILL_EVENTS: config.events,
+    BACKFILL_SOURCE: config.source,
+    BACKFILL_HTTP_TIMEOUT_MS: String(config.http.timeoutMs),
+    BACKFILL_HTTP_MAX_RETRIES: String(config.http.maxRetries),
+    BACKFILL_HTTP_MIN_INTERVAL_MS: String(config.http.minIntervalMs),
+    BACKFILL_HTTP_BACKOFF_BASE_MS: String(config.http.backoffBaseMs),
+  };
+  if (config.faults) env.BACKFILL_FAULTS = resolve(config.faults);
+  return env;
+}
+
+export interface Stage1Options {
+  readonly season: string;
+  readonly dates: readonly IsoDate[];
+  readonly parallelism: number;
+  /** `stage1`, or `retry` for a job of failed dates. */
+  readonly purpose?: string;
+  readonly config: Config;
+  readonly runtime: JobRuntime;
+  readonly warehouse: Warehouse;
+  /** Where the runtime keeps the job's files (its plan, logs). */
+  readonly jobDir: (jobName: string) => string;
+  readonly onIndex?: (event: IndexEvent, date: IsoDate) => void;
+}
+
+export function stage1Job(
+  options: Pick<Stage1Options, 'season' | 'dates' | 'parallelism' | 'purpose' | 'config'>,
+): IndexedJob {
+  return buildStage1Job({
+    season: options.season,
+    dates: options.dates,
+    parallelism: options.parallelism,
+    purpose: options.purpose ?? 'stage1',
+    env: podSettings(options.config),
+  });
+}
+
+export async function runStage1(options: Stage1Options): Promise<Stage1Result> {
+  const started = performance.now();
+  const job = stage1Job(options);
+  const jobName = job.metadata.name;
+  const dir = options.jobDir(jobName);
+  mkdirSync(dir, { recursive: true });
+  const plan: JobPlan = { jobName, season: options.season, dates: options.dates };
+  writeFileSync(join(dir, 'job-plan.json'), `${JSON.stringify(plan, null, 2)}\n`);
+  const status = await options.runtime.run(job, (e) => options.onIndex?.(e, options.dates[e.index] as IsoDate));
+  const failed = await describeFailures(options.warehouse, status, options.dates);
+  const failureLogFile = join(options.config.logDir, 'failures', `${jobName}.json`);
+  await recordFailures(options.warehouse, { jobName, season: options.season, failed, file: failureLogFile, status });
+  return {
+    jobName,
+    season: options.season,
+    dates: options.dates,
+    status,
+    failed,
+    failureLogFile,
+    wallSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** The failed indexes as dates, each with the processor and error of its latest failed run. */
+async function describeFailures(
+  warehouse: Warehouse,
+  status: IndexedJobStatus,
+  dates: readonly IsoDate[],
+): Promise<FailedDate[]> {
+  const failedIndexes = parseIndexes(status.failedIndexes);
+  if (failedIndexes.length === 0) return [];
+  const failedDates = failedIndexes.map((i) => dates[i] as IsoDate);
+  const sorted = [...failedDates].sort();
+  const runs = await latestRuns(warehouse, { start: sorted[0] as string, end: sorted.at(-1) as string }, [1, 2]);
+  return failedIndexes.map((index) => {
+    const date = dates[index] as IsoDate;
+    const run = runs.find((r) => r.dataDate === date && r.status !== 'success');
+    const record = status.indexes.find((r) => r.index === index);
+    return {
+      date,
+      index,
+      processor: run?.processorName ?? null,
+      error: run?.errorMessage ?? null,
+      attempts: record?.exitCodes.length ?? 0,
+      exitCodes: record?.exitCodes ?? [],
+      reason: record?.reason ?? 'Failed',
+      logs: record?.logs ?? '',
+    };
+  });
+}
+
+export const FailureLogSchema = z.object({
+  jobName: z.string(),
+  season: z.string(),
+  completedIndexes: z.string(),
+  failedIndexes: z.string(),
+  failed: z.array(
+    z
+      .object({
+        date: z.string().refine(isIsoDate, 'must be a date YYYY-MM-DD'),
+        index: z.number().int(),
+        processor: z.string().nullable(),
+        error: z.string().nullable(),
+        attempts: z.number().int(),
+        reason: z.string(),
+        logs: z.string(),
+      })
+      .passthrough(),
+  ),
+});
+export type FailureLog = z.infer<typeof FailureLogSchema>;
+
+async function recordFailures(
+  warehouse: Warehouse,
+  run: { jobName: string; season: string; failed: readonly FailedDate[]; file: string; status: IndexedJobStatus },
+): Promise<void> {
+  mkdirSync(join(run.file, '..'), { recursive: true });
+  const log = {
+    jobName: run.jobName,
+    season: run.season,
+    completedIndexes: run.status.completedIndexes,
+    failedIndexes: run.status.failedIndexes,
+    failed: run.failed,
+  };
+  writeFileSync(run.file, `${JSON.stringify(log, null, 2)}\n`);
+  if (run.failed.length === 0) return;
+  const recordedAt = run.status.completionTime;
+  await warehouse.append(
+    backfillFailureLog,
+    run.failed.map((f) => ({
+      job_name: run.jobName,
+      season: run.season,
+      data_date: f.date,
+      job_index: f.index,
+      processor_name: f.processor,
+      error_message: f.error,
+      attempts: f.attempts,
+      exit_codes: f.exitCodes.map((c) => (c === null ? 'disrupted' : String(c))).join(','),
+      reason: f.reason,
+      log_location: f.logs,
+      recorded_at: recordedAt,
+    })),
+  );
+}
+
+export function readFailureLog(path: string): FailureLog {
+  let body: unknown;
+  try {
+    body = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new BadInputError(`failure log ${path}: ${(err as Error).message}`, { where: path });
+  }
+  const parsed = FailureLogSchema.safeParse(body);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new BadInputError(`failure log ${path}: ${i?.path.join('.')}: ${i?.message}`, { where: path });
+  }
+  return parsed.data;
+}
+
+const PHASE12_PROCESSORS = PROCESSORS.filter((p) => p.phase === 1 || p.phase === 2).length;
+
+export interface OpenFailure {
+  readonly date: IsoDate;
+  readonly processor: string | null;
+  readonly error: string | null;
+  readonly logs: string | null;
+  readonly jobName: string | null;
+}
+
+/**
+ * The season's dates that are failing now: a Phase 1-2 processor's latest run failed, or a job recorded the
+ * date as failed and no later run has fixed every processor. Log locations come from the failure log.
+ */
+export async function openFailures(
+  warehouse: Warehouse,
+  range: { start: IsoDate; end: IsoDate },
+): Promise<OpenFailure[]> {
+  const runs = await latestRuns(warehouse, range, [1, 2]);
+  const logged = await warehouse.query(
+    `SELECT CAST(data_date AS STRING) AS d, job_name, log_location, processor_name, error_message
+       FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY data_date ORDER BY recorded_at DESC, job_name DESC) AS rn
+               FROM nba_reference.backfill_failure_log WHERE data_date BETWEEN @start AND @end) AS f
+      WHERE rn = 1`,
+    range,
+  );
+  const byDate = new Map(logged.map((r) => [String(r.d), r]));
+  const dates = new Set<string>([
+    ...runs.filter((r) => r.status !== 'success').map((r) => r.dataDate),
+    ...byDate.keys(),
+  ]);
+  const out: OpenFailure[] = [];
+  for (const date of [...dates].sort()) {
+    const failedRun = runs.find((r) => r.dataDate === date && r.status !== 'success');
+    const hasRuns = runs.some((r) => r.dataDate === date);
+    const log = byDate.get(date);
+    // Logged but every latest run now succeeds: fixed by a retry.
+    if (!failedRun && hasRuns && log && runs.filter((r) => r.dataDate === date).length >= PHASE12_PROCESSORS) continue;
+    out.push({
+      date,
+      processor: failedRun?.processorName ?? (log?.processor_name as string | null) ?? null,
+      error: failedRun?.errorMessage ?? (log?.error_message as string | null) ?? null,
+      logs: (log?.log_location as string | null) ?? null,
+      jobName: (log?.job_name as string | null) ?? null,
+    });
+  }
+  return out;
+}
