@@ -13,6 +13,7 @@ export interface GlobalFlags {
   objects?: string;
   events?: string;
   source?: string;
+  faults?: string;
   planDir?: string;
   logDir?: string;
   logLevel?: string;
@@ -29,6 +30,7 @@ export function addGlobalOptions(program: Command): Command {
     .option('--objects <url>', 'object store: file:<folder> (default file:.backfill/objects)')
     .option('--events <kind>', 'events: inprocess (default)')
     .option('--source <source>', 'Phase 1 source: bundled (default) or an http(s):// stats API base URL')
+    .option('--faults <file>', 'fault-injection file: fail or corrupt chosen dates (see README, "Fault injection")')
     .option('--plan-dir <dir>', 'where plan files are written and read (default plans)')
     .option('--log-dir <dir>', 'where logs are written (default .backfill/logs)')
     .option('--log-level <level>', 'level of the JSON log file (default info)')
@@ -46,6 +48,7 @@ export function configFrom(flags: GlobalFlags): Config {
       objects: flags.objects,
       events: flags.events,
       source: flags.source,
+      faults: flags.faults,
       planDir: flags.planDir,
       logDir: flags.logDir,
       logLevel: flags.logLevel,

@@ -35,3 +35,9 @@ export function exitCodeOf(err: unknown): number {
 export function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** A message on one line, for a table cell or a progress line. */
+export function oneLine(message: string, max = 200): string {
+  const flat = message.replace(/\s*\n\s*/g, ' ').trim();
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
+}

@@ -2,7 +2,7 @@
 
 import type { Command } from 'commander';
 import type { IsoDate } from '../../core/dates.js';
-import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
+import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE, oneLine } from '../../core/errors.js';
 import { requireBackfillPhase } from '../../core/pipeline/definition.js';
 import { getProcessor } from '../../core/pipeline/registry.js';
 import { resolveSeasons, type Season, seasonRange } from '../../core/pipeline/seasons.js';
@@ -58,7 +58,7 @@ export async function runStage1Job(
           processor: f.processor ?? '-',
           attempts: f.attempts,
           reason: f.reason,
-          error: (f.error ?? '-').split('\n')[0]?.slice(0, 100) ?? '-',
+          error: oneLine(f.error ?? '-', 120),
           log: f.logs,
         })),
       ),
@@ -126,7 +126,7 @@ export function registerStage1(program: Command): void {
                 season: r.season,
                 date: r.date,
                 processor: r.processor ?? '-',
-                error: (r.error ?? '-').split('\n')[0]?.slice(0, 100) ?? '-',
+                error: oneLine(r.error ?? '-', 120),
                 log: r.logs ?? '-',
               })),
             ),
@@ -214,9 +214,7 @@ async function retryFailedRuns(
       trigger: { command: 'backfill retry --failed-runs', stage: 'stage2' },
       skipDownstreamTrigger: true,
     });
-    process.stdout.write(
-      `${t.date}  ${t.processor}  ${out.ok ? 'ok' : `FAILED: ${out.error.message.split('\n')[0]}`}\n`,
-    );
+    process.stdout.write(`${t.date}  ${t.processor}  ${out.ok ? 'ok' : `FAILED: ${oneLine(out.error.message)}`}\n`);
     if (!out.ok) failed++;
   }
   process.stdout.write(`${targets.length - failed} of ${targets.length} failed runs now succeed\n`);
