@@ -1,0 +1,83 @@
+// Benchmark: Stage 1 (Phase 1-2 as an Indexed Job on the local runtime) for the regular seasons, at
+// parallelism 1 and 2, on the embedded defaults; prints wall time, peak memory and the speed-up.
+// Usage: npm run bench:stage1 -- [--season all] [--parallelism 1,2]
+// Needs `npm run build` (the pods run build/jobs/phase2-date/main.js).
+
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { packageRoot } from '../core/paths.js';
+
+const { values } = parseArgs({
+  options: { season: { type: 'string', default: 'all' }, parallelism: { type: 'string', default: '1,2' } },
+});
+
+interface Measure {
+  parallelism: number;
+  wallSeconds: number;
+  peakRssMiB: number;
+  dates: number;
+  exit: number | null;
+}
+
+/** Resident memory of a process and all its descendants (the stage1 process and its pods), in KiB. */
+function treeRssKiB(root: number): number {
+  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,rss='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number));
+  const inTree = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of table) {
+      if (pid !== undefined && ppid !== undefined && inTree.has(ppid) && !inTree.has(pid)) {
+        inTree.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return table.reduce((kib, [pid, , rss]) => (pid !== undefined && inTree.has(pid) ? kib + (rss ?? 0) : kib), 0);
+}
+
+/** One fresh workspace and one `backfill stage1` process; memory sampled over its whole process tree. */
+async function measure(parallelism: number): Promise<Measure> {
+  const dir = mkdtempSync(join(tmpdir(), 'nba-bench-stage1-'));
+  cpSync(join(packageRoot(), 'plans'), join(dir, 'plans'), { recursive: true });
+  const cli = join(packageRoot(), 'build', 'cli', 'main.js');
+  const args = [cli, 'stage1', '--season', String(values.season), '--season-type', 'regular', '--parallelism', String(parallelism)];
+  const started = performance.now();
+  const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  let peakKiB = 0;
+  const sampler = setInterval(() => {
+    if (child.pid) peakKiB = Math.max(peakKiB, treeRssKiB(child.pid));
+  }, 100);
+  const exit = await new Promise<number | null>((res) => child.on('close', (code) => res(code)));
+  clearInterval(sampler);
+  const wallSeconds = (performance.now() - started) / 1000;
+  const dates = [...stdout.matchAll(/(\d+) of (\d+) dates loaded/g)].reduce((n, m) => n + Number(m[2]), 0);
+  if (exit !== 0) process.stderr.write(stdout.slice(-2000) + stderr);
+  rmSync(dir, { recursive: true, force: true });
+  return { parallelism, wallSeconds, peakRssMiB: peakKiB / 1024, dates, exit };
+}
+
+console.log(`Stage 1 benchmark: --season ${values.season} --season-type regular, Node ${process.version}, ${process.platform}`);
+const results: Measure[] = [];
+for (const p of String(values.parallelism).split(',').map(Number)) {
+  const m = await measure(p);
+  results.push(m);
+  console.log(
+    `parallelism ${p}: ${m.dates} dates in ${m.wallSeconds.toFixed(1)} s (${((1000 * m.wallSeconds) / Math.max(1, m.dates)).toFixed(1)} ms/date), peak RSS ${m.peakRssMiB.toFixed(0)} MiB (stage1 process and its pods), exit ${m.exit}`,
+  );
+}
+const one = results.find((r) => r.parallelism === 1);
+for (const r of results.filter((x) => x.parallelism > 1)) {
+  if (one) console.log(`speed-up at parallelism ${r.parallelism}: ${(one.wallSeconds / r.wallSeconds).toFixed(2)}x`);
+}
+process.exitCode = results.every((r) => r.exit === 0) ? 0 : 1;
