@@ -37,6 +37,6 @@ describe('ProgressReporter', () => {
     p.onIndex({ index: 0, exitCode: 1, outcome: 'retrying' }, () => '2021-11-03');
     p.onIndex({ index: 0, exitCode: 0, outcome: 'succeeded' }, () => '2021-11-03');
     expect(chunks[0]).toBe('\r\x1b[2K[s] 2021-11-03 failed, retrying once (exit 1)\n');
-    expect(chunks.at(-1)).toMatch(/^\r\x1b\[2K\[s\] 1\/2 done, 0 failed, 1 retried, 1 remaining/);
+    expect(chunks.at(-1)?.startsWith('\r\x1b[2K[s] 1/2 done, 0 failed, 1 retried, 1 remaining')).toBe(true);
   });
 });
