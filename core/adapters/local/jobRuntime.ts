@@ -4,6 +4,7 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { formatIndexes } from '../../jobs/indexes.js';
 import { INDEX_FAILURE_COUNT_ENV, type IndexedJob, JOB_PLAN_ENV, type PodFailurePolicyRule } from '../../jobs/spec.js';
@@ -87,6 +88,12 @@ class Worker {
   }
 }
 
+/** A pod killed by a signal reports 128 + the signal's number, as a container's exit code does. */
+function withSignalCode(r: AttemptResult): AttemptResult {
+  if (r.exitCode !== null || !r.signal) return r;
+  return { exitCode: 128 + (constants.signals[r.signal] ?? 0), signal: r.signal };
+}
+
 function matches(rule: PodFailurePolicyRule, r: AttemptResult, disrupted: boolean): boolean {
   if (rule.onPodConditions?.some((c) => c.type === 'DisruptionTarget')) return disrupted;
   if (rule.onExitCodes && r.exitCode !== null && r.exitCode !== 0) {
@@ -131,12 +138,15 @@ export class LocalJobRuntime implements JobRuntime {
     const baseEnv = { ...this.baseEnv(container.env), [JOB_PLAN_ENV]: join(this.jobDir(name), 'job-plan.json') };
     const command = container.command.map((c, i) => (i === 0 && c === 'node' ? process.execPath : c));
 
+    const livePods = new Set<ChildProcess>();
     const spawnPod = (env: Record<string, string>, stdio: number | 'ignore'): ChildProcess => {
       const child = spawn(command[0] as string, command.slice(1), {
         cwd: this.options.cwd,
         env,
         stdio: ['ignore', stdio, stdio, 'ipc'],
       });
+      livePods.add(child);
+      child.on('exit', () => livePods.delete(child));
       serveWarehouse(child, this.options.warehouse);
       return child;
     };
@@ -174,7 +184,7 @@ export class LocalJobRuntime implements JobRuntime {
       let failures = 0;
       let ignored = 0;
       for (;;) {
-        if (Date.now() > deadline) {
+        if (Date.now() > deadline || jobFailedBy === 'DeadlineExceeded') {
           records.push({
             index,
             exitCodes,
@@ -187,7 +197,7 @@ export class LocalJobRuntime implements JobRuntime {
           onIndex({ index, exitCode: null, outcome: 'failed' });
           return;
         }
-        const r = await attempt(slot, index, failures);
+        const r = withSignalCode(await attempt(slot, index, failures));
         if (r.exitCode === 0) {
           exitCodes.push(0);
           records.push({ index, exitCodes, failures, state: 'succeeded', logs: this.logsOf(name, index) });
@@ -200,7 +210,7 @@ export class LocalJobRuntime implements JobRuntime {
         if (rule?.action === 'Ignore') {
           exitCodes.push(null);
           ignored++;
-          onIndex({ index, exitCode: r.exitCode, outcome: 'disrupted' });
+          onIndex({ index, exitCode: null, outcome: 'disrupted' });
           continue;
         }
         exitCodes.push(r.exitCode);
@@ -233,6 +243,7 @@ export class LocalJobRuntime implements JobRuntime {
       () => {
         jobFailedBy ??= 'DeadlineExceeded';
         for (const w of workers) w.kill('SIGKILL');
+        for (const pod of livePods) pod.kill('SIGKILL');
       },
       Math.max(0, deadline - Date.now()),
     );
