@@ -47,7 +47,16 @@ async function measure(parallelism: number): Promise<Measure> {
   const dir = mkdtempSync(join(tmpdir(), 'nba-bench-stage1-'));
   cpSync(join(packageRoot(), 'plans'), join(dir, 'plans'), { recursive: true });
   const cli = join(packageRoot(), 'build', 'cli', 'main.js');
-  const args = [cli, 'stage1', '--season', String(values.season), '--season-type', 'regular', '--parallelism', String(parallelism)];
+  const args = [
+    cli,
+    'stage1',
+    '--season',
+    String(values.season),
+    '--season-type',
+    'regular',
+    '--parallelism',
+    String(parallelism),
+  ];
   const started = performance.now();
   const child = spawn(process.execPath, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -67,7 +76,9 @@ async function measure(parallelism: number): Promise<Measure> {
   return { parallelism, wallSeconds, peakRssMiB: peakKiB / 1024, dates, exit };
 }
 
-console.log(`Stage 1 benchmark: --season ${values.season} --season-type regular, Node ${process.version}, ${process.platform}`);
+console.log(
+  `Stage 1 benchmark: --season ${values.season} --season-type regular, Node ${process.version}, ${process.platform}`,
+);
 const results: Measure[] = [];
 for (const p of String(values.parallelism).split(',').map(Number)) {
   const m = await measure(p);

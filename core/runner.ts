@@ -2,6 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { DependencyError, type RunMode, runDefensiveChecks } from './checks/defensive.js';
 import type { IsoDate } from './dates.js';
 import { BadInputError, messageOf } from './errors.js';
 import { PHASES, type PhaseNumber } from './pipeline/definition.js';
@@ -24,6 +25,8 @@ export interface RunOptions {
   readonly strictMode?: boolean;
   /** Backfills never trigger downstream phases through events. @default false */
   readonly skipDownstreamTrigger?: boolean;
+  /** Backfills skip the checks that only live daily runs need (freshness). @default 'backfill' */
+  readonly mode?: RunMode;
   /** @default () => new Date() */
   readonly clock?: () => Date;
   /**
@@ -64,15 +67,48 @@ export async function runProcessor(
     strictMode,
   };
   try {
+    const checks =
+      def.dependencies.length > 0
+        ? await runDefensiveChecks(ports.warehouse, def, season, date, options.mode ?? 'backfill')
+        : undefined;
+    const checkDetails = checks && {
+      window: { start: checks.window.start, end: checks.window.end },
+      bootstrap: checks.window.bootstrap,
+      failed: checks.failures.map((f) => ({ check: f.check, message: f.message })),
+      skipped: checks.skipped,
+    };
+    if (checks && checks.failures.length > 0 && strictMode) {
+      const error = new DependencyError(def.name, date, def.phase, checks.failures);
+      const blocked: RunRecord = {
+        ...base,
+        status: 'blocked',
+        errorMessage: error.message,
+        rowsProcessed: 0,
+        decision: 'blocked',
+        finishedAt: clock(),
+        details: {
+          checks: checkDetails,
+          check: error.check,
+          missingDates: error.missingDates,
+          missingGames: error.missingGames,
+        },
+      };
+      if (options.batch) options.batch.add(blocked);
+      else await recordRun(ports.warehouse, blocked);
+      runLog.error({ err: error, check: error.check, missingDates: error.missingDates }, 'blocked');
+      return { ok: false, runId, error };
+    }
     const result = await processor.run({ ...ports, date, season, seasonType, log: runLog });
+    // A forced run went ahead despite failing checks; a bootstrap run had a short window by design.
+    const decision = checks?.failures.length ? 'forced' : checks?.window.bootstrap ? 'bootstrap' : result.decision;
     const record: RunRecord = {
       ...base,
       status: 'success',
       errorMessage: null,
       rowsProcessed: result.rows,
-      decision: result.decision,
+      decision,
       finishedAt: clock(),
-      details: result.details ?? {},
+      details: checkDetails ? { ...result.details, checks: checkDetails } : (result.details ?? {}),
     };
     const topic = TOPICS[def.phase];
     const publish =
@@ -88,7 +124,7 @@ export async function runProcessor(
     if (!options.batch) await batch.commit(ports.warehouse);
     runLog.info({ rows: result.rows, decision: result.decision }, 'processor succeeded');
     const { write: _written, ...summary } = result;
-    return { ok: true, runId, result: summary };
+    return { ok: true, runId, result: { ...summary, decision } };
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
     const failed: RunRecord = {

@@ -1,6 +1,7 @@
 // `backfill process`: the platform's per-processor contract, for one date or a range of dates.
 
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
+import { DependencyError, type RunMode } from '../../core/checks/defensive.js';
 import { eachDate, type IsoDate, isIsoDate } from '../../core/dates.js';
 import { BadInputError, EXIT_BAD_INPUT, EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
 import { type PhaseNumber, requireBackfillPhase } from '../../core/pipeline/definition.js';
@@ -16,6 +17,14 @@ interface ProcessFlags {
   startDate?: string;
   endDate?: string;
   skipDownstreamTrigger?: boolean;
+  strictMode: string;
+  mode: string;
+}
+
+function strictModeOf(value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new BadInputError(`--strict-mode ${value}: must be true or false`, { where: '--strict-mode' });
 }
 
 function requireDate(flag: string, value: string): IsoDate {
@@ -44,7 +53,7 @@ export function processorsFrom(name: string | undefined, phase: string | undefin
   if (name && phase) throw new BadInputError('give a processor name or --phase, not both', { where: '--phase' });
   if (name) return [getProcessor(name)];
   if (phase) return phaseProcessors(requireBackfillPhase(phase) as PhaseNumber);
-  throw new BadInputError('give a processor name (see backfill pipeline) or --phase 1|2', { where: 'processor' });
+  throw new BadInputError('give a processor name (see backfill pipeline) or --phase 1-4', { where: 'processor' });
 }
 
 export function registerProcess(program: Command): void {
@@ -52,11 +61,21 @@ export function registerProcess(program: Command): void {
     .command('process')
     .description('run one processor, or every processor of a phase, for a date or a range of dates')
     .argument('[processor]', 'processor name, e.g. nbac_player_boxscore (see backfill pipeline)')
-    .option('--phase <n>', 'run every processor of this phase, in order (1 or 2)')
+    .option('--phase <n>', 'run every processor of this phase, in order (1-4)')
     .option('--date <YYYY-MM-DD>', 'the game date')
     .option('--start-date <YYYY-MM-DD>', 'first date of a range')
     .option('--end-date <YYYY-MM-DD>', 'last date of a range')
     .option('--skip-downstream-trigger', 'do not publish completion events')
+    .option(
+      '--strict-mode <bool>',
+      'Phase 3-4: a failing defensive check blocks the date (false: run anyway, recorded as forced)',
+      'true',
+    )
+    .addOption(
+      new Option('--mode <mode>', 'backfill skips checks that only live daily runs need (freshness)')
+        .choices(['backfill', 'daily'])
+        .default('backfill'),
+    )
     .addHelpText(
       'after',
       '\nExit codes: 0 every run succeeded, 1 a processing failure, 2 bad usage or bad input (a malformed file included).',
@@ -65,6 +84,7 @@ export function registerProcess(program: Command): void {
       await withContext(command, async ({ adapters, log }) => {
         const processors = processorsFrom(name, flags.phase);
         const dates = datesFrom(flags);
+        const strictMode = strictModeOf(flags.strictMode);
         let badInput = 0;
         let failed = 0;
         for (const date of dates) {
@@ -72,6 +92,8 @@ export function registerProcess(program: Command): void {
             const out = await runProcessor(adapters, log, p, date, {
               trigger: { command: 'backfill process', stage: 'manual' },
               skipDownstreamTrigger: flags.skipDownstreamTrigger ?? false,
+              strictMode,
+              mode: flags.mode as RunMode,
             });
             if (out.ok) {
               process.stdout.write(
@@ -80,7 +102,8 @@ export function registerProcess(program: Command): void {
             } else {
               if (out.error instanceof BadInputError) badInput++;
               else failed++;
-              process.stdout.write(`${date}  ${p.definition.name}  FAILED  run ${out.runId}\n`);
+              const what = out.error instanceof DependencyError ? 'BLOCKED' : 'FAILED';
+              process.stdout.write(`${date}  ${p.definition.name}  ${what}  run ${out.runId}\n`);
               process.stderr.write(`error: ${p.definition.name} ${date}: ${out.error.message}\n`);
             }
           }

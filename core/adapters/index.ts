@@ -8,6 +8,7 @@ import type { EventBus } from '../ports/events.js';
 import type { ObjectStore } from '../ports/objectStore.js';
 import type { StatsSource } from '../ports/source.js';
 import type { Warehouse } from '../ports/warehouse.js';
+import { ANALYTICS_TABLES, PRECOMPUTE_TABLES } from '../schema/derived.js';
 import { RAW_TABLES, REFERENCE_TABLES } from '../schema/raw.js';
 import { DuckDbWarehouse } from './duckdb/warehouse.js';
 import { InProcessEventBus } from './inprocess/events.js';
@@ -16,7 +17,7 @@ import { LocalObjectStore } from './local/objectStore.js';
 import { BundledStatsSource } from './source/bundled.js';
 import { HttpStatsSource } from './source/http.js';
 
-export const ALL_TABLES = [...RAW_TABLES, ...REFERENCE_TABLES];
+export const ALL_TABLES = [...RAW_TABLES, ...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES, ...REFERENCE_TABLES];
 
 export interface Adapters {
   readonly warehouse: Warehouse;

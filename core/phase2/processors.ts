@@ -229,6 +229,14 @@ export const gamebookProcessor = tableProcessor('nbac_gamebook_player_stats', as
   return { rows, details: { underThirtySeconds: rows.filter((r) => r.played_under_30s).length } };
 });
 
+/**
+ * Regulation is 48 minutes and each overtime 5. Player minutes are rounded, so their sum / 5 is near but
+ * not on the mark: snap it to the nearest whole number of periods.
+ */
+export function gameMinutes(approx: number): number {
+  return 48 + 5 * Math.max(0, Math.round((approx - 48) / 5));
+}
+
 const COUNTS = [
   'PTS',
   'FGM',
@@ -298,6 +306,7 @@ export const teamBoxscoreProcessor = tableProcessor('nbac_team_boxscore', async 
       is_home: side.home === team,
       win: first.WL === 'W',
       ...teamStatColumns(sums),
+      game_minutes: gameMinutes(group.reduce((a, p) => a + p.MIN, 0) / 5),
       players_used: group.length,
       derived_from: 'player_rows',
     });
@@ -314,6 +323,7 @@ export const teamBoxscoreProcessor = tableProcessor('nbac_team_boxscore', async 
       is_home: side.home === t.TEAM_ABBREVIATION,
       win: t.WL === 'W',
       ...teamStatColumns(t),
+      game_minutes: gameMinutes(t.MIN),
       players_used: 0,
       derived_from: 'team_game_log',
     });

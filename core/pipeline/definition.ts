@@ -2,13 +2,21 @@
 
 import { BadInputError } from '../errors.js';
 import {
+  mlFeatureStore,
+  playerCompositeFactors,
+  playerDailyCache,
+  playerGameSummary,
+  teamDefenseGameSummary,
+  teamOffenseGameSummary,
+} from '../schema/derived.js';
+import {
   espnTeamRoster,
   nbacGamebookPlayerStats,
   nbacPlayerBoxscore,
   nbacSchedule,
   nbacTeamBoxscore,
 } from '../schema/raw.js';
-import type { TableSchema } from '../schema/table.js';
+import { qualifiedName, type TableSchema } from '../schema/table.js';
 
 export const PHASES = {
   1: { name: 'scrapers', backfill: true, description: "fetch a date's games from the source into the object store" },
@@ -33,6 +41,18 @@ export type ProcessorOutput =
   | { readonly kind: 'objects'; readonly source: RawSourceName }
   | { readonly kind: 'table'; readonly table: TableSchema };
 
+/**
+ * A table a Phase 3-4 processor reads, for the defensive checks. `lookback`: every game of the lookback
+ * window must be present; `date`: the processor's own date only (a same-day input such as the roster).
+ * Completeness compares its rows with `expectedFrom` (a table listing what should be there) or, without
+ * one, with one row per team per game.
+ */
+export interface Dependency {
+  readonly table: TableSchema;
+  readonly scope: 'lookback' | 'date';
+  readonly expectedFrom?: TableSchema;
+}
+
 export interface ProcessorDefinition {
   readonly name: string;
   readonly phase: PhaseNumber;
@@ -44,6 +64,8 @@ export interface ProcessorDefinition {
   readonly lookbackGames: number;
   /** True when the Phase 2 quality gate requires its table complete before Stage 3. */
   readonly critical: boolean;
+  /** What the defensive checks verify before a Phase 3-4 run; empty for phases 1-2. */
+  readonly dependencies: readonly Dependency[];
 }
 
 export const PROCESSORS: readonly ProcessorDefinition[] = [
@@ -55,6 +77,7 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     upstream: [],
     lookbackGames: 0,
     critical: false,
+    dependencies: [],
   },
   {
     name: 'nbac_player_game_log_scraper',
@@ -64,6 +87,7 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     upstream: [],
     lookbackGames: 0,
     critical: false,
+    dependencies: [],
   },
   {
     name: 'espn_team_roster_scraper',
@@ -73,6 +97,7 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     upstream: [RAW_SOURCES.teamGameLogs.prefix],
     lookbackGames: 0,
     critical: false,
+    dependencies: [],
   },
   {
     name: 'nbac_schedule',
@@ -82,6 +107,7 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     upstream: [RAW_SOURCES.teamGameLogs.prefix],
     lookbackGames: 0,
     critical: true,
+    dependencies: [],
   },
   {
     name: 'nbac_player_boxscore',
@@ -91,6 +117,7 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     upstream: [RAW_SOURCES.playerGameLogs.prefix],
     lookbackGames: 0,
     critical: true,
+    dependencies: [],
   },
   {
     name: 'nbac_gamebook_player_stats',
@@ -100,6 +127,7 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     upstream: [RAW_SOURCES.playerGameLogs.prefix],
     lookbackGames: 0,
     critical: true,
+    dependencies: [],
   },
   {
     name: 'nbac_team_boxscore',
@@ -109,6 +137,7 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     upstream: [RAW_SOURCES.playerGameLogs.prefix, RAW_SOURCES.teamGameLogs.prefix],
     lookbackGames: 0,
     critical: true,
+    dependencies: [],
   },
   {
     name: 'espn_team_roster',
@@ -118,6 +147,83 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     upstream: [RAW_SOURCES.teamRosters.prefix],
     lookbackGames: 0,
     critical: true,
+    dependencies: [],
+  },
+  {
+    name: 'player_game_summary',
+    phase: 3,
+    description: 'per player per game: box score, true shooting, previous 5/10-game averages, rest',
+    output: { kind: 'table', table: playerGameSummary },
+    upstream: [qualifiedName(nbacPlayerBoxscore)],
+    lookbackGames: 10,
+    critical: false,
+    dependencies: [{ table: nbacPlayerBoxscore, scope: 'lookback', expectedFrom: nbacGamebookPlayerStats }],
+  },
+  {
+    name: 'team_offense_game_summary',
+    phase: 3,
+    description: 'per team per game: possessions, offensive rating, pace, previous-10-game rating',
+    output: { kind: 'table', table: teamOffenseGameSummary },
+    upstream: [qualifiedName(nbacTeamBoxscore)],
+    lookbackGames: 10,
+    critical: false,
+    dependencies: [{ table: nbacTeamBoxscore, scope: 'lookback' }],
+  },
+  {
+    name: 'team_defense_game_summary',
+    phase: 3,
+    description: 'per team per game: opponent points, defensive rating, opponent FG%, previous-15-game rating',
+    output: { kind: 'table', table: teamDefenseGameSummary },
+    upstream: [qualifiedName(nbacTeamBoxscore)],
+    lookbackGames: 15,
+    critical: false,
+    dependencies: [{ table: nbacTeamBoxscore, scope: 'lookback' }],
+  },
+  {
+    name: 'player_daily_cache',
+    phase: 4,
+    description: 'per rostered player of the teams playing the date: season, last 5/10/30 averages before it',
+    output: { kind: 'table', table: playerDailyCache },
+    upstream: [qualifiedName(playerGameSummary), qualifiedName(espnTeamRoster)],
+    lookbackGames: 30,
+    critical: false,
+    dependencies: [
+      { table: playerGameSummary, scope: 'lookback', expectedFrom: nbacPlayerBoxscore },
+      { table: espnTeamRoster, scope: 'date' },
+    ],
+  },
+  {
+    name: 'player_composite_factors',
+    phase: 4,
+    description: 'fatigue, matchup, pace and usage trend per player and date',
+    output: { kind: 'table', table: playerCompositeFactors },
+    upstream: [
+      qualifiedName(playerGameSummary),
+      qualifiedName(teamOffenseGameSummary),
+      qualifiedName(teamDefenseGameSummary),
+      qualifiedName(espnTeamRoster),
+    ],
+    lookbackGames: 30,
+    critical: false,
+    dependencies: [
+      { table: playerGameSummary, scope: 'lookback', expectedFrom: nbacPlayerBoxscore },
+      { table: teamOffenseGameSummary, scope: 'lookback' },
+      { table: teamDefenseGameSummary, scope: 'lookback' },
+      { table: espnTeamRoster, scope: 'date' },
+    ],
+  },
+  {
+    name: 'ml_feature_store',
+    phase: 4,
+    description: 'the versioned feature vector per player and date, no nulls',
+    output: { kind: 'table', table: mlFeatureStore },
+    upstream: [qualifiedName(playerDailyCache), qualifiedName(playerCompositeFactors)],
+    lookbackGames: 30,
+    critical: false,
+    dependencies: [
+      { table: playerDailyCache, scope: 'date' },
+      { table: playerCompositeFactors, scope: 'date' },
+    ],
   },
 ];
 
@@ -163,6 +269,11 @@ function phaseList(): string {
   return Object.entries(PHASES)
     .map(([n, p]) => `${n} ${p.name}`)
     .join(', ');
+}
+
+/** The processor that writes a table. */
+export function writerOf(table: TableSchema): ProcessorDefinition | undefined {
+  return PROCESSORS.find((p) => p.output.kind === 'table' && p.output.table === table);
 }
 
 export const CRITICAL_TABLES = PROCESSORS.filter((p) => p.critical && p.output.kind === 'table').map(

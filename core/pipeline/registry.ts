@@ -3,11 +3,16 @@
 import { BadInputError } from '../errors.js';
 import { PHASE1_SCRAPERS } from '../phase1/scrapers.js';
 import { PHASE2_PROCESSORS } from '../phase2/processors.js';
+import { PHASE3_PROCESSORS } from '../phase3/processors.js';
+import { PHASE4_PROCESSORS } from '../phase4/processors.js';
 import { getProcessorDefinition, type PhaseNumber, processorsOfPhase } from './definition.js';
 import type { Processor } from './processor.js';
 
 const IMPLEMENTATIONS = new Map<string, Processor>(
-  [...PHASE1_SCRAPERS, ...PHASE2_PROCESSORS].map((p) => [p.definition.name, p]),
+  [...PHASE1_SCRAPERS, ...PHASE2_PROCESSORS, ...PHASE3_PROCESSORS, ...PHASE4_PROCESSORS].map((p) => [
+    p.definition.name,
+    p,
+  ]),
 );
 
 export function getProcessor(name: string): Processor {

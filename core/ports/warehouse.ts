@@ -1,6 +1,7 @@
 // The warehouse port: what the domain asks of DuckDB or BigQuery, and nothing engine-specific.
 
 import type { Row, SqlValue, TableSchema } from '../schema/table.js';
+import type { SqlDialect } from '../sql/dialect.js';
 
 export interface TableRows {
   readonly table: TableSchema;
@@ -26,6 +27,8 @@ export interface WarehouseChange {
 export interface Warehouse {
   /** A short description for logs and errors, e.g. `duckdb:.backfill/warehouse.duckdb`. */
   readonly description: string;
+  /** How this engine spells the constructs the engines disagree on. */
+  readonly dialect: SqlDialect;
   /** Creates datasets/schemas and tables that do not exist yet; never drops or alters data. */
   ensureTables(tables: readonly TableSchema[]): Promise<void>;
   /** Runs a read-only query with named parameters and returns plain rows. */

@@ -1,13 +1,6 @@
 // The nba_raw tables that Phase 2 loads, and the run history every processor writes.
 
-import type { Column, TableSchema } from './table.js';
-
-const col = (name: string, type: Column['type'], description: string, nullable = false): Column => ({
-  name,
-  type,
-  description,
-  nullable,
-});
+import { type Column, col, type TableSchema } from './table.js';
 
 const gameColumns: Column[] = [
   col('game_id', 'STRING', 'NBA.com game id, zero-padded, e.g. 0022100001'),
@@ -117,6 +110,11 @@ export const nbacTeamBoxscore: TableSchema = {
     col('win', 'BOOL', 'True when the team won'),
     ...countingStats,
     ...percentages,
+    col(
+      'game_minutes',
+      'INT64',
+      "Length of the game: 48, plus 5 per overtime. From the team log, or the players' summed minutes / 5 rounded to a period",
+    ),
     col('players_used', 'INT64', 'Players who appeared; 0 when derived from a team log', false),
     col('derived_from', 'STRING', 'player_rows or team_game_log'),
   ],

@@ -25,6 +25,10 @@ export interface TableSchema {
   readonly clusterBy: readonly string[];
 }
 
+export function col(name: string, type: ColumnType, description: string, nullable = false): Column {
+  return { name, type, description, nullable };
+}
+
 export function qualifiedName(table: TableSchema): string {
   return `${table.dataset}.${table.name}`;
 }

@@ -18,6 +18,7 @@ import {
   sortByKey,
   type TableSchema,
 } from '../../schema/table.js';
+import { DUCKDB_DIALECT } from '../../sql/dialect.js';
 
 const DUCKDB_TYPES: Record<ColumnType, string> = {
   STRING: 'VARCHAR',
@@ -58,6 +59,7 @@ class Mutex {
 }
 
 export class DuckDbWarehouse implements Warehouse {
+  readonly dialect = DUCKDB_DIALECT;
   private readonly lock = new Mutex();
 
   private constructor(
@@ -97,7 +99,10 @@ export class DuckDbWarehouse implements Warehouse {
 
   async query(sql: string, params: Readonly<Record<string, SqlValue>> = {}): Promise<Row[]> {
     return this.lock.run(async () => {
-      const reader = await this.conn.runAndReadAll(toDuckDbSql(sql), params as Record<string, SqlValue>);
+      // DuckDB refuses a named parameter the statement does not use; pass only those it does.
+      const used = new Set([...sql.matchAll(/@([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1] as string));
+      const bound = Object.fromEntries(Object.entries(params).filter(([k]) => used.has(k)));
+      const reader = await this.conn.runAndReadAll(toDuckDbSql(sql), bound as Record<string, SqlValue>);
       const types = reader.columnTypes().map(String);
       const names = reader.deduplicatedColumnNames();
       const bigint = names.filter((_n, i) => /^(BIGINT|HUGEINT|UBIGINT)$/.test(types[i] ?? ''));

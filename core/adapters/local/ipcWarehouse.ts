@@ -4,6 +4,7 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Warehouse, WarehouseChange } from '../../ports/warehouse.js';
 import type { Row, SqlValue, TableSchema } from '../../schema/table.js';
+import { DUCKDB_DIALECT } from '../../sql/dialect.js';
 
 type Method = 'ensureTables' | 'query' | 'commit' | 'append';
 
@@ -30,6 +31,8 @@ export interface IpcChannel {
 
 export class IpcWarehouse implements Warehouse {
   readonly description = 'ipc:parent (the local job runtime serves its warehouse)';
+  // The local runtime serves its embedded warehouse, which is DuckDB.
+  readonly dialect = DUCKDB_DIALECT;
   private nextId = 1;
   private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
