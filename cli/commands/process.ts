@@ -1,6 +1,7 @@
 // `backfill process`: the platform's per-processor contract, for one date or a range of dates.
 
 import { type Command, Option } from 'commander';
+import { CheckedWarehouse } from '../../core/checks/data.js';
 import { DependencyError, type RunMode } from '../../core/checks/defensive.js';
 import { eachDate, type IsoDate, isIsoDate } from '../../core/dates.js';
 import { BadInputError, EXIT_BAD_INPUT, EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
@@ -85,11 +86,13 @@ export function registerProcess(program: Command): void {
         const processors = processorsFrom(name, flags.phase);
         const dates = datesFrom(flags);
         const strictMode = strictModeOf(flags.strictMode);
+        // Over a range of dates the checks keep what they read, re-reading only what a commit changed.
+        const ports = { ...adapters, warehouse: new CheckedWarehouse(adapters.warehouse) };
         let badInput = 0;
         let failed = 0;
         for (const date of dates) {
           for (const p of processors) {
-            const out = await runProcessor(adapters, log, p, date, {
+            const out = await runProcessor(ports, log, p, date, {
               trigger: { command: 'backfill process', stage: 'manual' },
               skipDownstreamTrigger: flags.skipDownstreamTrigger ?? false,
               strictMode,

@@ -3,11 +3,12 @@
 // the date with a DependencyError; --strict-mode false runs anyway and records the decision as forced.
 
 import type { IsoDate } from '../dates.js';
-import { type Dependency, type ProcessorDefinition, writerOf } from '../pipeline/definition.js';
+import { type ProcessorDefinition, writerOf } from '../pipeline/definition.js';
 import type { Season } from '../pipeline/seasons.js';
 import type { Warehouse } from '../ports/warehouse.js';
 import { type LatestRun, latestRuns } from '../runs/history.js';
-import { qualifiedName, type TableSchema } from '../schema/table.js';
+import { qualifiedName } from '../schema/table.js';
+import { checkDataOf, type ScheduledGame } from './data.js';
 
 export const CHECKS = ['gap_detection', 'upstream_failure', 'completeness', 'freshness'] as const;
 export type CheckName = (typeof CHECKS)[number];
@@ -76,39 +77,19 @@ export interface CheckReport {
  * of their N-th previous game of the season. A team with fewer than N earlier games reaches back to its
  * first game: the bootstrap period, which is processed (and marked), not blocked.
  */
-export async function lookbackWindow(
-  warehouse: Warehouse,
-  season: Season,
+export function lookbackWindow(
+  schedule: readonly ScheduledGame[],
   date: IsoDate,
   lookbackGames: number,
   includeDate: boolean,
-): Promise<LookbackWindow> {
-  const rows = await warehouse.query(
-    `SELECT team, CAST(game_date AS STRING) AS d FROM (
-       SELECT home_team_abbr AS team, game_date FROM nba_raw.nbac_schedule
-        WHERE season = @season AND game_date <= @date AND game_status = 'Final'
-       UNION ALL
-       SELECT away_team_abbr AS team, game_date FROM nba_raw.nbac_schedule
-        WHERE season = @season AND game_date <= @date AND game_status = 'Final'
-     ) AS g ORDER BY team, d DESC`,
-    { season: season.label, date },
-  );
-  const byTeam = new Map<string, IsoDate[]>();
-  for (const r of rows) {
-    const list = byTeam.get(String(r.team)) ?? [];
-    list.push(String(r.d));
-    byTeam.set(String(r.team), list);
-  }
-  const teams = [...byTeam]
-    .filter(([, ds]) => ds[0] === date)
-    .map(([t]) => t)
-    .sort();
+): LookbackWindow {
+  const teams = [...new Set(schedule.filter((g) => g.date === date).flatMap((g) => [g.home, g.away]))].sort();
   let start = date;
   let bootstrap = false;
   for (const team of teams) {
-    const earlier = (byTeam.get(team) ?? []).filter((d) => d < date);
+    const earlier = schedule.filter((g) => g.date < date && (g.home === team || g.away === team)).map((g) => g.date);
     if (earlier.length < lookbackGames) bootstrap = true;
-    const reach = earlier[Math.min(lookbackGames, earlier.length) - 1];
+    const reach = earlier[Math.max(0, earlier.length - lookbackGames)];
     if (reach && reach < start) start = reach;
   }
   const end = includeDate ? date : previousDay(date);
@@ -122,36 +103,6 @@ function previousDay(date: IsoDate): IsoDate {
   return d.toISOString().slice(0, 10);
 }
 
-/** The SQL listing, per game of a date range, whether a table holds both teams and how many rows. */
-function gameCoverageSql(table: TableSchema): string {
-  const name = qualifiedName(table);
-  const byGame = table.columns.some((c) => c.name === 'game_id');
-  const date = table.partitionColumn;
-  const joinOn = byGame
-    ? `t.game_id = s.game_id`
-    : `t.${date} = s.game_date AND t.team_abbr IN (s.home_team_abbr, s.away_team_abbr)`;
-  return `SELECT CAST(s.game_date AS STRING) AS d, s.game_id,
-                 COUNT(DISTINCT t.team_abbr) AS teams, COUNT(t.team_abbr) AS row_count
-            FROM nba_raw.nbac_schedule AS s
-            LEFT JOIN ${name} AS t ON ${joinOn} AND t.${date} BETWEEN @start AND @end
-           WHERE s.game_date BETWEEN @start AND @end AND s.game_status = 'Final'
-           GROUP BY s.game_date, s.game_id`;
-}
-
-async function expectedRows(
-  warehouse: Warehouse,
-  dep: Dependency,
-  range: { start: IsoDate; end: IsoDate },
-  games: number,
-) {
-  if (!dep.expectedFrom) return 2 * games;
-  const [row] = await warehouse.query(
-    `SELECT COUNT(*) AS n FROM ${qualifiedName(dep.expectedFrom)} WHERE ${dep.expectedFrom.partitionColumn} BETWEEN @start AND @end`,
-    range,
-  );
-  return Number(row?.n ?? 0);
-}
-
 /** Runs the checks of one processor and date and reports what failed; it never throws for a failed check. */
 export async function runDefensiveChecks(
   warehouse: Warehouse,
@@ -160,49 +111,48 @@ export async function runDefensiveChecks(
   date: IsoDate,
   mode: RunMode,
 ): Promise<CheckReport> {
-  const window = await lookbackWindow(warehouse, season, date, def.lookbackGames, def.phase === 3);
+  const data = checkDataOf(warehouse);
+  const schedule = await data.schedule(season.label);
+  const window = lookbackWindow(schedule, date, def.lookbackGames, def.phase === 3);
   const failures: CheckFailure[] = [];
   const skipped: { check: CheckName; reason: string }[] = [];
-  const label = (t: TableSchema) => qualifiedName(t);
+  const failedRuns: LatestRun[] = [];
+  const writers: string[] = [];
 
   for (const dep of def.dependencies) {
     const range = dep.scope === 'date' ? { start: date, end: date } : { start: window.start, end: window.end };
     if (range.start > range.end) continue;
-    const coverage = await warehouse.query(gameCoverageSql(dep.table), range);
-    const missing = coverage.filter((g) => Number(g.teams) < 2);
+    const games = schedule.filter((g) => g.date >= range.start && g.date <= range.end);
+    const dates = [...new Set(games.map((g) => g.date))];
+    const coverage = await data.coverage(dep.table, games);
+    const missing = games.filter((g) => (coverage.get(g.gameId)?.teams ?? 0) < 2);
     if (missing.length > 0) {
-      const dates = [...new Set(missing.map((g) => String(g.d)))].sort();
+      const missingDates = [...new Set(missing.map((g) => g.date))].sort();
       failures.push({
         check: 'gap_detection',
-        message: `missing dates in lookback window: ${dates.join(', ')} (${label(dep.table)}: ${missing.length} of ${coverage.length} games missing, window ${range.start}..${range.end})`,
-        missingDates: dates,
-        missingGames: missing.map((g) => String(g.game_id)),
+        message: `missing dates in lookback window: ${missingDates.join(', ')} (${qualifiedName(dep.table)}: ${missing.length} of ${games.length} games missing, window ${range.start}..${range.end})`,
+        missingDates,
+        missingGames: missing.map((g) => g.gameId),
       });
     }
-    const present = coverage.reduce((n, g) => n + Number(g.row_count), 0);
-    const expected = await expectedRows(warehouse, dep, range, coverage.length);
+    const present = [...coverage.values()].reduce((n, c) => n + c.rows, 0);
+    const expected = dep.expectedFrom ? await data.rowCount(dep.expectedFrom, dates) : 2 * games.length;
     if (expected > 0 && present / expected < COMPLETENESS_THRESHOLD) {
       failures.push({
         check: 'completeness',
-        message: `${label(dep.table)} holds ${((100 * present) / expected).toFixed(1)}% of the rows expected in the lookback window ${range.start}..${range.end} (${present} of ${expected}), below ${100 * COMPLETENESS_THRESHOLD}%`,
+        message: `${qualifiedName(dep.table)} holds ${((100 * present) / expected).toFixed(1)}% of the rows expected in the lookback window ${range.start}..${range.end} (${present} of ${expected}), below ${100 * COMPLETENESS_THRESHOLD}%`,
         missingDates: [],
         missingGames: [],
       });
     }
-  }
-
-  // Each dependency's writer, over the dates that dependency is read on.
-  const failedRuns: LatestRun[] = [];
-  const writers: string[] = [];
-  for (const dep of def.dependencies) {
+    // The dependency's writer must not have failed on any date it is read on.
     const writer = writerOf(dep.table);
     if (!writer) continue;
     writers.push(writer.name);
-    const range = dep.scope === 'date' ? { start: date, end: date } : { start: window.start, end: window.end };
-    if (range.start > range.end) continue;
-    const runs = await latestRuns(warehouse, range, [writer.phase]);
+    const runs = await data.latestRunsOn(dates);
     failedRuns.push(...runs.filter((r) => r.processorName === writer.name && r.status !== 'success'));
   }
+
   if (failedRuns.length > 0) {
     const dates = [...new Set(failedRuns.map((r) => r.dataDate))].sort();
     const first = failedRuns[0];
@@ -214,12 +164,12 @@ export async function runDefensiveChecks(
     });
   }
 
-  if (mode === 'backfill')
+  if (mode === 'backfill') {
     skipped.push({
       check: 'freshness',
       reason: 'backfill mode loads history: freshness only applies to live daily runs',
     });
-  else {
+  } else {
     const stale = await staleUpstream(warehouse, writers, date);
     if (stale.length > 0) {
       failures.push({

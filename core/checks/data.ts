@@ -1,0 +1,181 @@
+// What the defensive checks read: the season's schedule, per-date game coverage of each table, row
+// counts and latest runs. A run of many dates (Stage 3, a date range) keeps them between dates and
+// re-reads only what a commit changed, so a date's checks cost a few small queries, not a season scan.
+
+import type { IsoDate } from '../dates.js';
+import type { Warehouse, WarehouseChange } from '../ports/warehouse.js';
+import { type LatestRun, latestRuns } from '../runs/history.js';
+import { nbacSchedule, processorRunHistory } from '../schema/raw.js';
+import { qualifiedName, type Row, type SqlValue, type TableSchema } from '../schema/table.js';
+
+export interface ScheduledGame {
+  readonly date: IsoDate;
+  readonly gameId: string;
+  readonly home: string;
+  readonly away: string;
+}
+
+/** Rows a table holds for one game (or, for per-team tables, the game's teams on its date). */
+export interface GameCoverage {
+  readonly teams: number;
+  readonly rows: number;
+}
+
+export class CheckData {
+  private readonly schedules = new Map<string, ScheduledGame[]>();
+  /** table -> date -> team (or game|team) -> rows */
+  private readonly counts = new Map<string, Map<IsoDate, Map<string, number>>>();
+  private readonly runs = new Map<IsoDate, LatestRun[]>();
+
+  constructor(readonly warehouse: Warehouse) {}
+
+  async schedule(season: string): Promise<ScheduledGame[]> {
+    let games = this.schedules.get(season);
+    if (!games) {
+      const rows = await this.warehouse.query(
+        `SELECT CAST(game_date AS STRING) AS d, game_id, home_team_abbr, away_team_abbr
+           FROM nba_raw.nbac_schedule WHERE season = @season AND game_status = 'Final'
+          ORDER BY game_date, game_id`,
+        { season },
+      );
+      games = rows.map((r) => ({
+        date: String(r.d),
+        gameId: String(r.game_id),
+        home: String(r.home_team_abbr),
+        away: String(r.away_team_abbr),
+      }));
+      this.schedules.set(season, games);
+    }
+    return games;
+  }
+
+  /** Rows per team of a table on some dates (keyed `game|team` where the table has game ids). */
+  private async countsFor(table: TableSchema, dates: readonly IsoDate[]): Promise<Map<IsoDate, Map<string, number>>> {
+    const name = qualifiedName(table);
+    let byDate = this.counts.get(name);
+    if (!byDate) this.counts.set(name, (byDate = new Map()));
+    const missing = dates.filter((d) => !byDate?.has(d));
+    if (missing.length > 0) {
+      const byGame = table.columns.some((c) => c.name === 'game_id');
+      const teamCol = table.columns.some((c) => c.name === 'team_abbr') ? 'team_abbr' : null;
+      const keyCols = [byGame ? 'game_id' : null, teamCol].filter((c): c is string => c !== null);
+      const keyExpr = keyCols.length > 0 ? keyCols.join(", '|', ") : "''";
+      const params: Record<string, SqlValue> = {};
+      missing.forEach((d, i) => {
+        params[`d${i}`] = d;
+      });
+      const list = missing.map((_d, i) => this.warehouse.dialect.asDate(`@d${i}`)).join(', ');
+      const rows: Row[] = await this.warehouse.query(
+        `SELECT CAST(${table.partitionColumn} AS STRING) AS d, ${keyCols.length > 1 ? `CONCAT(${keyExpr})` : keyExpr} AS k,
+                COUNT(*) AS n
+           FROM ${name}
+          WHERE ${table.partitionColumn} IN (${list})
+          GROUP BY ${table.partitionColumn}, k`,
+        params,
+      );
+      for (const d of missing) byDate.set(d, new Map());
+      for (const r of rows) byDate.get(String(r.d))?.set(String(r.k), Number(r.n));
+    }
+    return byDate;
+  }
+
+  /** How completely a table holds each game of the given dates. */
+  async coverage(table: TableSchema, games: readonly ScheduledGame[]): Promise<Map<string, GameCoverage>> {
+    const byDate = await this.countsFor(table, [...new Set(games.map((g) => g.date))]);
+    const byGame = table.columns.some((c) => c.name === 'game_id');
+    const out = new Map<string, GameCoverage>();
+    for (const g of games) {
+      const counts = byDate.get(g.date) ?? new Map<string, number>();
+      const home = counts.get(byGame ? `${g.gameId}|${g.home}` : g.home) ?? 0;
+      const away = counts.get(byGame ? `${g.gameId}|${g.away}` : g.away) ?? 0;
+      out.set(g.gameId, { teams: (home > 0 ? 1 : 0) + (away > 0 ? 1 : 0), rows: home + away });
+    }
+    return out;
+  }
+
+  /** Rows a table holds over some dates. */
+  async rowCount(table: TableSchema, dates: readonly IsoDate[]): Promise<number> {
+    const byDate = await this.countsFor(table, dates);
+    let n = 0;
+    for (const d of dates) for (const c of byDate.get(d)?.values() ?? []) n += c;
+    return n;
+  }
+
+  /** The latest run of every processor on each of some dates. */
+  async latestRunsOn(dates: readonly IsoDate[]): Promise<LatestRun[]> {
+    const missing = dates.filter((d) => !this.runs.has(d)).sort();
+    if (missing.length > 0) {
+      const fetched = await latestRuns(this.warehouse, {
+        start: missing[0] as IsoDate,
+        end: missing.at(-1) as IsoDate,
+      });
+      for (const d of missing) this.runs.set(d, []);
+      for (const r of fetched) this.runs.get(r.dataDate)?.push(r);
+    }
+    return dates.flatMap((d) => this.runs.get(d) ?? []);
+  }
+
+  /** Forgets what a commit may have changed. */
+  forget(change: WarehouseChange): void {
+    for (const r of change.replace) {
+      this.counts.get(qualifiedName(r.table))?.delete(r.date);
+      if (r.table === nbacSchedule) this.schedules.clear();
+    }
+    for (const a of change.append) {
+      if (a.table === processorRunHistory) for (const row of a.rows) this.runs.delete(String(row.data_date));
+    }
+  }
+}
+
+/**
+ * The warehouse seen through a CheckData: every commit and append goes to the warehouse and then makes the
+ * cache forget what it touched. Processors and the run history use it like any warehouse.
+ */
+export class CheckedWarehouse implements Warehouse {
+  readonly data: CheckData;
+
+  constructor(private readonly inner: Warehouse) {
+    this.data = new CheckData(inner);
+  }
+
+  get description() {
+    return this.inner.description;
+  }
+
+  get dialect() {
+    return this.inner.dialect;
+  }
+
+  ensureTables(tables: readonly TableSchema[]) {
+    return this.inner.ensureTables(tables);
+  }
+
+  query(sql: string, params?: Readonly<Record<string, SqlValue>>) {
+    return this.inner.query(sql, params);
+  }
+
+  async commit(change: WarehouseChange): Promise<void> {
+    try {
+      await this.inner.commit(change);
+    } finally {
+      this.data.forget(change);
+    }
+  }
+
+  async append(table: TableSchema, rows: readonly Row[]): Promise<void> {
+    try {
+      await this.inner.append(table, rows);
+    } finally {
+      this.data.forget({ replace: [], append: [{ table, rows }] });
+    }
+  }
+
+  close() {
+    return this.inner.close();
+  }
+}
+
+/** The CheckData behind a warehouse, or a fresh one for a single run. */
+export function checkDataOf(warehouse: Warehouse): CheckData {
+  return warehouse instanceof CheckedWarehouse ? warehouse.data : new CheckData(warehouse);
+}
