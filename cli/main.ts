@@ -10,6 +10,7 @@ import { registerProcess } from './commands/process.js';
 import { registerQuery } from './commands/query.js';
 import { registerRun } from './commands/run.js';
 import { registerStage1 } from './commands/stage1.js';
+import { registerStage3 } from './commands/stage3.js';
 import { addGlobalOptions } from './context.js';
 
 export function buildProgram(): Command {
@@ -22,6 +23,7 @@ export function buildProgram(): Command {
   registerPlan(program);
   registerStage1(program);
   registerGate(program);
+  registerStage3(program);
   registerProcess(program);
   registerQuery(program);
   registerPipeline(program);

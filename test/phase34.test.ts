@@ -8,7 +8,7 @@ import type { IsoDate } from '../core/dates.js';
 import { silentLogger } from '../core/log.js';
 import type { PipelinePorts } from '../core/pipeline/processor.js';
 import { getProcessor } from '../core/pipeline/registry.js';
-import { runProcessor } from '../core/runner.js';
+import { type RunOutcome, runProcessor } from '../core/runner.js';
 import { openTestPipeline, type TestPipeline } from './support/adapters.js';
 
 const log = silentLogger();
@@ -28,6 +28,13 @@ async function gameDates(t: TestPipeline, last: IsoDate): Promise<IsoDate[]> {
     if ((r.rows.nbac_schedule ?? 0) > 0) dates.push(date);
   }
   return dates;
+}
+
+/** The DependencyError of a run that must have been blocked. */
+function blockedBy(out: RunOutcome): DependencyError {
+  if (out.ok) throw new Error('expected the run to be blocked, and it succeeded');
+  expect(out.error).toBeInstanceOf(DependencyError);
+  return out.error as DependencyError;
 }
 
 function ports(t: TestPipeline): PipelinePorts {
@@ -189,7 +196,7 @@ describe('defensive checks in strict mode', () => {
     // A later date whose window still reaches back to it is blocked the same way.
     const later = await run('player_game_summary', '2021-11-01');
     expect(later.ok).toBe(false);
-    expect((later as { error: Error }).error.message).toContain('2021-10-27');
+    expect(blockedBy(later).message).toContain('2021-10-27');
     const [rec] = await t.adapters.warehouse.query(
       `SELECT status, processing_decision AS decision, error_message FROM nba_reference.processor_run_history
         WHERE processor_name = 'player_game_summary' AND data_date = DATE '2021-10-27'`,
@@ -218,7 +225,7 @@ describe('defensive checks in strict mode', () => {
     expect(failed.ok).toBe(false);
     const out = await run('team_offense_game_summary', '2021-10-30');
     expect(out.ok).toBe(false);
-    const e = (out as { error: DependencyError }).error;
+    const e = blockedBy(out);
     expect(e.check).toBe('upstream_failure');
     expect(e.message).toMatch(/^Analytics BLOCKED: Upstream Failure - nbac_team_boxscore failed on 2021-10-29/);
     expect(e.missingDates).toEqual(['2021-10-29']);
@@ -246,7 +253,7 @@ describe('defensive checks in strict mode', () => {
     });
     const out = await run('player_game_summary', '2021-10-22');
     expect(out.ok).toBe(false);
-    const e = (out as { error: DependencyError }).error;
+    const e = blockedBy(out);
     expect(e.check).toBe('completeness');
     expect(e.message).toMatch(
       /^Analytics BLOCKED: Incomplete Upstream - nba_raw.nbac_player_boxscore holds \d+\.\d% of the rows expected/,
@@ -271,7 +278,7 @@ describe('defensive checks in strict mode', () => {
     });
     const out = await runProcessor(ports(t), log, getProcessor('player_daily_cache'), '2021-11-02', opts);
     expect(out.ok).toBe(false);
-    const e = (out as { error: DependencyError }).error;
+    const e = blockedBy(out);
     expect(e.message).toMatch(/^Precompute BLOCKED: Gap Detected - missing dates in lookback window: 2021-10-25 /);
     expect(e.message).toContain('nba_analytics.player_game_summary');
   });

@@ -1,0 +1,95 @@
+// `backfill stage3`: Phase 3 then Phase 4, date by date, strict mode; the program of the Stage 3 pod.
+
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
+import { formatGate } from '../../core/gate.js';
+import type { Season } from '../../core/pipeline/seasons.js';
+import type { PlanDate } from '../../core/plan.js';
+import { ProgressReporter } from '../../core/progress.js';
+import { runStage3, type Stage3Result } from '../../core/stages/stage3.js';
+import { type CommandContext, withContext } from '../context.js';
+import { addSelectionOptions, type SelectionFlags, selectFromPlans } from '../selection.js';
+
+export interface Stage3Flags {
+  summaryFile?: string;
+}
+
+/** Runs Stage 3 for a season with progress on stdout; prints what stopped it, if anything. */
+export async function runStage3Season(
+  ctx: CommandContext,
+  season: Season,
+  dates: readonly PlanDate[],
+  flags: Stage3Flags,
+): Promise<Stage3Result> {
+  const summaryFile = flags.summaryFile ?? join(ctx.config.logDir, `stage3-${season.label}.json`);
+  const progress = new ProgressReporter(`[stage3 ${season.label}]`, dates.length, process.stdout);
+  let skipped = 0;
+  const result = await runStage3(ctx.adapters, ctx.log, {
+    season: season.label,
+    dates,
+    summaryFile,
+    onDate: (date, index) => {
+      if (skipped === 0 && index > 0) {
+        // Resumed: count the dates already complete as done.
+        skipped = index;
+        for (let i = 0; i < index; i++) progress.onIndex({ index: i, exitCode: 0, outcome: 'succeeded' }, () => '');
+      }
+      progress.onIndex({ index, exitCode: 0, outcome: 'succeeded' }, () => date);
+    },
+  });
+  const s = result.summary;
+  if (s.status === 'gate_failed') {
+    process.stdout.write(formatGate(result.gate));
+    process.stdout.write(`Stage 3 for ${season.label} refused to start: ${s.error}\n`);
+  } else {
+    progress.finish();
+    if (s.resumedFrom)
+      process.stdout.write(`${season.label}: resumed at ${s.resumedFrom} (earlier dates were complete)\n`);
+    if (s.status === 'failed') {
+      process.stdout.write(
+        `Stage 3 for ${season.label} STOPPED at ${s.failedDate}: ${s.processor} (${s.check})\n  ${s.error}\n` +
+          `Fix the cause and run the same command again: it resumes at ${s.failedDate}.\n`,
+      );
+    } else {
+      const ms = [...result.perDateMs].sort((a, b) => a - b);
+      const median = ms[Math.floor(ms.length / 2)] ?? 0;
+      process.stdout.write(
+        `${season.label}: Phase 3-4 complete through ${s.completedThrough}; ${s.processed} date(s) processed` +
+          `${ms.length ? ` (median ${median.toFixed(0)} ms/date)` : ''}\n`,
+      );
+    }
+  }
+  process.stdout.write(`summary: ${summaryFile}\n`);
+  return result;
+}
+
+export function registerStage3(program: Command): void {
+  addSelectionOptions(
+    program
+      .command('stage3')
+      .description(
+        'Stage 3: Phase 3 then Phase 4 for each game date in order, strict mode; stops at the first error, resumes after a fix',
+      ),
+  )
+    .option('--summary-file <path>', "where the machine-readable summary goes (the pod's termination message)")
+    .addHelpText(
+      'after',
+      '\nRefuses to start unless the Phase 2 gate passes. Seasons are independent: with --season all they run one\nafter another here; in the cluster each season has its own Stage 3 Job. Exit 1 when it stops or is refused.',
+    )
+    .action(async (flags: SelectionFlags & Stage3Flags, command: Command) => {
+      await withContext(command, async (ctx) => {
+        let failed = false;
+        for (const { season, dates } of await selectFromPlans(ctx.config.planDir, flags)) {
+          const result = await runStage3Season(ctx, season, dates, {
+            summaryFile: flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile,
+          });
+          if (result.summary.status !== 'succeeded') {
+            failed = true;
+            break;
+          }
+        }
+        return failed ? EXIT_PROCESSING_FAILURE : EXIT_OK;
+      });
+    });
+}

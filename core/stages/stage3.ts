@@ -1,0 +1,147 @@
+// Stage 3: Phase 3 then Phase 4, date by date in one process, strict mode, stopping at the first error and
+// resuming after a fix at the first date that is not complete. Refuses to start unless the gate passes.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Logger } from 'pino';
+import { CheckedWarehouse } from '../checks/data.js';
+import { DependencyError } from '../checks/defensive.js';
+import { runPhases3And4 } from '../dateRun.js';
+import type { IsoDate } from '../dates.js';
+import { oneLine } from '../errors.js';
+import { type GateResult, runGate } from '../gate.js';
+import { PROCESSORS } from '../pipeline/definition.js';
+import type { PipelinePorts } from '../pipeline/processor.js';
+import type { PlanDate } from '../plan.js';
+import { latestRuns } from '../runs/history.js';
+
+const STAGE3_PROCESSORS = PROCESSORS.filter((p) => p.phase === 3 || p.phase === 4).map((p) => p.name);
+
+/** What the Stage 3 pod leaves in its termination message: short, and readable by the controller. */
+export interface Stage3Summary {
+  readonly status: 'succeeded' | 'failed' | 'gate_failed';
+  readonly season: string;
+  readonly dates: number;
+  readonly processed: number;
+  readonly resumedFrom: IsoDate | null;
+  readonly completedThrough: IsoDate | null;
+  readonly failedDate?: IsoDate;
+  readonly processor?: string;
+  readonly check?: string;
+  readonly error?: string;
+}
+
+export interface Stage3Options {
+  readonly season: string;
+  readonly dates: readonly PlanDate[];
+  /** Where the summary goes: the pod's terminationMessagePath in the cluster. */
+  readonly summaryFile?: string;
+  readonly strictMode?: boolean;
+  readonly onDate?: (date: IsoDate, index: number, total: number, ms: number) => void;
+  readonly onGate?: (gate: GateResult) => void;
+}
+
+export interface Stage3Result {
+  readonly summary: Stage3Summary;
+  readonly gate: GateResult;
+  /** Milliseconds each processed date took, in order. */
+  readonly perDateMs: readonly number[];
+}
+
+/** The dates whose every Phase 3-4 processor's latest run succeeded. */
+export async function completedDates(ports: PipelinePorts, dates: readonly IsoDate[]): Promise<Set<IsoDate>> {
+  if (dates.length === 0) return new Set();
+  const sorted = [...dates].sort();
+  const runs = await latestRuns(
+    ports.warehouse,
+    { start: sorted[0] as IsoDate, end: sorted.at(-1) as IsoDate },
+    [3, 4],
+  );
+  const ok = new Map<IsoDate, number>();
+  for (const r of runs) if (r.status === 'success') ok.set(r.dataDate, (ok.get(r.dataDate) ?? 0) + 1);
+  return new Set(dates.filter((d) => ok.get(d) === STAGE3_PROCESSORS.length));
+}
+
+function writeSummary(path: string | undefined, summary: Stage3Summary): void {
+  if (!path) return;
+  mkdirSync(dirname(path), { recursive: true });
+  // A termination message holds at most 4096 bytes; the error is cut to fit.
+  let text = JSON.stringify(summary);
+  if (text.length > 4000 && summary.error) text = JSON.stringify({ ...summary, error: summary.error.slice(0, 3000) });
+  writeFileSync(path, `${text}\n`);
+}
+
+export async function runStage3(ports: PipelinePorts, log: Logger, options: Stage3Options): Promise<Stage3Result> {
+  const dates = options.dates.map((d) => d.date);
+  const base = { season: options.season, dates: dates.length };
+  const gate = await runGate(ports.warehouse, [{ season: options.season, dates: options.dates }]);
+  options.onGate?.(gate);
+  if (!gate.passed) {
+    const missing = [...new Set(gate.tables.flatMap((t) => t.missingDates))].sort();
+    const summary: Stage3Summary = {
+      ...base,
+      status: 'gate_failed',
+      processed: 0,
+      resumedFrom: null,
+      completedThrough: null,
+      check: 'phase2_gate',
+      error: `the Phase 2 gate fails for ${options.season}: ${missing.length} date(s) incomplete${missing.length ? ` (${missing.slice(0, 5).join(', ')}${missing.length > 5 ? ', ...' : ''})` : ''}${gate.runProblems.length ? `, ${gate.runProblems.length} failed or missing run(s)` : ''}`,
+    };
+    writeSummary(options.summaryFile, summary);
+    return { summary, gate, perDateMs: [] };
+  }
+
+  // Resume at the first date that is not complete; every date after it runs again (its inputs may differ).
+  const done = await completedDates(ports, dates);
+  const first = dates.findIndex((d) => !done.has(d));
+  const todo = first < 0 ? [] : dates.slice(first);
+  const resumedFrom = first > 0 ? (dates[first] as IsoDate) : null;
+  const checked =
+    ports.warehouse instanceof CheckedWarehouse
+      ? ports
+      : { ...ports, warehouse: new CheckedWarehouse(ports.warehouse) };
+  const perDateMs: number[] = [];
+  let completedThrough: IsoDate | null =
+    first < 0 ? (dates.at(-1) ?? null) : first > 0 ? (dates[first - 1] as IsoDate) : null;
+
+  for (const [i, date] of todo.entries()) {
+    const started = performance.now();
+    const result = await runPhases3And4(checked, log.child({ date }), date, {
+      trigger: { command: 'backfill stage3', stage: 'stage3' },
+      strictMode: options.strictMode ?? true,
+      skipDownstreamTrigger: true,
+    });
+    // No sleeps, no time windows: the date is done when run history says every processor succeeded.
+    const confirmed = result.ok && (await completedDates(checked, [date])).has(date);
+    perDateMs.push(performance.now() - started);
+    if (!confirmed) {
+      const f = result.failures[0];
+      const error = f?.error;
+      const summary: Stage3Summary = {
+        ...base,
+        status: 'failed',
+        processed: i,
+        resumedFrom,
+        completedThrough,
+        failedDate: date,
+        processor: f?.processor ?? 'unknown',
+        check: error instanceof DependencyError ? error.check : 'error',
+        error: oneLine(error?.message ?? 'run history does not show every Phase 3-4 processor succeeded', 2000),
+      };
+      log.error({ summary }, 'stage 3 stopped');
+      writeSummary(options.summaryFile, summary);
+      return { summary, gate, perDateMs };
+    }
+    completedThrough = date;
+    options.onDate?.(date, first + i, dates.length, perDateMs.at(-1) ?? 0);
+  }
+  const summary: Stage3Summary = {
+    ...base,
+    status: 'succeeded',
+    processed: todo.length,
+    resumedFrom,
+    completedThrough,
+  };
+  writeSummary(options.summaryFile, summary);
+  return { summary, gate, perDateMs };
+}

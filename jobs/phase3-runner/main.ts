@@ -1,0 +1,25 @@
+// The Stage 3 pod: `backfill stage3` for the season in BACKFILL_SEASON, its summary written to the
+// termination message path, JSON logs on stdout. Exit 0 done, 1 stopped (the summary says where and why).
+
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const season = process.env.BACKFILL_SEASON;
+if (!season) {
+  process.stderr.write('BACKFILL_SEASON is not set: the Stage 3 pod runs one season\n');
+  process.exit(2);
+}
+const cli = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'cli', 'main.js');
+const args = [
+  cli,
+  'stage3',
+  '--season',
+  season,
+  '--season-type',
+  process.env.BACKFILL_SEASON_TYPE ?? 'regular',
+  '--summary-file',
+  process.env.BACKFILL_SUMMARY_FILE ?? '/dev/termination-log',
+];
+const out = spawnSync(process.execPath, args, { stdio: 'inherit' });
+process.exit(out.status ?? 1);
