@@ -11,6 +11,7 @@ import { registerQuery } from './commands/query.js';
 import { registerRun } from './commands/run.js';
 import { registerStage1 } from './commands/stage1.js';
 import { registerStage3 } from './commands/stage3.js';
+import { registerValidate } from './commands/validate.js';
 import { addGlobalOptions } from './context.js';
 
 export function buildProgram(): Command {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerStage1(program);
   registerGate(program);
   registerStage3(program);
+  registerValidate(program);
   registerProcess(program);
   registerQuery(program);
   registerPipeline(program);

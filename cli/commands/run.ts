@@ -8,16 +8,22 @@ import { buildPlan, loadSeasonSchedule, selectDates, validateSelection, writePla
 import { withContext } from '../context.js';
 import { addRuntimeOptions, addSelectionOptions, type RuntimeFlags, type SelectionFlags } from '../selection.js';
 import { runStage1Job } from './stage1.js';
+import { runStage3Season } from './stage3.js';
+import { runValidation } from './validate.js';
 
 export function registerRun(program: Command): void {
   addRuntimeOptions(
     addSelectionOptions(
-      program.command('run').description('the whole backfill: plan, Stage 1 (Phase 1-2 in parallel), the quality gate'),
+      program
+        .command('run')
+        .description(
+          'the whole backfill: plan, Stage 1 (Phase 1-2 in parallel), the gate, Stage 3 (Phase 3-4), Stage 4 validation',
+        ),
     ),
   )
     .addHelpText(
       'after',
-      '\nStages after the gate (Phase 3-4, validation) arrive in later versions. When the gate fails, run stops there,\nlists what is missing, and says how to retry it.',
+      '\nWhen the gate fails, run stops there, lists what is missing and says how to load it again. When Stage 3\nstops, run it again after the fix: Stage 3 resumes where it stopped.',
     )
     .action(async (flags: SelectionFlags & RuntimeFlags, command: Command) => {
       await withContext(command, async (ctx) => {
@@ -72,8 +78,18 @@ export function registerRun(program: Command): void {
           );
           return EXIT_PROCESSING_FAILURE;
         }
-        process.stdout.write('== done: Phase 1-2 loaded and the gate passed\n');
-        return EXIT_OK;
+        for (const { season, dates } of selections) {
+          if (dates.length === 0) continue;
+          process.stdout.write(`== stage 3 ${season.label}: Phase 3 then Phase 4, date by date, strict mode\n`);
+          const stage3 = await runStage3Season(ctx, season, dates, {});
+          if (stage3.summary.status !== 'succeeded') return EXIT_PROCESSING_FAILURE;
+        }
+        process.stdout.write('== stage 4: validation\n');
+        const report = await runValidation(ctx, selections, undefined);
+        process.stdout.write(
+          report.passed ? '== done: every stage passed\n' : '== done, but validation failed: see the report\n',
+        );
+        return report.passed ? EXIT_OK : EXIT_PROCESSING_FAILURE;
       });
     });
 }

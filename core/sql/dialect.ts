@@ -8,6 +8,8 @@ export interface SqlDialect {
   dateAddDays(expr: string, days: number): string;
   /** A parameter or expression read as a DATE. */
   asDate(expr: string): string;
+  /** True when a FLOAT64 expression is neither NaN nor infinite. */
+  isFinite(expr: string): string;
 }
 
 export const DUCKDB_DIALECT: SqlDialect = {
@@ -16,6 +18,7 @@ export const DUCKDB_DIALECT: SqlDialect = {
   dateAddDays: (expr, days) =>
     `CAST(${expr} ${days < 0 ? '-' : '+'} INTERVAL ${Math.abs(Math.trunc(days))} DAY AS DATE)`,
   asDate: (expr) => `CAST(${expr} AS DATE)`,
+  isFinite: (expr) => `isfinite(${expr})`,
 };
 
 export const BIGQUERY_DIALECT: SqlDialect = {
@@ -23,4 +26,5 @@ export const BIGQUERY_DIALECT: SqlDialect = {
   dateDiffDays: (later, earlier) => `DATE_DIFF(${later}, ${earlier}, DAY)`,
   dateAddDays: (expr, days) => `DATE_ADD(${expr}, INTERVAL ${Math.trunc(days)} DAY)`,
   asDate: (expr) => `CAST(${expr} AS DATE)`,
+  isFinite: (expr) => `(NOT IS_NAN(${expr}) AND NOT IS_INF(${expr}))`,
 };

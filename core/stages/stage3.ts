@@ -37,7 +37,7 @@ export interface Stage3Options {
   /** Where the summary goes: the pod's terminationMessagePath in the cluster. */
   readonly summaryFile?: string;
   readonly strictMode?: boolean;
-  readonly onDate?: (date: IsoDate, index: number, total: number, ms: number) => void;
+  readonly onDate?: (date: IsoDate, index: number, total: number, ms: number) => void | Promise<void>;
   readonly onGate?: (gate: GateResult) => void;
 }
 
@@ -133,7 +133,7 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
       return { summary, gate, perDateMs };
     }
     completedThrough = date;
-    options.onDate?.(date, first + i, dates.length, perDateMs.at(-1) ?? 0);
+    await options.onDate?.(date, first + i, dates.length, perDateMs.at(-1) ?? 0);
   }
   const summary: Stage3Summary = {
     ...base,

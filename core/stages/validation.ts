@@ -1,0 +1,46 @@
+// Stage 4 validation: what a report holds. The checks live in validate.ts, the renderings in report.ts.
+
+import type { IsoDate } from '../dates.js';
+
+export const VALIDATION_CATEGORIES = ['completeness', 'row_counts', 'nulls', 'ranges', 'consistency'] as const;
+export type ValidationCategory = (typeof VALIDATION_CATEGORIES)[number];
+
+/** One thing found wrong: where (table, date, row) and what. */
+export interface ValidationFailure {
+  readonly table: string;
+  readonly date: IsoDate | null;
+  /** The row's identity when there is one, e.g. `game_id=0022100001, player_id=201939`. */
+  readonly key: string | null;
+  readonly detail: string;
+}
+
+export interface ValidationCheck {
+  readonly name: string;
+  readonly category: ValidationCategory;
+  readonly description: string;
+  readonly passed: boolean;
+  /** How many failures in all; `failures` lists at most the first 50. */
+  readonly failureCount: number;
+  readonly failures: readonly ValidationFailure[];
+}
+
+/** Coverage of one table on one date, in percent (100 = everything expected is there). */
+export interface CoverageCell {
+  readonly table: string;
+  readonly date: IsoDate;
+  readonly expected: number;
+  readonly present: number;
+  readonly pct: number;
+}
+
+export interface ValidationReport {
+  readonly seasons: readonly string[];
+  readonly range: { readonly start: IsoDate; readonly end: IsoDate } | null;
+  readonly dates: readonly IsoDate[];
+  readonly generatedAt: string;
+  readonly passed: boolean;
+  readonly checks: readonly ValidationCheck[];
+  /** Tables in pipeline order, each with one cell per date. */
+  readonly tables: readonly string[];
+  readonly coverage: readonly CoverageCell[];
+}
