@@ -37,7 +37,7 @@ interface Rule {
 const cat = (...parts: string[]) => `CONCAT(${parts.join(', ')})`;
 const str = (e: string) => `CAST(${e} AS STRING)`;
 
-function rules(isFinite: (e: string) => string): Rule[] {
+function rules(finite: (e: string) => string): Rule[] {
   const out: Rule[] = [];
   const pgs = 'nba_analytics.player_game_summary';
   const pgsKey = cat("'game_id='", 'game_id', "', player_id='", str('player_id'));
@@ -119,7 +119,7 @@ function rules(isFinite: (e: string) => string): Rule[] {
     table: 'nba_precompute.ml_feature_store',
     date: 'cache_date',
     key: cat("'player_id='", str('player_id')),
-    bad: FEATURES_V1.map((f) => `${featureColumn(f.name)} IS NULL OR NOT ${isFinite(featureColumn(f.name))}`).join(
+    bad: FEATURES_V1.map((f) => `${featureColumn(f.name)} IS NULL OR NOT ${finite(featureColumn(f.name))}`).join(
       ' OR ',
     ),
     detail: `'a feature is NULL or not finite'`,
@@ -225,7 +225,7 @@ export async function validate(
   for (const date of dates) {
     for (const proc of PROCESSORS) {
       const run = latest.get(`${proc.name}|${date}`);
-      if (!run || run.status !== 'success') {
+      if (run?.status !== 'success') {
         runFailures.push({
           table: proc.output.kind === 'table' ? `${proc.output.table.dataset}.${proc.output.table.name}` : proc.name,
           date,

@@ -1,0 +1,150 @@
+// Benchmark: Stage 3 cost per date (one season and all four), the whole `backfill run --season all`, and
+// Stage 3 against the platform's old way (one `backfill process` process per processor per date).
+// Usage: npm run bench:stage3 -- [--part per-date,run,old-way]   (build first: npm run build)
+
+import { execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { openAdapters } from '../core/adapters/index.js';
+import { CheckedWarehouse } from '../core/checks/data.js';
+import { loadConfig } from '../core/config.js';
+import { runPhases1And2 } from '../core/dateRun.js';
+import { silentLogger } from '../core/log.js';
+import { packageRoot } from '../core/paths.js';
+import { SEASONS } from '../core/pipeline/seasons.js';
+import { readPlan, selectDates } from '../core/plan.js';
+import { runStage3 } from '../core/stages/stage3.js';
+
+const { values } = parseArgs({ options: { part: { type: 'string', default: 'per-date,run,old-way' } } });
+const parts = new Set(String(values.part).split(','));
+const root = packageRoot();
+const cli = join(root, 'build', 'cli', 'main.js');
+const log = silentLogger();
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+const stats = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return { median: s[Math.floor(s.length / 2)] ?? 0, worst: s.at(-1) ?? 0, n: s.length };
+};
+
+function workspace(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'nba-bench-stage3-'));
+  cpSync(join(root, 'plans'), join(dir, 'plans'), { recursive: true });
+  return dir;
+}
+
+/** Resident memory of a process and its descendants, in KiB. */
+function treeRssKiB(pid: number): number {
+  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,rss='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number));
+  const tree = new Set([pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [p, pp] of table)
+      if (p !== undefined && pp !== undefined && tree.has(pp) && !tree.has(p)) tree.add(p), (grew = true);
+  }
+  return table.reduce((k, [p, , rss]) => (p !== undefined && tree.has(p) ? k + (rss ?? 0) : k), 0);
+}
+
+async function timedCli(
+  args: string[],
+  cwd: string,
+): Promise<{ seconds: number; peakMiB: number; code: number | null; stdout: string }> {
+  const started = performance.now();
+  const child = spawn(process.execPath, [cli, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.resume();
+  let peak = 0;
+  const timer = setInterval(() => child.pid && (peak = Math.max(peak, treeRssKiB(child.pid))), 100);
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  clearInterval(timer);
+  return { seconds: (performance.now() - started) / 1000, peakMiB: peak / 1024, code, stdout };
+}
+
+console.log(`Stage 3 benchmark, Node ${process.version}`);
+
+if (parts.has('per-date')) {
+  const dir = workspace();
+  const adapters = await openAdapters(
+    loadConfig({
+      env: {},
+      flags: { warehouse: `duckdb:${join(dir, 'w.duckdb')}`, objects: `file:${join(dir, 'objects')}` },
+    }),
+  );
+  const all: number[] = [];
+  for (const season of SEASONS) {
+    const dates = selectDates(await readPlan(join(root, 'plans'), season.label), season, { seasonType: 'regular' });
+    for (const d of dates)
+      await runPhases1And2(adapters, log, d.date, { trigger: { command: 'bench' }, skipDownstreamTrigger: true });
+    const ports = { ...adapters, warehouse: new CheckedWarehouse(adapters.warehouse) };
+    const r = await runStage3(ports, log, { season: season.label, dates });
+    if (r.summary.status !== 'succeeded') throw new Error(`stage 3 ${season.label}: ${r.summary.error}`);
+    const s = stats([...r.perDateMs]);
+    all.push(...r.perDateMs);
+    console.log(
+      `per date, ${season.label}: median ${fmt(s.median)}, worst ${fmt(s.worst)} over ${s.n} dates (Phase 3 + Phase 4 + checks)`,
+    );
+  }
+  const s = stats(all);
+  console.log(`per date, all four seasons: median ${fmt(s.median)}, worst ${fmt(s.worst)} over ${s.n} dates`);
+  await adapters.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+if (parts.has('run')) {
+  const one = workspace();
+  const r1 = await timedCli(['run', '--season', '2021-22', '--season-type', 'regular'], one);
+  console.log(
+    `backfill run --season 2021-22 --season-type regular: ${r1.seconds.toFixed(1)} s, peak ${r1.peakMiB.toFixed(0)} MiB, exit ${r1.code}`,
+  );
+  rmSync(one, { recursive: true, force: true });
+  const four = workspace();
+  const r4 = await timedCli(['run', '--season', 'all', '--season-type', 'regular'], four);
+  console.log(
+    `backfill run --season all --season-type regular: ${r4.seconds.toFixed(1)} s, peak ${r4.peakMiB.toFixed(0)} MiB, exit ${r4.code}`,
+  );
+  console.log(`four seasons cost ${(r4.seconds / r1.seconds).toFixed(2)}x one season`);
+  rmSync(four, { recursive: true, force: true });
+}
+
+if (parts.has('old-way')) {
+  // Two weeks of dates, Phase 1-2 loaded and Phase 3-4 done up to the day before.
+  const dir = workspace();
+  const sel = ['--season', '2021-22', '--season-type', 'regular'];
+  await timedCli(['stage1', ...sel, '--start-date', '2021-10-19', '--end-date', '2021-11-14'], dir);
+  await timedCli(['stage3', ...sel, '--start-date', '2021-10-19', '--end-date', '2021-10-31'], dir);
+  const plan = await readPlan(join(root, 'plans'), '2021-22');
+  const season = SEASONS[0] as (typeof SEASONS)[number];
+  const twoWeeks = selectDates(plan, season, { seasonType: 'regular', startDate: '2021-11-01', endDate: '2021-11-14' });
+  const processors = [
+    'player_game_summary',
+    'team_offense_game_summary',
+    'team_defense_game_summary',
+    'player_daily_cache',
+    'player_composite_factors',
+    'ml_feature_store',
+  ];
+  const oldStart = performance.now();
+  for (const d of twoWeeks) {
+    for (const p of processors) {
+      const r = await timedCli(['process', p, '--date', d.date, '--skip-downstream-trigger'], dir);
+      if (r.code !== 0) throw new Error(`old way: ${p} ${d.date} exited ${r.code}`);
+    }
+  }
+  const oldSeconds = (performance.now() - oldStart) / 1000;
+  // Now ours over the same dates, from the same starting point: forget those dates' Phase 3-4 runs first.
+  await timedCli(
+    ['query', "DELETE FROM nba_reference.processor_run_history WHERE phase >= 3 AND data_date >= DATE '2021-11-01'"],
+    dir,
+  );
+  const ours = await timedCli(['stage3', ...sel, '--start-date', '2021-10-19', '--end-date', '2021-11-14'], dir);
+  console.log(
+    `two weeks (${twoWeeks.length} dates): old way (${twoWeeks.length * processors.length} processes, one per processor per date, no sleeps) ${oldSeconds.toFixed(1)} s; ` +
+      `stage3 ${ours.seconds.toFixed(1)} s (one process, resuming at 2021-11-01); ${(oldSeconds / ours.seconds).toFixed(1)}x faster`,
+  );
+  rmSync(dir, { recursive: true, force: true });
+}
