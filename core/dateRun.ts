@@ -20,6 +20,24 @@ export interface DateRunResult {
   readonly rows: Readonly<Record<string, number>>;
 }
 
+/** Commits a batch; when the commit fails, its runs become failures (recorded, and reported to the caller). */
+async function commitOrFail(
+  ports: PipelinePorts,
+  batch: RunBatch,
+  rows: Record<string, number>,
+  failures: ProcessorFailure[],
+): Promise<void> {
+  try {
+    await batch.commit(ports.warehouse);
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    for (const processor of await batch.fail(ports.warehouse, error, new Date())) {
+      failures.push({ processor, error, runId: '' });
+      delete rows[processor];
+    }
+  }
+}
+
 /**
  * The date's runs commit together at the end, in one transaction (data and run history alike), which is
  * what makes a date cheap enough to load 650 of them in a minute.
@@ -47,15 +65,7 @@ export async function runPhases1And2(
     }
     if (failures.length > 0) break;
   }
-  try {
-    await batch.commit(ports.warehouse);
-  } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
-    for (const processor of await batch.fail(ports.warehouse, error, new Date())) {
-      failures.push({ processor, error, runId: '' });
-      delete rows[processor];
-    }
-  }
+  await commitOrFail(ports, batch, rows, failures);
   return { date, ok: failures.length === 0, failures, rows };
 }
 
@@ -89,15 +99,7 @@ export async function runPhases3And4(
         break;
       }
     }
-    try {
-      await batch.commit(ports.warehouse);
-    } catch (err) {
-      const error = err instanceof Error ? err : new Error(String(err));
-      for (const processor of await batch.fail(ports.warehouse, error, new Date())) {
-        failures.push({ processor, error, runId: '' });
-        delete rows[processor];
-      }
-    }
+    await commitOrFail(ports, batch, rows, failures);
     if (failures.length > 0) break;
   }
   return { date, ok: failures.length === 0, failures, rows };

@@ -10,12 +10,14 @@ import { packageRoot } from '../core/paths.js';
 import { FACTOR_RANGES } from '../core/phase4/factors.js';
 import { FEATURES_V1, featureColumn } from '../core/phase4/features.js';
 import { SEASONS } from '../core/pipeline/seasons.js';
-import { readPlan, selectDates } from '../core/plan.js';
+import { type PlanDate, readPlan, selectDates } from '../core/plan.js';
+import { validate } from '../core/stages/validate.js';
 import { openTestPipeline, type TestPipeline } from './support/adapters.js';
 
 const log = silentLogger();
 const opts = { trigger: { command: 'test' }, skipDownstreamTrigger: true };
 let t: TestPipeline;
+const selections: { season: string; dates: PlanDate[] }[] = [];
 
 beforeAll(async () => {
   t = await openTestPipeline();
@@ -92,6 +94,14 @@ describe('Phase 3-4 over the four regular seasons', () => {
         WHERE s.p IS DISTINCT FROM b.p`,
     );
     expect(bad).toEqual([]);
+  });
+
+  it('validates all four regular seasons together, without the playoffs that fall between them', async () => {
+    const report = await validate(t.adapters.warehouse, selections);
+    expect(report.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.failures[0]?.detail}`)).toEqual([]);
+    expect(report.passed).toBe(true);
+    expect(report.dates).toHaveLength(652);
+    expect(report.coverage.every((c) => c.pct === 100)).toBe(true);
   });
 
   it('resets the windows each season: a season’s first game has no previous-game averages', async () => {

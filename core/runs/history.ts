@@ -141,7 +141,6 @@ export interface LatestRun {
   readonly attempt: number;
   readonly finishedAt: string;
   readonly runId: string;
-  readonly details: string;
 }
 
 /**
@@ -154,29 +153,34 @@ export async function latestRuns(
   phases?: readonly number[],
 ): Promise<LatestRun[]> {
   const phaseFilter = phases && phases.length > 0 ? `AND phase IN (${phases.map((p) => Number(p)).join(', ')})` : '';
+  // A plain filtered read, the latest picked here: cheaper than a window function for the few rows of a range.
   const rows = await warehouse.query(
     `SELECT processor_name, phase, CAST(data_date AS STRING) AS data_date, season, status, error_message,
-            attempt, CAST(finished_at AS STRING) AS finished_at, run_id, details
-       FROM (
-         SELECT *, ROW_NUMBER() OVER (
-                  PARTITION BY processor_name, data_date ORDER BY finished_at DESC, run_id DESC) AS rn
-           FROM nba_reference.processor_run_history
-          WHERE data_date BETWEEN @start AND @end ${phaseFilter}
-       ) AS ranked
-      WHERE rn = 1
-      ORDER BY data_date, phase, processor_name`,
+            attempt, CAST(finished_at AS STRING) AS finished_at, run_id
+       FROM nba_reference.processor_run_history
+      WHERE data_date BETWEEN @start AND @end ${phaseFilter}`,
     { start: range.start, end: range.end },
   );
-  return rows.map((r) => ({
-    processorName: String(r.processor_name),
-    phase: Number(r.phase),
-    dataDate: String(r.data_date),
-    season: String(r.season),
-    status: r.status as RunStatus,
-    errorMessage: (r.error_message as string | null) ?? null,
-    attempt: Number(r.attempt),
-    finishedAt: String(r.finished_at),
-    runId: String(r.run_id),
-    details: String(r.details),
-  }));
+  const latest = new Map<string, Row>();
+  for (const r of rows) {
+    const key = `${r.processor_name}|${r.data_date}`;
+    const prev = latest.get(key);
+    // Latest by finish time, then run id, so that two runs in the same instant still give one answer.
+    if (!prev || `${r.finished_at}|${r.run_id}` > `${prev.finished_at}|${prev.run_id}`) latest.set(key, r);
+  }
+  return [...latest.values()]
+    .sort((x, y) =>
+      `${x.data_date}|${x.phase}|${x.processor_name}` < `${y.data_date}|${y.phase}|${y.processor_name}` ? -1 : 1,
+    )
+    .map((r) => ({
+      processorName: String(r.processor_name),
+      phase: Number(r.phase),
+      dataDate: String(r.data_date),
+      season: String(r.season),
+      status: r.status as RunStatus,
+      errorMessage: (r.error_message as string | null) ?? null,
+      attempt: Number(r.attempt),
+      finishedAt: String(r.finished_at),
+      runId: String(r.run_id),
+    }));
 }

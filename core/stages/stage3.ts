@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { CheckedWarehouse } from '../checks/data.js';
+import { CheckedWarehouse, checkDataOf } from '../checks/data.js';
 import { DependencyError } from '../checks/defensive.js';
 import { runPhases3And4 } from '../dateRun.js';
 import type { IsoDate } from '../dates.js';
@@ -62,6 +62,13 @@ export async function completedDates(ports: PipelinePorts, dates: readonly IsoDa
   return new Set(dates.filter((d) => ok.get(d) === STAGE3_PROCESSORS.length));
 }
 
+/** Through the checks' cache: the date's runs were just re-read after its commits. */
+async function confirmedComplete(warehouse: PipelinePorts['warehouse'], date: IsoDate): Promise<boolean> {
+  const runs = await checkDataOf(warehouse).latestRunsOn([date]);
+  const ok = runs.filter((r) => STAGE3_PROCESSORS.includes(r.processorName) && r.status === 'success');
+  return ok.length === STAGE3_PROCESSORS.length;
+}
+
 function writeSummary(path: string | undefined, summary: Stage3Summary): void {
   if (!path) return;
   mkdirSync(dirname(path), { recursive: true });
@@ -112,7 +119,7 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
       skipDownstreamTrigger: true,
     });
     // No sleeps, no time windows: the date is done when run history says every processor succeeded.
-    const confirmed = result.ok && (await completedDates(checked, [date])).has(date);
+    const confirmed = result.ok && (await confirmedComplete(checked.warehouse, date));
     perDateMs.push(performance.now() - started);
     if (!confirmed) {
       const f = result.failures[0];

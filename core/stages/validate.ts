@@ -179,8 +179,35 @@ async function perDate(
   return new Map(rows.map((r) => [String(r.d), Number(r.n)]));
 }
 
+/**
+ * A warehouse whose queries read only the selected date ranges: `col BETWEEN @start AND @end` becomes
+ * `(col BETWEEN @s0 AND @e0 OR ...)`, one range per season, so that games between two selected seasons
+ * (their playoffs, when only regular seasons are selected) are not validated against a plan without them.
+ */
+function restrictedTo(warehouse: Warehouse, ranges: readonly { start: IsoDate; end: IsoDate }[]): Warehouse {
+  const params: Record<string, SqlValue> = {};
+  ranges.forEach((r, i) => {
+    params[`s${i}`] = r.start;
+    params[`e${i}`] = r.end;
+  });
+  const rewrite = (sql: string) =>
+    sql.replace(
+      /([A-Za-z_][A-Za-z0-9_.]*) BETWEEN @start AND @end/g,
+      (_m, col: string) => `(${ranges.map((_r, i) => `${col} BETWEEN @s${i} AND @e${i}`).join(' OR ')})`,
+    );
+  return {
+    description: warehouse.description,
+    dialect: warehouse.dialect,
+    query: (sql, extra) => warehouse.query(rewrite(sql), { ...extra, ...params }),
+    ensureTables: (tables) => warehouse.ensureTables(tables),
+    commit: (change) => warehouse.commit(change),
+    append: (table, rows) => warehouse.append(table, rows),
+    close: () => warehouse.close(),
+  };
+}
+
 export async function validate(
-  warehouse: Warehouse,
+  unrestricted: Warehouse,
   selections: readonly { readonly season: string; readonly dates: readonly PlanDate[] }[],
   now: () => Date = () => new Date(),
 ): Promise<ValidationReport> {
@@ -189,6 +216,11 @@ export async function validate(
   const games = new Map<IsoDate, number>();
   for (const d of plan) games.set(d.date, (games.get(d.date) ?? 0) + d.gameIds.length);
   const range = dates.length > 0 ? { start: dates[0] as IsoDate, end: dates.at(-1) as IsoDate } : null;
+  const ranges = selections
+    .map((s) => s.dates.map((d) => d.date).sort())
+    .filter((ds) => ds.length > 0)
+    .map((ds) => ({ start: ds[0] as IsoDate, end: ds.at(-1) as IsoDate }));
+  const warehouse = restrictedTo(unrestricted, ranges);
   const checks: ValidationCheck[] = [];
   const coverage: CoverageCell[] = [];
   const tables = [
@@ -219,7 +251,7 @@ export async function validate(
   const p = { start: range.start, end: range.end };
 
   // Run history: every Phase 1-4 processor's latest run on every date succeeded.
-  const runs = await latestRuns(warehouse, range);
+  const runs = await latestRuns(unrestricted, range);
   const latest = new Map(runs.map((r) => [`${r.processorName}|${r.dataDate}`, r]));
   const runFailures: ValidationFailure[] = [];
   for (const date of dates) {
