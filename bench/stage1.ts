@@ -3,12 +3,13 @@
 // Usage: npm run bench:stage1 -- [--season all] [--parallelism 1,2]
 // Needs `npm run build` (the pods run build/jobs/phase2-date/main.js).
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../core/paths.js';
+import { treeRssKiB } from './memory.js';
 
 const { values } = parseArgs({
   options: { season: { type: 'string', default: 'all' }, parallelism: { type: 'string', default: '1,2' } },
@@ -20,26 +21,6 @@ interface Measure {
   peakRssMiB: number;
   dates: number;
   exit: number | null;
-}
-
-/** Resident memory of a process and all its descendants (the stage1 process and its pods), in KiB. */
-function treeRssKiB(root: number): number {
-  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,rss='], { encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/).map(Number));
-  const inTree = new Set([root]);
-  let grew = true;
-  while (grew) {
-    grew = false;
-    for (const [pid, ppid] of table) {
-      if (pid !== undefined && ppid !== undefined && inTree.has(ppid) && !inTree.has(pid)) {
-        inTree.add(pid);
-        grew = true;
-      }
-    }
-  }
-  return table.reduce((kib, [pid, , rss]) => (pid !== undefined && inTree.has(pid) ? kib + (rss ?? 0) : kib), 0);
 }
 
 /** One fresh workspace and one `backfill stage1` process; memory sampled over its whole process tree. */

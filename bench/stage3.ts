@@ -2,7 +2,7 @@
 // Stage 3 against the platform's old way (one `backfill process` process per processor per date).
 // Usage: npm run bench:stage3 -- [--part per-date,run,old-way]   (build first: npm run build)
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { packageRoot } from '../core/paths.js';
 import { SEASONS } from '../core/pipeline/seasons.js';
 import { readPlan, selectDates } from '../core/plan.js';
 import { runStage3 } from '../core/stages/stage3.js';
+import { treeRssKiB } from './memory.js';
 
 const { values } = parseArgs({ options: { part: { type: 'string', default: 'per-date,run,old-way' } } });
 const parts = new Set(String(values.part).split(','));
@@ -32,21 +33,6 @@ function workspace(): string {
   const dir = mkdtempSync(join(tmpdir(), 'nba-bench-stage3-'));
   cpSync(join(root, 'plans'), join(dir, 'plans'), { recursive: true });
   return dir;
-}
-
-/** Resident memory of a process and its descendants, in KiB. */
-function treeRssKiB(pid: number): number {
-  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,rss='], { encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/).map(Number));
-  const tree = new Set([pid]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [p, pp] of table)
-      if (p !== undefined && pp !== undefined && tree.has(pp) && !tree.has(p)) tree.add(p), (grew = true);
-  }
-  return table.reduce((k, [p, , rss]) => (p !== undefined && tree.has(p) ? k + (rss ?? 0) : k), 0);
 }
 
 async function timedCli(
