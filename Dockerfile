@@ -1,5 +1,6 @@
 # One image for every Job and the controller; each Job picks its command.
 # Build: docker build -t nba-backfill .   Run: docker run --rm nba-backfill build/cli/main.js --help
+# Stage 1 pods run build/jobs/phase2-date/main.js, the Stage 3 pod build/jobs/phase3-runner/main.js.
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
@@ -9,6 +10,9 @@ RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY core ./core
 COPY cli ./cli
+COPY jobs ./jobs
+COPY controller ./controller
+COPY charts-src ./charts-src
 COPY bench ./bench
 RUN npm run build
 
@@ -19,6 +23,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/build ./build
 COPY data ./data
+COPY plans ./plans
 COPY NOTICE ./
 # The node image's unprivileged user (uid 1000); manifests run with runAsNonRoot and a read-only root.
 USER 1000:1000
