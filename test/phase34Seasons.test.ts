@@ -26,6 +26,7 @@ beforeAll(async () => {
     const dates = selectDates(await readPlan(join(packageRoot(), 'plans'), season.label), season, {
       seasonType: 'regular',
     });
+    selections.push({ season: season.label, dates });
     for (const d of dates) expect((await runPhases1And2(ports, log, d.date, opts)).failures).toEqual([]);
     for (const d of dates) {
       const r = await runPhases3And4(ports, log, d.date, opts);
@@ -98,6 +99,7 @@ describe('Phase 3-4 over the four regular seasons', () => {
 
   it('validates all four regular seasons together, without the playoffs that fall between them', async () => {
     const report = await validate(t.adapters.warehouse, selections);
+    expect(report.checks.length).toBeGreaterThan(15);
     expect(report.checks.filter((c) => !c.passed).map((c) => `${c.name}: ${c.failures[0]?.detail}`)).toEqual([]);
     expect(report.passed).toBe(true);
     expect(report.dates).toHaveLength(652);

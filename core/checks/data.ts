@@ -50,33 +50,60 @@ export class CheckData {
   }
 
   /** Rows per team of a table on some dates (keyed `game|team` where the table has game ids). */
-  private async countsFor(table: TableSchema, dates: readonly IsoDate[]): Promise<Map<IsoDate, Map<string, number>>> {
+  private byDateOf(table: TableSchema): Map<IsoDate, Map<string, number>> {
     const name = qualifiedName(table);
     let byDate = this.counts.get(name);
     if (!byDate) this.counts.set(name, (byDate = new Map()));
-    const missing = dates.filter((d) => !byDate?.has(d));
-    if (missing.length > 0) {
-      const byGame = table.columns.some((c) => c.name === 'game_id');
-      const teamCol = table.columns.some((c) => c.name === 'team_abbr') ? 'team_abbr' : null;
-      const keyCols = [byGame ? 'game_id' : null, teamCol].filter((c): c is string => c !== null);
-      const keyExpr = keyCols.length > 0 ? keyCols.join(", '|', ") : "''";
-      const params: Record<string, SqlValue> = {};
-      missing.forEach((d, i) => {
-        params[`d${i}`] = d;
-      });
-      const list = missing.map((_d, i) => this.warehouse.dialect.asDate(`@d${i}`)).join(', ');
-      const rows: Row[] = await this.warehouse.query(
-        `SELECT CAST(${table.partitionColumn} AS STRING) AS d, ${keyCols.length > 1 ? `CONCAT(${keyExpr})` : keyExpr} AS k,
-                COUNT(*) AS n
-           FROM ${name}
-          WHERE ${table.partitionColumn} IN (${list})
-          GROUP BY ${table.partitionColumn}, k`,
-        params,
-      );
-      for (const d of missing) byDate.set(d, new Map());
-      for (const r of rows) byDate.get(String(r.d))?.set(String(r.k), Number(r.n));
-    }
     return byDate;
+  }
+
+  /**
+   * Reads the rows per team (or game and team) of several tables on their dates, in one query: what a
+   * processor's checks need for a new date comes back in one round trip instead of one per table.
+   */
+  async prefetch(
+    requests: readonly { readonly table: TableSchema; readonly dates: readonly IsoDate[] }[],
+  ): Promise<void> {
+    const parts: string[] = [];
+    const params: Record<string, SqlValue> = {};
+    const fetched: { table: TableSchema; dates: IsoDate[] }[] = [];
+    for (const { table, dates } of requests) {
+      const cached = this.byDateOf(table);
+      const missing = [...new Set(dates)].filter((d) => !cached.has(d));
+      if (missing.length === 0 || fetched.some((f) => f.table === table)) continue;
+      const i = fetched.length;
+      fetched.push({ table, dates: missing });
+      const byGame = table.columns.some((c) => c.name === 'game_id');
+      const keyCols = [
+        byGame ? 'game_id' : null,
+        table.columns.some((c) => c.name === 'team_abbr') ? 'team_abbr' : null,
+      ].filter((c): c is string => c !== null);
+      const key = keyCols.length > 1 ? `CONCAT(${keyCols.join(", '|', ")})` : (keyCols[0] ?? "''");
+      const list = missing.map((d, j) => {
+        params[`t${i}d${j}`] = d;
+        return this.warehouse.dialect.asDate(`@t${i}d${j}`);
+      });
+      parts.push(
+        `SELECT ${i} AS t, CAST(${table.partitionColumn} AS STRING) AS d, ${key} AS k, COUNT(*) AS n
+           FROM ${qualifiedName(table)} WHERE ${table.partitionColumn} IN (${list.join(', ')})
+          GROUP BY ${table.partitionColumn}, ${key}`,
+      );
+    }
+    if (parts.length === 0) return;
+    const rows: Row[] = await this.warehouse.query(parts.join('\nUNION ALL\n'), params);
+    for (const f of fetched) {
+      const byDate = this.byDateOf(f.table);
+      for (const d of f.dates) byDate.set(d, new Map());
+    }
+    for (const r of rows) {
+      const f = fetched[Number(r.t)];
+      if (f) this.byDateOf(f.table).get(String(r.d))?.set(String(r.k), Number(r.n));
+    }
+  }
+
+  private async countsFor(table: TableSchema, dates: readonly IsoDate[]): Promise<Map<IsoDate, Map<string, number>>> {
+    await this.prefetch([{ table, dates }]);
+    return this.byDateOf(table);
   }
 
   /** How completely a table holds each game of the given dates. */

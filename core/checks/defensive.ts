@@ -119,8 +119,20 @@ export async function runDefensiveChecks(
   const failedRuns: LatestRun[] = [];
   const writers: string[] = [];
 
+  const rangeOf = (scope: 'date' | 'lookback') =>
+    scope === 'date' ? { start: date, end: date } : { start: window.start, end: window.end };
+  const datesIn = (r: { start: IsoDate; end: IsoDate }) => [
+    ...new Set(schedule.filter((g) => g.date >= r.start && g.date <= r.end).map((g) => g.date)),
+  ];
+  await data.prefetch(
+    def.dependencies.flatMap((dep) => {
+      const dates = datesIn(rangeOf(dep.scope));
+      return [{ table: dep.table, dates }, ...(dep.expectedFrom ? [{ table: dep.expectedFrom, dates }] : [])];
+    }),
+  );
+
   for (const dep of def.dependencies) {
-    const range = dep.scope === 'date' ? { start: date, end: date } : { start: window.start, end: window.end };
+    const range = rangeOf(dep.scope);
     if (range.start > range.end) continue;
     const games = schedule.filter((g) => g.date >= range.start && g.date <= range.end);
     const dates = [...new Set(games.map((g) => g.date))];
