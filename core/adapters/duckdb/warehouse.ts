@@ -6,6 +6,7 @@ import {
   type DuckDBConnection,
   DuckDBDataChunkWriter,
   DuckDBInstance,
+  type DuckDBPreparedStatement,
   JSToDuckDBValueConverter,
 } from '@duckdb/node-api';
 import { ProcessingError } from '../../errors.js';
@@ -61,6 +62,7 @@ class Mutex {
 export class DuckDbWarehouse implements Warehouse {
   readonly dialect = DUCKDB_DIALECT;
   private readonly lock = new Mutex();
+  private readonly prepared = new Map<string, DuckDBPreparedStatement>();
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -105,7 +107,7 @@ export class DuckDbWarehouse implements Warehouse {
       // DuckDB refuses a named parameter the statement does not use; pass only those it does.
       const used = new Set([...sql.matchAll(/@([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1] as string));
       const bound = Object.fromEntries(Object.entries(params).filter(([k]) => used.has(k)));
-      const reader = await this.conn.runAndReadAll(toDuckDbSql(sql), bound as Record<string, SqlValue>);
+      const reader = await this.run(sql, bound);
       const types = reader.columnTypes().map(String);
       const names = reader.deduplicatedColumnNames();
       const bigint = names.filter((_n, i) => /^(BIGINT|HUGEINT|UBIGINT)$/.test(types[i] ?? ''));
@@ -115,6 +117,27 @@ export class DuckDbWarehouse implements Warehouse {
       }
       return rows;
     });
+  }
+
+  /**
+   * A backfill asks the same few queries for every date, with other values: each is parsed and planned once
+   * and kept as a prepared statement (statements with a NULL value, whose type DuckDB cannot infer, are not).
+   */
+  private async run(sql: string, params: Record<string, SqlValue>) {
+    if (Object.values(params).some((v) => v === null)) return this.conn.runAndReadAll(toDuckDbSql(sql), params);
+    let prepared = this.prepared.get(sql);
+    if (!prepared) {
+      prepared = await this.conn.prepare(toDuckDbSql(sql));
+      if (this.prepared.size >= 128) {
+        const oldest = this.prepared.keys().next().value as string;
+        this.prepared.get(oldest)?.destroySync();
+        this.prepared.delete(oldest);
+      }
+      this.prepared.set(sql, prepared);
+    }
+    prepared.clearBindings();
+    if (Object.keys(params).length > 0) prepared.bind(params as Record<string, Exclude<SqlValue, null>>);
+    return prepared.runAndReadAll();
   }
 
   async commit(change: WarehouseChange): Promise<void> {
@@ -168,6 +191,8 @@ export class DuckDbWarehouse implements Warehouse {
 
   async close(): Promise<void> {
     await this.lock.run(async () => {
+      for (const prepared of this.prepared.values()) prepared.destroySync();
+      this.prepared.clear();
       this.conn.closeSync();
       this.instance.closeSync();
     });
