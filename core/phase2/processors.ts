@@ -2,6 +2,7 @@
 // the data lacks, and replaces the date in its nba_raw table in one transaction.
 
 import { BadInputError } from '../errors.js';
+import { COUNTING_STATS, type CountingStat } from '../nba/boxStats.js';
 import { parseMatchup, TEAMS, type TeamAbbr } from '../nba/teams.js';
 import { getProcessorDefinition } from '../pipeline/definition.js';
 import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
@@ -237,24 +238,7 @@ export function gameMinutes(approx: number): number {
   return 48 + 5 * Math.max(0, Math.round((approx - 48) / 5));
 }
 
-const COUNTS = [
-  'PTS',
-  'FGM',
-  'FGA',
-  'FG3M',
-  'FG3A',
-  'FTM',
-  'FTA',
-  'OREB',
-  'DREB',
-  'REB',
-  'AST',
-  'STL',
-  'BLK',
-  'TOV',
-  'PF',
-] as const;
-type Counts = Record<(typeof COUNTS)[number], number>;
+type Counts = Record<CountingStat, number>;
 
 function teamStatColumns(c: Counts): Row {
   return {
@@ -297,7 +281,7 @@ export const teamBoxscoreProcessor = tableProcessor('nbac_team_boxscore', async 
     const first = group[0] as PlayerLogRecord;
     const side = parseMatchup(first.MATCHUP) as Side;
     const team = k.split('|')[1] as TeamAbbr;
-    const sums = Object.fromEntries(COUNTS.map((c) => [c, group.reduce((a, p) => a + p[c], 0)])) as Counts;
+    const sums = Object.fromEntries(COUNTING_STATS.map((c) => [c, group.reduce((a, p) => a + p[c], 0)])) as Counts;
     rows.push({
       ...gameColumns(ctx, first.GAME_ID),
       team_id: TEAMS[team].id,

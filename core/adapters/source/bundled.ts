@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseCsvRecords } from '../../csv.js';
 import type { IsoDate } from '../../dates.js';
+import { COUNTING_STATS } from '../../nba/boxStats.js';
 import { isTeamAbbr, TEAMS } from '../../nba/teams.js';
 import { bundledDataDir } from '../../paths.js';
 import { getSeason, SEASON_TYPE_REGULAR } from '../../pipeline/seasons.js';
@@ -33,24 +34,6 @@ const TEXT_COLUMNS = new Set([
   'MATCHUP',
   'WL',
 ]);
-
-const SUMMED = [
-  'FGM',
-  'FGA',
-  'FG3M',
-  'FG3A',
-  'FTM',
-  'FTA',
-  'OREB',
-  'DREB',
-  'REB',
-  'AST',
-  'STL',
-  'BLK',
-  'TOV',
-  'PF',
-  'PTS',
-];
 
 const TEAM_LOG_HEADERS = [
   'SEASON_ID',
@@ -148,7 +131,7 @@ function sumTeams(players: Table): Table {
   const pointsByGame = new Map<string, number[]>();
   for (const [key, g] of groups) {
     const sum: Record<string, number> = {};
-    for (const h of [...SUMMED, 'MIN']) sum[h] = g.reduce((a, r) => a + Number(r[ix(h)] ?? 0), 0);
+    for (const h of [...COUNTING_STATS, 'MIN']) sum[h] = g.reduce((a, r) => a + Number(r[ix(h)] ?? 0), 0);
     totals.set(key, sum);
     const gameId = key.split('|')[0] as string;
     pointsByGame.set(gameId, [...(pointsByGame.get(gameId) ?? []), sum.PTS ?? 0]);
