@@ -4,6 +4,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT_BAD_INPUT } from '../core/errors.js';
 import { registerGate } from './commands/gate.js';
+import { registerLogs } from './commands/logs.js';
 import { registerPipeline } from './commands/pipeline.js';
 import { registerPlan } from './commands/plan.js';
 import { registerProcess } from './commands/process.js';
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
   registerPlan(program);
   registerStage1(program);
   registerGate(program);
+  registerLogs(program);
   registerStage3(program);
   registerValidate(program);
   registerProcess(program);
