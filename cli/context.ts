@@ -12,6 +12,8 @@ export interface GlobalFlags {
   warehouse?: string;
   objects?: string;
   events?: string;
+  phase4Mode?: string;
+  phase4TimeoutMs?: string;
   source?: string;
   faults?: string;
   planDir?: string;
@@ -26,9 +28,14 @@ export interface GlobalFlags {
 export function addGlobalOptions(program: Command): Command {
   return program
     .option('--config <file>', 'JSON configuration file (default: backfill.config.json when present)')
-    .option('--warehouse <url>', 'warehouse: duckdb:<path> (default duckdb:.backfill/warehouse.duckdb)')
-    .option('--objects <url>', 'object store: file:<folder> (default file:.backfill/objects)')
-    .option('--events <kind>', 'events: inprocess (default)')
+    .option(
+      '--warehouse <url>',
+      'warehouse: duckdb:<path> (default duckdb:.backfill/warehouse.duckdb) or bigquery://<project>[?location=US]',
+    )
+    .option('--objects <url>', 'object store: file:<folder> (default file:.backfill/objects) or gs://<bucket>/<prefix>')
+    .option('--events <kind>', 'events: inprocess (default) or pubsub://<project>')
+    .option('--phase4-mode <mode>', 'Stage 3 runs Phase 4 inline (default) or waits for Pub/Sub subscribers (pubsub)')
+    .option('--phase4-timeout-ms <ms>', 'pubsub mode: how long Stage 3 waits for Phase 4 of one date')
     .option('--source <source>', 'Phase 1 source: bundled (default) or an http(s):// stats API base URL')
     .option('--faults <file>', 'fault-injection file: fail or corrupt chosen dates (see README, "Fault injection")')
     .option('--plan-dir <dir>', 'where plan files are written and read (default plans)')
@@ -47,6 +54,8 @@ export function configFrom(flags: GlobalFlags): Config {
       warehouse: flags.warehouse,
       objects: flags.objects,
       events: flags.events,
+      phase4Mode: flags.phase4Mode,
+      phase4TimeoutMs: flags.phase4TimeoutMs,
       source: flags.source,
       faults: flags.faults,
       planDir: flags.planDir,

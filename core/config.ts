@@ -8,11 +8,25 @@ export const ConfigSchema = z.object({
   warehouse: z
     .string()
     .regex(
-      /^(duckdb:.+|ipc:parent)$/,
-      'must be duckdb:<path to a DuckDB file> (or duckdb::memory:); ipc:parent is set by the local job runtime for its pods',
+      /^(duckdb:.+|ipc:parent|bigquery:\/\/[a-z][a-z0-9-]{4,28}[a-z0-9](\?[^\s]*)?)$/,
+      'must be duckdb:<path to a DuckDB file> (or duckdb::memory:) or bigquery://<project>[?location=US&datasetPrefix=...]; ipc:parent is set by the local job runtime for its pods',
     ),
-  objects: z.string().regex(/^file:.+$/, 'must be file:<folder>'),
-  events: z.literal('inprocess', { error: 'must be inprocess' }),
+  objects: z
+    .string()
+    .regex(
+      /^(file:.+|gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](\/[^\s]*)?)$/,
+      'must be file:<folder> or gs://<bucket>[/<prefix>]',
+    ),
+  events: z
+    .string()
+    .regex(/^(inprocess|pubsub:\/\/[a-z][a-z0-9-]{4,28}[a-z0-9])$/, 'must be inprocess or pubsub://<project>'),
+  /**
+   * How Stage 3 runs Phase 4: `inline` in its own pod, or `pubsub`: publish Phase 3's completion and wait
+   * until run history shows Phase 4 done for the date (Phase 4 runs as subscribers).
+   */
+  phase4Mode: z.enum(['inline', 'pubsub'], { error: 'must be inline or pubsub' }),
+  /** How long Stage 3 waits for Phase 4 of a date in pubsub mode. */
+  phase4TimeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive('must be > 0'),
   source: z
     .string()
     .regex(
@@ -45,6 +59,8 @@ export const DEFAULTS: Config = {
   warehouse: 'duckdb:.backfill/warehouse.duckdb',
   objects: 'file:.backfill/objects',
   events: 'inprocess',
+  phase4Mode: 'inline',
+  phase4TimeoutMs: 600_000,
   source: 'bundled',
   http: { timeoutMs: 10_000, maxRetries: 4, minIntervalMs: 250, backoffBaseMs: 500 },
   faults: '',
@@ -58,6 +74,8 @@ const SETTINGS: Record<string, { env: string; flag: string }> = {
   warehouse: { env: 'BACKFILL_WAREHOUSE', flag: '--warehouse' },
   objects: { env: 'BACKFILL_OBJECTS', flag: '--objects' },
   events: { env: 'BACKFILL_EVENTS', flag: '--events' },
+  phase4Mode: { env: 'BACKFILL_PHASE4_MODE', flag: '--phase4-mode' },
+  phase4TimeoutMs: { env: 'BACKFILL_PHASE4_TIMEOUT_MS', flag: '--phase4-timeout-ms' },
   source: { env: 'BACKFILL_SOURCE', flag: '--source' },
   'http.timeoutMs': { env: 'BACKFILL_HTTP_TIMEOUT_MS', flag: '--http-timeout-ms' },
   'http.maxRetries': { env: 'BACKFILL_HTTP_MAX_RETRIES', flag: '--http-max-retries' },

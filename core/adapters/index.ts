@@ -51,18 +51,41 @@ async function openWarehouse(config: Config): Promise<Warehouse> {
     if (!process.send) throw new BadInputError('warehouse ipc:parent needs a parent process (the local job runtime)');
     return new IpcWarehouse(process as unknown as IpcChannel);
   }
+  if (config.warehouse.startsWith('bigquery://')) {
+    // Loaded on demand: the embedded path never pays for the Google client libraries.
+    const { openBigQueryWarehouse } = await import('./bigquery/warehouse.js');
+    const warehouse = await openBigQueryWarehouse(config.warehouse);
+    await warehouse.ensureTables(ALL_TABLES);
+    return warehouse;
+  }
   const path = locationOf(config.warehouse);
   const warehouse = await DuckDbWarehouse.open(path === ':memory:' ? path : resolve(path));
   await warehouse.ensureTables(ALL_TABLES);
   return warehouse;
 }
 
+async function openObjectStore(config: Config): Promise<ObjectStore> {
+  if (config.objects.startsWith('gs://')) {
+    const { GcsObjectStore } = await import('./gcs/objectStore.js');
+    return GcsObjectStore.fromUrl(config.objects);
+  }
+  return new LocalObjectStore(resolve(locationOf(config.objects)));
+}
+
+async function openEventBus(config: Config): Promise<EventBus> {
+  if (config.events.startsWith('pubsub://')) {
+    const { PubSubEventBus } = await import('./pubsub/events.js');
+    return PubSubEventBus.fromUrl(config.events);
+  }
+  return new InProcessEventBus();
+}
+
 export async function openAdapters(config: Config, options: AdapterOptions = {}): Promise<Adapters> {
   const faults = config.faults ? loadFaults(config.faults) : undefined;
   const warehouse = await openWarehouse(config);
-  const local = new LocalObjectStore(resolve(locationOf(config.objects)));
-  const objects = faults ? new CorruptingObjectStore(local, faults) : local;
-  const events = new InProcessEventBus();
+  const store = await openObjectStore(config);
+  const objects = faults ? new CorruptingObjectStore(store, faults) : store;
+  const events = await openEventBus(config);
   const source = faults
     ? new FaultInjectingSource(createSource(config), faults, options.attempt ?? 1)
     : createSource(config);

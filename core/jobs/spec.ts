@@ -163,3 +163,102 @@ export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
     },
   };
 }
+
+export const PHASE3_RUNNER_CONTAINER = 'phase3-runner';
+/** Where the Stage 3 pod writes its summary; Kubernetes shows the file as the pod's termination message. */
+export const TERMINATION_MESSAGE_PATH = '/dev/termination-log';
+
+/** batch/v1 Job for Stage 3: one pod, no retry on error, evictions ignored so a replacement pod resumes. */
+export interface SinglePodJob {
+  readonly apiVersion: 'batch/v1';
+  readonly kind: 'Job';
+  readonly metadata: {
+    readonly name: string;
+    readonly labels: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+  };
+  readonly spec: {
+    readonly completions: 1;
+    readonly parallelism: 1;
+    readonly backoffLimit: 0;
+    readonly activeDeadlineSeconds: number;
+    readonly podFailurePolicy: { readonly rules: readonly PodFailurePolicyRule[] };
+    readonly template: {
+      readonly metadata: { readonly labels: Readonly<Record<string, string>> };
+      readonly spec: {
+        readonly restartPolicy: 'Never';
+        readonly containers: readonly ContainerSpec[];
+        readonly [key: string]: unknown;
+      };
+    };
+  };
+}
+
+export interface Stage3JobOptions {
+  readonly season: string;
+  /** The plan's dates: the name is unique per plan, so a new plan gets a new Stage 3 Job. */
+  readonly dates: readonly IsoDate[];
+  /** @default 'regular' */
+  readonly seasonType?: string;
+  /** @default 'nba-backfill:latest' */
+  readonly image?: string;
+  /** Settings passed to the pod as BACKFILL_* variables. @default {} */
+  readonly env?: Readonly<Record<string, string>>;
+  /** @default 7200 */
+  readonly activeDeadlineSeconds?: number;
+}
+
+/** Deterministic per plan: the controller creates it once; "already exists" means it was created. */
+export function stage3JobName(season: string, dates: readonly IsoDate[]): string {
+  return stage1JobName(season, dates, 'stage3');
+}
+
+export function buildStage3Job(options: Stage3JobOptions): SinglePodJob {
+  if (options.dates.length === 0) throw new Error(`Stage 3 job for ${options.season}: no dates`);
+  const labels = {
+    'app.kubernetes.io/name': 'nba-backfill',
+    'app.kubernetes.io/component': 'stage3',
+    'app.kubernetes.io/part-of': 'nba-backfill',
+    'nba-backfill/season': options.season,
+  };
+  const env: EnvVar[] = [
+    { name: 'BACKFILL_SEASON', value: options.season },
+    { name: 'BACKFILL_SEASON_TYPE', value: options.seasonType ?? 'regular' },
+    { name: 'BACKFILL_SUMMARY_FILE', value: TERMINATION_MESSAGE_PATH },
+    { name: 'BACKFILL_LOG_LEVEL', value: 'info' },
+    ...Object.entries(options.env ?? {})
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([k, v]) => ({ name: k, value: v })),
+  ];
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: stage3JobName(options.season, options.dates), labels },
+    spec: {
+      completions: 1,
+      parallelism: 1,
+      // An error stops Stage 3 for a person to look at; a rerun resumes at the first incomplete date.
+      backoffLimit: 0,
+      activeDeadlineSeconds: options.activeDeadlineSeconds ?? 7200,
+      podFailurePolicy: {
+        rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] }],
+      },
+      template: {
+        metadata: { labels },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: PHASE3_RUNNER_CONTAINER,
+              image: options.image ?? 'nba-backfill:latest',
+              command: ['node', 'build/jobs/phase3-runner/main.js'],
+              env,
+              terminationMessagePath: TERMINATION_MESSAGE_PATH,
+              terminationMessagePolicy: 'File',
+            },
+          ],
+        },
+      },
+    },
+  };
+}
