@@ -70,10 +70,11 @@ export async function runPhases1And2(
 }
 
 /**
- * Phases 3 and 4 for one date, in the order their inputs allow, committing each group at once: the three
- * Phase 3 summaries (nba_raw), the daily cache and composite factors (earlier dates of nba_analytics and
- * the date's roster), then the feature store (the date's cache and factors). The first failure or block
- * ends the date: nothing after it runs. Pass a CheckedWarehouse to keep the checks' reads between dates.
+ * Phases 3 and 4 for one date, in the order their inputs allow, committing once: the three Phase 3
+ * summaries (from nba_raw), the daily cache and composite factors (from earlier dates of nba_analytics and
+ * the date's roster), then the feature store, which reads the cache and factors of this same transaction.
+ * The first failure or block ends the date: nothing after it runs, and the runs before it commit with its
+ * record. Pass a CheckedWarehouse to keep the checks' reads between dates.
  */
 export async function runPhases3And4(
   ports: PipelinePorts,
@@ -83,24 +84,15 @@ export async function runPhases3And4(
 ): Promise<DateRunResult> {
   const rows: Record<string, number> = {};
   const failures: ProcessorFailure[] = [];
-  const phase4 = phaseProcessors(4);
-  // Phase 4's cache and factors read nba_analytics before the date only, so they commit with Phase 3.
-  const groups = [
-    [...phaseProcessors(3), ...phase4.filter((p) => p.definition.name !== 'ml_feature_store')],
-    phase4.filter((p) => p.definition.name === 'ml_feature_store'),
-  ];
-  for (const group of groups) {
-    const batch = new RunBatch();
-    for (const processor of group) {
-      const out = await runProcessor(ports, log, processor, date, { ...options, batch });
-      if (out.ok) rows[processor.definition.name] = out.result.rows;
-      else {
-        failures.push({ processor: processor.definition.name, error: out.error, runId: out.runId });
-        break;
-      }
+  const batch = new RunBatch();
+  for (const processor of [...phaseProcessors(3), ...phaseProcessors(4)]) {
+    const out = await runProcessor(ports, log, processor, date, { ...options, batch });
+    if (out.ok) rows[processor.definition.name] = out.result.rows;
+    else {
+      failures.push({ processor: processor.definition.name, error: out.error, runId: out.runId });
+      break;
     }
-    await commitOrFail(ports, batch, rows, failures);
-    if (failures.length > 0) break;
   }
+  await commitOrFail(ports, batch, rows, failures);
   return { date, ok: failures.length === 0, failures, rows };
 }

@@ -69,7 +69,7 @@ export async function runProcessor(
   try {
     const checks =
       def.dependencies.length > 0
-        ? await runDefensiveChecks(ports.warehouse, def, season, date, options.mode ?? 'backfill')
+        ? await runDefensiveChecks(ports.warehouse, def, season, date, options.mode ?? 'backfill', options.batch)
         : undefined;
     const checkDetails = checks && {
       window: { start: checks.window.start, end: checks.window.end },
@@ -98,7 +98,14 @@ export async function runProcessor(
       runLog.error({ err: error, check: error.check, missingDates: error.missingDates }, 'blocked');
       return { ok: false, runId, error };
     }
-    const result = await processor.run({ ...ports, date, season, seasonType, log: runLog });
+    const result = await processor.run({
+      ...ports,
+      date,
+      season,
+      seasonType,
+      log: runLog,
+      ...(options.batch ? { pending: options.batch } : {}),
+    });
     // A forced run went ahead despite failing checks; a bootstrap run had a short window by design.
     const decision = checks?.failures.length ? 'forced' : checks?.window.bootstrap ? 'bootstrap' : result.decision;
     const record: RunRecord = {

@@ -4,7 +4,7 @@
 
 import type { IsoDate } from '../dates.js';
 import type { Warehouse, WarehouseChange } from '../ports/warehouse.js';
-import { type LatestRun, latestRuns } from '../runs/history.js';
+import { type LatestRun, latestRuns, type PendingWrites, type RunRecord } from '../runs/history.js';
 import { nbacSchedule, processorRunHistory } from '../schema/raw.js';
 import { qualifiedName, type Row, type SqlValue, type TableSchema } from '../schema/table.js';
 
@@ -19,6 +19,39 @@ export interface ScheduledGame {
 export interface GameCoverage {
   readonly teams: number;
   readonly rows: number;
+}
+
+/** How the checks key a table's rows: by game and team, by team, or not at all. */
+function keyColumns(table: TableSchema): string[] {
+  return [
+    table.columns.some((c) => c.name === 'game_id') ? 'game_id' : null,
+    table.columns.some((c) => c.name === 'team_abbr') ? 'team_abbr' : null,
+  ].filter((c): c is string => c !== null);
+}
+
+/** Rows per key, counted in code from rows about to be written (or just written). */
+function countRows(table: TableSchema, rows: readonly Row[]): Map<string, number> {
+  const cols = keyColumns(table);
+  const counts = new Map<string, number>();
+  for (const row of rows) {
+    const key = cols.length === 0 ? '' : cols.map((c) => String(row[c])).join('|');
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return counts;
+}
+
+function asLatestRun(r: RunRecord): LatestRun {
+  return {
+    processorName: r.processorName,
+    phase: r.phase,
+    dataDate: r.dataDate,
+    season: r.season,
+    status: r.status,
+    errorMessage: r.errorMessage,
+    attempt: r.attempt,
+    finishedAt: r.finishedAt.toISOString(),
+    runId: r.runId,
+  };
 }
 
 export class CheckData {
@@ -63,21 +96,18 @@ export class CheckData {
    */
   async prefetch(
     requests: readonly { readonly table: TableSchema; readonly dates: readonly IsoDate[] }[],
+    pending?: PendingWrites,
   ): Promise<void> {
     const parts: string[] = [];
     const params: Record<string, SqlValue> = {};
     const fetched: { table: TableSchema; dates: IsoDate[] }[] = [];
     for (const { table, dates } of requests) {
       const cached = this.byDateOf(table);
-      const missing = [...new Set(dates)].filter((d) => !cached.has(d));
+      const missing = [...new Set(dates)].filter((d) => !cached.has(d) && !pending?.rowsOf(table, d));
       if (missing.length === 0 || fetched.some((f) => f.table === table)) continue;
       const i = fetched.length;
       fetched.push({ table, dates: missing });
-      const byGame = table.columns.some((c) => c.name === 'game_id');
-      const keyCols = [
-        byGame ? 'game_id' : null,
-        table.columns.some((c) => c.name === 'team_abbr') ? 'team_abbr' : null,
-      ].filter((c): c is string => c !== null);
+      const keyCols = keyColumns(table);
       const key = keyCols.length > 1 ? `CONCAT(${keyCols.join(", '|', ")})` : (keyCols[0] ?? "''");
       const list = missing.map((d, j) => {
         params[`t${i}d${j}`] = d;
@@ -101,18 +131,31 @@ export class CheckData {
     }
   }
 
-  private async countsFor(table: TableSchema, dates: readonly IsoDate[]): Promise<Map<IsoDate, Map<string, number>>> {
-    await this.prefetch([{ table, dates }]);
-    return this.byDateOf(table);
+  /** Rows per key of a table on each date: the batch's pending rows where it wrote the date, else the cache. */
+  private async countsFor(
+    table: TableSchema,
+    dates: readonly IsoDate[],
+    pending?: PendingWrites,
+  ): Promise<(date: IsoDate) => Map<string, number>> {
+    await this.prefetch([{ table, dates }], pending);
+    const byDate = this.byDateOf(table);
+    return (date) => {
+      const rows = pending?.rowsOf(table, date);
+      return rows ? countRows(table, rows) : (byDate.get(date) ?? new Map<string, number>());
+    };
   }
 
-  /** How completely a table holds each game of the given dates. */
-  async coverage(table: TableSchema, games: readonly ScheduledGame[]): Promise<Map<string, GameCoverage>> {
-    const byDate = await this.countsFor(table, [...new Set(games.map((g) => g.date))]);
+  /** How completely a table holds each game of the given dates (with the batch's pending rows, if any). */
+  async coverage(
+    table: TableSchema,
+    games: readonly ScheduledGame[],
+    pending?: PendingWrites,
+  ): Promise<Map<string, GameCoverage>> {
+    const countsOn = await this.countsFor(table, [...new Set(games.map((g) => g.date))], pending);
     const byGame = table.columns.some((c) => c.name === 'game_id');
     const out = new Map<string, GameCoverage>();
     for (const g of games) {
-      const counts = byDate.get(g.date) ?? new Map<string, number>();
+      const counts = countsOn(g.date);
       const home = counts.get(byGame ? `${g.gameId}|${g.home}` : g.home) ?? 0;
       const away = counts.get(byGame ? `${g.gameId}|${g.away}` : g.away) ?? 0;
       out.set(g.gameId, { teams: (home > 0 ? 1 : 0) + (away > 0 ? 1 : 0), rows: home + away });
@@ -121,15 +164,27 @@ export class CheckData {
   }
 
   /** Rows a table holds over some dates. */
-  async rowCount(table: TableSchema, dates: readonly IsoDate[]): Promise<number> {
-    const byDate = await this.countsFor(table, dates);
+  async rowCount(table: TableSchema, dates: readonly IsoDate[], pending?: PendingWrites): Promise<number> {
+    const countsOn = await this.countsFor(table, dates, pending);
     let n = 0;
-    for (const d of dates) for (const c of byDate.get(d)?.values() ?? []) n += c;
+    for (const d of dates) for (const c of countsOn(d).values()) n += c;
     return n;
   }
 
-  /** The latest run of every processor on each of some dates. */
-  async latestRunsOn(dates: readonly IsoDate[]): Promise<LatestRun[]> {
+  /**
+   * The latest run of every processor on each of some dates; a run of the pending batch is later than any
+   * committed one, so it takes its processor's place.
+   */
+  async latestRunsOn(dates: readonly IsoDate[], pending?: PendingWrites): Promise<LatestRun[]> {
+    const committed = await this.committedRunsOn(dates);
+    if (!pending) return committed;
+    const overlay = dates.flatMap((d) => pending.runsOn(d).map(asLatestRun));
+    if (overlay.length === 0) return committed;
+    const replaced = new Set(overlay.map((r) => `${r.processorName}|${r.dataDate}`));
+    return [...committed.filter((r) => !replaced.has(`${r.processorName}|${r.dataDate}`)), ...overlay];
+  }
+
+  private async committedRunsOn(dates: readonly IsoDate[]): Promise<LatestRun[]> {
     const missing = dates.filter((d) => !this.runs.has(d)).sort();
     if (missing.length > 0) {
       const fetched = await latestRuns(this.warehouse, {
@@ -142,7 +197,22 @@ export class CheckData {
     return dates.flatMap((d) => this.runs.get(d) ?? []);
   }
 
-  /** Forgets what a commit may have changed. */
+  /**
+   * Takes in a commit that succeeded: a replaced date of a table now holds exactly the rows handed to it,
+   * so its counts are known without reading them back. Run history is read again when next asked.
+   */
+  learn(change: WarehouseChange): void {
+    for (const r of change.replace) {
+      this.byDateOf(r.table).set(r.date, countRows(r.table, r.rows));
+      if (r.table === nbacSchedule) this.schedules.clear();
+    }
+    for (const a of change.append) {
+      if (a.table === processorRunHistory) for (const row of a.rows) this.runs.delete(String(row.data_date));
+      else this.counts.delete(qualifiedName(a.table));
+    }
+  }
+
+  /** Forgets what a commit may have changed (after a failed commit, whose effect is not known). */
   forget(change: WarehouseChange): void {
     for (const r of change.replace) {
       this.counts.get(qualifiedName(r.table))?.delete(r.date);
@@ -150,6 +220,7 @@ export class CheckData {
     }
     for (const a of change.append) {
       if (a.table === processorRunHistory) for (const row of a.rows) this.runs.delete(String(row.data_date));
+      else this.counts.delete(qualifiedName(a.table));
     }
   }
 }
@@ -184,9 +255,11 @@ export class CheckedWarehouse implements Warehouse {
   async commit(change: WarehouseChange): Promise<void> {
     try {
       await this.inner.commit(change);
-    } finally {
+    } catch (err) {
       this.data.forget(change);
+      throw err;
     }
+    this.data.learn(change);
   }
 
   async append(table: TableSchema, rows: readonly Row[]): Promise<void> {

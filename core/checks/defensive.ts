@@ -6,7 +6,7 @@ import type { IsoDate } from '../dates.js';
 import { type ProcessorDefinition, writerOf } from '../pipeline/definition.js';
 import type { Season } from '../pipeline/seasons.js';
 import type { Warehouse } from '../ports/warehouse.js';
-import { type LatestRun, latestRuns } from '../runs/history.js';
+import { type LatestRun, latestRuns, type PendingWrites } from '../runs/history.js';
 import { qualifiedName } from '../schema/table.js';
 import { checkDataOf, type ScheduledGame } from './data.js';
 
@@ -103,13 +103,17 @@ function previousDay(date: IsoDate): IsoDate {
   return d.toISOString().slice(0, 10);
 }
 
-/** Runs the checks of one processor and date and reports what failed; it never throws for a failed check. */
+/**
+ * Runs the checks of one processor and date and reports what failed; it never throws for a failed check.
+ * `pending` is the uncommitted part of the run's transaction: what it wrote counts as present.
+ */
 export async function runDefensiveChecks(
   warehouse: Warehouse,
   def: ProcessorDefinition,
   season: Season,
   date: IsoDate,
   mode: RunMode,
+  pending?: PendingWrites,
 ): Promise<CheckReport> {
   const data = checkDataOf(warehouse);
   const schedule = await data.schedule(season.label);
@@ -129,6 +133,7 @@ export async function runDefensiveChecks(
       const dates = datesIn(rangeOf(dep.scope));
       return [{ table: dep.table, dates }, ...(dep.expectedFrom ? [{ table: dep.expectedFrom, dates }] : [])];
     }),
+    pending,
   );
 
   for (const dep of def.dependencies) {
@@ -136,7 +141,7 @@ export async function runDefensiveChecks(
     if (range.start > range.end) continue;
     const games = schedule.filter((g) => g.date >= range.start && g.date <= range.end);
     const dates = [...new Set(games.map((g) => g.date))];
-    const coverage = await data.coverage(dep.table, games);
+    const coverage = await data.coverage(dep.table, games, pending);
     const missing = games.filter((g) => (coverage.get(g.gameId)?.teams ?? 0) < 2);
     if (missing.length > 0) {
       const missingDates = [...new Set(missing.map((g) => g.date))].sort();
@@ -148,7 +153,7 @@ export async function runDefensiveChecks(
       });
     }
     const present = [...coverage.values()].reduce((n, c) => n + c.rows, 0);
-    const expected = dep.expectedFrom ? await data.rowCount(dep.expectedFrom, dates) : 2 * games.length;
+    const expected = dep.expectedFrom ? await data.rowCount(dep.expectedFrom, dates, pending) : 2 * games.length;
     if (expected > 0 && present / expected < COMPLETENESS_THRESHOLD) {
       failures.push({
         check: 'completeness',
@@ -161,7 +166,7 @@ export async function runDefensiveChecks(
     const writer = writerOf(dep.table);
     if (!writer) continue;
     writers.push(writer.name);
-    const runs = await data.latestRunsOn(dates);
+    const runs = await data.latestRunsOn(dates, pending);
     failedRuns.push(...runs.filter((r) => r.processorName === writer.name && r.status !== 'success'));
   }
 

@@ -1,110 +1,140 @@
 // Phase 3: per player and per team game summaries with 10-15 game lookbacks, one date at a time.
-// Every lookback is a window over the season's earlier games (`... PRECEDING AND 1 PRECEDING`): it never
-// includes the current game or a later one, and it resets with the season because it reads one season.
+// Every lookback reads the season's games before the date only (`game_date < @date`): it never includes the
+// current game or a later one, and it resets with the season because it reads one season.
 
 import { getProcessorDefinition } from '../pipeline/definition.js';
 import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
 import type { Row, TableSchema } from '../schema/table.js';
+import { avgOfFirst, latestValues } from '../sql/lookback.js';
 
-/** A processor whose rows for the date come from one query; the runner replaces the date with them. */
-export function queryProcessor(
-  name: string,
-  sql: (ctx: ProcessorContext) => string,
-  details?: (rows: readonly Row[]) => Record<string, unknown>,
-): Processor {
+/**
+ * The rows of a query for the context's date and season. With a `key`, processors of the same date and
+ * transaction that read the same inputs share one query (see PendingWrites.shared).
+ */
+export function inputRows(ctx: ProcessorContext, sql: string, key?: string): Promise<readonly Row[]> {
+  const load = () => ctx.warehouse.query(sql, { season: ctx.season.label, date: ctx.date });
+  return key && ctx.pending ? ctx.pending.shared(`${key}|${ctx.date}`, load) : load();
+}
+
+/** A row with exactly a table's columns. */
+export function project(table: TableSchema, row: Row): Row {
+  const out: Row = {};
+  for (const c of table.columns) out[c.name] = row[c.name] ?? null;
+  return out;
+}
+
+/**
+ * A processor whose rows for the date come from one query; the runner replaces the date with them. With a
+ * `shareAs` key the query may hold more columns, shared with another processor, and each takes its own.
+ */
+export function queryProcessor(name: string, sql: (ctx: ProcessorContext) => string, shareAs?: string): Processor {
   const definition = getProcessorDefinition(name);
   if (definition.output.kind !== 'table') throw new Error(`${name} does not write a table`);
   const table: TableSchema = definition.output.table;
   return {
     definition,
     async run(ctx): Promise<ProcessorResult> {
-      const rows = await ctx.warehouse.query(sql(ctx), { season: ctx.season.label, date: ctx.date });
+      const rows = (await inputRows(ctx, sql(ctx), shareAs)).map((r) => project(table, r));
       return {
         rows: rows.length,
         decision: rows.length > 0 ? 'processed' : 'no_games',
-        details: details?.(rows) ?? {},
         write: { table, rows },
       };
     },
   };
 }
 
-const prev = (n: number) => `ROWS BETWEEN ${n} PRECEDING AND 1 PRECEDING`;
+/**
+ * The date's box rows, each with the player's earlier games of the season before it: how many, the last
+ * date, and the latest 10 points and minutes (newest first), as one GROUP BY over the earlier rows.
+ */
+export const playerGameSummaryProcessor = queryProcessor('player_game_summary', (ctx) => {
+  const d = ctx.warehouse.dialect;
+  return `
+    WITH today AS (
+      SELECT * FROM nba_raw.nbac_player_boxscore WHERE game_date = @date AND season = @season
+    ),
+    earlier AS (
+      SELECT e.player_id, COUNT(*) AS games, MAX(e.game_date) AS last_date,
+             ${latestValues(d, 'e.points', 'e.game_date', 10)} AS points10,
+             ${latestValues(d, 'e.minutes', 'e.game_date', 10)} AS minutes10
+        FROM nba_raw.nbac_player_boxscore AS e
+       WHERE e.season = @season AND e.game_date < @date AND e.player_id IN (SELECT player_id FROM today)
+       GROUP BY e.player_id
+    )
+    SELECT t.game_id, CAST(t.game_date AS STRING) AS game_date, t.season, t.season_type,
+           t.player_id, t.player_name, t.team_abbr, t.opponent_team_abbr, t.is_home, t.win,
+           t.minutes, t.points, t.fgm, t.fga, t.fg3m, t.fg3a, t.ftm, t.fta, t.reb, t.ast, t.tov,
+           CASE WHEN t.fga + t.fta = 0 THEN NULL ELSE t.points / (2 * (t.fga + 0.44 * t.fta)) END AS ts_pct,
+           ${avgOfFirst(d, 'e.points10', 5)} AS pts_avg_last_5,
+           ${avgOfFirst(d, 'e.points10', 10)} AS pts_avg_last_10,
+           ${avgOfFirst(d, 'e.minutes10', 5)} AS min_avg_last_5,
+           ${avgOfFirst(d, 'e.minutes10', 10)} AS min_avg_last_10,
+           COALESCE(e.games, 0) + 1 AS season_games_played,
+           ${d.dateDiffDays('t.game_date', 'e.last_date')} AS days_rest,
+           COALESCE(${d.dateDiffDays('t.game_date', 'e.last_date')} = 1, FALSE) AS back_to_back
+      FROM today AS t LEFT JOIN earlier AS e ON e.player_id = t.player_id`;
+});
 
-export const playerGameSummaryProcessor = queryProcessor(
-  'player_game_summary',
-  (ctx) => {
-    const d = ctx.warehouse.dialect;
-    return `
-    SELECT s.*, COALESCE(s.days_rest = 1, FALSE) AS back_to_back FROM (
-      SELECT b.game_id, CAST(b.game_date AS STRING) AS game_date, b.season, b.season_type,
-             b.player_id, b.player_name, b.team_abbr, b.opponent_team_abbr, b.is_home, b.win,
-             b.minutes, b.points, b.fgm, b.fga, b.fg3m, b.fg3a, b.ftm, b.fta, b.reb, b.ast, b.tov,
-             CASE WHEN b.fga + b.fta = 0 THEN NULL ELSE b.points / (2 * (b.fga + 0.44 * b.fta)) END AS ts_pct,
-             AVG(b.points) OVER (w ${prev(5)}) AS pts_avg_last_5,
-             AVG(b.points) OVER (w ${prev(10)}) AS pts_avg_last_10,
-             AVG(b.minutes) OVER (w ${prev(5)}) AS min_avg_last_5,
-             AVG(b.minutes) OVER (w ${prev(10)}) AS min_avg_last_10,
-             ROW_NUMBER() OVER w AS season_games_played,
-             ${d.dateDiffDays('b.game_date', 'LAG(b.game_date) OVER w')} AS days_rest
-        FROM nba_raw.nbac_player_boxscore AS b
-       WHERE b.season = @season AND b.game_date <= @date
-         AND b.player_id IN (SELECT player_id FROM nba_raw.nbac_player_boxscore WHERE game_date = @date)
-      WINDOW w AS (PARTITION BY b.player_id ORDER BY b.game_date, b.game_id)
-    ) AS s
-    WHERE s.game_date = CAST(@date AS STRING)`;
-  },
-  undefined,
-);
-
-/** Team rows of the season up to the date with possessions and game length, and the opponent's beside them. */
-function teamGamesSql(): string {
+/**
+ * Both team summaries of the date, from one query that the two processors share: each team's row beside
+ * its opponent's row of the same game, with the team's previous 10 offensive ratings (its own earlier rows
+ * of the season) and previous 15 defensive ratings (the earlier rows whose opponent it was: a team's
+ * defensive rating in a game is its opponent's offensive rating).
+ *
+ * Pace is possessions per 48 minutes, the mean of both teams' possessions over the game's length. Player
+ * minutes are rounded, so the game length is snapped to 48 plus 5 per overtime (nbac_team_boxscore.game_minutes).
+ */
+function teamGameSummariesSql(ctx: ProcessorContext): string {
+  const d = ctx.warehouse.dialect;
+  const rating = '100 * points / (fga - oreb + tov + 0.44 * fta)';
   return `
     WITH t AS (
       SELECT game_id, game_date, season, season_type, team_abbr, opponent_team_abbr, points, fgm, fga, game_minutes,
              fga - oreb + tov + 0.44 * fta AS possessions
         FROM nba_raw.nbac_team_boxscore
-       WHERE season = @season AND game_date <= @date
+       WHERE game_date = @date AND season = @season
     ),
     g AS (
       SELECT t.*, o.points AS opp_points, o.fgm AS opp_fgm, o.fga AS opp_fga, o.possessions AS opp_possessions
         FROM t JOIN t AS o ON o.game_id = t.game_id AND o.team_abbr = t.opponent_team_abbr
-    )`;
+    ),
+    offense AS (
+      SELECT team_abbr, ${latestValues(d, rating, 'game_date', 10)} AS ratings
+        FROM nba_raw.nbac_team_boxscore
+       WHERE season = @season AND game_date < @date AND team_abbr IN (SELECT team_abbr FROM t)
+       GROUP BY team_abbr
+    ),
+    defense AS (
+      SELECT opponent_team_abbr AS team_abbr, ${latestValues(d, rating, 'game_date', 15)} AS ratings
+        FROM nba_raw.nbac_team_boxscore
+       WHERE season = @season AND game_date < @date AND opponent_team_abbr IN (SELECT team_abbr FROM t)
+       GROUP BY opponent_team_abbr
+    )
+    SELECT g.game_id, CAST(g.game_date AS STRING) AS game_date, g.season, g.season_type, g.team_abbr,
+           g.opponent_team_abbr, g.points, g.possessions,
+           100 * g.points / g.possessions AS off_rating,
+           48 * (g.possessions + g.opp_possessions) / 2 / g.game_minutes AS pace,
+           CAST((g.game_minutes - 48) / 5 AS BIGINT) AS overtime_periods,
+           ${avgOfFirst(d, 'o.ratings', 10)} AS off_rating_prev_10_avg,
+           g.opp_points AS opponent_points,
+           100 * g.opp_points / g.opp_possessions AS def_rating,
+           CASE WHEN g.opp_fga = 0 THEN 0 ELSE g.opp_fgm / g.opp_fga END AS opponent_fg_pct,
+           ${avgOfFirst(d, 'x.ratings', 15)} AS def_rating_prev_15_avg
+      FROM g LEFT JOIN offense AS o ON o.team_abbr = g.team_abbr
+             LEFT JOIN defense AS x ON x.team_abbr = g.team_abbr`;
 }
 
-/**
- * Pace is possessions per 48 minutes, the mean of both teams' possessions over the game's length. Player
- * minutes are rounded, so the game length is snapped to 48 plus 5 per overtime (nbac_team_boxscore.game_minutes).
- */
 export const teamOffenseProcessor = queryProcessor(
   'team_offense_game_summary',
-  () => `
-    ${teamGamesSql()}
-    SELECT * FROM (
-      SELECT game_id, CAST(game_date AS STRING) AS game_date, season, season_type, team_abbr, opponent_team_abbr,
-             points, possessions,
-             100 * points / possessions AS off_rating,
-             48 * (possessions + opp_possessions) / 2 / game_minutes AS pace,
-             CAST((game_minutes - 48) / 5 AS BIGINT) AS overtime_periods,
-             AVG(100 * points / possessions) OVER (PARTITION BY team_abbr ORDER BY game_date, game_id ${prev(10)}) AS off_rating_prev_10_avg
-        FROM g
-    ) AS s
-    WHERE s.game_date = CAST(@date AS STRING)`,
+  teamGameSummariesSql,
+  'team_game_summaries',
 );
 
 export const teamDefenseProcessor = queryProcessor(
   'team_defense_game_summary',
-  () => `
-    ${teamGamesSql()}
-    SELECT * FROM (
-      SELECT game_id, CAST(game_date AS STRING) AS game_date, season, season_type, team_abbr, opponent_team_abbr,
-             opp_points AS opponent_points,
-             100 * opp_points / opp_possessions AS def_rating,
-             CASE WHEN opp_fga = 0 THEN 0 ELSE opp_fgm / opp_fga END AS opponent_fg_pct,
-             AVG(100 * opp_points / opp_possessions) OVER (PARTITION BY team_abbr ORDER BY game_date, game_id ${prev(15)}) AS def_rating_prev_15_avg
-        FROM g
-    ) AS s
-    WHERE s.game_date = CAST(@date AS STRING)`,
+  teamGameSummariesSql,
+  'team_game_summaries',
 );
 
 export const PHASE3_PROCESSORS: readonly Processor[] = [

@@ -3,10 +3,13 @@
 // of nba_analytics (game_date < the date) and the date's roster, so nothing of the date's games leaks in.
 
 import { daysBetween } from '../dates.js';
-import { queryProcessor } from '../phase3/processors.js';
+import { inputRows, queryProcessor } from '../phase3/processors.js';
 import { getProcessorDefinition } from '../pipeline/definition.js';
 import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
-import type { Row, TableSchema } from '../schema/table.js';
+import { mlFeatureStore, playerCompositeFactors, playerDailyCache } from '../schema/derived.js';
+import { qualifiedName, type Row, type TableSchema } from '../schema/table.js';
+import type { SqlDialect } from '../sql/dialect.js';
+import { avgOfFirst, latestValues, stddevOfFirst } from '../sql/lookback.js';
 import { clamp } from './factors.js';
 import { FEATURE_VERSION, FEATURES_V1, featureColumn } from './features.js';
 
@@ -25,45 +28,91 @@ const rosterCte = `
      WHERE r.roster_date = @date
   )`;
 
-const windows = (stat: string, column: string) =>
+/** A stat's season mean and its means over the latest 5, 10 and 30 games, from the `<stat>30` list. */
+const means = (d: SqlDialect, stat: string) =>
   [
-    `AVG(h.${column}) AS ${stat}_avg_season`,
-    ...[5, 10, 30].map((n) => `AVG(CASE WHEN h.rn <= ${n} THEN h.${column} END) AS ${stat}_avg_last_${n}`),
+    `h.${stat}_season AS ${stat}_avg_season`,
+    ...[5, 10, 30].map((n) => `${avgOfFirst(d, `h.${stat}30`, n)} AS ${stat}_avg_last_${n}`),
   ].join(',\n           ');
 
-export const playerDailyCacheProcessor = queryProcessor(
-  'player_daily_cache',
-  () => `
+const STATS = [
+  ['pts', 'points'],
+  ['min', 'minutes'],
+  ['reb', 'reb'],
+  ['ast', 'ast'],
+] as const;
+
+/**
+ * What the cache and the factors read, in one query the two share: per rostered player of the date, his
+ * season before the date (count, means, the latest 30 of each stat, the latest 5 usages, the last game,
+ * minutes in the last 7 days), and his team's and opponent's team-level inputs.
+ */
+function phase4InputsSql(ctx: ProcessorContext): string {
+  const d = ctx.warehouse.dialect;
+  const usage = 's.fga + 0.44 * s.fta + s.tov';
+  return `
     WITH ${rosterCte},
-    hist AS (
-      SELECT s.player_id, s.points, s.minutes, s.reb, s.ast,
-             ROW_NUMBER() OVER (PARTITION BY s.player_id ORDER BY s.game_date DESC, s.game_id DESC) AS rn
+    h AS (
+      SELECT s.player_id, COUNT(*) AS games,
+             ${STATS.map(([stat, column]) => `AVG(s.${column}) AS ${stat}_season, ${latestValues(d, `s.${column}`, 's.game_date', 30)} AS ${stat}30`).join(',\n             ')},
+             CAST(MAX(s.game_date) AS STRING) AS last_game,
+             SUM(CASE WHEN s.game_date >= ${d.dateAddDays(d.asDate('@date'), -7)} THEN s.minutes ELSE 0 END) AS min7,
+             AVG(${usage}) AS usage_season,
+             ${latestValues(d, usage, 's.game_date', 5)} AS usage5
         FROM nba_analytics.player_game_summary AS s
        WHERE s.season = @season AND s.game_date < @date AND s.player_id IN (SELECT player_id FROM roster)
+       GROUP BY s.player_id
+    ),
+    opp_def AS (
+      SELECT team_abbr, ${latestValues(d, 'def_rating', 'game_date', 15)} AS ratings15
+        FROM nba_analytics.team_defense_game_summary WHERE season = @season AND game_date < @date
+       GROUP BY team_abbr
+    ),
+    league AS (
+      SELECT AVG(def_rating) AS league_def FROM nba_analytics.team_defense_game_summary
+       WHERE season = @season AND game_date < @date
+    ),
+    pace AS (
+      SELECT team_abbr, AVG(pace) AS pace FROM nba_analytics.team_offense_game_summary
+       WHERE season = @season AND game_date < @date GROUP BY team_abbr
+    ),
+    league_pace AS (
+      SELECT AVG(pace) AS league_pace FROM nba_analytics.team_offense_game_summary
+       WHERE season = @season AND game_date < @date
     )
-    SELECT @date AS cache_date, @season AS season, r.player_id, r.team_abbr,
-           COUNT(h.player_id) AS games_played,
-           ${windows('pts', 'points')},
-           ${windows('min', 'minutes')},
-           ${windows('reb', 'reb')},
-           ${windows('ast', 'ast')},
-           STDDEV_SAMP(CASE WHEN h.rn <= 30 THEN h.points END) AS pts_std_last_30
-      FROM roster AS r LEFT JOIN hist AS h ON h.player_id = r.player_id
-     GROUP BY r.player_id, r.team_abbr`,
-);
+    SELECT @date AS cache_date, @season AS season, r.player_id, r.team_abbr, r.opp,
+           COALESCE(h.games, 0) AS games_played,
+           ${STATS.map(([stat]) => means(d, stat)).join(',\n           ')},
+           ${stddevOfFirst(d, 'h.pts30', 30)} AS pts_std_last_30,
+           h.last_game, h.min7, h.usage_season, ${avgOfFirst(d, 'h.usage5', 5)} AS usage_last5,
+           ${avgOfFirst(d, 'od.ratings15', 15)} AS def15, l.league_def,
+           tp.pace AS team_pace, op.pace AS opp_pace, lp.league_pace
+      FROM roster AS r
+      LEFT JOIN h ON h.player_id = r.player_id
+      LEFT JOIN opp_def AS od ON od.team_abbr = r.opp
+      LEFT JOIN pace AS tp ON tp.team_abbr = r.team_abbr
+      LEFT JOIN pace AS op ON op.team_abbr = r.opp
+      CROSS JOIN league AS l
+      CROSS JOIN league_pace AS lp`;
+}
+
+const PHASE4_INPUTS = 'phase4_inputs';
+
+export const playerDailyCacheProcessor = queryProcessor('player_daily_cache', phase4InputsSql, PHASE4_INPUTS);
 
 /** A processor that queries its inputs and computes its rows in code (formulas read better in TypeScript). */
 function computedProcessor(
   name: string,
   sql: (ctx: ProcessorContext) => string,
   compute: (input: readonly Row[], ctx: ProcessorContext) => { rows: Row[]; details?: Record<string, unknown> },
+  shareAs?: string,
 ): Processor {
   const definition = getProcessorDefinition(name);
   const table = (definition.output as { table: TableSchema }).table;
   return {
     definition,
     async run(ctx): Promise<ProcessorResult> {
-      const input = await ctx.warehouse.query(sql(ctx), { season: ctx.season.label, date: ctx.date });
+      const input = await inputRows(ctx, sql(ctx), shareAs);
       const { rows, details } = compute(input, ctx);
       return {
         rows: rows.length,
@@ -80,50 +129,7 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 /** Factor formulas and ranges: core/phase4/factors.ts (FACTOR_RANGES). */
 export const compositeFactorsProcessor = computedProcessor(
   'player_composite_factors',
-  (ctx) => {
-    const d = ctx.warehouse.dialect;
-    return `
-    WITH ${rosterCte},
-    hist AS (
-      SELECT s.player_id, s.game_date, s.minutes, s.fga + 0.44 * s.fta + s.tov AS usage,
-             ROW_NUMBER() OVER (PARTITION BY s.player_id ORDER BY s.game_date DESC, s.game_id DESC) AS rn
-        FROM nba_analytics.player_game_summary AS s
-       WHERE s.season = @season AND s.game_date < @date AND s.player_id IN (SELECT player_id FROM roster)
-    ),
-    ph AS (
-      SELECT player_id, CAST(MAX(game_date) AS STRING) AS last_game,
-             SUM(CASE WHEN game_date >= ${d.dateAddDays(d.asDate('@date'), -7)} THEN minutes ELSE 0 END) AS min7,
-             AVG(usage) AS usage_season, AVG(CASE WHEN rn <= 5 THEN usage END) AS usage_last5
-        FROM hist GROUP BY player_id
-    ),
-    def_games AS (
-      SELECT team_abbr, def_rating,
-             ROW_NUMBER() OVER (PARTITION BY team_abbr ORDER BY game_date DESC, game_id DESC) AS rn
-        FROM nba_analytics.team_defense_game_summary WHERE season = @season AND game_date < @date
-    ),
-    opp_def AS (SELECT team_abbr, AVG(def_rating) AS def15 FROM def_games WHERE rn <= 15 GROUP BY team_abbr),
-    league AS (
-      SELECT AVG(def_rating) AS league_def FROM nba_analytics.team_defense_game_summary
-       WHERE season = @season AND game_date < @date
-    ),
-    pace AS (
-      SELECT team_abbr, AVG(pace) AS pace FROM nba_analytics.team_offense_game_summary
-       WHERE season = @season AND game_date < @date GROUP BY team_abbr
-    ),
-    league_pace AS (
-      SELECT AVG(pace) AS league_pace FROM nba_analytics.team_offense_game_summary
-       WHERE season = @season AND game_date < @date
-    )
-    SELECT r.player_id, r.team_abbr, r.opp, ph.last_game, ph.min7, ph.usage_season, ph.usage_last5,
-           od.def15, l.league_def, tp.pace AS team_pace, op.pace AS opp_pace, lp.league_pace
-      FROM roster AS r
-      LEFT JOIN ph ON ph.player_id = r.player_id
-      LEFT JOIN opp_def AS od ON od.team_abbr = r.opp
-      LEFT JOIN pace AS tp ON tp.team_abbr = r.team_abbr
-      LEFT JOIN pace AS op ON op.team_abbr = r.opp
-      CROSS JOIN league AS l
-      CROSS JOIN league_pace AS lp`;
-  },
+  phase4InputsSql,
   (input, ctx) => ({
     rows: input.map((r) => {
       const daysRest = r.last_game ? daysBetween(String(r.last_game), ctx.date) : null;
@@ -155,46 +161,72 @@ export const compositeFactorsProcessor = computedProcessor(
       };
     }),
   }),
+  PHASE4_INPUTS,
 );
 
+/**
+ * A table's rows for the date: those the date's own transaction just computed when there are some (Stage 3
+ * runs the cache, the factors and the features in one commit), otherwise the committed ones.
+ */
+async function rowsForDate(ctx: ProcessorContext, table: TableSchema): Promise<readonly Row[]> {
+  const pending = ctx.pending?.rowsOf(table, ctx.date);
+  if (pending) return pending;
+  return ctx.warehouse.query(`SELECT * FROM ${qualifiedName(table)} WHERE ${table.partitionColumn} = @date`, {
+    date: ctx.date,
+  });
+}
+
 /** The v1 feature vector: each feature from the cache and factors, or its documented default. */
-export const mlFeatureStoreProcessor = computedProcessor(
-  'ml_feature_store',
-  () => `
-    SELECT c.player_id, c.team_abbr, c.games_played, c.pts_avg_last_5, c.pts_avg_last_10, c.pts_avg_season,
-           c.pts_std_last_30, c.min_avg_last_10, c.reb_avg_last_10, c.ast_avg_last_10,
-           f.days_rest, f.back_to_back, f.minutes_last_7_days, f.fatigue_score, f.matchup_score, f.pace_factor,
-           f.usage_trend, CASE WHEN s.home_team_abbr = c.team_abbr THEN 1 ELSE 0 END AS is_home
-      FROM nba_precompute.player_daily_cache AS c
-      JOIN nba_precompute.player_composite_factors AS f ON f.cache_date = c.cache_date AND f.player_id = c.player_id
-      JOIN nba_raw.nbac_schedule AS s
-        ON s.game_date = c.cache_date AND s.game_status = 'Final' AND c.team_abbr IN (s.home_team_abbr, s.away_team_abbr)
-     WHERE c.cache_date = @date`,
-  (input, ctx) => {
+export const mlFeatureStoreProcessor: Processor = {
+  definition: getProcessorDefinition('ml_feature_store'),
+  async run(ctx): Promise<ProcessorResult> {
+    const cache = await rowsForDate(ctx, playerDailyCache);
+    const factors = new Map((await rowsForDate(ctx, playerCompositeFactors)).map((f) => [Number(f.player_id), f]));
+    const games = await ctx.warehouse.query(
+      `SELECT home_team_abbr, away_team_abbr FROM nba_raw.nbac_schedule WHERE game_date = @date AND game_status = 'Final'`,
+      { date: ctx.date },
+    );
+    const homeOf = new Map<string, boolean>();
+    for (const g of games) {
+      homeOf.set(String(g.home_team_abbr), true);
+      homeOf.set(String(g.away_team_abbr), false);
+    }
     let defaulted = 0;
-    const rows = input.map((r) => {
+    const rows: Row[] = [];
+    // A player needs his cache row, his factors and his team's game of the date (an inner join of the three).
+    for (const c of cache) {
+      const f = factors.get(Number(c.player_id));
+      const home = homeOf.get(String(c.team_abbr));
+      if (!f || home === undefined) continue;
+      const input: Row = { ...f, ...c, is_home: home ? 1 : 0 };
       const row: Row = {
         cache_date: ctx.date,
         season: ctx.season.label,
-        player_id: Number(r.player_id),
-        team_abbr: String(r.team_abbr),
+        player_id: Number(c.player_id),
+        team_abbr: String(c.team_abbr),
         feature_version: FEATURE_VERSION,
-        history_games: Number(r.games_played ?? 0),
+        history_games: Number(c.games_played ?? 0),
       };
-      for (const f of FEATURES_V1) {
-        let v = r[f.name] === true ? 1 : r[f.name] === false ? 0 : num(r[f.name]);
-        if (f.name === 'days_rest' && v !== null) v = Math.min(v, 30);
+      for (const feature of FEATURES_V1) {
+        const raw = input[feature.name];
+        let v = raw === true ? 1 : raw === false ? 0 : num(raw);
+        if (feature.name === 'days_rest' && v !== null) v = Math.min(v, 30);
         if (v === null || !Number.isFinite(v)) {
-          v = f.defaultValue;
+          v = feature.defaultValue;
           defaulted++;
         }
-        row[featureColumn(f.name)] = v;
+        row[featureColumn(feature.name)] = v;
       }
-      return row;
-    });
-    return { rows, details: { featureVersion: FEATURE_VERSION, defaultedValues: defaulted } };
+      rows.push(row);
+    }
+    return {
+      rows: rows.length,
+      decision: rows.length > 0 ? 'processed' : 'no_games',
+      details: { featureVersion: FEATURE_VERSION, defaultedValues: defaulted },
+      write: { table: mlFeatureStore, rows },
+    };
   },
-);
+};
 
 export const PHASE4_PROCESSORS: readonly Processor[] = [
   playerDailyCacheProcessor,

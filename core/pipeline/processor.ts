@@ -6,7 +6,7 @@ import type { EventBus } from '../ports/events.js';
 import type { ObjectStore } from '../ports/objectStore.js';
 import type { StatsSource } from '../ports/source.js';
 import type { Warehouse } from '../ports/warehouse.js';
-import type { ProcessingDecision } from '../runs/history.js';
+import type { PendingWrites, ProcessingDecision } from '../runs/history.js';
 import type { Row, TableSchema } from '../schema/table.js';
 import type { ProcessorDefinition } from './definition.js';
 import type { NbaSeasonType, Season } from './seasons.js';
@@ -24,6 +24,11 @@ export interface ProcessorContext extends PipelinePorts {
   /** The NBA.com season type of the date's range. */
   readonly seasonType: NbaSeasonType;
   readonly log: Logger;
+  /**
+   * The uncommitted writes of the runs before this one in the same transaction (a date of Stage 3), for
+   * a processor that reads what an earlier processor of the date wrote. Absent for a run on its own.
+   */
+  readonly pending?: PendingWrites;
 }
 
 export interface ProcessorResult {

@@ -71,10 +71,27 @@ export interface TableWrite {
 }
 
 /**
+ * What a batch has produced but not committed yet. The runs after it in the same transaction read their
+ * inputs through it, as a query inside the transaction would see them: a date's Phase 4 feature store reads
+ * the cache and factors its own batch computed, so the whole date commits once.
+ */
+export interface PendingWrites {
+  /** The rows a successful run of the batch wrote to a table for a date; undefined when none did. */
+  rowsOf(table: TableSchema, date: string): readonly Row[] | undefined;
+  /** The batch's runs on a date, as run history will hold them once committed. */
+  runsOn(date: string): readonly RunRecord[];
+  /**
+   * Loads something once per batch: two processors of a date that read the same inputs (team offense and
+   * defense, the cache and the factors) query them once. A failed load is not kept.
+   */
+  shared<T>(key: string, load: () => Promise<T>): Promise<T>;
+}
+
+/**
  * Runs whose writes and history rows commit together, in one transaction: a date's Phase 1-2 runs commit
  * once instead of eight times. Completion events go out only after the commit.
  */
-export class RunBatch {
+export class RunBatch implements PendingWrites {
   private items: {
     record: RunRecord;
     write?: TableWrite | undefined;
@@ -87,6 +104,30 @@ export class RunBatch {
 
   get size(): number {
     return this.items.length;
+  }
+
+  rowsOf(table: TableSchema, date: string): readonly Row[] | undefined {
+    for (let i = this.items.length - 1; i >= 0; i--) {
+      const item = this.items[i];
+      if (item?.write?.table === table && item.record.dataDate === date) return item.write.rows;
+    }
+    return undefined;
+  }
+
+  runsOn(date: string): readonly RunRecord[] {
+    return this.items.filter((i) => i.record.dataDate === date).map((i) => i.record);
+  }
+
+  private readonly loaded = new Map<string, Promise<unknown>>();
+
+  shared<T>(key: string, load: () => Promise<T>): Promise<T> {
+    let value = this.loaded.get(key) as Promise<T> | undefined;
+    if (!value) {
+      value = load();
+      this.loaded.set(key, value);
+      value.catch(() => this.loaded.delete(key));
+    }
+    return value;
   }
 
   async commit(warehouse: Warehouse): Promise<void> {
