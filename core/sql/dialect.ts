@@ -1,4 +1,7 @@
-// The small seam between the SQL engines: the few constructs DuckDB and BigQuery spell differently.
+// The small seam between the SQL engines: the few constructs DuckDB and BigQuery spell differently, and the
+// rewrites that take the port's portable SQL (`dataset.table`, `@name` parameters) to each engine.
+
+import type { ColumnType } from '../schema/table.js';
 
 export interface SqlDialect {
   readonly name: 'duckdb' | 'bigquery';
@@ -10,7 +13,24 @@ export interface SqlDialect {
   asDate(expr: string): string;
   /** True when a FLOAT64 expression is neither NaN nor infinite. */
   isFinite(expr: string): string;
+  /** `expr` converted to `type`; the query fails on a value that cannot be converted. */
+  cast(expr: string, type: ColumnType): string;
+  /** `expr` converted to `type`, or NULL where it cannot be (BigQuery's SAFE_CAST, DuckDB's TRY_CAST). */
+  safeCast(expr: string, type: ColumnType): string;
+  /** The engine's name of a column type, as in DDL and casts. */
+  typeName(type: ColumnType): string;
 }
+
+const DUCKDB_TYPE_NAMES: Record<ColumnType, string> = {
+  STRING: 'VARCHAR',
+  INT64: 'BIGINT',
+  FLOAT64: 'DOUBLE',
+  BOOL: 'BOOLEAN',
+  DATE: 'DATE',
+  TIMESTAMP: 'TIMESTAMP',
+  // The embedded warehouse keeps JSON as text (DuckDB's JSON type is an extension that may not install offline).
+  JSON: 'VARCHAR',
+};
 
 export const DUCKDB_DIALECT: SqlDialect = {
   name: 'duckdb',
@@ -19,6 +39,9 @@ export const DUCKDB_DIALECT: SqlDialect = {
     `CAST(${expr} ${days < 0 ? '-' : '+'} INTERVAL ${Math.abs(Math.trunc(days))} DAY AS DATE)`,
   asDate: (expr) => `CAST(${expr} AS DATE)`,
   isFinite: (expr) => `isfinite(${expr})`,
+  cast: (expr, type) => `CAST(${expr} AS ${DUCKDB_TYPE_NAMES[type]})`,
+  safeCast: (expr, type) => `TRY_CAST(${expr} AS ${DUCKDB_TYPE_NAMES[type]})`,
+  typeName: (type) => DUCKDB_TYPE_NAMES[type],
 };
 
 export const BIGQUERY_DIALECT: SqlDialect = {
@@ -27,4 +50,109 @@ export const BIGQUERY_DIALECT: SqlDialect = {
   dateAddDays: (expr, days) => `DATE_ADD(${expr}, INTERVAL ${Math.trunc(days)} DAY)`,
   asDate: (expr) => `CAST(${expr} AS DATE)`,
   isFinite: (expr) => `(NOT IS_NAN(${expr}) AND NOT IS_INF(${expr}))`,
+  // GoogleSQL has no cast from STRING to JSON: PARSE_JSON is the conversion.
+  cast: (expr, type) => (type === 'JSON' ? `PARSE_JSON(${expr})` : `CAST(${expr} AS ${type})`),
+  safeCast: (expr, type) => (type === 'JSON' ? `SAFE.PARSE_JSON(${expr})` : `SAFE_CAST(${expr} AS ${type})`),
+  typeName: (type) => type,
 };
+
+/**
+ * Applies `rewrite` to the SQL outside string literals, quoted identifiers and comments, so that a rewrite
+ * of names or parameters never touches a value such as `'user@example.com'` or `'nba_raw.x'`.
+ */
+export function rewriteCode(sql: string, rewrite: (code: string) => string): string {
+  let out = '';
+  let code = '';
+  let i = 0;
+  const flush = () => {
+    out += rewrite(code);
+    code = '';
+  };
+  while (i < sql.length) {
+    const c = sql[i] as string;
+    const next = sql[i + 1];
+    let end = -1;
+    if (c === "'" || c === '"' || c === '`') {
+      end = i + 1;
+      while (end < sql.length) {
+        if (sql[end] === '\\') end += 2;
+        else if (sql[end] === c && sql[end + 1] === c && c !== '`') end += 2;
+        else if (sql[end] === c) break;
+        else end++;
+      }
+      end = Math.min(end + 1, sql.length);
+    } else if (c === '-' && next === '-') {
+      end = sql.indexOf('\n', i);
+      if (end < 0) end = sql.length;
+    } else if (c === '/' && next === '*') {
+      end = sql.indexOf('*/', i + 2);
+      end = end < 0 ? sql.length : end + 2;
+    }
+    if (end < 0) {
+      code += c;
+      i++;
+    } else {
+      flush();
+      out += sql.slice(i, end);
+      i = end;
+    }
+  }
+  flush();
+  return out;
+}
+
+/** `@name` outside strings and comments; `@@system_variable` is not a parameter. */
+const PARAMETER = /(?<![@\w])@([A-Za-z_][A-Za-z0-9_]*)/g;
+
+/** The named parameters an SQL text uses, each once, in order of first use. */
+export function parameterNames(sql: string): string[] {
+  const names: string[] = [];
+  rewriteCode(sql, (code) => {
+    for (const m of code.matchAll(PARAMETER)) names.push(m[1] as string);
+    return code;
+  });
+  return [...new Set(names)];
+}
+
+/** Renames every `@name` parameter (for engines that spell them otherwise or reserve some names). */
+export function renameParameters(sql: string, rename: (name: string) => string): string {
+  return rewriteCode(sql, (code) => code.replace(PARAMETER, (_m, name: string) => rename(name)));
+}
+
+/** DuckDB spells BigQuery's `@name` as `$name`. */
+export function toDuckDbParameters(sql: string): string {
+  return renameParameters(sql, (name) => `$${name}`);
+}
+
+/** GoogleSQL's reserved keywords: a parameter so named is renamed, so that `@end` can never be misread. */
+const BIGQUERY_RESERVED = new Set(
+  `ALL AND ANY ARRAY AS ASC ASSERT_ROWS_MODIFIED AT BETWEEN BY CASE CAST COLLATE CONTAINS CREATE CROSS CUBE
+   CURRENT DEFAULT DEFINE DESC DISTINCT ELSE END ENUM ESCAPE EXCEPT EXCLUDE EXISTS EXTRACT FALSE FETCH FOLLOWING
+   FOR FROM FULL GROUP GROUPING GROUPS HASH HAVING IF IGNORE IN INNER INTERSECT INTERVAL INTO IS JOIN LATERAL
+   LEFT LIKE LIMIT LOOKUP MERGE NATURAL NEW NO NOT NULL NULLS OF ON OR ORDER OUTER OVER PARTITION PRECEDING
+   PROTO QUALIFY RANGE RECURSIVE RESPECT RIGHT ROLLUP ROWS SELECT SET SOME STRUCT TABLESAMPLE THEN TO TREAT
+   TRUE UNBOUNDED UNION UNNEST USING WHEN WHERE WINDOW WITH WITHIN`.split(/\s+/),
+);
+
+/** The name a parameter gets in BigQuery: itself, or `p_<name>` for a reserved keyword such as `end`. */
+export function bigQueryParameterName(name: string): string {
+  return BIGQUERY_RESERVED.has(name.toUpperCase()) ? `p_${name}` : name;
+}
+
+/**
+ * Rewrites the port's `dataset.table` names of the given datasets into the engine's names, e.g.
+ * `nba_raw.nbac_schedule` into `` `my-project.dev_nba_raw.nbac_schedule` ``. Column references such as
+ * `b.game_date` are untouched: only the listed datasets are table qualifiers.
+ */
+export function qualifyTables(
+  sql: string,
+  datasets: readonly string[],
+  qualify: (dataset: string, table: string) => string,
+): string {
+  if (datasets.length === 0) return sql;
+  const names = datasets.map((d) => d.replace(/[^A-Za-z0-9_]/g, '')).join('|');
+  const pattern = new RegExp(`(?<![\\w.])(${names})\\.([A-Za-z_][A-Za-z0-9_]*)\\b`, 'g');
+  return rewriteCode(sql, (code) =>
+    code.replace(pattern, (_m, dataset: string, table: string) => qualify(dataset, table)),
+  );
+}

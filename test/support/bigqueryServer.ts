@@ -1,0 +1,970 @@
+// A local double of the BigQuery REST API (v2) for the client library (BIGQUERY_EMULATOR_HOST): it checks
+// every request (method, path, body shape, typed parameters, every statement parsed by sqlglot's BigQuery
+// dialect with no value written into the SQL) and answers as the API does. It runs queries too: sqlglot
+// rewrites each statement for DuckDB and an in-memory DuckDB executes it, transactions included.
+// Shapes follow the REST reference: datasets.insert/get, tables.insert/get/delete, jobs.query,
+// jobs.getQueryResults, jobs.insert, jobs.get; errors are `{error: {code, message, errors: [{reason}]}}`.
+
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type DuckDBConnection, DuckDBInstance, DuckDBTypeId } from '@duckdb/node-api';
+import { z } from 'zod';
+import { type ScalarParameter, Sqlglot, SqlglotError, type StatementInfo } from './sqlglot.js';
+
+/** A request as the double saw it. */
+export interface ObservedRequest {
+  readonly method: string;
+  /** The path after `/projects/<project>/`, e.g. `queries`, `datasets/nba_raw/tables/x`. */
+  readonly route: string;
+  readonly query: Readonly<Record<string, string>>;
+  readonly body: unknown;
+  status?: number;
+}
+
+/** One statement the double parsed, with what sqlglot found in it. */
+export interface ObservedStatement {
+  readonly sql: string;
+  readonly info: StatementInfo;
+}
+
+/** An error the double answers instead of (or after) doing what a request asks. */
+export interface Fault {
+  /** Which requests fail. @default every request */
+  readonly match?: (req: ObservedRequest) => boolean;
+  readonly status: number;
+  readonly reason: string;
+  readonly message?: string;
+  /** Do the work first, then answer with the error: the caller cannot tell that it landed. */
+  readonly afterExecute?: boolean;
+  /** How many matching requests fail. @default 1 */
+  times?: number;
+}
+
+export interface BigQueryDoubleOptions {
+  readonly project: string;
+  /** The location datasets get when a request names none. @default 'US' */
+  readonly defaultLocation?: string;
+  /** Rows per page of query results (the API pages large results). @default 500 */
+  readonly pageRows?: number;
+}
+
+// ---- request shapes (REST reference: Dataset, Table, QueryRequest, Job, QueryParameter) ----
+
+interface ParamType {
+  type: string;
+  arrayType?: ParamType;
+  structTypes?: { name?: string; type: ParamType; description?: string }[];
+}
+const ParamTypeSchema: z.ZodType<ParamType> = z.lazy(() =>
+  z.strictObject({
+    type: z.enum([
+      'STRING',
+      'INT64',
+      'FLOAT64',
+      'BOOL',
+      'DATE',
+      'TIMESTAMP',
+      'JSON',
+      'NUMERIC',
+      'BYTES',
+      'ARRAY',
+      'STRUCT',
+    ]),
+    arrayType: ParamTypeSchema.optional(),
+    structTypes: z
+      .array(z.strictObject({ name: z.string().optional(), type: ParamTypeSchema, description: z.string().optional() }))
+      .optional(),
+  }),
+);
+interface ParamValue {
+  value?: string | number | boolean | null;
+  arrayValues?: ParamValue[];
+  structValues?: Record<string, ParamValue>;
+}
+const ParamValueSchema: z.ZodType<ParamValue> = z.lazy(() =>
+  z.strictObject({
+    value: z.union([z.string(), z.number(), z.boolean(), z.null()]).optional(),
+    arrayValues: z.array(ParamValueSchema).optional(),
+    structValues: z.record(z.string(), ParamValueSchema).optional(),
+  }),
+);
+const QueryParameterSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/),
+  parameterType: ParamTypeSchema,
+  parameterValue: ParamValueSchema,
+});
+const TableRefSchema = z.strictObject({ projectId: z.string(), datasetId: z.string(), tableId: z.string() });
+const QueryRequestSchema = z.strictObject({
+  kind: z.literal('bigquery#queryRequest').optional(),
+  query: z.string().min(1),
+  useLegacySql: z.literal(false),
+  parameterMode: z.enum(['named', 'NAMED']).optional(),
+  queryParameters: z.array(QueryParameterSchema).optional(),
+  location: z.string().optional(),
+  formatOptions: z.strictObject({ useInt64Timestamp: z.boolean().optional() }).optional(),
+  requestId: z.string().max(36).optional(),
+  labels: z.record(z.string().regex(/^[a-z0-9_-]{1,63}$/), z.string().regex(/^[a-z0-9_-]{0,63}$/)).optional(),
+  maxResults: z.number().int().nonnegative().optional(),
+  timeoutMs: z.number().int().nonnegative().optional(),
+  useQueryCache: z.boolean().optional(),
+  jobCreationMode: z.string().optional(),
+  defaultDataset: z.strictObject({ projectId: z.string().optional(), datasetId: z.string() }).optional(),
+  dryRun: z.boolean().optional(),
+});
+const JobInsertSchema = z.strictObject({
+  jobReference: z.strictObject({ projectId: z.string(), jobId: z.string(), location: z.string().optional() }),
+  configuration: z.strictObject({
+    query: z.strictObject({
+      query: z.string().min(1),
+      useLegacySql: z.literal(false),
+      parameterMode: z.enum(['named', 'NAMED']).optional(),
+      queryParameters: z.array(QueryParameterSchema).optional(),
+      destinationTable: TableRefSchema.optional(),
+      writeDisposition: z.enum(['WRITE_TRUNCATE', 'WRITE_APPEND', 'WRITE_EMPTY']).optional(),
+      createDisposition: z.enum(['CREATE_IF_NEEDED', 'CREATE_NEVER']).optional(),
+    }),
+    labels: z.record(z.string(), z.string()).optional(),
+  }),
+});
+const FieldSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,299}$/),
+  type: z.enum(['STRING', 'INT64', 'INTEGER', 'FLOAT64', 'FLOAT', 'BOOL', 'BOOLEAN', 'DATE', 'TIMESTAMP', 'JSON']),
+  mode: z.enum(['NULLABLE', 'REQUIRED']).optional(),
+  description: z.string().max(1024).optional(),
+});
+const TableInsertSchema = z.strictObject({
+  tableReference: z.strictObject({
+    projectId: z.string(),
+    datasetId: z.string(),
+    tableId: z.string().regex(/^[A-Za-z0-9_]{1,1024}$/),
+  }),
+  description: z.string().optional(),
+  schema: z.strictObject({ fields: z.array(FieldSchema).min(1) }),
+  timePartitioning: z.strictObject({ type: z.literal('DAY'), field: z.string() }).optional(),
+  clustering: z.strictObject({ fields: z.array(z.string()).min(1).max(4) }).optional(),
+  expirationTime: z.string().regex(/^\d+$/).optional(),
+});
+const DatasetInsertSchema = z.strictObject({
+  datasetReference: z.strictObject({
+    datasetId: z.string().regex(/^[A-Za-z0-9_]{1,1024}$/),
+    projectId: z.string().optional(),
+  }),
+  location: z.string().optional(),
+  description: z.string().optional(),
+});
+
+type Field = z.infer<typeof FieldSchema>;
+
+interface TableState {
+  dataset: string;
+  table: string;
+  fields: Field[];
+  timePartitioning?: { type: string; field: string } | undefined;
+  clustering?: { fields: string[] } | undefined;
+  description?: string | undefined;
+  expirationTime?: string | undefined;
+  creationTime: string;
+}
+
+interface JobResult {
+  jobId: string;
+  location: string;
+  statementType: string;
+  fields: { name: string; type: string; mode: string }[];
+  /** Each row's values as the API writes them (micros for timestamps, converted on the way out). */
+  rows: (string | null)[][];
+  dmlAffected?: number;
+  query: unknown;
+  error?: { status: number; reason: string; message: string };
+  polls: number;
+}
+
+const LEGACY_TYPE: Record<string, string> = { INT64: 'INTEGER', FLOAT64: 'FLOAT', BOOL: 'BOOLEAN' };
+const DUCK_TYPE: Record<string, string> = {
+  STRING: 'VARCHAR',
+  INT64: 'BIGINT',
+  INTEGER: 'BIGINT',
+  FLOAT64: 'DOUBLE',
+  FLOAT: 'DOUBLE',
+  BOOL: 'BOOLEAN',
+  BOOLEAN: 'BOOLEAN',
+  DATE: 'DATE',
+  TIMESTAMP: 'TIMESTAMPTZ',
+  JSON: 'VARCHAR',
+  NUMERIC: 'DOUBLE',
+};
+const CLUSTERABLE = new Set(['STRING', 'INT64', 'INTEGER', 'BOOL', 'BOOLEAN', 'DATE', 'TIMESTAMP']);
+const STATUS_NAMES: Record<number, string> = {
+  400: 'INVALID_ARGUMENT',
+  403: 'PERMISSION_DENIED',
+  404: 'NOT_FOUND',
+  409: 'ALREADY_EXISTS',
+  429: 'RESOURCE_EXHAUSTED',
+  500: 'INTERNAL',
+  503: 'UNAVAILABLE',
+};
+
+class ApiFailure extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
+
+/** A scalar parameter value as BigQuery checks it against its declared type. */
+function checkScalar(name: string, type: string, value: ParamValue | undefined): string | null {
+  const v = value?.value;
+  if (v === undefined || v === null) return null;
+  const s = String(v);
+  const bad = () =>
+    new ApiFailure(400, 'invalidQuery', `Invalid value for query parameter ${name} of type ${type}: ${s}`);
+  if (type === 'INT64' && !/^-?\d+$/.test(s)) throw bad();
+  if (type === 'FLOAT64' && Number.isNaN(Number(s)) && !/^(NaN|-?Infinity)$/.test(s)) throw bad();
+  if (type === 'BOOL' && !/^(true|false)$/i.test(s)) throw bad();
+  if (type === 'DATE' && !/^\d{4}-\d{1,2}-\d{1,2}$/.test(s)) throw bad();
+  if (type === 'TIMESTAMP' && Number.isNaN(new Date(s).getTime())) throw bad();
+  if (type === 'JSON') {
+    try {
+      JSON.parse(s);
+    } catch {
+      throw bad();
+    }
+  }
+  return s;
+}
+
+function duckLiteral(type: string, value: string | null): string {
+  if (value === null) return 'NULL';
+  switch (type) {
+    case 'BOOL':
+      return value.toLowerCase() === 'true' ? 'TRUE' : 'FALSE';
+    case 'DATE':
+      return `DATE ${sqlString(value)}`;
+    case 'STRING':
+    case 'JSON':
+      return sqlString(value);
+    default:
+      return `CAST(${sqlString(value)} AS ${DUCK_TYPE[type] ?? 'VARCHAR'})`;
+  }
+}
+
+/** The API's type name for a DuckDB result column (legacy names, as query results carry them). */
+function resultType(typeId: DuckDBTypeId): string {
+  switch (typeId) {
+    case DuckDBTypeId.BOOLEAN:
+      return 'BOOLEAN';
+    case DuckDBTypeId.TINYINT:
+    case DuckDBTypeId.SMALLINT:
+    case DuckDBTypeId.INTEGER:
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UTINYINT:
+    case DuckDBTypeId.USMALLINT:
+    case DuckDBTypeId.UINTEGER:
+    case DuckDBTypeId.UBIGINT:
+      return 'INTEGER';
+    case DuckDBTypeId.FLOAT:
+    case DuckDBTypeId.DOUBLE:
+    case DuckDBTypeId.DECIMAL:
+      return 'FLOAT';
+    case DuckDBTypeId.DATE:
+      return 'DATE';
+    case DuckDBTypeId.TIMESTAMP:
+    case DuckDBTypeId.TIMESTAMP_TZ:
+      return 'TIMESTAMP';
+    default:
+      return 'STRING';
+  }
+}
+
+/** A promise chain: the double runs one job at a time, as one BigQuery table takes one transaction. */
+class Serial {
+  private tail: Promise<unknown> = Promise.resolve();
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.tail.then(fn, fn);
+    this.tail = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export class BigQueryDouble {
+  readonly requests: ObservedRequest[] = [];
+  readonly statements: ObservedStatement[] = [];
+  /** Everything a request did that the real API would refuse or that breaks the adapter's contract. */
+  readonly violations: string[] = [];
+  readonly datasets = new Map<string, { location: string; description?: string | undefined; creationTime: string }>();
+  readonly tables = new Map<string, TableState>();
+  private readonly jobs = new Map<string, JobResult>();
+  private readonly faults: Fault[] = [];
+  private readonly serial = new Serial();
+  private paramTables = 0;
+  /** Queries answered `jobComplete: false` first, so the client polls jobs.getQueryResults. */
+  slowQueries = 0;
+  /** How long each jobs.query takes, to let concurrent requests overlap. */
+  queryDelayMs = 0;
+  /** The most jobs.query requests that were in flight at once. */
+  maxConcurrentQueries = 0;
+  private concurrentQueries = 0;
+  private server: Server | undefined;
+
+  private constructor(
+    readonly options: Required<BigQueryDoubleOptions>,
+    private readonly glot: Sqlglot,
+    private readonly duck: DuckDBInstance,
+    private readonly conn: DuckDBConnection,
+  ) {}
+
+  static async start(options: BigQueryDoubleOptions): Promise<BigQueryDouble> {
+    const glot = await Sqlglot.start();
+    const duck = await DuckDBInstance.create(':memory:');
+    const conn = await duck.connect();
+    // BigQuery's TIMESTAMP is UTC: DuckDB's TIMESTAMPTZ shown in UTC prints as BigQuery casts to STRING.
+    await conn.run("SET TimeZone = 'UTC'");
+    const double = new BigQueryDouble({ defaultLocation: 'US', pageRows: 500, ...options }, glot, duck, conn);
+    double.server = createServer((req, res) => void double.handle(req, res));
+    await new Promise<void>((resolve) => double.server?.listen(0, '127.0.0.1', resolve));
+    return double;
+  }
+
+  /** The value for BIGQUERY_EMULATOR_HOST. */
+  get url(): string {
+    const address = this.server?.address() as AddressInfo;
+    return `http://127.0.0.1:${address.port}`;
+  }
+
+  get sqlglotVersion(): string {
+    return this.glot.version;
+  }
+
+  /** Makes matching requests fail, once or `times` times. */
+  inject(fault: Fault): void {
+    this.faults.push({ times: 1, ...fault });
+  }
+
+  /** Forgets faults not yet used. */
+  clearFaults(): void {
+    this.faults.length = 0;
+  }
+
+  /** Rows of a table, straight from the double's storage (for assertions). */
+  async rows(dataset: string, table: string, orderBy = ''): Promise<Record<string, unknown>[]> {
+    return this.serial.run(async () => {
+      const reader = await this.conn.runAndReadAll(
+        `SELECT * FROM ${quote(dataset)}.${quote(table)}${orderBy ? ` ORDER BY ${orderBy}` : ''}`,
+      );
+      return reader.getRowObjectsJson() as Record<string, unknown>[];
+    });
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server?.closeAllConnections();
+    await this.glot.close();
+    this.conn.closeSync();
+    this.duck.closeSync();
+  }
+
+  // ---- HTTP ----
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://double');
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    const path = url.pathname.replace(/^\/bigquery\/v2/, '');
+    const m = /^\/projects\/([^/]+)\/(.*)$/.exec(path);
+    const observed: ObservedRequest = {
+      method: req.method ?? 'GET',
+      route: m?.[2] ?? path,
+      query: Object.fromEntries(url.searchParams),
+      body: text ? safeJson(text) : undefined,
+    };
+    this.requests.push(observed);
+    const send = (status: number, body?: unknown) => {
+      observed.status = status;
+      res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' });
+      res.end(body === undefined ? '' : JSON.stringify(body));
+    };
+    try {
+      if (!m) throw new ApiFailure(404, 'notFound', `Not found: URL ${url.pathname}`);
+      if (m[1] !== this.options.project) {
+        throw new ApiFailure(404, 'notFound', `Not found: Project ${m[1]}`);
+      }
+      if (text && observed.body === undefined) throw new ApiFailure(400, 'parseError', 'Parse Error: body is not JSON');
+      const fault = this.faults.find((f) => (f.times ?? 1) > 0 && (!f.match || f.match(observed)));
+      if (fault) fault.times = (fault.times ?? 1) - 1;
+      if (fault && !fault.afterExecute) throw faultError(fault);
+      const [status, body] = await this.route(observed);
+      if (fault) throw faultError(fault);
+      send(status, body);
+    } catch (err) {
+      const failure =
+        err instanceof ApiFailure
+          ? err
+          : new ApiFailure(
+              500,
+              'internalError',
+              `the double failed: ${err instanceof Error ? err.message : String(err)}`,
+            );
+      if (failure.reason === 'internalError' && !(err instanceof ApiFailure)) this.violations.push(failure.message);
+      send(failure.status, {
+        error: {
+          code: failure.status,
+          message: failure.message,
+          errors: [{ message: failure.message, domain: 'global', reason: failure.reason }],
+          status: STATUS_NAMES[failure.status] ?? 'UNKNOWN',
+        },
+      });
+    }
+  }
+
+  private async route(r: ObservedRequest): Promise<[number, unknown?]> {
+    const parts = r.route.split('/').map(decodeURIComponent);
+    const is = (method: string, ...shape: (string | null)[]) =>
+      r.method === method && parts.length === shape.length && shape.every((s, i) => s === null || s === parts[i]);
+    if (is('POST', 'datasets')) return [200, this.insertDataset(r.body)];
+    if (is('GET', 'datasets', null)) return [200, this.getDataset(parts[1] as string)];
+    if (is('POST', 'datasets', null, 'tables')) return [200, await this.insertTable(parts[1] as string, r.body)];
+    if (is('GET', 'datasets', null, 'tables', null))
+      return [200, this.getTable(parts[1] as string, parts[3] as string)];
+    if (is('DELETE', 'datasets', null, 'tables', null)) {
+      await this.deleteTable(parts[1] as string, parts[3] as string);
+      return [204];
+    }
+    if (is('POST', 'queries')) {
+      this.concurrentQueries++;
+      this.maxConcurrentQueries = Math.max(this.maxConcurrentQueries, this.concurrentQueries);
+      try {
+        if (this.queryDelayMs > 0) await new Promise((res) => setTimeout(res, this.queryDelayMs));
+        return [200, await this.query(r.body)];
+      } finally {
+        this.concurrentQueries--;
+      }
+    }
+    if (is('GET', 'queries', null)) return [200, this.queryResults(parts[1] as string, r.query)];
+    if (is('POST', 'jobs')) return [200, await this.insertJob(r.body)];
+    if (is('GET', 'jobs', null)) return [200, this.getJob(parts[1] as string)];
+    this.violations.push(`unexpected request ${r.method} ${r.route}`);
+    throw new ApiFailure(404, 'notFound', `Not found: ${r.method} ${r.route} (not an API the adapter should call)`);
+  }
+
+  private parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const message = `Invalid ${what}: ${issue?.path.join('.')}: ${issue?.message}`;
+      this.violations.push(message);
+      throw new ApiFailure(400, 'invalid', message);
+    }
+    return parsed.data;
+  }
+
+  // ---- datasets and tables ----
+
+  private insertDataset(body: unknown) {
+    const d = this.parse(DatasetInsertSchema, body, 'Dataset');
+    const id = d.datasetReference.datasetId;
+    if (this.datasets.has(id)) {
+      throw new ApiFailure(409, 'duplicate', `Already Exists: Dataset ${this.options.project}:${id}`);
+    }
+    this.datasets.set(id, {
+      location: d.location ?? this.options.defaultLocation,
+      description: d.description,
+      creationTime: String(Date.now()),
+    });
+    return this.getDataset(id);
+  }
+
+  private getDataset(id: string) {
+    const d = this.datasets.get(id);
+    if (!d) throw new ApiFailure(404, 'notFound', `Not found: Dataset ${this.options.project}:${id}`);
+    return {
+      kind: 'bigquery#dataset',
+      id: `${this.options.project}:${id}`,
+      datasetReference: { datasetId: id, projectId: this.options.project },
+      location: d.location,
+      description: d.description,
+      creationTime: d.creationTime,
+      lastModifiedTime: d.creationTime,
+      etag: randomUUID(),
+    };
+  }
+
+  private async insertTable(dataset: string, body: unknown) {
+    const t = this.parse(TableInsertSchema, body, 'Table');
+    if (!this.datasets.has(dataset)) {
+      throw new ApiFailure(404, 'notFound', `Not found: Dataset ${this.options.project}:${dataset}`);
+    }
+    if (t.tableReference.datasetId !== dataset || t.tableReference.projectId !== this.options.project) {
+      this.violations.push(`tables.insert for ${dataset} names ${JSON.stringify(t.tableReference)}`);
+      throw new ApiFailure(400, 'invalid', 'Invalid table reference: it does not match the request path');
+    }
+    const key = `${dataset}.${t.tableReference.tableId}`;
+    if (this.tables.has(key)) {
+      throw new ApiFailure(409, 'duplicate', `Already Exists: Table ${this.options.project}:${key}`);
+    }
+    const byName = new Map(t.schema.fields.map((f) => [f.name, f]));
+    if (byName.size !== t.schema.fields.length) throw new ApiFailure(400, 'invalid', 'Duplicate column names');
+    if (t.timePartitioning) {
+      const f = byName.get(t.timePartitioning.field);
+      if (!f || (f.type !== 'DATE' && f.type !== 'TIMESTAMP')) {
+        throw new ApiFailure(
+          400,
+          'invalid',
+          `The field specified for time partitioning can only be of type TIMESTAMP, DATE or DATETIME: ${t.timePartitioning.field}`,
+        );
+      }
+    }
+    for (const c of t.clustering?.fields ?? []) {
+      const f = byName.get(c);
+      if (!f)
+        throw new ApiFailure(400, 'invalid', `The field specified for clustering cannot be found in the schema: ${c}`);
+      if (!CLUSTERABLE.has(f.type))
+        throw new ApiFailure(400, 'invalid', `Field ${c} of type ${f.type} cannot be clustered`);
+    }
+    await this.serial.run(() => this.createDuckTable(dataset, t.tableReference.tableId, t.schema.fields));
+    this.tables.set(key, {
+      dataset,
+      table: t.tableReference.tableId,
+      fields: t.schema.fields,
+      timePartitioning: t.timePartitioning,
+      clustering: t.clustering,
+      description: t.description,
+      expirationTime: t.expirationTime,
+      creationTime: String(Date.now()),
+    });
+    return this.getTable(dataset, t.tableReference.tableId);
+  }
+
+  private async createDuckTable(dataset: string, table: string, fields: readonly Field[]): Promise<void> {
+    await this.conn.run(`CREATE SCHEMA IF NOT EXISTS ${quote(dataset)}`);
+    const cols = fields.map((f) => `${quote(f.name)} ${DUCK_TYPE[f.type]}${f.mode === 'REQUIRED' ? ' NOT NULL' : ''}`);
+    await this.conn.run(`CREATE OR REPLACE TABLE ${quote(dataset)}.${quote(table)} (${cols.join(', ')})`);
+  }
+
+  private getTable(dataset: string, table: string) {
+    const t = this.tables.get(`${dataset}.${table}`);
+    if (!t) throw new ApiFailure(404, 'notFound', `Not found: Table ${this.options.project}:${dataset}.${table}`);
+    return {
+      kind: 'bigquery#table',
+      id: `${this.options.project}:${dataset}.${table}`,
+      tableReference: { projectId: this.options.project, datasetId: dataset, tableId: table },
+      type: 'TABLE',
+      location: this.datasets.get(dataset)?.location,
+      description: t.description,
+      schema: {
+        fields: t.fields.map((f) => ({ ...f, type: LEGACY_TYPE[f.type] ?? f.type, mode: f.mode ?? 'NULLABLE' })),
+      },
+      timePartitioning: t.timePartitioning,
+      clustering: t.clustering,
+      expirationTime: t.expirationTime,
+      creationTime: t.creationTime,
+      etag: randomUUID(),
+    };
+  }
+
+  private async deleteTable(dataset: string, table: string): Promise<void> {
+    const key = `${dataset}.${table}`;
+    if (!this.tables.has(key)) throw new ApiFailure(404, 'notFound', `Not found: Table ${this.options.project}:${key}`);
+    this.tables.delete(key);
+    await this.serial.run(() => this.conn.run(`DROP TABLE ${quote(dataset)}.${quote(table)}`));
+  }
+
+  // ---- queries ----
+
+  private async query(body: unknown) {
+    const q = this.parse(QueryRequestSchema, body, 'QueryRequest');
+    const job = await this.runJob(q.query, q.queryParameters ?? [], q.location, undefined);
+    if (this.slowQueries > 0) {
+      this.slowQueries--;
+      job.polls = 1;
+      return {
+        kind: 'bigquery#queryResponse',
+        jobReference: { projectId: this.options.project, jobId: job.jobId, location: job.location },
+        jobComplete: false,
+      };
+    }
+    return this.resultPage(
+      job,
+      { ...stringRecord(q.formatOptions), maxResults: q.maxResults },
+      'bigquery#queryResponse',
+    );
+  }
+
+  private queryResults(jobId: string, query: Readonly<Record<string, string>>) {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new ApiFailure(404, 'notFound', `Not found: Job ${this.options.project}:${jobId}`);
+    if (query.location && query.location !== job.location) {
+      throw new ApiFailure(404, 'notFound', `Not found: Job ${this.options.project}:${query.location}.${jobId}`);
+    }
+    if (job.error) throw new ApiFailure(job.error.status, job.error.reason, job.error.message);
+    if (job.polls > 0) {
+      job.polls--;
+      return {
+        kind: 'bigquery#getQueryResultsResponse',
+        jobReference: { projectId: this.options.project, jobId, location: job.location },
+        jobComplete: false,
+      };
+    }
+    return this.resultPage(
+      job,
+      {
+        useInt64Timestamp: query['formatOptions.useInt64Timestamp'],
+        maxResults: query.maxResults === undefined ? undefined : Number(query.maxResults),
+        pageToken: query.pageToken,
+      },
+      'bigquery#getQueryResultsResponse',
+    );
+  }
+
+  private resultPage(
+    job: JobResult,
+    opts: { useInt64Timestamp?: unknown; maxResults?: number | undefined; pageToken?: string | undefined },
+    kind: string,
+  ) {
+    const start = opts.pageToken ? Number(opts.pageToken) : 0;
+    const size = Math.min(opts.maxResults ?? this.options.pageRows, this.options.pageRows);
+    const page = job.rows.slice(start, start + size);
+    const micros = String(opts.useInt64Timestamp) === 'true';
+    const out: Record<string, unknown> = {
+      kind,
+      jobReference: { projectId: this.options.project, jobId: job.jobId, location: job.location },
+      totalRows: String(job.rows.length),
+      totalBytesProcessed: '0',
+      jobComplete: true,
+      cacheHit: false,
+    };
+    if (job.fields.length > 0) out.schema = { fields: job.fields };
+    if (page.length > 0) {
+      out.rows = page.map((row) => ({
+        f: row.map((v, i) => ({
+          v: v !== null && job.fields[i]?.type === 'TIMESTAMP' && !micros ? String(Number(BigInt(v)) / 1e6) : v,
+        })),
+      }));
+    }
+    if (start + size < job.rows.length) out.pageToken = String(start + size);
+    if (job.dmlAffected !== undefined) out.numDmlAffectedRows = String(job.dmlAffected);
+    return out;
+  }
+
+  private async insertJob(body: unknown) {
+    const j = this.parse(JobInsertSchema, body, 'Job');
+    if (j.jobReference.projectId !== this.options.project) {
+      throw new ApiFailure(400, 'invalid', `Job reference project ${j.jobReference.projectId} is not the request's`);
+    }
+    if (this.jobs.has(j.jobReference.jobId)) {
+      throw new ApiFailure(409, 'duplicate', `Already Exists: Job ${this.options.project}:${j.jobReference.jobId}`);
+    }
+    const q = j.configuration.query;
+    const job = await this.runJob(
+      q.query,
+      q.queryParameters ?? [],
+      j.jobReference.location,
+      q.destinationTable
+        ? { ...q.destinationTable, write: q.writeDisposition, create: q.createDisposition }
+        : undefined,
+      j.jobReference.jobId,
+    ).catch((err: unknown) => {
+      if (!(err instanceof ApiFailure) || err.status !== 400) throw err;
+      // A job that ran and failed is created all the same; its status says why.
+      const failed: JobResult = {
+        jobId: j.jobReference.jobId,
+        location: j.jobReference.location ?? this.options.defaultLocation,
+        statementType: 'SELECT',
+        fields: [],
+        rows: [],
+        query: q,
+        polls: 0,
+        error: { status: err.status, reason: err.reason, message: err.message },
+      };
+      this.jobs.set(failed.jobId, failed);
+      return failed;
+    });
+    return this.jobResource(job);
+  }
+
+  private getJob(jobId: string) {
+    const job = this.jobs.get(jobId);
+    if (!job) throw new ApiFailure(404, 'notFound', `Not found: Job ${this.options.project}:${jobId}`);
+    return this.jobResource(job);
+  }
+
+  private jobResource(job: JobResult) {
+    const error = job.error ? { reason: job.error.reason, message: job.error.message } : undefined;
+    return {
+      kind: 'bigquery#job',
+      id: `${this.options.project}:${job.location}.${job.jobId}`,
+      jobReference: { projectId: this.options.project, jobId: job.jobId, location: job.location },
+      configuration: { query: job.query, jobType: 'QUERY' },
+      status: error ? { state: 'DONE', errorResult: error, errors: [error] } : { state: 'DONE' },
+      statistics: { creationTime: String(Date.now()), query: { statementType: job.statementType } },
+    };
+  }
+
+  /**
+   * Checks a query and its parameters, then runs it on DuckDB: one statement or a script, with BEGIN
+   * TRANSACTION ... COMMIT TRANSACTION holding or rolling back together, as BigQuery does.
+   */
+  private async runJob(
+    sql: string,
+    parameters: readonly z.infer<typeof QueryParameterSchema>[],
+    location: string | undefined,
+    destination:
+      | {
+          projectId: string;
+          datasetId: string;
+          tableId: string;
+          write?: string | undefined;
+          create?: string | undefined;
+        }
+      | undefined,
+    jobId = `job_${randomUUID().replace(/-/g, '')}`,
+  ): Promise<JobResult> {
+    const where = location ?? this.options.defaultLocation;
+    const scalars: Record<string, ScalarParameter> = {};
+    const arrays: Record<
+      string,
+      { table: string; structTypes: NonNullable<ParamType['structTypes']>; rows: ParamValue[] }
+    > = {};
+    for (const p of parameters) {
+      if (scalars[p.name] || arrays[p.name])
+        throw new ApiFailure(400, 'invalidQuery', `Duplicate query parameter ${p.name}`);
+      const t = p.parameterType;
+      if (t.type === 'ARRAY') {
+        const structTypes = t.arrayType?.type === 'STRUCT' ? t.arrayType.structTypes : undefined;
+        if (!structTypes || structTypes.some((s) => !s.name || s.type.type === 'ARRAY' || s.type.type === 'STRUCT')) {
+          throw new ApiFailure(
+            400,
+            'invalidQuery',
+            `the double takes ARRAY<STRUCT<scalar fields>> parameters only: ${p.name}`,
+          );
+        }
+        arrays[p.name] = {
+          table: `__param_${p.name}_${++this.paramTables}`,
+          structTypes,
+          rows: p.parameterValue.arrayValues ?? [],
+        };
+      } else if (t.type === 'STRUCT') {
+        throw new ApiFailure(400, 'invalidQuery', `the double takes no STRUCT parameter: ${p.name}`);
+      } else {
+        scalars[p.name] = { type: t.type, value: checkScalar(p.name, t.type, p.parameterValue) };
+      }
+    }
+    const partitions: Record<string, string> = {};
+    for (const [key, t] of this.tables) if (t.timePartitioning) partitions[key] = t.timePartitioning.field;
+    let infos: StatementInfo[];
+    try {
+      infos = await this.glot.prepare({
+        sql,
+        project: this.options.project,
+        tables: partitions,
+        scalars,
+        arrays: Object.fromEntries(Object.entries(arrays).map(([k, v]) => [k, v.table])),
+      });
+    } catch (err) {
+      const message = err instanceof SqlglotError ? err.message : String(err);
+      const notFound = /Query parameter '(\w+)' not found/.exec(message);
+      if (notFound) throw new ApiFailure(400, 'invalidQuery', `Query parameter '${notFound[1]}' not found`);
+      if (/^(ParseError|TokenError)/.test(message)) {
+        this.violations.push(`sqlglot (BigQuery dialect) cannot parse: ${message}\n${sql}`);
+        throw new ApiFailure(400, 'invalidQuery', `Syntax error: ${message}`);
+      }
+      this.violations.push(`the double could not rewrite for DuckDB: ${message}\n${sql}`);
+      throw new ApiFailure(400, 'invalidQuery', `BigQuery double: cannot run this on DuckDB: ${message}`);
+    }
+    for (const info of infos) this.statements.push({ sql, info });
+    const problems = infos.flatMap((i) => i.problems);
+    if (problems.length > 0) {
+      this.violations.push(`${problems.join('; ')}\n${sql}`);
+      throw new ApiFailure(400, 'invalidQuery', `BigQuery double: ${problems.join('; ')}`);
+    }
+    const used = new Set(infos.flatMap((i) => i.parameters));
+    for (const name of [...Object.keys(scalars), ...Object.keys(arrays)]) {
+      if (!used.has(name)) this.violations.push(`parameter @${name} is sent but not used by: ${sql}`);
+    }
+    for (const info of infos) {
+      if (!['select', 'insert', 'delete', 'begin', 'commit', 'rollback'].includes(info.kind)) {
+        throw new ApiFailure(400, 'invalidQuery', `BigQuery double: ${info.kind} statements are not supported here`);
+      }
+      for (const ref of info.tables) {
+        const key = `${ref.dataset}.${ref.table}`;
+        const dataset = this.datasets.get(ref.dataset ?? '');
+        if (!this.tables.has(key) || !dataset) {
+          throw new ApiFailure(
+            404,
+            'notFound',
+            `Not found: Table ${ref.project}:${key} was not found in location ${where}`,
+          );
+        }
+        if (dataset.location !== where) {
+          throw new ApiFailure(
+            404,
+            'notFound',
+            `Not found: Dataset ${ref.project}:${ref.dataset} was not found in location ${where}`,
+          );
+        }
+      }
+    }
+    if (destination) {
+      const key = `${destination.datasetId}.${destination.tableId}`;
+      if (!this.tables.has(key) && destination.create === 'CREATE_NEVER') {
+        throw new ApiFailure(404, 'notFound', `Not found: Table ${destination.projectId}:${key}`);
+      }
+      if (infos.length !== 1 || infos[0]?.kind !== 'select') {
+        throw new ApiFailure(400, 'invalidQuery', 'A destination table needs a single SELECT');
+      }
+    }
+    const job = await this.serial.run(() => this.execute(jobId, where, infos, arrays, destination));
+    job.query = { query: sql };
+    this.jobs.set(job.jobId, job);
+    return job;
+  }
+
+  private async execute(
+    jobId: string,
+    location: string,
+    infos: readonly StatementInfo[],
+    arrays: Record<string, { table: string; structTypes: NonNullable<ParamType['structTypes']>; rows: ParamValue[] }>,
+    destination: { datasetId: string; tableId: string; write?: string | undefined } | undefined,
+  ): Promise<JobResult> {
+    const job: JobResult = { jobId, location, statementType: 'SCRIPT', fields: [], rows: [], query: null, polls: 0 };
+    for (const a of Object.values(arrays)) await this.loadParameterTable(a.table, a.structTypes, a.rows);
+    let inTransaction = false;
+    try {
+      for (const [n, info] of infos.entries()) {
+        const sql = info.duckdb as string;
+        try {
+          if (info.kind === 'begin') {
+            if (inTransaction) throw new Error('Nested transactions are not supported');
+            inTransaction = true;
+          }
+          if ((info.kind === 'commit' || info.kind === 'rollback') && !inTransaction) {
+            throw new Error(`${info.kind.toUpperCase()} TRANSACTION without BEGIN TRANSACTION`);
+          }
+          if (destination && info.kind === 'select') {
+            await this.writeDestination(destination, sql);
+            continue;
+          }
+          const reader = await this.conn.runAndReadAll(sql);
+          if (info.kind === 'commit' || info.kind === 'rollback') inTransaction = false;
+          if (info.kind === 'select') Object.assign(job, readResult(reader), { statementType: 'SELECT' });
+          else if (info.kind === 'insert' || info.kind === 'delete') {
+            const affected = Number((reader.getRowsJS()[0]?.[0] as bigint | number | undefined) ?? 0);
+            Object.assign(job, { fields: [], rows: [], dmlAffected: infos.length === 1 ? affected : undefined });
+            job.statementType = infos.length === 1 ? info.kind.toUpperCase() : 'SCRIPT';
+          }
+        } catch (err) {
+          const message = err instanceof Error ? err.message.split('\n')[0] : String(err);
+          throw new ApiFailure(400, 'invalidQuery', `Query error: ${message} at [statement ${n + 1}]`);
+        }
+      }
+    } finally {
+      // A transaction the script left open is rolled back, as BigQuery does when a script ends or fails.
+      if (inTransaction) await this.conn.run('ROLLBACK');
+      for (const a of Object.values(arrays)) await this.conn.run(`DROP TABLE IF EXISTS ${quote(a.table)}`);
+    }
+    return job;
+  }
+
+  private async loadParameterTable(
+    table: string,
+    structTypes: NonNullable<ParamType['structTypes']>,
+    rows: readonly ParamValue[],
+  ): Promise<void> {
+    const cols = structTypes.map((s) => `${quote(s.name as string)} ${DUCK_TYPE[s.type.type] ?? 'VARCHAR'}`);
+    await this.conn.run(`CREATE TEMP TABLE ${quote(table)} (${cols.join(', ')})`);
+    for (let i = 0; i < rows.length; i += 250) {
+      const values = rows.slice(i, i + 250).map((row, k) => {
+        const fields = row.structValues;
+        if (!fields)
+          throw new ApiFailure(400, 'invalidQuery', `Array element ${i + k} of a STRUCT array has no structValues`);
+        const extra = Object.keys(fields).filter((f) => !structTypes.some((s) => s.name === f));
+        if (extra.length > 0)
+          throw new ApiFailure(400, 'invalidQuery', `Struct value has fields not in its type: ${extra.join(', ')}`);
+        return `(${structTypes
+          .map((s) => duckLiteral(s.type.type, checkScalar(s.name as string, s.type.type, fields[s.name as string])))
+          .join(', ')})`;
+      });
+      if (values.length > 0) await this.conn.run(`INSERT INTO ${quote(table)} VALUES ${values.join(', ')}`);
+    }
+  }
+
+  /** A query job with a destination: WRITE_TRUNCATE replaces the table's rows and schema with the result's. */
+  private async writeDestination(
+    destination: { datasetId: string; tableId: string; write?: string | undefined },
+    sql: string,
+  ) {
+    const key = `${destination.datasetId}.${destination.tableId}`;
+    const target = `${quote(destination.datasetId)}.${quote(destination.tableId)}`;
+    if (destination.write !== 'WRITE_TRUNCATE') {
+      throw new Error(`the double supports WRITE_TRUNCATE destinations only, not ${destination.write}`);
+    }
+    await this.conn.run(`CREATE OR REPLACE TABLE ${target} AS ${sql}`);
+    const reader = await this.conn.runAndReadAll(`SELECT * FROM ${target} LIMIT 0`);
+    const state = this.tables.get(key);
+    const fields: Field[] = reader.columnNames().map((name, i) => ({
+      name,
+      type: resultType(reader.columnTypes()[i]?.typeId ?? DuckDBTypeId.VARCHAR) as Field['type'],
+      mode: 'NULLABLE',
+    }));
+    if (state) state.fields = fields;
+    else {
+      this.tables.set(key, {
+        dataset: destination.datasetId,
+        table: destination.tableId,
+        fields,
+        creationTime: String(Date.now()),
+      });
+    }
+  }
+}
+
+/** A DuckDB result as the API's schema and `f`/`v` cells (every value a string; timestamps in micros). */
+function readResult(reader: Awaited<ReturnType<DuckDBConnection['runAndReadAll']>>) {
+  const types = reader.columnTypes().map((t) => t.typeId);
+  const fields = reader.columnNames().map((name, i) => ({
+    name,
+    type: resultType(types[i] ?? DuckDBTypeId.VARCHAR),
+    mode: 'NULLABLE',
+  }));
+  const json = reader.getRowsJson() as unknown[][];
+  const raw = reader.getRows();
+  const rows = json.map((row, r) =>
+    row.map((v, i): string | null => {
+      if (v === null || v === undefined) return null;
+      if (fields[i]?.type === 'TIMESTAMP') {
+        const cell = raw[r]?.[i] as { micros: bigint } | undefined;
+        return cell ? String(cell.micros) : null;
+      }
+      if (fields[i]?.type === 'FLOAT') {
+        const n = Number(v);
+        return Number.isNaN(n) ? 'NaN' : Number.isFinite(n) ? String(n) : n > 0 ? 'Infinity' : '-Infinity';
+      }
+      return String(v);
+    }),
+  );
+  return { fields, rows };
+}
+
+function faultError(f: Fault): ApiFailure {
+  return new ApiFailure(f.status, f.reason, f.message ?? `${f.reason}: injected by the test`);
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function stringRecord(o: object | undefined): Record<string, unknown> {
+  return { ...(o ?? {}) };
+}
