@@ -18,6 +18,8 @@ import { ProcessingError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import { processorsOfPhase } from '../core/pipeline/definition.js';
 import type { PipelinePorts } from '../core/pipeline/processor.js';
+import { getSeason } from '../core/pipeline/seasons.js';
+import { readPlan, selectDates } from '../core/plan.js';
 import {
   type EventHandler,
   type ReceivedEvent,
@@ -37,6 +39,7 @@ import {
   phase4Handler,
   runPhase3WithRemotePhase4,
 } from '../core/stages/phase4Remote.js';
+import { runStage3 } from '../core/stages/stage3.js';
 import { tableContents } from './support/adapters.js';
 import { type PubSubEmulator, runEmulatorTests, usePubSubEmulator } from './support/pubsubEmulator.js';
 import { ensureBuilt, REPO_ROOT } from './support/workspace.js';
@@ -285,15 +288,18 @@ describe.skipIf(!runEmulatorTests)('Stage 3 with phase4Mode pubsub on the Pub/Su
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs Phase 4 in the subscriber once per date while Stage 3 waits on run history', async () => {
-    for (const date of DATES.slice(0, 3)) {
-      const result = await runPhase3WithRemotePhase4(stage3, log, date, {
-        ...stage3Run,
-        phase4: { timeoutMs: 30_000, wakeups },
-      });
-      expect(result.failures.map((f) => f.error.message)).toEqual([]);
-      expect(Object.keys(result.rows).sort()).toEqual([...PHASE3].sort());
-    }
+  it('runs Phase 4 in the subscriber once per date while Stage 3 (runStage3, phase4Mode pubsub) waits on run history', async () => {
+    const season = getSeason('2021-22');
+    const plan = await readPlan(join(REPO_ROOT, 'plans'), season.label);
+    const dates = selectDates(plan, season, { seasonType: 'regular', startDate: DATES[0], endDate: DATES[2] });
+    expect(dates.map((d) => d.date)).toEqual(DATES.slice(0, 3));
+    const result = await runStage3(stage3, log, {
+      season: season.label,
+      dates,
+      phase4Mode: 'pubsub',
+      phase4TimeoutMs: 30_000,
+    });
+    expect(result.summary).toMatchObject({ status: 'succeeded', processed: 3, completedThrough: DATES[2] });
     // Three Phase 3 messages per date: one runs Phase 4, the other two find it done.
     await until('every message handled', () => outcomes.length === 9);
     for (const date of DATES.slice(0, 3)) {
@@ -307,7 +313,11 @@ describe.skipIf(!runEmulatorTests)('Stage 3 with phase4Mode pubsub on the Pub/Su
         PHASE4.map((p) => [p, 'success', 'phase4-subscriber']).sort(),
       );
       const phase3Runs = await runsOf(adapters.warehouse, date, 3);
-      expect(phase3Runs.map((r) => r.trigger_command)).toEqual(['test stage3', 'test stage3', 'test stage3']);
+      expect(phase3Runs.map((r) => r.trigger_command)).toEqual([
+        'backfill stage3',
+        'backfill stage3',
+        'backfill stage3',
+      ]);
       // The messages, as issue 7 says: processor, date, rows, run id, success; season and backfill attributes.
       await until(
         `the Phase 3 messages of ${date}`,

@@ -2,7 +2,7 @@
 
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
+import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
 import { formatGate } from '../../core/gate.js';
 import type { Season } from '../../core/pipeline/seasons.js';
 import type { PlanDate } from '../../core/plan.js';
@@ -25,10 +25,18 @@ export async function runStage3Season(
   const summaryFile = flags.summaryFile ?? join(ctx.config.logDir, `stage3-${season.label}.json`);
   const progress = new ProgressReporter(`[stage3 ${season.label}]`, dates.length, process.stdout);
   let skipped = 0;
+  if (ctx.config.phase4Mode === 'pubsub' && !ctx.config.events.startsWith('pubsub://')) {
+    throw new BadInputError(
+      `phase4Mode pubsub needs events pubsub://<project> (events is ${ctx.config.events}): Phase 4 subscribers get their work from Pub/Sub, so with in-process events nothing would run Phase 4 and every date would time out`,
+      { where: 'configuration' },
+    );
+  }
   const result = await runStage3(ctx.adapters, ctx.log, {
     season: season.label,
     dates,
     summaryFile,
+    phase4Mode: ctx.config.phase4Mode,
+    phase4TimeoutMs: ctx.config.phase4TimeoutMs,
     onDate: (date, index) => {
       if (skipped === 0 && index > 0) {
         // Resumed: count the dates already complete as done.

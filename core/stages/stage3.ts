@@ -13,7 +13,9 @@ import { type GateResult, runGate } from '../gate.js';
 import { PROCESSORS } from '../pipeline/definition.js';
 import type { PipelinePorts } from '../pipeline/processor.js';
 import type { PlanDate } from '../plan.js';
+import { TOPIC_PHASE4_COMPLETE } from '../ports/events.js';
 import { latestRuns } from '../runs/history.js';
+import { Phase4WaitError, Phase4Wakeups, runPhase3WithRemotePhase4 } from './phase4Remote.js';
 
 const STAGE3_PROCESSORS = PROCESSORS.filter((p) => p.phase === 3 || p.phase === 4).map((p) => p.name);
 
@@ -39,6 +41,13 @@ export interface Stage3Options {
   readonly strictMode?: boolean;
   readonly onDate?: (date: IsoDate, index: number, total: number, ms: number) => void | Promise<void>;
   readonly onGate?: (gate: GateResult) => void;
+  /**
+   * `inline` (default): this process runs Phase 4. `pubsub`: Phase 3's completions are published and
+   * Stage 3 waits until run history shows Phase 4 done for the date (jobs/phase4-subscriber runs it).
+   */
+  readonly phase4Mode?: 'inline' | 'pubsub';
+  /** pubsub mode: how long to wait for one date's Phase 4. @default 600000 */
+  readonly phase4TimeoutMs?: number;
 }
 
 export interface Stage3Result {
@@ -111,44 +120,63 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
   let completedThrough: IsoDate | null =
     first < 0 ? (dates.at(-1) ?? null) : first > 0 ? (dates[first - 1] as IsoDate) : null;
 
-  for (const [i, date] of todo.entries()) {
-    const started = performance.now();
-    const result = await runPhases3And4(checked, log.child({ date }), date, {
-      trigger: { command: 'backfill stage3', stage: 'stage3' },
-      strictMode: options.strictMode ?? true,
-      skipDownstreamTrigger: true,
-    });
-    // No sleeps, no time windows: the date is done when run history says every processor succeeded.
-    const confirmed = result.ok && (await confirmedComplete(checked.warehouse, date));
-    perDateMs.push(performance.now() - started);
-    if (!confirmed) {
-      const f = result.failures[0];
-      const error = f?.error;
-      const summary: Stage3Summary = {
-        ...base,
-        status: 'failed',
-        processed: i,
-        resumedFrom,
-        completedThrough,
-        failedDate: date,
-        processor: f?.processor ?? 'unknown',
-        check: error instanceof DependencyError ? error.check : 'error',
-        error: oneLine(error?.message ?? 'run history does not show every Phase 3-4 processor succeeded', 2000),
-      };
-      log.error({ summary }, 'stage 3 stopped');
-      writeSummary(options.summaryFile, summary);
-      return { summary, gate, perDateMs };
-    }
-    completedThrough = date;
-    await options.onDate?.(date, first + i, dates.length, perDateMs.at(-1) ?? 0);
+  const remote = options.phase4Mode === 'pubsub';
+  // Wakes the wait for a date as soon as its Phase 4 completion message arrives (polling is the fallback).
+  const wakeups = remote
+    ? await Phase4Wakeups.start(ports.events, `${TOPIC_PHASE4_COMPLETE}-stage3-${options.season}`)
+    : undefined;
+  try {
+    return await runDates();
+  } finally {
+    await wakeups?.stop();
   }
-  const summary: Stage3Summary = {
-    ...base,
-    status: 'succeeded',
-    processed: todo.length,
-    resumedFrom,
-    completedThrough,
-  };
-  writeSummary(options.summaryFile, summary);
-  return { summary, gate, perDateMs };
+
+  async function runDates(): Promise<Stage3Result> {
+    for (const [i, date] of todo.entries()) {
+      const started = performance.now();
+      const runOptions = {
+        trigger: { command: 'backfill stage3', stage: 'stage3' },
+        strictMode: options.strictMode ?? true,
+        skipDownstreamTrigger: true,
+      };
+      const result = remote
+        ? await runPhase3WithRemotePhase4(checked, log.child({ date }), date, {
+            ...runOptions,
+            phase4: { timeoutMs: options.phase4TimeoutMs ?? 600_000, ...(wakeups ? { wakeups } : {}) },
+          })
+        : await runPhases3And4(checked, log.child({ date }), date, runOptions);
+      // No sleeps, no time windows: the date is done when run history says every processor succeeded.
+      const confirmed = result.ok && (await confirmedComplete(checked.warehouse, date));
+      perDateMs.push(performance.now() - started);
+      if (!confirmed) {
+        const f = result.failures[0];
+        const error = f?.error;
+        const summary: Stage3Summary = {
+          ...base,
+          status: 'failed',
+          processed: i,
+          resumedFrom,
+          completedThrough,
+          failedDate: date,
+          processor: f?.processor ?? 'unknown',
+          check: error instanceof DependencyError || error instanceof Phase4WaitError ? error.check : 'error',
+          error: oneLine(error?.message ?? 'run history does not show every Phase 3-4 processor succeeded', 2000),
+        };
+        log.error({ summary }, 'stage 3 stopped');
+        writeSummary(options.summaryFile, summary);
+        return { summary, gate, perDateMs };
+      }
+      completedThrough = date;
+      await options.onDate?.(date, first + i, dates.length, perDateMs.at(-1) ?? 0);
+    }
+    const summary: Stage3Summary = {
+      ...base,
+      status: 'succeeded',
+      processed: todo.length,
+      resumedFrom,
+      completedThrough,
+    };
+    writeSummary(options.summaryFile, summary);
+    return { summary, gate, perDateMs };
+  }
 }

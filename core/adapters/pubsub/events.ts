@@ -226,11 +226,15 @@ export class PubSubEventBus implements EventBus {
     const stop = () => {
       stopped ??= (async () => {
         this.open.delete(stop);
-        // Close first, so no new message arrives, while handlers under way finish and ack.
-        const closing = subscription.close();
-        await Promise.all([...inFlight]);
-        await closing;
+        // No new message reaches the handler, and those under way finish and ack. Messages the client still
+        // holds (flow control keeps excess ones leased) are handed back at once for redelivery: closing waits
+        // for every leased message to be processed, and would otherwise wait for them until its timeout.
         subscription.removeListener('message', onMessage);
+        const handBack = (message: Message) => message.nack();
+        subscription.on('message', handBack);
+        await Promise.all([...inFlight]);
+        await subscription.close();
+        subscription.removeListener('message', handBack);
         subscription.removeListener('error', onError);
       })();
       return stopped;
