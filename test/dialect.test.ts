@@ -16,7 +16,6 @@ import {
   type SqlDialect,
   toDuckDbParameters,
 } from '../core/sql/dialect.js';
-import { avgOfFirst, latestValues, stddevOfFirst } from '../core/sql/lookback.js';
 import { Sqlglot } from './support/sqlglot.js';
 
 let glot: Sqlglot;
@@ -184,9 +183,9 @@ describe('lookbacks as aggregates (core/sql/lookback.ts)', () => {
         SELECT 1 AS g, 1 AS o, 10 AS x UNION ALL SELECT 1, 2, NULL UNION ALL SELECT 1, 3, 30
         UNION ALL SELECT 1, 4, 40 UNION ALL SELECT 2, 1, 5
       ),
-      l AS (SELECT g, ${latestValues(d, 't.x', 't.o', 3)} AS xs FROM t GROUP BY g)
-      SELECT l.g, ${avgOfFirst(d, 'l.xs', 2)} AS a2, ${avgOfFirst(d, 'l.xs', 3)} AS a3,
-             ${stddevOfFirst(d, 'l.xs', 2)} AS s2
+      l AS (SELECT g, ${d.latestValues('t.x', 't.o', 3)} AS xs FROM t GROUP BY g)
+      SELECT l.g, ${d.avgOfFirst('l.xs', 2)} AS a2, ${d.avgOfFirst('l.xs', 3)} AS a3,
+             ${d.stddevOfFirst('l.xs', 2)} AS s2
         FROM l ORDER BY l.g`;
     const expected = [
       [1, 35, 80 / 3, Math.sqrt(50)],

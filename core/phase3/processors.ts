@@ -5,14 +5,16 @@
 import { getProcessorDefinition } from '../pipeline/definition.js';
 import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
 import type { Row, TableSchema } from '../schema/table.js';
-import { avgOfFirst, latestValues } from '../sql/lookback.js';
 
 /**
  * The rows of a query for the context's date and season. With a `key`, processors of the same date and
  * transaction that read the same inputs share one query (see PendingWrites.shared).
  */
 export function inputRows(ctx: ProcessorContext, sql: string, key?: string): Promise<readonly Row[]> {
-  const load = () => ctx.warehouse.query(sql, { season: ctx.season.label, date: ctx.date });
+  // season_start bounds the lookbacks from below too, so that on BigQuery a date reads its season's
+  // partitions only, not every earlier season's.
+  const params = { season: ctx.season.label, season_start: ctx.season.regularSeason.start, date: ctx.date };
+  const load = () => ctx.warehouse.query(sql, params);
   return key && ctx.pending ? ctx.pending.shared(`${key}|${ctx.date}`, load) : load();
 }
 
@@ -56,20 +58,20 @@ export const playerGameSummaryProcessor = queryProcessor('player_game_summary', 
     ),
     earlier AS (
       SELECT e.player_id, COUNT(*) AS games, MAX(e.game_date) AS last_date,
-             ${latestValues(d, 'e.points', 'e.game_date', 10)} AS points10,
-             ${latestValues(d, 'e.minutes', 'e.game_date', 10)} AS minutes10
+             ${d.latestValues('e.points', 'e.game_date', 10)} AS points10,
+             ${d.latestValues('e.minutes', 'e.game_date', 10)} AS minutes10
         FROM nba_raw.nbac_player_boxscore AS e
-       WHERE e.season = @season AND e.game_date < @date AND e.player_id IN (SELECT player_id FROM today)
+       WHERE e.season = @season AND e.game_date >= @season_start AND e.game_date < @date AND e.player_id IN (SELECT player_id FROM today)
        GROUP BY e.player_id
     )
     SELECT t.game_id, CAST(t.game_date AS STRING) AS game_date, t.season, t.season_type,
            t.player_id, t.player_name, t.team_abbr, t.opponent_team_abbr, t.is_home, t.win,
            t.minutes, t.points, t.fgm, t.fga, t.fg3m, t.fg3a, t.ftm, t.fta, t.reb, t.ast, t.tov,
            CASE WHEN t.fga + t.fta = 0 THEN NULL ELSE t.points / (2 * (t.fga + 0.44 * t.fta)) END AS ts_pct,
-           ${avgOfFirst(d, 'e.points10', 5)} AS pts_avg_last_5,
-           ${avgOfFirst(d, 'e.points10', 10)} AS pts_avg_last_10,
-           ${avgOfFirst(d, 'e.minutes10', 5)} AS min_avg_last_5,
-           ${avgOfFirst(d, 'e.minutes10', 10)} AS min_avg_last_10,
+           ${d.avgOfFirst('e.points10', 5)} AS pts_avg_last_5,
+           ${d.avgOfFirst('e.points10', 10)} AS pts_avg_last_10,
+           ${d.avgOfFirst('e.minutes10', 5)} AS min_avg_last_5,
+           ${d.avgOfFirst('e.minutes10', 10)} AS min_avg_last_10,
            COALESCE(e.games, 0) + 1 AS season_games_played,
            ${d.dateDiffDays('t.game_date', 'e.last_date')} AS days_rest,
            COALESCE(${d.dateDiffDays('t.game_date', 'e.last_date')} = 1, FALSE) AS back_to_back
@@ -100,15 +102,15 @@ function teamGameSummariesSql(ctx: ProcessorContext): string {
         FROM t JOIN t AS o ON o.game_id = t.game_id AND o.team_abbr = t.opponent_team_abbr
     ),
     offense AS (
-      SELECT team_abbr, ${latestValues(d, rating, 'game_date', 10)} AS ratings
+      SELECT team_abbr, ${d.latestValues(rating, 'game_date', 10)} AS ratings
         FROM nba_raw.nbac_team_boxscore
-       WHERE season = @season AND game_date < @date AND team_abbr IN (SELECT team_abbr FROM t)
+       WHERE season = @season AND game_date >= @season_start AND game_date < @date AND team_abbr IN (SELECT team_abbr FROM t)
        GROUP BY team_abbr
     ),
     defense AS (
-      SELECT opponent_team_abbr AS team_abbr, ${latestValues(d, rating, 'game_date', 15)} AS ratings
+      SELECT opponent_team_abbr AS team_abbr, ${d.latestValues(rating, 'game_date', 15)} AS ratings
         FROM nba_raw.nbac_team_boxscore
-       WHERE season = @season AND game_date < @date AND opponent_team_abbr IN (SELECT team_abbr FROM t)
+       WHERE season = @season AND game_date >= @season_start AND game_date < @date AND opponent_team_abbr IN (SELECT team_abbr FROM t)
        GROUP BY opponent_team_abbr
     )
     SELECT g.game_id, CAST(g.game_date AS STRING) AS game_date, g.season, g.season_type, g.team_abbr,
@@ -116,11 +118,11 @@ function teamGameSummariesSql(ctx: ProcessorContext): string {
            100 * g.points / g.possessions AS off_rating,
            48 * (g.possessions + g.opp_possessions) / 2 / g.game_minutes AS pace,
            CAST((g.game_minutes - 48) / 5 AS BIGINT) AS overtime_periods,
-           ${avgOfFirst(d, 'o.ratings', 10)} AS off_rating_prev_10_avg,
+           ${d.avgOfFirst('o.ratings', 10)} AS off_rating_prev_10_avg,
            g.opp_points AS opponent_points,
            100 * g.opp_points / g.opp_possessions AS def_rating,
            CASE WHEN g.opp_fga = 0 THEN 0 ELSE g.opp_fgm / g.opp_fga END AS opponent_fg_pct,
-           ${avgOfFirst(d, 'x.ratings', 15)} AS def_rating_prev_15_avg
+           ${d.avgOfFirst('x.ratings', 15)} AS def_rating_prev_15_avg
       FROM g LEFT JOIN offense AS o ON o.team_abbr = g.team_abbr
              LEFT JOIN defense AS x ON x.team_abbr = g.team_abbr`;
 }

@@ -9,7 +9,6 @@ import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/p
 import { mlFeatureStore, playerCompositeFactors, playerDailyCache } from '../schema/derived.js';
 import { qualifiedName, type Row, type TableSchema } from '../schema/table.js';
 import type { SqlDialect } from '../sql/dialect.js';
-import { avgOfFirst, latestValues, stddevOfFirst } from '../sql/lookback.js';
 import { clamp } from './factors.js';
 import { FEATURE_VERSION, FEATURES_V1, featureColumn } from './features.js';
 
@@ -32,7 +31,7 @@ const rosterCte = `
 const means = (d: SqlDialect, stat: string) =>
   [
     `h.${stat}_season AS ${stat}_avg_season`,
-    ...[5, 10, 30].map((n) => `${avgOfFirst(d, `h.${stat}30`, n)} AS ${stat}_avg_last_${n}`),
+    ...[5, 10, 30].map((n) => `${d.avgOfFirst(`h.${stat}30`, n)} AS ${stat}_avg_last_${n}`),
   ].join(',\n           ');
 
 const STATS = [
@@ -54,38 +53,38 @@ function phase4InputsSql(ctx: ProcessorContext): string {
     WITH ${rosterCte},
     h AS (
       SELECT s.player_id, COUNT(*) AS games,
-             ${STATS.map(([stat, column]) => `AVG(s.${column}) AS ${stat}_season, ${latestValues(d, `s.${column}`, 's.game_date', 30)} AS ${stat}30`).join(',\n             ')},
+             ${STATS.map(([stat, column]) => `AVG(s.${column}) AS ${stat}_season, ${d.latestValues(`s.${column}`, 's.game_date', 30)} AS ${stat}30`).join(',\n             ')},
              CAST(MAX(s.game_date) AS STRING) AS last_game,
              SUM(CASE WHEN s.game_date >= ${d.dateAddDays(d.asDate('@date'), -7)} THEN s.minutes ELSE 0 END) AS min7,
              AVG(${usage}) AS usage_season,
-             ${latestValues(d, usage, 's.game_date', 5)} AS usage5
+             ${d.latestValues(usage, 's.game_date', 5)} AS usage5
         FROM nba_analytics.player_game_summary AS s
-       WHERE s.season = @season AND s.game_date < @date AND s.player_id IN (SELECT player_id FROM roster)
+       WHERE s.season = @season AND s.game_date >= @season_start AND s.game_date < @date AND s.player_id IN (SELECT player_id FROM roster)
        GROUP BY s.player_id
     ),
     opp_def AS (
-      SELECT team_abbr, ${latestValues(d, 'def_rating', 'game_date', 15)} AS ratings15
-        FROM nba_analytics.team_defense_game_summary WHERE season = @season AND game_date < @date
+      SELECT team_abbr, ${d.latestValues('def_rating', 'game_date', 15)} AS ratings15
+        FROM nba_analytics.team_defense_game_summary WHERE season = @season AND game_date >= @season_start AND game_date < @date
        GROUP BY team_abbr
     ),
     league AS (
       SELECT AVG(def_rating) AS league_def FROM nba_analytics.team_defense_game_summary
-       WHERE season = @season AND game_date < @date
+       WHERE season = @season AND game_date >= @season_start AND game_date < @date
     ),
     pace AS (
       SELECT team_abbr, AVG(pace) AS pace FROM nba_analytics.team_offense_game_summary
-       WHERE season = @season AND game_date < @date GROUP BY team_abbr
+       WHERE season = @season AND game_date >= @season_start AND game_date < @date GROUP BY team_abbr
     ),
     league_pace AS (
       SELECT AVG(pace) AS league_pace FROM nba_analytics.team_offense_game_summary
-       WHERE season = @season AND game_date < @date
+       WHERE season = @season AND game_date >= @season_start AND game_date < @date
     )
     SELECT @date AS cache_date, @season AS season, r.player_id, r.team_abbr, r.opp,
            COALESCE(h.games, 0) AS games_played,
            ${STATS.map(([stat]) => means(d, stat)).join(',\n           ')},
-           ${stddevOfFirst(d, 'h.pts30', 30)} AS pts_std_last_30,
-           h.last_game, h.min7, h.usage_season, ${avgOfFirst(d, 'h.usage5', 5)} AS usage_last5,
-           ${avgOfFirst(d, 'od.ratings15', 15)} AS def15, l.league_def,
+           ${d.stddevOfFirst('h.pts30', 30)} AS pts_std_last_30,
+           h.last_game, h.min7, h.usage_season, ${d.avgOfFirst('h.usage5', 5)} AS usage_last5,
+           ${d.avgOfFirst('od.ratings15', 15)} AS def15, l.league_def,
            tp.pace AS team_pace, op.pace AS opp_pace, lp.league_pace
       FROM roster AS r
       LEFT JOIN h ON h.player_id = r.player_id

@@ -19,6 +19,15 @@ export interface SqlDialect {
   safeCast(expr: string, type: ColumnType): string;
   /** The engine's name of a column type, as in DDL and casts. */
   typeName(type: ColumnType): string;
+  /**
+   * An aggregate: the `n` latest non-null values of `value` in the group, newest first by `order` (which is
+   * unique within a group). A lookback as one GROUP BY instead of a window over the season.
+   */
+  latestValues(value: string, order: string, n: number): string;
+  /** The mean of the first `k` values of a latestValues list (NULL for an empty or NULL list). */
+  avgOfFirst(list: string, k: number): string;
+  /** The sample standard deviation of the first `k` values of such a list (NULL below two values). */
+  stddevOfFirst(list: string, k: number): string;
 }
 
 const DUCKDB_TYPE_NAMES: Record<ColumnType, string> = {
@@ -42,6 +51,10 @@ export const DUCKDB_DIALECT: SqlDialect = {
   cast: (expr, type) => `CAST(${expr} AS ${DUCKDB_TYPE_NAMES[type]})`,
   safeCast: (expr, type) => `TRY_CAST(${expr} AS ${DUCKDB_TYPE_NAMES[type]})`,
   typeName: (type) => DUCKDB_TYPE_NAMES[type],
+  latestValues: (value, order, n) =>
+    `arg_max(${value}, ${order}, ${Math.trunc(n)}) FILTER (WHERE ${value} IS NOT NULL)`,
+  avgOfFirst: (list, k) => `list_avg(list_slice(${list}, 1, ${Math.trunc(k)}))`,
+  stddevOfFirst: (list, k) => `list_stddev_samp(list_slice(${list}, 1, ${Math.trunc(k)}))`,
 };
 
 export const BIGQUERY_DIALECT: SqlDialect = {
@@ -54,6 +67,10 @@ export const BIGQUERY_DIALECT: SqlDialect = {
   cast: (expr, type) => (type === 'JSON' ? `PARSE_JSON(${expr})` : `CAST(${expr} AS ${type})`),
   safeCast: (expr, type) => (type === 'JSON' ? `SAFE.PARSE_JSON(${expr})` : `SAFE_CAST(${expr} AS ${type})`),
   typeName: (type) => type,
+  latestValues: (value, order, n) => `ARRAY_AGG(${value} IGNORE NULLS ORDER BY ${order} DESC LIMIT ${Math.trunc(n)})`,
+  avgOfFirst: (list, k) => `(SELECT AVG(v) FROM UNNEST(${list}) AS v WITH OFFSET AS o WHERE o < ${Math.trunc(k)})`,
+  stddevOfFirst: (list, k) =>
+    `(SELECT STDDEV_SAMP(v) FROM UNNEST(${list}) AS v WITH OFFSET AS o WHERE o < ${Math.trunc(k)})`,
 };
 
 /**

@@ -300,7 +300,8 @@ export async function validate(
     warehouse,
     `SELECT CAST(r.roster_date AS STRING) AS d, COUNT(*) AS n FROM nba_raw.espn_team_roster AS r
       WHERE r.roster_date BETWEEN @start AND @end AND EXISTS (
-        SELECT 1 FROM nba_raw.nbac_schedule AS s WHERE s.game_date = r.roster_date AND s.game_status = 'Final'
+        SELECT 1 FROM nba_raw.nbac_schedule AS s WHERE s.game_date = r.roster_date AND s.game_date BETWEEN @start AND @end
+           AND s.game_status = 'Final'
            AND r.team_abbr IN (s.home_team_abbr, s.away_team_abbr))
       GROUP BY r.roster_date`,
     p,
@@ -435,9 +436,13 @@ export async function validate(
                    ', offense summaries ', COALESCE(CAST(ho.points AS STRING), '?'), '-', COALESCE(CAST(ao.points AS STRING), '?')) AS detail
        FROM nba_raw.nbac_schedule AS s
        LEFT JOIN nba_raw.nbac_team_boxscore AS h ON h.game_id = s.game_id AND h.team_abbr = s.home_team_abbr
+                                                   AND h.game_date BETWEEN @start AND @end
        LEFT JOIN nba_raw.nbac_team_boxscore AS a ON a.game_id = s.game_id AND a.team_abbr = s.away_team_abbr
+                                                   AND a.game_date BETWEEN @start AND @end
        LEFT JOIN nba_analytics.team_offense_game_summary AS ho ON ho.game_id = s.game_id AND ho.team_abbr = s.home_team_abbr
+                                                   AND ho.game_date BETWEEN @start AND @end
        LEFT JOIN nba_analytics.team_offense_game_summary AS ao ON ao.game_id = s.game_id AND ao.team_abbr = s.away_team_abbr
+                                                   AND ao.game_date BETWEEN @start AND @end
       WHERE s.game_date BETWEEN @start AND @end AND s.game_status = 'Final'
         AND (h.points IS DISTINCT FROM s.home_score OR a.points IS DISTINCT FROM s.away_score
              OR ho.points IS DISTINCT FROM s.home_score OR ao.points IS DISTINCT FROM s.away_score)
