@@ -1,11 +1,15 @@
-// `backfill logs <date>`: the logs of a date's Stage 1 pods, from the latest local job that ran it.
+// `backfill logs <date>`: the logs of a date's Stage 1 pods, from the latest local job that ran it, or with
+// --cluster from the pods of the season's Jobs in a Kubernetes cluster (through the kubeconfig).
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { datePodLogs } from '../../controller/cluster.js';
+import { KubeClient } from '../../controller/kube.js';
 import { isIsoDate } from '../../core/dates.js';
 import { BadInputError, EXIT_OK } from '../../core/errors.js';
 import { readJobPlan } from '../../core/jobs/phase2Index.js';
+import { DEFAULT_NAMESPACE, NAMESPACE_ENV } from '../../core/jobs/spec.js';
 import { getSeason } from '../../core/pipeline/seasons.js';
 import { configFrom, type GlobalFlags, withoutAdapters } from '../context.js';
 
@@ -33,17 +37,53 @@ export function jobsForDate(logDir: string, season: string, date: string): Found
   return found.sort((a, b) => b.when - a.when);
 }
 
+/** The logs of the date's pods in the cluster of the current kubeconfig context. */
+async function clusterLogs(date: string, season: string, namespace: string, all: boolean): Promise<number> {
+  const kube = KubeClient.fromDefault(namespace);
+  const pods = await datePodLogs(kube, season, date, all);
+  if (pods.length === 0) {
+    throw new BadInputError(
+      `no pod of a Stage 1 job of ${season} in namespace ${namespace} (${kube.server}) has run ${date}`,
+      { where: 'date' },
+    );
+  }
+  for (const p of pods) {
+    process.stdout.write(`== pod ${p.pod} (job ${p.job}, index ${p.index}, ${p.phase})\n${p.log}`);
+    if (p.log && !p.log.endsWith('\n')) process.stdout.write('\n');
+  }
+  return EXIT_OK;
+}
+
+interface LogsFlags {
+  season: string;
+  all?: boolean;
+  cluster?: boolean;
+  namespace?: string;
+}
+
 export function registerLogs(program: Command): void {
   program
     .command('logs')
-    .description("print a date's Stage 1 logs (the local runtime's per-index log; in a cluster, its pods' logs)")
+    .description("print a date's Stage 1 logs (the local runtime's per-index log; with --cluster, its pods' logs)")
     .argument('<date>', 'the game date, YYYY-MM-DD')
     .requiredOption('--season <season>', 'the season, e.g. 2021-22')
     .option('--all', 'every job that ran the date, newest first (default: the newest only)')
-    .action(async (date: string, flags: { season: string; all?: boolean }, command: Command) => {
+    .option('--cluster', "read the pods' logs in the Kubernetes cluster of the current kubeconfig context")
+    .option(
+      '--namespace <namespace>',
+      `with --cluster: the namespace (default $${NAMESPACE_ENV} or ${DEFAULT_NAMESPACE})`,
+    )
+    .action(async (date: string, flags: LogsFlags, command: Command) => {
       await withoutAdapters(async () => {
         if (!isIsoDate(date)) throw new BadInputError(`${date}: not a date (YYYY-MM-DD)`, { where: 'date' });
         getSeason(flags.season);
+        if (flags.namespace && !flags.cluster) {
+          throw new BadInputError('--namespace goes with --cluster', { where: '--namespace' });
+        }
+        if (flags.cluster) {
+          const namespace = flags.namespace || process.env[NAMESPACE_ENV] || DEFAULT_NAMESPACE;
+          return clusterLogs(date, flags.season, namespace, Boolean(flags.all));
+        }
         const config = configFrom(command.optsWithGlobals<GlobalFlags>());
         const found = jobsForDate(config.logDir, flags.season, date);
         if (found.length === 0) {

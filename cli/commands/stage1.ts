@@ -1,8 +1,11 @@
 // Stage 1 and Stage 2 commands: `stage1`, `failures`, `retry`, and the shared way a Stage 1 job is run.
 
 import type { Command } from 'commander';
+import { clusterFailedDates, createRetryJob } from '../../controller/cluster.js';
+import { KubeClient } from '../../controller/kube.js';
 import type { IsoDate } from '../../core/dates.js';
 import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE, oneLine } from '../../core/errors.js';
+import { DEFAULT_NAMESPACE, NAMESPACE_ENV } from '../../core/jobs/spec.js';
 import { requireBackfillPhase } from '../../core/pipeline/definition.js';
 import { getProcessor } from '../../core/pipeline/registry.js';
 import { resolveSeasons, type Season, seasonRange } from '../../core/pipeline/seasons.js';
@@ -10,7 +13,7 @@ import { ProgressReporter } from '../../core/progress.js';
 import { runProcessor } from '../../core/runner.js';
 import { latestRuns } from '../../core/runs/history.js';
 import { openFailures, readFailureLog, runStage1, type Stage1Result } from '../../core/stages/stage1.js';
-import { type CommandContext, withContext } from '../context.js';
+import { type CommandContext, withContext, withoutAdapters } from '../context.js';
 import { formatTable } from '../output.js';
 import {
   addRuntimeOptions,
@@ -144,13 +147,33 @@ export function registerStage1(program: Command): void {
       .option('--season <season>', 'season, e.g. 2021-22, or all')
       .option('--from-log <file>', 'a failure log written by stage1 (its failed dates are re-run)')
       .option('--failed-runs', 're-run every (processor, date) whose latest run failed, by processor name')
-      .option('--phase <n>', 'with --failed-runs: the phase (1 or 2)'),
+      .option('--phase <n>', 'with --failed-runs: the phase (1 or 2)')
+      .option(
+        '--cluster',
+        "create the retry Job (and its plan ConfigMap) in the Kubernetes cluster of the current kubeconfig context; the dates are those failing in the cluster's Jobs, or --from-log's",
+      )
+      .option(
+        '--namespace <namespace>',
+        `with --cluster: the namespace (default $${NAMESPACE_ENV} or ${DEFAULT_NAMESPACE})`,
+      ),
   ).action(
     async (
-      flags: RuntimeFlags & { season?: string; fromLog?: string; failedRuns?: boolean; phase?: string },
+      flags: RuntimeFlags & {
+        season?: string;
+        fromLog?: string;
+        failedRuns?: boolean;
+        phase?: string;
+        cluster?: boolean;
+        namespace?: string;
+      },
       command: Command,
     ) => {
+      if (flags.cluster) {
+        await withoutAdapters(() => retryInCluster(flags));
+        return;
+      }
       await withContext(command, async (ctx) => {
+        if (flags.namespace) throw new BadInputError('--namespace goes with --cluster', { where: '--namespace' });
         if (flags.failedRuns) return retryFailedRuns(ctx, flags.phase, flags.season);
         if (flags.phase) throw new BadInputError('--phase goes with --failed-runs', { where: '--phase' });
         let plans: { season: Season; dates: IsoDate[] }[];
@@ -187,6 +210,50 @@ export function registerStage1(program: Command): void {
       });
     },
   );
+}
+
+/**
+ * `retry --cluster`: a retry Job per season for the dates failing in the cluster (or in a failure log), created
+ * next to the season's Stage 1 Job; the controller runs the gate again when it ends.
+ */
+async function retryInCluster(
+  flags: RuntimeFlags & { season?: string; fromLog?: string; failedRuns?: boolean; phase?: string; namespace?: string },
+): Promise<number> {
+  if (flags.failedRuns || flags.phase) {
+    throw new BadInputError('--cluster retries failed dates as a Job; --failed-runs runs on this machine only', {
+      where: '--cluster',
+    });
+  }
+  const namespace = flags.namespace || process.env[NAMESPACE_ENV] || DEFAULT_NAMESPACE;
+  const kube = KubeClient.fromDefault(namespace);
+  let plans: { season: Season; dates: IsoDate[] }[] = [];
+  if (flags.fromLog) {
+    const log = readFailureLog(flags.fromLog);
+    if (flags.season && flags.season !== log.season) {
+      throw new BadInputError(`--from-log ${flags.fromLog} is for ${log.season}, not ${flags.season}`, {
+        where: '--from-log',
+      });
+    }
+    plans = resolveSeasons(log.season).map((season) => ({ season, dates: log.failed.map((f) => f.date) }));
+  } else {
+    if (!flags.season) throw new BadInputError('give --season or --from-log', { where: '--season' });
+    for (const season of resolveSeasons(flags.season)) {
+      plans.push({ season, dates: await clusterFailedDates(kube, season.label) });
+    }
+  }
+  for (const { season, dates } of plans) {
+    if (dates.length === 0) {
+      process.stdout.write(`${season.label}: no failed dates to retry in namespace ${namespace}\n`);
+      continue;
+    }
+    const made = await createRetryJob(kube, season.label, dates, parallelismOf(flags));
+    process.stdout.write(
+      `${season.label}: retry job ${made.job} created in namespace ${namespace} for ${dates.length} date(s): ${dates.join(', ')}\n` +
+        `  (settings from ${made.model}; plan in configmap ${made.planConfigMap}); the controller runs the gate again when it ends\n` +
+        `  follow it: kubectl get job ${made.job} -n ${namespace} -w\n`,
+    );
+  }
+  return EXIT_OK;
 }
 
 /** The platform's retry_all_failures: every (processor, date) whose latest run failed, run again by name. */

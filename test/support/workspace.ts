@@ -37,7 +37,7 @@ function newestSource(dir: string): number {
 function buildIsCurrent(): boolean {
   if (!existsSync(CLI)) return false;
   const built = statSync(CLI).mtimeMs;
-  return ['core', 'cli', 'jobs'].every((d) => newestSource(join(REPO_ROOT, d)) <= built);
+  return ['core', 'cli', 'jobs', 'controller'].every((d) => newestSource(join(REPO_ROOT, d)) <= built);
 }
 
 /**

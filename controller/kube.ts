@@ -1,0 +1,237 @@
+// The Kubernetes adapter: the few calls the controller and the CLI's cluster mode make, over
+// @kubernetes/client-node, with the API's answers turned into values ("already exists", "not found") and
+// every other failure into an error that names the call, the object and the API server's own message.
+
+import {
+  ApiException,
+  BatchV1Api,
+  CoreV1Api,
+  type CoreV1Event,
+  KubeConfig,
+  ListWatch,
+  type V1ConfigMap,
+  type V1Job,
+  type V1Pod,
+  Watch,
+} from '@kubernetes/client-node';
+import { messageOf, ProcessingError } from '../core/errors.js';
+
+/** A call to the API server failed: its HTTP status (0 when no answer came), the Status reason and message. */
+export class KubeApiError extends ProcessingError {
+  constructor(
+    readonly call: string,
+    readonly status: number,
+    readonly reason: string | null,
+    detail: string,
+    options: { cause?: unknown } = {},
+  ) {
+    super(
+      `Kubernetes API: ${call}: ${status === 0 ? 'no answer' : `HTTP ${status}${reason ? ` ${reason}` : ''}`}: ${detail}`,
+      {
+        transient: status === 0 || status === 429 || status >= 500,
+        cause: options.cause,
+      },
+    );
+  }
+}
+
+/** The Status object of a failed call, when the body is one. */
+function statusOf(body: unknown): { reason: string | null; message: string | null } {
+  let parsed = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      return { reason: null, message: body.slice(0, 500) || null };
+    }
+  }
+  if (typeof parsed !== 'object' || parsed === null) return { reason: null, message: null };
+  const s = parsed as { reason?: unknown; message?: unknown };
+  return {
+    reason: typeof s.reason === 'string' ? s.reason : null,
+    message: typeof s.message === 'string' ? s.message : null,
+  };
+}
+
+function toError(call: string, err: unknown): KubeApiError {
+  if (err instanceof KubeApiError) return err;
+  if (err instanceof ApiException) {
+    const s = statusOf(err.body);
+    return new KubeApiError(call, err.code, s.reason, s.message ?? 'no message', { cause: err });
+  }
+  return new KubeApiError(call, 0, null, messageOf(err), { cause: err });
+}
+
+const codeOf = (err: unknown) => (err instanceof ApiException ? err.code : undefined);
+
+/** The Kubernetes calls of this project, in one namespace. */
+export class KubeClient {
+  readonly namespace: string;
+  readonly kubeConfig: KubeConfig;
+  private readonly batch: BatchV1Api;
+  private readonly core: CoreV1Api;
+
+  constructor(kubeConfig: KubeConfig, namespace: string) {
+    this.kubeConfig = kubeConfig;
+    this.namespace = namespace;
+    this.batch = kubeConfig.makeApiClient(BatchV1Api);
+    this.core = kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  /** From $KUBECONFIG, ~/.kube/config, or the pod's service account in a cluster, as kubectl finds them. */
+  static fromDefault(namespace: string): KubeClient {
+    const kc = new KubeConfig();
+    kc.loadFromDefault();
+    if (!kc.getCurrentCluster()) {
+      throw new ProcessingError('no Kubernetes cluster configured: set KUBECONFIG or run inside a cluster');
+    }
+    return new KubeClient(kc, namespace);
+  }
+
+  /** The server this client talks to, for messages. */
+  get server(): string {
+    return this.kubeConfig.getCurrentCluster()?.server ?? '(none)';
+  }
+
+  private async call<T>(call: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toError(call, err);
+    }
+  }
+
+  /** Runs fn; an answer with one of `codes` becomes `fallback` instead of an error. */
+  private async tolerate<T, F>(
+    call: string,
+    codes: readonly number[],
+    fallback: F,
+    fn: () => Promise<T>,
+  ): Promise<T | F> {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = codeOf(err);
+      if (code !== undefined && codes.includes(code)) return fallback;
+      throw toError(call, err);
+    }
+  }
+
+  private where(what: string, name?: string): string {
+    return `${what}${name ? ` "${name}"` : ''} in namespace ${this.namespace}`;
+  }
+
+  // --- Jobs
+
+  async listJobs(labelSelector?: string): Promise<V1Job[]> {
+    const list = await this.call(`list ${this.where('jobs')}${labelSelector ? ` (${labelSelector})` : ''}`, () =>
+      this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector }),
+    );
+    return list.items;
+  }
+
+  async getJob(name: string): Promise<V1Job | null> {
+    return this.tolerate(`get ${this.where('job', name)}`, [404], null, () =>
+      this.batch.readNamespacedJob({ name, namespace: this.namespace }),
+    );
+  }
+
+  /** Creates a Job; `created: false` when one of that name exists already (HTTP 409 AlreadyExists). */
+  async createJob(job: V1Job): Promise<{ created: boolean; job: V1Job | null }> {
+    const name = job.metadata?.name;
+    const made = await this.tolerate(`create ${this.where('job', name)}`, [409], null, () =>
+      this.batch.createNamespacedJob({ namespace: this.namespace, body: job }),
+    );
+    return { created: made !== null, job: made };
+  }
+
+  /**
+   * Stage 1 and Stage 3 Jobs, listed then watched (client-node's ListWatch: it relists when the watch answers
+   * 410 Gone and resumes from the last resourceVersion after a normal end). `onList` is told of every list.
+   */
+  jobInformer(labelSelector: string, onList?: (count: number) => void): ListWatch<V1Job> {
+    const path = `/apis/batch/v1/namespaces/${this.namespace}/jobs`;
+    const list = async () => {
+      const jobs = await this.call(`list ${this.where('jobs')} (${labelSelector})`, () =>
+        this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector }),
+      );
+      onList?.(jobs.items.length);
+      return jobs;
+    };
+    return new ListWatch<V1Job>(path, new Watch(this.kubeConfig), list, false, labelSelector);
+  }
+
+  // --- ConfigMaps
+
+  async getConfigMap(name: string): Promise<V1ConfigMap | null> {
+    return this.tolerate(`get ${this.where('configmap', name)}`, [404], null, () =>
+      this.core.readNamespacedConfigMap({ name, namespace: this.namespace }),
+    );
+  }
+
+  async listConfigMaps(labelSelector: string): Promise<V1ConfigMap[]> {
+    const list = await this.call(`list ${this.where('configmaps')} (${labelSelector})`, () =>
+      this.core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector }),
+    );
+    return list.items;
+  }
+
+  /** Creates a ConfigMap; false when one of that name exists already. */
+  async createConfigMap(configMap: V1ConfigMap): Promise<boolean> {
+    const made = await this.tolerate(`create ${this.where('configmap', configMap.metadata?.name)}`, [409], null, () =>
+      this.core.createNamespacedConfigMap({ namespace: this.namespace, body: configMap }),
+    );
+    return made !== null;
+  }
+
+  /** Creates the ConfigMap, or replaces the one of that name (at its current resourceVersion). */
+  async upsertConfigMap(configMap: V1ConfigMap): Promise<'created' | 'updated'> {
+    const name = configMap.metadata?.name ?? '';
+    if (await this.createConfigMap(configMap)) return 'created';
+    // Optimistic concurrency: replace at the version just read; a concurrent writer makes us read again.
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.getConfigMap(name);
+      if (!current) {
+        if (await this.createConfigMap(configMap)) return 'created';
+        continue;
+      }
+      const body: V1ConfigMap = {
+        ...configMap,
+        metadata: { ...configMap.metadata, resourceVersion: current.metadata?.resourceVersion },
+      };
+      const replaced = await this.tolerate(
+        `replace ${this.where('configmap', name)}`,
+        attempt < 3 ? [409] : [],
+        null,
+        () => this.core.replaceNamespacedConfigMap({ name, namespace: this.namespace, body }),
+      );
+      if (replaced) return 'updated';
+    }
+  }
+
+  // --- Events
+
+  /** Records an Event; false when an Event of that name exists already (it was recorded before). */
+  async createEvent(event: CoreV1Event): Promise<boolean> {
+    const made = await this.tolerate(`create ${this.where('event', event.metadata?.name)}`, [409], null, () =>
+      this.core.createNamespacedEvent({ namespace: this.namespace, body: event }),
+    );
+    return made !== null;
+  }
+
+  // --- Pods
+
+  async listPods(labelSelector: string): Promise<V1Pod[]> {
+    const list = await this.call(`list ${this.where('pods')} (${labelSelector})`, () =>
+      this.core.listNamespacedPod({ namespace: this.namespace, labelSelector }),
+    );
+    return list.items;
+  }
+
+  /** A pod's log (of `container`, needed when the pod has more than one). */
+  async podLog(name: string, container?: string): Promise<string> {
+    return this.call(`read the log of ${this.where('pod', name)}`, () =>
+      this.core.readNamespacedPodLog({ name, namespace: this.namespace, container }),
+    );
+  }
+}

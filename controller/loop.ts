@@ -1,0 +1,219 @@
+// The controller loop: the Jobs listed then watched (relisted on 410 Gone, the watch restarted after an
+// error), and on every change, and every resync period, one pass: observe -> reconcile -> act. Level-
+// triggered: a pass looks at the whole state, never at the event that woke it, so missed events, a relist
+// or a restart of the controller change nothing.
+
+import type { ListWatch, V1Job } from '@kubernetes/client-node';
+import { messageOf } from '../core/errors.js';
+import { type ActOutcome, type ActPorts, act } from './act.js';
+import { JOB_SELECTOR, type ObserveCache, observe } from './observe.js';
+import { type ActionKind, type GateOutcome, reconcile } from './reconcile.js';
+
+export interface ControllerOptions extends ActPorts {
+  /** A pass at least this often even without events. @default 60000 */
+  readonly resyncMs?: number;
+  /** Events arriving within this time share one pass. @default 200 */
+  readonly debounceMs?: number;
+  /** First delay before retrying a failed pass or restarting a failed watch; doubled up to maxRetryMs. @default 1000 */
+  readonly retryMs?: number;
+  /** @default 30000 */
+  readonly maxRetryMs?: number;
+}
+
+export interface ControllerStats {
+  passes: number;
+  failedPasses: number;
+  /** Job lists: 1 at start, one more per relist (after 410 Gone or a restarted watch). */
+  lists: number;
+  watchErrors: number;
+  actions: Partial<Record<ActionKind, number>>;
+}
+
+export class Controller {
+  readonly stats: ControllerStats = { passes: 0, failedPasses: 0, lists: 0, watchErrors: 0, actions: {} };
+  private readonly options: ControllerOptions;
+  private informer: ListWatch<V1Job> | null = null;
+  private readonly gates = new Map<string, GateOutcome>();
+  private readonly cache: ObserveCache = { plans: new Map() };
+  /** Jobs this controller created that the watch has not shown yet ("expectations"). */
+  private readonly expected = new Map<string, V1Job>();
+  /** Warnings already logged, so that a standing problem is logged once, not every pass. */
+  private readonly warned = new Map<string, string>();
+  private stopped = true;
+  private synced = false;
+  private dirty = false;
+  private pass: Promise<void> | null = null;
+  private passTimer: NodeJS.Timeout | null = null;
+  private watchTimer: NodeJS.Timeout | null = null;
+  private resyncTimer: NodeJS.Timeout | null = null;
+  private passFailures = 0;
+  private watchFailures = 0;
+  private lastObservedAt: number | null = null;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(options: ControllerOptions) {
+    this.options = options;
+  }
+
+  private get log() {
+    return this.options.log;
+  }
+
+  private backoff(failures: number): number {
+    return Math.min(this.options.maxRetryMs ?? 30_000, (this.options.retryMs ?? 1000) * 2 ** Math.max(0, failures - 1));
+  }
+
+  /** Lists the Jobs, starts watching them, and runs a first pass. */
+  async start(): Promise<void> {
+    if (!this.stopped) return;
+    this.stopped = false;
+    const informer = this.options.kube.jobInformer(JOB_SELECTOR, (count) => {
+      this.stats.lists++;
+      this.synced = true;
+      this.watchFailures = 0;
+      this.log.info(
+        { jobs: count, lists: this.stats.lists },
+        this.stats.lists === 1
+          ? 'jobs listed; watching'
+          : 'jobs listed again (the watch expired or restarted); watching',
+      );
+      this.trigger('list');
+    });
+    for (const verb of ['add', 'update', 'delete'] as const) {
+      informer.on(verb, (job) => {
+        this.watchFailures = 0;
+        this.trigger(`${verb} ${job.metadata?.name ?? ''}`);
+      });
+    }
+    informer.on('error', (err) => this.onWatchError(err));
+    this.informer = informer;
+    await informer.start();
+    const resyncMs = this.options.resyncMs ?? 60_000;
+    this.resyncTimer = setInterval(() => this.trigger('resync'), resyncMs);
+    this.resyncTimer.unref();
+  }
+
+  /** A failed list or watch: logged, and started again after a pause (it resumes, or relists if it must). */
+  private onWatchError(err: unknown): void {
+    // Stopping aborts the watch request, which reports as an error: not one.
+    if (this.stopped) return;
+    this.stats.watchErrors++;
+    this.watchFailures++;
+    const delay = this.backoff(this.watchFailures);
+    this.log.warn({ err: messageOf(err), retryInMs: delay }, 'job watch failed; restarting it');
+    if (this.watchTimer) clearTimeout(this.watchTimer);
+    this.watchTimer = setTimeout(() => {
+      this.watchTimer = null;
+      if (!this.stopped) void this.informer?.start();
+    }, delay);
+  }
+
+  /** Asks for a pass (soon; events close together share one). */
+  trigger(reason: string): void {
+    if (this.stopped) return;
+    this.dirty = true;
+    if (this.pass || this.passTimer) return;
+    this.log.debug({ reason }, 'pass requested');
+    this.passTimer = setTimeout(() => {
+      this.passTimer = null;
+      this.pass = this.runPasses().finally(() => {
+        this.pass = null;
+        if (this.dirty && !this.stopped) this.trigger('more');
+        else this.wakeIdle();
+      });
+    }, this.options.debounceMs ?? 200);
+  }
+
+  private async runPasses(): Promise<void> {
+    while (this.dirty && !this.stopped) {
+      this.dirty = false;
+      try {
+        await this.onePass();
+        this.passFailures = 0;
+      } catch (err) {
+        this.stats.failedPasses++;
+        this.passFailures++;
+        const delay = this.backoff(this.passFailures);
+        this.log.error({ err: messageOf(err), retryInMs: delay }, 'pass failed; trying again');
+        // The retry waits out the pause even if events came in meanwhile: they are part of the next pass.
+        this.dirty = false;
+        setTimeout(() => this.trigger('retry'), delay).unref();
+        return;
+      }
+    }
+  }
+
+  /** The Jobs the watch holds, plus those this controller created and the watch has not shown yet. */
+  private currentJobs(): V1Job[] {
+    const jobs = [...(this.informer?.list(this.options.kube.namespace) ?? [])];
+    const names = new Set(jobs.map((j) => j.metadata?.name));
+    for (const [name, job] of this.expected) {
+      if (names.has(name)) this.expected.delete(name);
+      else jobs.push(job);
+    }
+    return jobs;
+  }
+
+  private async onePass(): Promise<void> {
+    if (!this.synced) return;
+    this.stats.passes++;
+    const state = await observe(this.options.kube, this.currentJobs(), this.gates, this.cache);
+    this.lastObservedAt = Date.now();
+    const actions = reconcile(state);
+    // A problem that went away is forgotten, so that it is logged again if it comes back.
+    const standing = new Set(actions.flatMap((a) => (a.kind === 'warn' ? [a.subject] : [])));
+    for (const subject of this.warned.keys()) if (!standing.has(subject)) this.warned.delete(subject);
+    for (const action of actions) {
+      if (this.stopped) return;
+      if (action.kind === 'warn') {
+        if (this.warned.get(action.subject) === action.message) continue;
+        this.warned.set(action.subject, action.message);
+      }
+      this.stats.actions[action.kind] = (this.stats.actions[action.kind] ?? 0) + 1;
+      const outcome: ActOutcome = await act(this.options, action);
+      if (outcome.gate && action.kind === 'runGate') {
+        this.gates.set(action.season, outcome.gate);
+        this.dirty = true;
+      }
+      if (outcome.createdJob?.metadata?.name) this.expected.set(outcome.createdJob.metadata.name, outcome.createdJob);
+    }
+  }
+
+  /** Resolves once no pass runs or waits (for tests and a clean stop). */
+  idle(): Promise<void> {
+    if (!this.pass && !this.passTimer) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private wakeIdle(): void {
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Healthy once the Jobs were listed and a pass observed the cluster recently. */
+  health(now = Date.now()): { ok: boolean; detail: string } {
+    if (this.stopped) return { ok: false, detail: 'stopped' };
+    if (!this.synced) return { ok: false, detail: 'jobs not listed yet' };
+    const staleMs = 3 * (this.options.resyncMs ?? 60_000);
+    if (this.lastObservedAt === null) {
+      return this.passFailures > 0
+        ? { ok: false, detail: 'no pass has succeeded yet' }
+        : { ok: true, detail: 'starting' };
+    }
+    const age = now - this.lastObservedAt;
+    if (age > staleMs) return { ok: false, detail: `last observation ${Math.round(age / 1000)} s ago` };
+    return { ok: true, detail: `ok: ${this.stats.passes} passes, last ${Math.round(age / 1000)} s ago` };
+  }
+
+  /** Stops watching and waits for a pass in progress to end. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of [this.passTimer, this.watchTimer]) if (t) clearTimeout(t);
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.passTimer = this.watchTimer = this.resyncTimer = null;
+    await this.informer?.stop();
+    await this.pass;
+    this.wakeIdle();
+  }
+}

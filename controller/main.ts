@@ -1,0 +1,61 @@
+// The controller's program (the Deployment runs `node build/controller/main.js`): configuration from the
+// environment, the warehouse from it, the cluster from the pod's service account, /healthz on port 8080,
+// JSON logs on stdout. Stops cleanly on SIGTERM.
+
+import { hostname } from 'node:os';
+import { openAdapters } from '../core/adapters/index.js';
+import { loadConfig } from '../core/config.js';
+import { BadInputError, exitCodeOf, messageOf } from '../core/errors.js';
+import { CONTROLLER_HEALTH_PORT, NAMESPACE_ENV } from '../core/jobs/spec.js';
+import { createLogger } from '../core/log.js';
+import { DEFAULT_NAMESPACE } from './contract.js';
+import { startHealthServer } from './health.js';
+import { KubeClient } from './kube.js';
+import { Controller } from './loop.js';
+import { planDatesFrom } from './plans.js';
+
+async function main(): Promise<void> {
+  const config = loadConfig({ env: process.env });
+  const namespace = process.env[NAMESPACE_ENV] || DEFAULT_NAMESPACE;
+  const port = Number(process.env.BACKFILL_HEALTH_PORT || CONTROLLER_HEALTH_PORT);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new BadInputError(`BACKFILL_HEALTH_PORT "${process.env.BACKFILL_HEALTH_PORT}": not a port number`);
+  }
+  const log = createLogger(config.logLevel, 1).child({ component: 'controller', namespace });
+  const adapters = await openAdapters(config);
+  const kube = KubeClient.fromDefault(namespace);
+  const controller = new Controller({
+    kube,
+    warehouse: adapters.warehouse,
+    log,
+    planDates: planDatesFrom(config.planDir),
+    now: () => new Date(),
+    instance: process.env.HOSTNAME || hostname(),
+  });
+  const health = await startHealthServer(() => controller.health(), port);
+  log.info(
+    { server: kube.server, warehouse: adapters.warehouse.description, healthPort: health.port },
+    'controller starting',
+  );
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'controller stopping');
+    await controller.stop();
+    health.server.close();
+    await adapters.close();
+    log.info('controller stopped');
+    // Idle keep-alive sockets of the Kubernetes client must not hold the pod past its grace period.
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  await controller.start();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`controller: ${messageOf(err)}\n`);
+  process.exit(exitCodeOf(err));
+});

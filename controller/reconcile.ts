@@ -1,0 +1,388 @@
+// The controller's decisions: a pure function from what it observed in the cluster (and the gate results it
+// computed) to the actions that bring the cluster where it should be. No I/O, no clock: the loop observes
+// and acts; everything it decides is here and tested as a table.
+
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import type { IsoDate } from '../core/dates.js';
+import type { GateResult } from '../core/gate.js';
+import { parseIndexes } from '../core/jobs/indexes.js';
+import type { JobPlan } from '../core/jobs/spec.js';
+import type { Stage3Summary } from '../core/stages/stage3.js';
+import { COMPONENT_STAGE1, COMPONENT_STAGE3, kubectlLogsCommand, type ReportKind } from './contract.js';
+
+/** One entry of `status.conditions`. */
+export interface JobCondition {
+  readonly type: string;
+  readonly status: string;
+  readonly reason?: string | undefined;
+  readonly message?: string | undefined;
+}
+
+/** The fields of a batch/v1 Job the controller decides on. */
+export interface ObservedJob {
+  readonly name: string;
+  readonly uid: string;
+  /** `stage1` (Stage 1 and retry Jobs) or `stage3`. */
+  readonly component: string;
+  readonly season: string;
+  /** The ConfigMap holding the job plan (Stage 1 and retry Jobs). */
+  readonly planConfigMap: string | null;
+  readonly completions: number;
+  readonly createdAt: string;
+  /** When it reached Complete or Failed (ISO), if it did. */
+  readonly finishedAt: string | null;
+  /** `status.completedIndexes`, e.g. "0-3,5" (empty when none). */
+  readonly completedIndexes: string;
+  /** `status.failedIndexes` (null when the Job has no backoffLimitPerIndex). */
+  readonly failedIndexes: string | null;
+  readonly succeeded: number;
+  readonly failed: number;
+  readonly active: number;
+  readonly conditions: readonly JobCondition[];
+}
+
+/** A job plan ConfigMap as read: the plan, or why it could not be used. */
+export type PlanLookup =
+  | { readonly ok: true; readonly plan: JobPlan }
+  | { readonly ok: false; readonly problem: string };
+
+/** A season's Stage 3 Job spec ConfigMap as read. */
+export type Stage3Spec =
+  | { readonly ok: true; readonly jobName: string; readonly manifest: Readonly<Record<string, unknown>> }
+  | { readonly ok: false; readonly problem: string };
+
+/** A report ConfigMap the controller wrote earlier (so that a restart does not report twice). */
+export interface ObservedReport {
+  readonly name: string;
+  readonly kind: ReportKind;
+  readonly season: string;
+  readonly jobUid: string | null;
+  readonly gateKey: string | null;
+  readonly gatePassed: boolean | null;
+}
+
+/** How the Stage 3 pod ended: its container's termination state. */
+export interface Stage3Termination {
+  readonly podName: string;
+  readonly exitCode: number | null;
+  readonly reason: string | null;
+  /** The termination message: the runner's JSON summary. */
+  readonly message: string | null;
+}
+
+/** A gate result computed by this controller process, for the set of finished jobs named by `key`. */
+export interface GateOutcome {
+  readonly key: string;
+  readonly result: GateResult;
+}
+
+export interface ObservedState {
+  readonly namespace: string;
+  readonly jobs: readonly ObservedJob[];
+  /** Plan ConfigMaps by name. */
+  readonly plans: ReadonlyMap<string, PlanLookup>;
+  /** Stage 3 spec ConfigMaps by season. */
+  readonly stage3Specs: ReadonlyMap<string, Stage3Spec>;
+  /** How the pod of a finished Stage 3 Job ended, by Job name (null: no pod left to read). */
+  readonly stage3Pods: ReadonlyMap<string, Stage3Termination | null>;
+  readonly reports: readonly ObservedReport[];
+  /** Gate results computed in this process, by season. */
+  readonly gates: ReadonlyMap<string, GateOutcome>;
+}
+
+/** One index of a Stage 1 Job that did not complete. */
+export interface FailedIndex {
+  readonly index: number;
+  /** Its date from the plan (null when the plan cannot be read). */
+  readonly date: IsoDate | null;
+  /** Failed by the Job controller (`failed`), or never completed before the Job ended (`unfinished`). */
+  readonly state: 'failed' | 'unfinished';
+  /** The command that shows its pods' logs. */
+  readonly logs: string;
+}
+
+export type Action =
+  | {
+      readonly kind: 'reportStage1Failures';
+      readonly season: string;
+      readonly job: string;
+      readonly jobUid: string;
+      readonly outcome: 'Complete' | 'Failed';
+      /** The reason of the Failed condition (FailedIndexes, DeadlineExceeded, ...). */
+      readonly reason: string | null;
+      readonly completedIndexes: string;
+      readonly failedIndexes: string;
+      readonly failed: readonly FailedIndex[];
+    }
+  | { readonly kind: 'runGate'; readonly season: string; readonly key: string; readonly dates: readonly IsoDate[] }
+  | {
+      readonly kind: 'publishGate';
+      readonly season: string;
+      readonly key: string;
+      /** The finished Job whose end ran the gate: the Event is attached to it. */
+      readonly lastJob: { readonly name: string; readonly uid: string };
+      readonly result: GateResult;
+    }
+  | {
+      readonly kind: 'createStage3Job';
+      readonly season: string;
+      readonly job: string;
+      readonly manifest: Readonly<Record<string, unknown>>;
+    }
+  | {
+      readonly kind: 'reportStage3Failure';
+      readonly season: string;
+      readonly job: string;
+      readonly jobUid: string;
+      /** The reason and message of the Job's Failed condition. */
+      readonly reason: string | null;
+      readonly conditionMessage: string | null;
+      readonly termination: Stage3Termination | null;
+      /** The termination message read as the runner's summary (null when absent or not a summary). */
+      readonly summary: Stage3Summary | null;
+    }
+  | {
+      readonly kind: 'validate';
+      readonly season: string;
+      readonly job: string;
+      readonly jobUid: string;
+      readonly dates: readonly IsoDate[];
+      readonly summary: Stage3Summary | null;
+    }
+  /** Something only a person can fix (a missing ConfigMap, an unreadable plan): logged, nothing else. */
+  | { readonly kind: 'warn'; readonly season: string; readonly subject: string; readonly message: string };
+
+export type ActionKind = Action['kind'];
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers, each pure.
+
+const isTrue = (job: ObservedJob, type: string) => job.conditions.some((c) => c.type === type && c.status === 'True');
+
+/** `Complete` or `Failed` once the Job reached a terminal condition; null while it runs (FailureTarget included). */
+export function jobOutcome(job: ObservedJob): 'Complete' | 'Failed' | null {
+  if (isTrue(job, 'Failed')) return 'Failed';
+  if (isTrue(job, 'Complete')) return 'Complete';
+  return null;
+}
+
+function condition(job: ObservedJob, type: string): JobCondition | undefined {
+  return job.conditions.find((c) => c.type === type && c.status === 'True');
+}
+
+/**
+ * The indexes of a finished Job that did not complete: those in `failedIndexes`, and, when the Job failed
+ * for another reason (its deadline), those that never completed.
+ */
+export function failedIndexesOf(job: ObservedJob, plan: JobPlan | null, namespace: string): FailedIndex[] {
+  const completed = new Set(parseIndexes(job.completedIndexes));
+  const failed = new Set(parseIndexes(job.failedIndexes));
+  const out: FailedIndex[] = [];
+  const outcome = jobOutcome(job);
+  for (let index = 0; index < job.completions; index++) {
+    if (completed.has(index)) continue;
+    const state = failed.has(index) ? 'failed' : outcome === 'Failed' ? 'unfinished' : null;
+    if (!state) continue;
+    out.push({
+      index,
+      date: plan?.dates[index] ?? null,
+      state,
+      logs: kubectlLogsCommand(namespace, job.name, index),
+    });
+  }
+  return out;
+}
+
+/** Names the set of finished Stage 1 Jobs of a season: the gate runs again only when this changes. */
+export function gateKey(finished: readonly ObservedJob[]): string {
+  const ids = finished.map((j) => `${j.name}:${j.uid}`).sort();
+  return createHash('sha256').update(ids.join('\n')).digest('hex').slice(0, 16);
+}
+
+const Stage3SummarySchema = z.object({
+  status: z.enum(['succeeded', 'failed', 'gate_failed']),
+  season: z.string(),
+  dates: z.number(),
+  processed: z.number(),
+  resumedFrom: z.string().nullable(),
+  completedThrough: z.string().nullable(),
+  failedDate: z.string().optional(),
+  processor: z.string().optional(),
+  check: z.string().optional(),
+  error: z.string().optional(),
+});
+
+/** The Stage 3 runner's summary from a termination message; null when the message is not one. */
+export function parseStage3Summary(message: string | null | undefined): Stage3Summary | null {
+  if (!message) return null;
+  try {
+    const parsed = Stage3SummarySchema.safeParse(JSON.parse(message));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Timestamps have whole seconds: on a tie a retry Job counts as the later one (it follows a Stage 1 Job). */
+const isRetry = (j: ObservedJob) => (j.name.startsWith('nba-retry-') ? 1 : 0);
+const byCreation = (a: ObservedJob, b: ObservedJob) =>
+  a.createdAt !== b.createdAt
+    ? a.createdAt < b.createdAt
+      ? -1
+      : 1
+    : isRetry(a) !== isRetry(b)
+      ? isRetry(a) - isRetry(b)
+      : a.name < b.name
+        ? -1
+        : 1;
+/** By end time; a stable sort keeps the creation order of Jobs that ended in the same second. */
+const byFinish = (a: ObservedJob, b: ObservedJob) =>
+  (a.finishedAt ?? '') === (b.finishedAt ?? '') ? 0 : (a.finishedAt ?? '') < (b.finishedAt ?? '') ? -1 : 1;
+
+/**
+ * The dates of a season whose latest attempt failed: a date counts as fixed once a Job that finished later
+ * completed its index. Jobs whose plan cannot be read are left out.
+ */
+export function openFailedDates(jobs: readonly ObservedJob[], plans: ReadonlyMap<string, PlanLookup>): IsoDate[] {
+  const latest = new Map<IsoDate, { at: string; ok: boolean }>();
+  const finished = jobs
+    .filter((j) => j.component === COMPONENT_STAGE1 && jobOutcome(j) !== null)
+    .sort(byCreation)
+    .sort(byFinish);
+  for (const job of finished) {
+    const lookup = job.planConfigMap ? plans.get(job.planConfigMap) : undefined;
+    if (!lookup?.ok) continue;
+    const completed = new Set(parseIndexes(job.completedIndexes));
+    lookup.plan.dates.forEach((date, index) => {
+      latest.set(date, { at: job.finishedAt ?? job.createdAt, ok: completed.has(index) });
+    });
+  }
+  return [...latest.entries()]
+    .filter(([, v]) => !v.ok)
+    .map(([d]) => d)
+    .sort();
+}
+
+function reported(state: ObservedState, kind: ReportKind, jobUid: string): boolean {
+  return state.reports.some((r) => r.kind === kind && r.jobUid === jobUid);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The decision, season by season, in the order of the backfill's stages.
+
+/** Stage 1 and retry Jobs that finished: each one's failed dates reported once (per Job uid). */
+function stage1Actions(state: ObservedState, season: string, jobs: readonly ObservedJob[]): Action[] {
+  const actions: Action[] = [];
+  for (const job of jobs) {
+    const lookup = job.planConfigMap ? state.plans.get(job.planConfigMap) : undefined;
+    if (!lookup?.ok) {
+      actions.push({
+        kind: 'warn',
+        season,
+        subject: job.name,
+        message: job.planConfigMap
+          ? `job ${job.name}: its plan ConfigMap ${job.planConfigMap} cannot be used: ${lookup?.problem ?? 'not read'}`
+          : `job ${job.name}: no plan ConfigMap annotation, so its indexes cannot be turned into dates`,
+      });
+    }
+    const outcome = jobOutcome(job);
+    if (!outcome || reported(state, 'failures', job.uid)) continue;
+    const failed = failedIndexesOf(job, lookup?.ok ? lookup.plan : null, state.namespace);
+    if (failed.length === 0) continue;
+    actions.push({
+      kind: 'reportStage1Failures',
+      season,
+      job: job.name,
+      jobUid: job.uid,
+      outcome,
+      reason: condition(job, 'Failed')?.reason ?? null,
+      completedIndexes: job.completedIndexes,
+      failedIndexes: job.failedIndexes ?? '',
+      failed,
+    });
+  }
+  return actions;
+}
+
+/** The season's Stage 3 Job, once it exists: its failure reported, or its success validated, once. */
+function stage3Actions(state: ObservedState, season: string, job: ObservedJob, dates: readonly IsoDate[]): Action[] {
+  const outcome = jobOutcome(job);
+  if (!outcome) return [];
+  const termination = state.stage3Pods.get(job.name) ?? null;
+  const summary = parseStage3Summary(termination?.message);
+  if (outcome === 'Failed') {
+    if (reported(state, 'stage3-failure', job.uid)) return [];
+    const failed = condition(job, 'Failed');
+    return [
+      {
+        kind: 'reportStage3Failure',
+        season,
+        job: job.name,
+        jobUid: job.uid,
+        reason: failed?.reason ?? null,
+        conditionMessage: failed?.message ?? null,
+        termination,
+        summary,
+      },
+    ];
+  }
+  if (reported(state, 'validation', job.uid)) return [];
+  return [{ kind: 'validate', season, job: job.name, jobUid: job.uid, dates, summary }];
+}
+
+/** The actions that move one season forward. */
+function seasonActions(state: ObservedState, season: string): Action[] {
+  const stage1 = state.jobs.filter((j) => j.season === season && j.component === COMPONENT_STAGE1).sort(byCreation);
+  const actions = stage1Actions(state, season, stage1);
+  const plans = stage1.map((j) => (j.planConfigMap ? state.plans.get(j.planConfigMap) : undefined));
+  const dates = [...new Set(plans.flatMap((p) => (p?.ok ? p.plan.dates : [])))].sort();
+
+  const spec = state.stage3Specs.get(season);
+  const stage3Jobs = state.jobs.filter((j) => j.season === season && j.component === COMPONENT_STAGE3);
+  // A spec names the plan's Stage 3 Job; without one, any Stage 3 Job of the season is taken as it.
+  const stage3 = spec?.ok ? stage3Jobs.find((j) => j.name === spec.jobName) : stage3Jobs.sort(byCreation).at(-1);
+  if (stage3) return [...actions, ...stage3Actions(state, season, stage3, dates)];
+
+  // Before Stage 3: the gate runs once every Stage 1 and retry Job of the season has finished.
+  if (stage1.length === 0 || stage1.some((j) => jobOutcome(j) === null)) return actions;
+  if (plans.some((p) => !p?.ok)) return actions;
+  const key = gateKey(stage1);
+  const published = state.reports.find((r) => r.kind === 'gate' && r.season === season);
+  let passed: boolean;
+  if (published && published.gateKey === key && published.gatePassed !== null) {
+    passed = published.gatePassed;
+  } else {
+    const computed = state.gates.get(season);
+    if (!computed || computed.key !== key) return [...actions, { kind: 'runGate', season, key, dates }];
+    const last = [...stage1].sort(byFinish).at(-1);
+    actions.push({
+      kind: 'publishGate',
+      season,
+      key,
+      lastJob: { name: last?.name ?? '', uid: last?.uid ?? '' },
+      result: computed.result,
+    });
+    passed = computed.result.passed;
+  }
+  if (!passed) return actions;
+  if (!spec?.ok) {
+    const problem = spec ? spec.problem : 'not found';
+    return [
+      ...actions,
+      {
+        kind: 'warn',
+        season,
+        subject: `stage3-spec-${season}`,
+        message: `gate passed but no Stage 3 spec: ${problem}`,
+      },
+    ];
+  }
+  return [...actions, { kind: 'createStage3Job', season, job: spec.jobName, manifest: spec.manifest }];
+}
+
+/** Every action the observed state calls for, season by season (in season order). */
+export function reconcile(state: ObservedState): Action[] {
+  const seasons = [...new Set(state.jobs.map((j) => j.season))].sort();
+  return seasons.flatMap((season) => seasonActions(state, season));
+}

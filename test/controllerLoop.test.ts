@@ -1,0 +1,355 @@
+// The controller end to end against the API server double: Stage 1 pods do the real Phase 1-2 of their date
+// (read from their plan ConfigMap) into a real DuckDB warehouse, the controller runs the real gate, creates the
+// Stage 3 Job, whose pod runs the real Stage 3, and validates. Restarts of the controller at several points
+// converge without creating a Job or a report twice; a failed date is reported with its logs command and
+// holds Stage 3 back until a retry Job loads it; a Stage 3 failure is reported from its termination message.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Logger, pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createRetryJob } from '../controller/cluster.js';
+import { Controller } from '../controller/loop.js';
+import { planDatesFrom } from '../controller/plans.js';
+import { CheckedWarehouse } from '../core/checks/data.js';
+import { runPhases1And2 } from '../core/dateRun.js';
+import { BadInputError } from '../core/errors.js';
+import { CorruptingObjectStore, type Faults } from '../core/faults.js';
+import { EXIT_INDEX_PERMANENT, EXIT_INDEX_RETRIABLE, planConfigMapName } from '../core/jobs/spec.js';
+import { silentLogger } from '../core/log.js';
+import type { PipelinePorts } from '../core/pipeline/processor.js';
+import type { PlanDate } from '../core/plan.js';
+import { nbacPlayerBoxscore } from '../core/schema/raw.js';
+import { runStage3 } from '../core/stages/stage3.js';
+import { openTestPipeline, type TestPipeline } from './support/adapters.js';
+import {
+  type KubeApiServer,
+  type KubeObject,
+  type PodAttempt,
+  type PodOutcome,
+  startKubeApiServer,
+} from './support/kubeApiServer.js';
+import {
+  ADMIN_TOKEN,
+  applyStage1,
+  applyStage3Spec,
+  CONTROLLER_TOKEN,
+  clientFor,
+  NAMESPACE,
+  TOKENS,
+  waitFor,
+} from './support/kubeFixtures.js';
+import { REPO_ROOT } from './support/workspace.js';
+
+const SEASON = '2021-22';
+const DATES = ['2021-10-19', '2021-10-20', '2021-10-21', '2021-10-22'];
+const planDates = planDatesFrom(join(REPO_ROOT, 'plans'));
+
+let t: TestPipeline;
+let server: KubeApiServer;
+let logLines: Record<string, unknown>[];
+let controllers: Controller[];
+/** Pods a test holds back; released after it, so that a failing test does not leave them running. */
+let held: (() => void)[];
+
+beforeEach(async () => {
+  t = await openTestPipeline('nba-backfill-controller-');
+  server = await startKubeApiServer({ tokens: TOKENS });
+  logLines = [];
+  controllers = [];
+  held = [];
+});
+afterEach(async () => {
+  for (const c of controllers) await c.stop();
+  for (const release of held) release();
+  await server.podsIdle();
+  await server.close();
+  await t.dispose();
+});
+
+function newController(resyncMs = 500): Controller {
+  const log: Logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
+  const c = new Controller({
+    kube: clientFor(server, CONTROLLER_TOKEN),
+    warehouse: t.adapters.warehouse,
+    log,
+    planDates,
+    now: () => new Date(),
+    instance: 'nba-backfill-controller-test',
+    debounceMs: 20,
+    resyncMs,
+    retryMs: 100,
+  });
+  controllers.push(c);
+  return c;
+}
+
+/** One Stage 1 pod, as jobs/phase2-date runs it: its date from the plan ConfigMap, exit 2 on bad input. */
+async function stage1Pod(a: PodAttempt, faults?: Faults): Promise<PodOutcome> {
+  const cm = server.get('configmaps', NAMESPACE, planConfigMapName(a.jobName)) as KubeObject;
+  const date = (JSON.parse(String((cm.data as Record<string, string>)['job-plan.json'])) as { dates: string[] }).dates[
+    a.index
+  ] as string;
+  const ports: PipelinePorts = faults
+    ? { ...t.adapters, objects: new CorruptingObjectStore(t.adapters.objects, faults) }
+    : t.adapters;
+  const result = await runPhases1And2(ports, silentLogger(), date, {
+    trigger: { command: 'jobs/phase2-date', stage: 'stage1', jobName: a.jobName, jobIndex: a.index },
+    attempt: a.failureCount + 1,
+    skipDownstreamTrigger: true,
+  });
+  const line = (msg: string, extra: Record<string, unknown> = {}) =>
+    `${JSON.stringify({ level: 30, date, index: a.index, msg, ...extra })}\n`;
+  if (result.ok) return { result: 'succeed', log: line('index succeeded') };
+  const permanent = result.failures.every((f) => f.error instanceof BadInputError);
+  return {
+    result: 'fail',
+    exitCode: permanent ? EXIT_INDEX_PERMANENT : EXIT_INDEX_RETRIABLE,
+    log: result.failures
+      .map((f) => line('processor failed', { processor: f.processor, err: f.error.message }))
+      .join(''),
+  };
+}
+
+/** The Stage 3 pod, as jobs/phase3-runner runs it: its summary becomes the termination message. */
+async function stage3Pod(dates: PlanDate[], onDate?: (date: string) => Promise<void>): Promise<PodOutcome> {
+  const summaryFile = join(t.dir, `summary-${Date.now()}.json`);
+  const ports = { ...t.adapters, warehouse: new CheckedWarehouse(t.adapters.warehouse) };
+  const run = await runStage3(ports, silentLogger(), { season: SEASON, dates, summaryFile, onDate });
+  const terminationMessage = readFileSync(summaryFile, 'utf8');
+  return run.summary.status === 'succeeded'
+    ? { result: 'succeed', terminationMessage }
+    : { result: 'fail', exitCode: 1, terminationMessage };
+}
+
+const component = (a: PodAttempt) => a.job.metadata.labels?.['app.kubernetes.io/component'];
+const configMap = (name: string) => server.get('configmaps', NAMESPACE, name);
+/** A ConfigMap's data; empty when it does not exist. */
+const dataOf = (name: string) => (configMap(name)?.data ?? {}) as Record<string, string>;
+const events = () => server.list('events', NAMESPACE) as (KubeObject & { reason: string; message: string })[];
+
+describe('the controller loop against the API server double', () => {
+  it('all dates load: the gate passes, Stage 3 is created once across restarts, then validated once', async () => {
+    let release: () => void = () => {};
+    const stage3Started = new Promise<void>((r) => {
+      release = r;
+      held.push(r);
+    });
+    const dates = await planDates(SEASON, DATES);
+    server.setPodScript(async (a) => {
+      if (component(a) === 'stage1') return stage1Pod(a);
+      await stage3Started;
+      return stage3Pod(dates);
+    });
+    const admin = clientFor(server, ADMIN_TOKEN);
+    const stage3 = await applyStage3Spec(admin, SEASON, DATES);
+    const { job } = await applyStage1(admin, SEASON, DATES);
+
+    // The first controller sees Stage 1 through, runs the gate once, creates Stage 3, and is stopped. Its watch
+    // lags (1.5 s) while it resyncs every 100 ms: passes that do not see the new Job yet must not create it again.
+    const first = newController(100);
+    await first.start();
+    await waitFor(
+      'the Stage 1 job to finish',
+      () => (server.get('jobs', NAMESPACE, job)?.status as { completionTime?: string } | undefined)?.completionTime,
+    );
+    server.setWatchDelay(1500);
+    await waitFor('the Stage 3 job', () => server.get('jobs', NAMESPACE, stage3));
+    const passes = first.stats.passes;
+    await waitFor('passes while the watch lags', () => first.stats.passes >= passes + 3);
+    expect(first.stats.lists).toBe(1);
+    await first.stop();
+    server.setWatchDelay(0);
+    expect(first.stats.actions.runGate).toBe(1);
+    expect(first.stats.actions.createStage3Job).toBe(1);
+    expect(first.stats.actions.reportStage1Failures).toBeUndefined();
+    expect(configMap('nba-backfill-gate-202122')?.metadata.annotations).toMatchObject({
+      'nba-backfill/gate-passed': 'true',
+    });
+    expect(String(dataOf('nba-backfill-gate-202122')['gate.txt'])).toMatch(/GATE PASSED/);
+    expect(configMap(`${job}-failures`)).toBeUndefined();
+    expect(events().map((e) => [e.reason, (e.involvedObject as { name: string }).name])).toEqual(
+      expect.arrayContaining([
+        ['GatePassed', job],
+        ['Stage3Created', stage3],
+      ]),
+    );
+
+    // A restart while Stage 3 runs: nothing is created again; Stage 3 ends and is validated.
+    const second = newController();
+    await second.start();
+    await second.idle();
+    release();
+    await waitFor('the validation report', () => configMap(`${stage3}-validation`), 60_000);
+    await second.idle();
+    await second.stop();
+    expect(second.stats.actions.createStage3Job).toBeUndefined();
+    expect(second.stats.actions.runGate).toBeUndefined();
+    expect(second.stats.actions.validate).toBe(1);
+    const validation = configMap(`${stage3}-validation`) as KubeObject;
+    const summary = JSON.parse(String((validation.data as Record<string, string>)['summary.json']));
+    expect(summary).toMatchObject({ passed: true, dates: 4, stage3: { status: 'succeeded', processed: 4 } });
+    expect(validation.metadata.annotations?.['nba-backfill/passed']).toBe('true');
+    expect(String((validation.data as Record<string, string>)['report.md'])).toMatch(
+      /# NBA backfill validation: 2021-22/,
+    );
+
+    // A third start after everything: it observes, and does nothing.
+    const third = newController();
+    await third.start();
+    await third.idle();
+    expect(third.stats.passes).toBeGreaterThan(0);
+    expect(third.stats.actions).toEqual({});
+
+    // Across the three controllers: the Stage 3 Job created once, and never asked for twice.
+    const jobPosts = server.requests.filter((r) => r.method === 'POST' && r.resource === 'jobs' && r.user !== 'admin');
+    expect(jobPosts.map((r) => r.status)).toEqual([201]);
+    const validationPosts = server.requests.filter(
+      (r) => r.method === 'POST' && r.resource === 'configmaps' && r.status === 201 && r.user !== 'admin',
+    );
+    expect(validationPosts).toHaveLength(2); // the gate report and the validation report
+    expect(events().filter((e) => e.reason === 'ValidationPassed')).toHaveLength(1);
+    expect(logLines.some((l) => l.msg === 'VALIDATION PASSED' && l.job === stage3)).toBe(true);
+    expect(logLines.some((l) => l.msg === 'stage 3 job created' && l.season === SEASON)).toBe(true);
+  });
+
+  it('a failed date is reported with its logs command and holds Stage 3 back until a retry loads it; a Stage 3 failure is reported from its termination message', async () => {
+    const dates = await planDates(SEASON, DATES);
+    // 2021-10-21's player log is corrupt (bad input: exit 2, no retry) in the Stage 1 job only; 2021-10-20
+    // fails once on a transient error and loads on its retry. Stage 3 then meets a gap that appears
+    // after its gate (2021-10-22's player rows vanish while it runs 2021-10-20).
+    const corrupt: Faults = {
+      transient: [],
+      permanent: [],
+      corrupt: [{ date: '2021-10-21', file: 'playerGameLogs', how: 'invalid-json' }],
+    };
+    server.setPodScript(async (a) => {
+      if (component(a) === 'stage3') {
+        return stage3Pod(dates, async (date) => {
+          if (date === '2021-10-20') {
+            await t.adapters.warehouse.commit({
+              replace: [{ table: nbacPlayerBoxscore, date: '2021-10-22', rows: [] }],
+              append: [],
+            });
+          }
+        });
+      }
+      if (a.jobName.startsWith('nba-retry-')) return stage1Pod(a);
+      if (a.index === 1 && a.attempt === 1)
+        return { result: 'fail', exitCode: EXIT_INDEX_RETRIABLE, log: 'HTTP 503\n' };
+      return stage1Pod(a, corrupt);
+    });
+    const admin = clientFor(server, ADMIN_TOKEN);
+    const stage3 = await applyStage3Spec(admin, SEASON, DATES);
+    const { job } = await applyStage1(admin, SEASON, DATES);
+    const controller = newController();
+    await controller.start();
+
+    // The failure log: one date, its reason, attempts, the failing processor and the command for its logs.
+    const failures = await waitFor('the failure log', () => configMap(`${job}-failures`));
+    const log = JSON.parse(String((failures.data as Record<string, string>)['failures.json']));
+    const kubectl = `kubectl logs -n ${NAMESPACE} -l job-name=${job},batch.kubernetes.io/job-completion-index=2`;
+    expect(log).toMatchObject({
+      jobName: job,
+      season: SEASON,
+      completedIndexes: '0,1,3',
+      failedIndexes: '2',
+      failed: [
+        {
+          date: '2021-10-21',
+          index: 2,
+          attempts: 1,
+          exitCodes: [2],
+          reason: 'PodFailurePolicy',
+          // The first Phase 2 processor (by name) whose latest run on the date failed, as `backfill failures` says.
+          processor: 'nbac_gamebook_player_stats',
+          error: expect.stringMatching(/JSON/),
+          logs: kubectl,
+        },
+      ],
+    });
+    const event = events().find((e) => e.reason === 'DatesFailed');
+    expect(event?.type).toBe('Warning');
+    expect(event?.message).toContain(`2021-10-21 (index 2: ${kubectl})`);
+    expect(logLines.find((l) => l.msg === 'date failed')).toMatchObject({
+      date: '2021-10-21',
+      index: 2,
+      logs: kubectl,
+    });
+    // `backfill failures` reads the same failure, with the command as where the logs are.
+    const rows = await t.adapters.warehouse.query(
+      'SELECT CAST(data_date AS STRING) AS d, log_location FROM nba_reference.backfill_failure_log WHERE job_name = @job',
+      { job },
+    );
+    expect(rows).toEqual([{ d: '2021-10-21', log_location: kubectl }]);
+
+    // The gate fails on that date, says so, and Stage 3 is not created.
+    const gate = await waitFor('the gate report', () => configMap('nba-backfill-gate-202122'));
+    expect(gate.metadata.annotations?.['nba-backfill/gate-passed']).toBe('false');
+    expect(String((gate.data as Record<string, string>)['gate.txt'])).toMatch(/nbac_player_boxscore .* 2021-10-21/);
+    expect(events().find((e) => e.reason === 'GateFailed')?.message).toMatch(/1 date\(s\) incomplete \(2021-10-21\)/);
+    await controller.idle();
+    expect(server.get('jobs', NAMESPACE, stage3)).toBeUndefined();
+    expect(
+      logLines.some(
+        (l) => String(l.msg).startsWith('GATE FAILED') && (l.missingDates as string[])?.[0] === '2021-10-21',
+      ),
+    ).toBe(true);
+
+    // The fix, then `backfill retry --cluster`: a retry Job for the failed date, modelled on the Stage 1 Job.
+    const retry = await createRetryJob(admin, SEASON, ['2021-10-21'], 2);
+    expect(retry.model).toBe(job);
+    await waitFor('Stage 3 after the retry', () => server.get('jobs', NAMESPACE, stage3), 30_000);
+    await waitFor(
+      'the gate report to pass',
+      () => configMap('nba-backfill-gate-202122')?.metadata.annotations?.['nba-backfill/gate-passed'] === 'true',
+    );
+    expect(events().find((e) => e.reason === 'GatePassed')?.involvedObject).toMatchObject({ name: retry.job });
+
+    // Stage 3 stops at the gap: the controller reports the date and the reason from the termination message.
+    const result = await waitFor('the Stage 3 failure report', () => configMap(`${stage3}-result`), 60_000);
+    const message = String((result.data as Record<string, string>)['message.txt']);
+    expect(message).toMatch(
+      /^Stage 3 of 2021-22 stopped at 2021-10-22 \(player_game_summary, gap_detection\): Analytics BLOCKED: Gap Detected - missing dates in lookback window: 2021-10-22/,
+    );
+    expect(events().find((e) => e.reason === 'Stage3Failed')?.message).toContain('stopped at 2021-10-22');
+    await controller.idle();
+    expect(logLines.find((l) => l.failedDate === '2021-10-22')).toMatchObject({ level: 50, check: 'gap_detection' });
+    expect(controller.stats.actions).toMatchObject({
+      reportStage1Failures: 1,
+      runGate: 2,
+      publishGate: 2,
+      createStage3Job: 1,
+      reportStage3Failure: 1,
+    });
+    expect(controller.stats.actions.validate).toBeUndefined();
+  });
+
+  it('restarts its watch after errors and retries a pass that failed, then carries on', async () => {
+    const admin = clientFor(server, ADMIN_TOKEN);
+    await applyStage3Spec(admin, SEASON, DATES);
+    const controller = newController();
+    // The first watch and the one after it fail (HTTP 500, then 503); the first report listing fails once.
+    server.failNext({ verb: 'watch', resource: 'jobs', status: 500 });
+    server.failNext({ verb: 'watch', resource: 'jobs', status: 503 });
+    server.failNext({ verb: 'list', resource: 'configmaps', status: 500 });
+    await controller.start();
+    // Stage 1 pods that load nothing: the gate fails, which is what this test waits for.
+    server.setPodScript(() => ({ result: 'succeed' }));
+    const { job } = await applyStage1(admin, SEASON, DATES);
+    const gate = await waitFor('the gate report', () => configMap('nba-backfill-gate-202122'));
+    expect(gate.metadata.annotations?.['nba-backfill/gate-passed']).toBe('false');
+    expect(controller.stats.watchErrors).toBe(2);
+    expect(controller.stats.failedPasses).toBe(1);
+    expect(controller.stats.actions.runGate).toBe(1);
+    expect(logLines.filter((l) => l.msg === 'job watch failed; restarting it').map((l) => l.err)).toEqual([
+      expect.stringMatching(/500|Internal Server Error/),
+      expect.stringMatching(/503|Service Unavailable/),
+    ]);
+    expect(logLines.find((l) => l.msg === 'pass failed; trying again')?.err).toMatch(
+      /list configmaps in namespace nba-backfill .*: HTTP 500 InternalError: injected fault/,
+    );
+    expect(controller.health()).toMatchObject({ ok: true });
+    expect(events().find((e) => e.reason === 'GateFailed')?.involvedObject).toMatchObject({ name: job });
+  });
+});

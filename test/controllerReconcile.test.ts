@@ -1,0 +1,524 @@
+// reconcile(observed) -> actions, as a table: each stage, each failure, and a restart at each point (the
+// observed state after a restart holds only what the cluster holds: the reports written, the Jobs created).
+
+import { describe, expect, it } from 'vitest';
+import {
+  type Action,
+  failedIndexesOf,
+  type GateOutcome,
+  gateKey,
+  type JobCondition,
+  type ObservedJob,
+  type ObservedReport,
+  type ObservedState,
+  openFailedDates,
+  type PlanLookup,
+  parseStage3Summary,
+  reconcile,
+  type Stage3Spec,
+  type Stage3Termination,
+} from '../controller/reconcile.js';
+import { failureLog, failureLogText, fitConfigMap, stage3FailureMessage } from '../controller/reports.js';
+import type { GateResult } from '../core/gate.js';
+
+const NS = 'nba-backfill';
+const SEASON = '2021-22';
+const DATES = ['2021-10-19', '2021-10-20', '2021-10-21', '2021-10-22'];
+const STAGE3 = 'nba-stage3-202122-aaaa0000';
+
+// --- Fixture builders
+
+const COMPLETE: JobCondition[] = [
+  { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached' },
+  { type: 'Complete', status: 'True', reason: 'CompletionsReached' },
+];
+const failedBy = (reason: string): JobCondition[] => [
+  { type: 'FailureTarget', status: 'True', reason },
+  { type: 'Failed', status: 'True', reason, message: 'Job has failed indexes' },
+];
+
+function job(name: string, over: Partial<ObservedJob> = {}): ObservedJob {
+  return {
+    name,
+    uid: `uid-${name}`,
+    component: 'stage1',
+    season: SEASON,
+    planConfigMap: `${name}-plan`,
+    completions: DATES.length,
+    createdAt: '2024-01-01T00:00:00Z',
+    finishedAt: null,
+    completedIndexes: '',
+    failedIndexes: '',
+    succeeded: 0,
+    failed: 0,
+    active: 2,
+    conditions: [],
+    ...over,
+  };
+}
+
+const done = (j: ObservedJob, at = '2024-01-01T01:00:00Z'): ObservedJob => ({
+  ...j,
+  completedIndexes: `0-${j.completions - 1}`,
+  succeeded: j.completions,
+  active: 0,
+  finishedAt: at,
+  conditions: COMPLETE,
+});
+
+const failed = (
+  j: ObservedJob,
+  completed: string,
+  failedIdx: string,
+  reason = 'FailedIndexes',
+  at = '2024-01-01T01:00:00Z',
+): ObservedJob => ({
+  ...j,
+  completedIndexes: completed,
+  failedIndexes: failedIdx,
+  active: 0,
+  finishedAt: at,
+  conditions: failedBy(reason),
+});
+
+const STAGE1 = job('nba-stage1-202122-11111111');
+const RETRY = job('nba-retry-202122-22222222', { completions: 1, createdAt: '2024-01-01T02:00:00Z' });
+
+function plan(j: ObservedJob, dates: string[]): [string, PlanLookup] {
+  return [j.planConfigMap as string, { ok: true, plan: { jobName: j.name, season: j.season, dates } }];
+}
+
+const SPEC: Stage3Spec = {
+  ok: true,
+  jobName: STAGE3,
+  manifest: { apiVersion: 'batch/v1', kind: 'Job', metadata: { name: STAGE3 } },
+};
+
+function gateResult(missing: string[]): GateResult {
+  return {
+    passed: missing.length === 0,
+    seasons: [SEASON],
+    dates: DATES.length,
+    games: 40,
+    range: { start: DATES[0] as string, end: DATES.at(-1) as string },
+    tables: [
+      {
+        table: 'nba_raw.nbac_player_boxscore',
+        expectedGames: 40,
+        presentGames: 40 - missing.length,
+        coveragePct: 100,
+        missingDates: missing,
+        missingGames: missing.map((date) => ({ date, gameId: '0022100001' })),
+      },
+    ],
+    runProblems: [],
+  };
+}
+
+const report = (
+  kind: ObservedReport['kind'],
+  jobUid: string | null,
+  over: Partial<ObservedReport> = {},
+): ObservedReport => ({
+  name: `r-${kind}`,
+  kind,
+  season: SEASON,
+  jobUid,
+  gateKey: null,
+  gatePassed: null,
+  ...over,
+});
+
+function state(over: {
+  jobs?: ObservedJob[];
+  plans?: [string, PlanLookup][];
+  spec?: Stage3Spec | null;
+  pods?: [string, Stage3Termination | null][];
+  reports?: ObservedReport[];
+  gates?: [string, GateOutcome][];
+}): ObservedState {
+  return {
+    namespace: NS,
+    jobs: over.jobs ?? [],
+    plans: new Map(over.plans ?? [plan(STAGE1, DATES), plan(RETRY, ['2021-10-21'])]),
+    stage3Specs: new Map(over.spec === null ? [] : [[SEASON, over.spec ?? SPEC]]),
+    stage3Pods: new Map(over.pods ?? []),
+    reports: over.reports ?? [],
+    gates: new Map(over.gates ?? []),
+  };
+}
+
+const kinds = (actions: Action[]) => actions.map((a) => a.kind);
+const kubectl = (j: string, i: number) =>
+  `kubectl logs -n ${NS} -l job-name=${j},batch.kubernetes.io/job-completion-index=${i}`;
+
+// --- The stages
+
+const FAILED_S1 = failed(STAGE1, '0,1,3', '2');
+const KEY_S1 = gateKey([FAILED_S1]);
+const DONE_S1 = done(STAGE1);
+const KEY_DONE = gateKey([DONE_S1]);
+const DONE_RETRY = done(RETRY, '2024-01-01T03:00:00Z');
+const KEY_RETRY = gateKey([FAILED_S1, DONE_RETRY]);
+const STAGE3_JOB = job(STAGE3, { component: 'stage3', planConfigMap: null, completions: 1 });
+const SUMMARY = {
+  status: 'failed',
+  season: SEASON,
+  dates: 4,
+  processed: 2,
+  resumedFrom: null,
+  completedThrough: '2021-10-20',
+  failedDate: '2021-10-21',
+  processor: 'player_game_summary',
+  check: 'gap_detection',
+  error: 'Analytics BLOCKED: Gap Detected - missing dates in lookback window: 2021-10-21',
+};
+const TERMINATION: Stage3Termination = {
+  podName: `${STAGE3}-x1y2z`,
+  exitCode: 1,
+  reason: 'Error',
+  message: JSON.stringify(SUMMARY),
+};
+
+describe('reconcile', () => {
+  const cases: { name: string; state: ObservedState; expected: Partial<Action>[] }[] = [
+    { name: 'nothing in the cluster: nothing to do', state: state({}), expected: [] },
+    { name: 'Stage 1 still running: wait', state: state({ jobs: [STAGE1] }), expected: [] },
+    {
+      name: 'Stage 1 interim FailureTarget (pods still terminating): wait for Failed',
+      state: state({
+        jobs: [{ ...STAGE1, failedIndexes: '2', conditions: [failedBy('FailedIndexes')[0] as JobCondition] }],
+      }),
+      expected: [],
+    },
+    {
+      name: 'Stage 1 complete: run the gate over its dates',
+      state: state({ jobs: [DONE_S1] }),
+      expected: [{ kind: 'runGate', season: SEASON, key: KEY_DONE, dates: DATES }],
+    },
+    {
+      name: 'Stage 1 failed on a date: report it with its logs command, then run the gate',
+      state: state({ jobs: [FAILED_S1] }),
+      expected: [
+        {
+          kind: 'reportStage1Failures',
+          job: STAGE1.name,
+          jobUid: STAGE1.uid,
+          outcome: 'Failed',
+          reason: 'FailedIndexes',
+          failedIndexes: '2',
+          failed: [{ index: 2, date: '2021-10-21', state: 'failed', logs: kubectl(STAGE1.name, 2) }],
+        },
+        { kind: 'runGate', key: KEY_S1 },
+      ],
+    },
+    {
+      name: 'restart after the failure report: not reported again',
+      state: state({ jobs: [FAILED_S1], reports: [report('failures', STAGE1.uid)] }),
+      expected: [{ kind: 'runGate', key: KEY_S1 }],
+    },
+    {
+      name: 'a Job deleted and created again under the same name (new uid): reported again',
+      state: state({ jobs: [{ ...FAILED_S1, uid: 'uid-new' }], reports: [report('failures', STAGE1.uid)] }),
+      expected: [{ kind: 'reportStage1Failures', jobUid: 'uid-new' }, { kind: 'runGate' }],
+    },
+    {
+      name: 'Stage 1 past its deadline: the dates it never completed are reported as unfinished',
+      state: state({ jobs: [failed(STAGE1, '0', '', 'DeadlineExceeded')] }),
+      expected: [
+        {
+          kind: 'reportStage1Failures',
+          reason: 'DeadlineExceeded',
+          failed: [1, 2, 3].map((i) => ({
+            index: i,
+            date: DATES[i] as string,
+            state: 'unfinished' as const,
+            logs: kubectl(STAGE1.name, i),
+          })),
+        },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'the plan ConfigMap is missing: say so, report the indexes without dates, no gate',
+      state: state({ jobs: [FAILED_S1], plans: [] }),
+      expected: [
+        { kind: 'warn', subject: STAGE1.name },
+        {
+          kind: 'reportStage1Failures',
+          failed: [{ index: 2, date: null, state: 'failed', logs: kubectl(STAGE1.name, 2) }],
+        },
+      ],
+    },
+    {
+      name: 'gate computed and passed: publish it and create the Stage 3 Job',
+      state: state({ jobs: [DONE_S1], gates: [[SEASON, { key: KEY_DONE, result: gateResult([]) }]] }),
+      expected: [
+        { kind: 'publishGate', key: KEY_DONE, lastJob: { name: STAGE1.name, uid: STAGE1.uid } },
+        { kind: 'createStage3Job', job: STAGE3, manifest: SPEC.ok ? SPEC.manifest : {} },
+      ],
+    },
+    {
+      name: 'gate computed and failed: publish what is missing, create nothing',
+      state: state({
+        jobs: [FAILED_S1],
+        reports: [report('failures', STAGE1.uid)],
+        gates: [[SEASON, { key: KEY_S1, result: gateResult(['2021-10-21']) }]],
+      }),
+      expected: [{ kind: 'publishGate', key: KEY_S1 }],
+    },
+    {
+      name: 'restart after the gate passed was published, before Stage 3 was created: create it',
+      state: state({ jobs: [DONE_S1], reports: [report('gate', null, { gateKey: KEY_DONE, gatePassed: true })] }),
+      expected: [{ kind: 'createStage3Job', job: STAGE3 }],
+    },
+    {
+      name: 'restart after a failed gate was published: wait (no gate run, no report)',
+      state: state({
+        jobs: [FAILED_S1],
+        reports: [report('failures', STAGE1.uid), report('gate', null, { gateKey: KEY_S1, gatePassed: false })],
+      }),
+      expected: [],
+    },
+    {
+      name: 'a retry Job running after a failed gate: wait for it',
+      state: state({
+        jobs: [FAILED_S1, RETRY],
+        reports: [report('failures', STAGE1.uid), report('gate', null, { gateKey: KEY_S1, gatePassed: false })],
+      }),
+      expected: [],
+    },
+    {
+      name: 'the retry Job finished: the set of finished jobs changed, so the gate runs again',
+      state: state({
+        jobs: [FAILED_S1, DONE_RETRY],
+        reports: [report('failures', STAGE1.uid), report('gate', null, { gateKey: KEY_S1, gatePassed: false })],
+        gates: [[SEASON, { key: KEY_S1, result: gateResult(['2021-10-21']) }]],
+      }),
+      expected: [{ kind: 'runGate', key: KEY_RETRY, dates: DATES }],
+    },
+    {
+      name: 'after the retry the gate passes: published on the retry Job, Stage 3 created',
+      state: state({
+        jobs: [FAILED_S1, DONE_RETRY],
+        reports: [report('failures', STAGE1.uid), report('gate', null, { gateKey: KEY_S1, gatePassed: false })],
+        gates: [[SEASON, { key: KEY_RETRY, result: gateResult([]) }]],
+      }),
+      expected: [
+        { kind: 'publishGate', key: KEY_RETRY, lastJob: { name: RETRY.name, uid: RETRY.uid } },
+        { kind: 'createStage3Job' },
+      ],
+    },
+    {
+      name: 'gate passed but the Stage 3 spec ConfigMap is missing: say so',
+      state: state({
+        jobs: [DONE_S1],
+        spec: null,
+        reports: [report('gate', null, { gateKey: KEY_DONE, gatePassed: true })],
+      }),
+      expected: [{ kind: 'warn', message: 'gate passed but no Stage 3 spec: not found' }],
+    },
+    {
+      name: 'Stage 3 created (restart after creating it): never created twice, no gate',
+      state: state({ jobs: [DONE_S1, STAGE3_JOB] }),
+      expected: [],
+    },
+    {
+      name: 'Stage 3 failed: its termination message gives the date and reason',
+      state: state({
+        jobs: [DONE_S1, failed(STAGE3_JOB, '', '', 'BackoffLimitExceeded')],
+        pods: [[STAGE3, TERMINATION]],
+      }),
+      expected: [
+        {
+          kind: 'reportStage3Failure',
+          job: STAGE3,
+          reason: 'BackoffLimitExceeded',
+          termination: TERMINATION,
+          summary: SUMMARY as never,
+        },
+      ],
+    },
+    {
+      name: 'Stage 3 failed and no pod left to read: reported with the Job reason',
+      state: state({ jobs: [DONE_S1, failed(STAGE3_JOB, '', '', 'DeadlineExceeded')], pods: [[STAGE3, null]] }),
+      expected: [{ kind: 'reportStage3Failure', reason: 'DeadlineExceeded', termination: null, summary: null }],
+    },
+    {
+      name: 'restart after the Stage 3 failure was reported: nothing',
+      state: state({
+        jobs: [DONE_S1, failed(STAGE3_JOB, '', '', 'BackoffLimitExceeded')],
+        reports: [report('stage3-failure', STAGE3_JOB.uid)],
+      }),
+      expected: [],
+    },
+    {
+      name: 'Stage 3 succeeded: validate the dates of the Stage 1 jobs',
+      state: state({ jobs: [FAILED_S1, DONE_RETRY, done(STAGE3_JOB)], reports: [report('failures', STAGE1.uid)] }),
+      expected: [{ kind: 'validate', job: STAGE3, jobUid: STAGE3_JOB.uid, dates: DATES, summary: null }],
+    },
+    {
+      name: 'restart after the validation was published: nothing',
+      state: state({ jobs: [DONE_S1, done(STAGE3_JOB)], reports: [report('validation', STAGE3_JOB.uid)] }),
+      expected: [],
+    },
+    {
+      name: 'a Stage 3 Job of an older plan does not stand for this plan: the gate decides for the new one',
+      state: state({
+        jobs: [DONE_S1, done({ ...STAGE3_JOB, name: 'nba-stage3-202122-old00000', uid: 'old' })],
+        reports: [report('gate', null, { gateKey: KEY_DONE, gatePassed: true })],
+      }),
+      expected: [{ kind: 'createStage3Job', job: STAGE3 }],
+    },
+  ];
+
+  it.each(cases)('$name', ({ state: s, expected }) => {
+    const actions = reconcile(s);
+    expect(kinds(actions)).toEqual(expected.map((e) => e.kind));
+    actions.forEach((a, i) => {
+      expect(a).toMatchObject(expected[i] as Action);
+    });
+  });
+
+  it('takes the seasons in order, each on its own', () => {
+    const other = job('nba-stage1-202223-33333333', { season: '2022-23' });
+    const actions = reconcile(
+      state({
+        jobs: [done(other), DONE_S1],
+        plans: [plan(STAGE1, DATES), plan(other, ['2022-10-18', '2022-10-19', '2022-10-20', '2022-10-21'])],
+      }),
+    );
+    expect(actions.map((a) => [a.kind, a.season])).toEqual([
+      ['runGate', '2021-22'],
+      ['runGate', '2022-23'],
+    ]);
+  });
+
+  it('never creates the Stage 3 Job once it is observed, whatever else was lost in a restart', () => {
+    // Every subset of the reports (as if the controller crashed before writing them) with Stage 3 present.
+    const all = [
+      report('failures', STAGE1.uid),
+      report('gate', null, { gateKey: KEY_RETRY, gatePassed: true }),
+      report('stage3-failure', STAGE3_JOB.uid),
+    ];
+    for (let mask = 0; mask < 2 ** all.length; mask++) {
+      const reports = all.filter((_r, i) => mask & (1 << i));
+      for (const stage3 of [STAGE3_JOB, done(STAGE3_JOB), failed(STAGE3_JOB, '', '', 'BackoffLimitExceeded')]) {
+        const actions = reconcile(state({ jobs: [FAILED_S1, DONE_RETRY, stage3], reports }));
+        expect(kinds(actions)).not.toContain('createStage3Job');
+        expect(kinds(actions)).not.toContain('runGate');
+      }
+    }
+  });
+});
+
+describe('the pure helpers', () => {
+  it('gateKey names the set of finished jobs, whatever their order, and changes with any of them', () => {
+    expect(gateKey([FAILED_S1, DONE_RETRY])).toBe(gateKey([DONE_RETRY, FAILED_S1]));
+    expect(gateKey([FAILED_S1])).not.toBe(gateKey([FAILED_S1, DONE_RETRY]));
+    expect(gateKey([FAILED_S1])).not.toBe(gateKey([{ ...FAILED_S1, uid: 'other' }]));
+  });
+
+  it('failedIndexesOf turns the compressed failedIndexes into dates', () => {
+    const f = failedIndexesOf(failed(STAGE1, '0,2', '1,3'), { jobName: STAGE1.name, season: SEASON, dates: DATES }, NS);
+    expect(f.map((x) => [x.index, x.date, x.state])).toEqual([
+      [1, '2021-10-20', 'failed'],
+      [3, '2021-10-22', 'failed'],
+    ]);
+  });
+
+  it('openFailedDates: a date stays failed until a later job completes it', () => {
+    const plans = new Map([plan(STAGE1, DATES), plan(RETRY, ['2021-10-21'])]);
+    expect(openFailedDates([failed(STAGE1, '0,1', '2,3')], plans)).toEqual(['2021-10-21', '2021-10-22']);
+    expect(openFailedDates([failed(STAGE1, '0,1', '2,3'), DONE_RETRY], plans)).toEqual(['2021-10-22']);
+    const retryFailed = failed(RETRY, '', '0', 'FailedIndexes', '2024-01-01T03:00:00Z');
+    expect(openFailedDates([failed(STAGE1, '0,1,3', '2'), retryFailed], plans)).toEqual(['2021-10-21']);
+    expect(openFailedDates([failed(STAGE1, '0,1,3', '2'), RETRY], plans)).toEqual(['2021-10-21']);
+  });
+
+  it('parseStage3Summary reads the runner summary and nothing else', () => {
+    expect(parseStage3Summary(JSON.stringify(SUMMARY))).toEqual(SUMMARY);
+    expect(parseStage3Summary('OOMKilled')).toBeNull();
+    expect(parseStage3Summary('{"status":"weird"}')).toBeNull();
+    expect(parseStage3Summary(null)).toBeNull();
+  });
+});
+
+describe('the reports', () => {
+  const action = reconcile(state({ jobs: [failed(STAGE1, '0,3', '1,2')] }))[0] as Extract<
+    Action,
+    { kind: 'reportStage1Failures' }
+  >;
+
+  it('a failure log names each date, its attempts, reason, failing processor and logs command', () => {
+    const log = failureLog(
+      action,
+      new Map([
+        [1, { exitCodes: [null, 1, 1] }],
+        [2, { exitCodes: [2] }],
+      ]),
+      new Map([['2021-10-20', { processor: 'nbac_player_boxscore', error: 'boom' }]]),
+      2,
+    );
+    expect(log.failed).toEqual([
+      {
+        date: '2021-10-20',
+        index: 1,
+        processor: 'nbac_player_boxscore',
+        error: 'boom',
+        attempts: 2,
+        exitCodes: [null, 1, 1],
+        reason: 'BackoffLimitExceeded',
+        logs: kubectl(STAGE1.name, 1),
+      },
+      {
+        date: '2021-10-21',
+        index: 2,
+        processor: null,
+        error: null,
+        attempts: 1,
+        exitCodes: [2],
+        reason: 'PodFailurePolicy',
+        logs: kubectl(STAGE1.name, 2),
+      },
+    ]);
+    expect(failureLogText(log)).toMatch(/2021-10-21 {2}index 2 {2}PodFailurePolicy {2}attempts 1 \(exit 2\)/);
+    expect(failureLogText(log)).toContain(`logs: ${kubectl(STAGE1.name, 1)}`);
+  });
+
+  it('a Stage 3 failure says the date and reason from the summary, or what the Job says without one', () => {
+    const base = {
+      kind: 'reportStage3Failure',
+      season: SEASON,
+      job: STAGE3,
+      jobUid: 'u',
+      conditionMessage: null,
+    } as const;
+    expect(
+      stage3FailureMessage({
+        ...base,
+        reason: 'BackoffLimitExceeded',
+        termination: TERMINATION,
+        summary: SUMMARY as never,
+      }),
+    ).toBe(
+      'Stage 3 of 2021-22 stopped at 2021-10-21 (player_game_summary, gap_detection): Analytics BLOCKED: Gap Detected - missing dates in lookback window: 2021-10-21; completed through 2021-10-20',
+    );
+    expect(
+      stage3FailureMessage({
+        ...base,
+        reason: 'DeadlineExceeded',
+        termination: { podName: 'p', exitCode: 137, reason: 'Error', message: null },
+        summary: null,
+      }),
+    ).toBe(`Stage 3 job ${STAGE3} failed (DeadlineExceeded); exit code 137, no termination message`);
+  });
+
+  it('cuts a report to fit a ConfigMap, saying so', () => {
+    const big = 'x'.repeat(2000);
+    const cut = fitConfigMap(big, 1000);
+    expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(1000);
+    expect(cut).toMatch(/cut to fit a ConfigMap/);
+    expect(fitConfigMap('small', 1000)).toBe('small');
+  });
+});
