@@ -38,7 +38,9 @@ export interface Stage1Result {
 
 /** The settings a pod needs, as the BACKFILL_* variables the cluster manifests carry too. */
 export function podSettings(config: Config): Record<string, string> {
+  // Local paths become absolute (the pods may run elsewhere); bigquery://, gs:// and the like pass as they are.
   const abs = (url: string) => {
+    if (!/^(duckdb|file):/.test(url)) return url;
     const i = url.indexOf(':');
     const path = url.slice(i + 1);
     return path === ':memory:' || isAbsolute(path) ? url : `${url.slice(0, i + 1)}${resolve(path)}`;
