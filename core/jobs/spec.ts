@@ -1,7 +1,9 @@
-// The Stage 1 Indexed Job, built once as a plain batch/v1 Job: the cdk8s chart synthesizes it into
-// dist/, and the local job runtime runs the very same object on this machine.
+// The Jobs of the backfill, built once as plain batch/v1 objects: the cdk8s chart synthesizes them into dist/,
+// the local job runtime runs the very same Stage 1 object on this machine, and the controller creates the
+// Stage 3 object at run time. Also the names, labels and paths the chart and the controller agree on.
 
 import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
 import type { IsoDate } from '../dates.js';
 
 /** Exit codes of the phase2-date program; the pod failure policy fails an index at once on PERMANENT. */
@@ -14,6 +16,73 @@ export const PHASE2_DATE_CONTAINER = 'phase2-date';
 export const JOB_PLAN_ENV = 'BACKFILL_JOB_PLAN';
 /** How many times this index already failed; the cluster fills it from the pod annotation. */
 export const INDEX_FAILURE_COUNT_ENV = 'BACKFILL_INDEX_FAILURE_COUNT';
+/** The controller's namespace, from the downward API. */
+export const NAMESPACE_ENV = 'BACKFILL_NAMESPACE';
+/** The log folder setting (core/config.ts); in a pod it points into the writable emptyDir. */
+export const LOG_DIR_ENV = 'BACKFILL_LOG_DIR';
+
+// ---- The contract between the chart, the controller and `backfill retry` against a cluster ----
+
+/** The namespace the manifests use unless the chart is told otherwise. */
+export const DEFAULT_NAMESPACE = 'nba-backfill';
+/** The recommended labels (https://kubernetes.io/docs/concepts/overview/working-with-objects/common-labels/). */
+export const NAME_LABEL = 'app.kubernetes.io/name';
+export const COMPONENT_LABEL = 'app.kubernetes.io/component';
+export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+/** The season a Job or ConfigMap belongs to, e.g. `2021-22`. */
+export const SEASON_LABEL = 'nba-backfill/season';
+/** On a Stage 1 Job: the name of the ConfigMap that holds its job plan. */
+export const PLAN_CONFIGMAP_ANNOTATION = 'nba-backfill/plan-configmap';
+export const APP_NAME = 'nba-backfill';
+
+/** `app.kubernetes.io/component` values. */
+export const COMPONENT_STAGE1 = 'stage1';
+export const COMPONENT_STAGE1_PLAN = 'stage1-plan';
+export const COMPONENT_STAGE3 = 'stage3';
+export const COMPONENT_STAGE3_TEMPLATE = 'stage3-template';
+export const COMPONENT_CONTROLLER = 'controller';
+
+/** The key of the job plan in its ConfigMap, and the folder the Stage 1 pods mount it in. */
+export const JOB_PLAN_KEY = 'job-plan.json';
+export const JOB_PLAN_DIR = '/etc/nba-backfill/plan';
+/** The key of the Stage 3 Job manifest (JSON) in its template ConfigMap. */
+export const STAGE3_TEMPLATE_KEY = 'job.json';
+/** Where the controller pod mounts every Stage 3 template: `<dir>/<configmap name>/job.json`. */
+export const STAGE3_TEMPLATE_DIR = '/etc/nba-backfill/stage3';
+
+/** The controller serves GET /healthz on this port (liveness and readiness probes). */
+export const CONTROLLER_HEALTH_PORT = 8080;
+export const CONTROLLER_HEALTH_PATH = '/healthz';
+export const CONTROLLER_NAME = 'nba-backfill-controller';
+export const CONTROLLER_CONTAINER = 'controller';
+/** The ServiceAccount of the controller (it has the Role) and of the Job pods (no Kubernetes API rights). */
+export const CONTROLLER_SERVICE_ACCOUNT = 'nba-backfill-controller';
+export const JOB_SERVICE_ACCOUNT = 'nba-backfill-job';
+/** GKE Workload Identity: the Google service account a Kubernetes ServiceAccount acts as. */
+export const WORKLOAD_IDENTITY_ANNOTATION = 'iam.gke.io/gcp-service-account';
+
+/** The writable emptyDir of every pod (the root filesystem is read-only), and the log folder inside it. */
+export const TMP_DIR = '/tmp';
+export const POD_LOG_DIR = '/tmp/nba-backfill/logs';
+export const DEFAULT_IMAGE = 'nba-backfill:latest';
+
+/** `nba-stage1-202122-1a2b3c4d-plan`: the ConfigMap a Stage 1 (or retry) Job reads its dates from. */
+export function planConfigMapName(jobName: string): string {
+  return `${jobName}-plan`;
+}
+
+/** `nba-backfill-stage3-202122`: the ConfigMap holding the season's Stage 3 Job manifest. */
+export function stage3TemplateConfigMapName(season: string): string {
+  return `nba-backfill-stage3-${season.replace('-', '')}`;
+}
+
+/** The file the controller pod reads the season's Stage 3 Job manifest from. */
+export function stage3TemplatePath(season: string): string {
+  return posix.join(STAGE3_TEMPLATE_DIR, stage3TemplateConfigMapName(season), STAGE3_TEMPLATE_KEY);
+}
+
+// ---- Pod fields ----
 
 export interface EnvVar {
   readonly name: string;
@@ -31,13 +100,119 @@ export interface PodFailurePolicyRule {
   readonly onPodConditions?: readonly { readonly type: string; readonly status?: string }[];
 }
 
+/** Requests and limits as Kubernetes quantities (`250m`, `512Mi`). */
+export interface ResourceRequirements {
+  readonly requests: Readonly<Record<'cpu' | 'memory', string>>;
+  readonly limits: Readonly<Record<'cpu' | 'memory', string>>;
+}
+
+/** What the Pod Security Standard "restricted" asks of every container, and a read-only root. */
+export interface ContainerSecurityContext {
+  readonly allowPrivilegeEscalation: false;
+  readonly readOnlyRootFilesystem: true;
+  readonly runAsNonRoot: true;
+  readonly capabilities: { readonly drop: readonly ['ALL'] };
+}
+
+export interface PodSecurityContext {
+  readonly runAsNonRoot: true;
+  readonly runAsUser: number;
+  readonly runAsGroup: number;
+  readonly fsGroup: number;
+  readonly seccompProfile: { readonly type: 'RuntimeDefault' };
+}
+
+export interface VolumeMount {
+  readonly name: string;
+  readonly mountPath: string;
+  readonly readOnly?: boolean;
+}
+
+export interface Volume {
+  readonly name: string;
+  readonly configMap?: {
+    readonly name: string;
+    readonly items?: readonly { readonly key: string; readonly path: string }[];
+  };
+  readonly emptyDir?: { readonly sizeLimit?: string };
+}
+
 export interface ContainerSpec {
   readonly name: string;
   readonly image: string;
+  readonly imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
   readonly command: readonly string[];
   readonly env: readonly EnvVar[];
+  readonly resources?: ResourceRequirements;
+  readonly securityContext?: ContainerSecurityContext;
+  readonly volumeMounts?: readonly VolumeMount[];
+  readonly terminationMessagePath?: string;
+  readonly terminationMessagePolicy?: 'File' | 'FallbackToLogsOnError';
   readonly [key: string]: unknown;
 }
+
+/** The pod fields every Job here sets. */
+export interface JobPodSpec {
+  readonly restartPolicy: 'Never';
+  readonly serviceAccountName?: string;
+  readonly securityContext?: PodSecurityContext;
+  readonly containers: readonly ContainerSpec[];
+  readonly volumes?: readonly Volume[];
+  readonly [key: string]: unknown;
+}
+
+/** uid/gid 1000: the `node` user of the image. */
+export const POD_SECURITY_CONTEXT: PodSecurityContext = {
+  runAsNonRoot: true,
+  runAsUser: 1000,
+  runAsGroup: 1000,
+  fsGroup: 1000,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export const CONTAINER_SECURITY_CONTEXT: ContainerSecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+};
+
+/** One Stage 1 pod runs one date: Phase 1-2 through the configured adapters. */
+export const STAGE1_RESOURCES: ResourceRequirements = {
+  requests: { cpu: '250m', memory: '384Mi' },
+  limits: { cpu: '1', memory: '768Mi' },
+};
+
+/** The Stage 3 pod runs Phase 3-4 date by date for a whole season, with lookback windows in memory. */
+export const STAGE3_RESOURCES: ResourceRequirements = {
+  requests: { cpu: '500m', memory: '512Mi' },
+  limits: { cpu: '2', memory: '1536Mi' },
+};
+
+const TMP_VOLUME = 'tmp';
+const TMP_SIZE_LIMIT = '1Gi';
+const JOB_PLAN_VOLUME = 'job-plan';
+
+function sortedEnv(env: Readonly<Record<string, string>>): EnvVar[] {
+  return Object.entries(env)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => ({ name: k, value: v }));
+}
+
+function checkResources(what: string, r: ResourceRequirements): ResourceRequirements {
+  const quantity = /^\d+(\.\d+)?(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+  for (const [kind, values] of [
+    ['requests', r.requests],
+    ['limits', r.limits],
+  ] as const) {
+    for (const [name, value] of Object.entries(values)) {
+      if (!quantity.test(value)) throw new Error(`${what} resources.${kind}.${name} "${value}": not a quantity`);
+    }
+  }
+  return r;
+}
+
+// ---- Stage 1 ----
 
 /** The subset of batch/v1 Job this project sets and the local runtime reads. */
 export interface IndexedJob {
@@ -57,11 +232,7 @@ export interface IndexedJob {
     readonly podFailurePolicy: { readonly rules: readonly PodFailurePolicyRule[] };
     readonly template: {
       readonly metadata: { readonly labels: Readonly<Record<string, string>> };
-      readonly spec: {
-        readonly restartPolicy: 'Never';
-        readonly containers: readonly ContainerSpec[];
-        readonly [key: string]: unknown;
-      };
+      readonly spec: JobPodSpec;
     };
   };
 }
@@ -82,12 +253,19 @@ export interface Stage1JobOptions {
   readonly image?: string;
   /** Where the job plan file is mounted in the pod. @default '/etc/nba-backfill/plan/job-plan.json' */
   readonly jobPlanPath?: string;
-  /** Settings passed to the pods (warehouse, objects, source, ...) as BACKFILL_* variables. @default {} */
+  /**
+   * Settings passed to the pods (warehouse, objects, source, ...) as BACKFILL_* variables; they win over the
+   * pod's own BACKFILL_LOG_DIR. @default {}
+   */
   readonly env?: Readonly<Record<string, string>>;
   /** A name suffix for retry jobs, e.g. `retry`. */
   readonly purpose?: string;
   /** @default 3600 (one hour for a season at parallelism 2 leaves a wide margin) */
   readonly activeDeadlineSeconds?: number;
+  /** @default STAGE1_RESOURCES */
+  readonly resources?: ResourceRequirements;
+  /** @default 'nba-backfill-job' */
+  readonly serviceAccountName?: string;
 }
 
 /**
@@ -106,43 +284,46 @@ export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
     throw new Error(`Stage 1 job parallelism ${parallelism}: must be a whole number >= 1`);
   }
   const name = stage1JobName(options.season, options.dates, options.purpose ?? 'stage1');
+  const jobPlanPath = options.jobPlanPath ?? posix.join(JOB_PLAN_DIR, JOB_PLAN_KEY);
+  if (!posix.isAbsolute(jobPlanPath)) throw new Error(`Stage 1 job plan path "${jobPlanPath}": must be absolute`);
   const labels = {
-    'app.kubernetes.io/name': 'nba-backfill',
-    'app.kubernetes.io/component': 'stage1',
-    'app.kubernetes.io/part-of': 'nba-backfill',
-    'nba-backfill/season': options.season,
+    [NAME_LABEL]: APP_NAME,
+    [COMPONENT_LABEL]: COMPONENT_STAGE1,
+    [PART_OF_LABEL]: APP_NAME,
+    [SEASON_LABEL]: options.season,
   };
   const env: EnvVar[] = [
-    { name: JOB_PLAN_ENV, value: options.jobPlanPath ?? '/etc/nba-backfill/plan/job-plan.json' },
+    { name: JOB_PLAN_ENV, value: jobPlanPath },
     // Kubernetes counts an index's failures on its pods; the program uses it as the attempt number.
     {
       name: INDEX_FAILURE_COUNT_ENV,
       valueFrom: { fieldRef: { fieldPath: "metadata.annotations['batch.kubernetes.io/job-index-failure-count']" } },
     },
     { name: 'BACKFILL_LOG_LEVEL', value: 'info' },
-    ...Object.entries(options.env ?? {})
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([k, v]) => ({ name: k, value: v })),
+    ...sortedEnv({ [LOG_DIR_ENV]: POD_LOG_DIR, ...options.env }),
   ];
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name, labels },
+    metadata: { name, labels, annotations: { [PLAN_CONFIGMAP_ANNOTATION]: planConfigMapName(name) } },
     spec: {
       completionMode: 'Indexed',
       completions: options.dates.length,
       parallelism,
       // One retry per date: a transient failure gets a second chance, then the date is recorded as failed.
+      // No maxFailedIndexes: a failed date never stops the others.
       backoffLimitPerIndex: 1,
       activeDeadlineSeconds: options.activeDeadlineSeconds ?? 3600,
       podFailurePolicy: {
         rules: [
           // An eviction or preemption is not the date's fault and must not use up its retry.
-          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] },
-          // Bad input will not get better by trying again.
+          { action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] },
+          // Bad input will not get better by trying again. (`onPodConditions: []` because the 1.28 schema,
+          // which cdk8s-plus-28 types, marks it required; the API server accepts an empty list here.)
           {
             action: 'FailIndex',
             onExitCodes: { containerName: PHASE2_DATE_CONTAINER, operator: 'In', values: [EXIT_INDEX_PERMANENT] },
+            onPodConditions: [],
           },
         ],
       },
@@ -150,19 +331,92 @@ export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
         metadata: { labels },
         spec: {
           restartPolicy: 'Never',
+          serviceAccountName: options.serviceAccountName ?? JOB_SERVICE_ACCOUNT,
+          securityContext: POD_SECURITY_CONTEXT,
           containers: [
             {
               name: PHASE2_DATE_CONTAINER,
-              image: options.image ?? 'nba-backfill:latest',
+              image: options.image ?? DEFAULT_IMAGE,
+              // A tag such as :latest would otherwise mean Always, and an image loaded into kind has no registry.
+              imagePullPolicy: 'IfNotPresent',
               command: ['node', 'build/jobs/phase2-date/main.js'],
               env,
+              resources: checkResources(`Stage 1 job ${name}`, options.resources ?? STAGE1_RESOURCES),
+              securityContext: CONTAINER_SECURITY_CONTEXT,
+              volumeMounts: [
+                { name: JOB_PLAN_VOLUME, mountPath: posix.dirname(jobPlanPath), readOnly: true },
+                { name: TMP_VOLUME, mountPath: TMP_DIR },
+              ],
+              // A failed date's last log lines show in `kubectl describe pod` and the pod's status.
+              terminationMessagePolicy: 'FallbackToLogsOnError',
             },
+          ],
+          volumes: [
+            {
+              name: JOB_PLAN_VOLUME,
+              configMap: {
+                name: planConfigMapName(name),
+                items: [{ key: JOB_PLAN_KEY, path: posix.basename(jobPlanPath) }],
+              },
+            },
+            { name: TMP_VOLUME, emptyDir: { sizeLimit: TMP_SIZE_LIMIT } },
           ],
         },
       },
     },
   };
 }
+
+/** The plan file's text, as the local runtime writes it and the ConfigMap holds it. */
+export function jobPlanJson(plan: JobPlan): string {
+  return `${JSON.stringify({ jobName: plan.jobName, season: plan.season, dates: plan.dates }, null, 2)}\n`;
+}
+
+/** v1 ConfigMap, as far as this project fills it. */
+export interface ConfigMapObject {
+  readonly apiVersion: 'v1';
+  readonly kind: 'ConfigMap';
+  readonly metadata: {
+    readonly name: string;
+    readonly labels: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+  };
+  readonly data: Readonly<Record<string, string>>;
+}
+
+/** The ConfigMap a Stage 1 (or retry) Job's pods read their dates from; create it with (before) the Job. */
+export function buildJobPlanConfigMap(plan: JobPlan): ConfigMapObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: planConfigMapName(plan.jobName),
+      labels: {
+        [NAME_LABEL]: APP_NAME,
+        [COMPONENT_LABEL]: COMPONENT_STAGE1_PLAN,
+        [PART_OF_LABEL]: APP_NAME,
+        [SEASON_LABEL]: plan.season,
+      },
+    },
+    data: { [JOB_PLAN_KEY]: jobPlanJson(plan) },
+  };
+}
+
+/** A Stage 1 (or retry) Job and the ConfigMap holding its plan: what a cluster gets, in apply order. */
+export function stage1JobWithPlan(options: Stage1JobOptions): {
+  readonly planConfigMap: ConfigMapObject;
+  readonly job: IndexedJob;
+} {
+  const job = buildStage1Job(options);
+  const planConfigMap = buildJobPlanConfigMap({
+    jobName: job.metadata.name,
+    season: options.season,
+    dates: options.dates,
+  });
+  return { planConfigMap, job };
+}
+
+// ---- Stage 3 ----
 
 export const PHASE3_RUNNER_CONTAINER = 'phase3-runner';
 /** Where the Stage 3 pod writes its summary; Kubernetes shows the file as the pod's termination message. */
@@ -185,11 +439,7 @@ export interface SinglePodJob {
     readonly podFailurePolicy: { readonly rules: readonly PodFailurePolicyRule[] };
     readonly template: {
       readonly metadata: { readonly labels: Readonly<Record<string, string>> };
-      readonly spec: {
-        readonly restartPolicy: 'Never';
-        readonly containers: readonly ContainerSpec[];
-        readonly [key: string]: unknown;
-      };
+      readonly spec: JobPodSpec;
     };
   };
 }
@@ -202,10 +452,14 @@ export interface Stage3JobOptions {
   readonly seasonType?: string;
   /** @default 'nba-backfill:latest' */
   readonly image?: string;
-  /** Settings passed to the pod as BACKFILL_* variables. @default {} */
+  /** Settings passed to the pod as BACKFILL_* variables; they win over the pod's BACKFILL_LOG_DIR. @default {} */
   readonly env?: Readonly<Record<string, string>>;
   /** @default 7200 */
   readonly activeDeadlineSeconds?: number;
+  /** @default STAGE3_RESOURCES */
+  readonly resources?: ResourceRequirements;
+  /** @default 'nba-backfill-job' */
+  readonly serviceAccountName?: string;
 }
 
 /** Deterministic per plan: the controller creates it once; "already exists" means it was created. */
@@ -213,27 +467,32 @@ export function stage3JobName(season: string, dates: readonly IsoDate[]): string
   return stage1JobName(season, dates, 'stage3');
 }
 
+/**
+ * The Stage 3 Job. The controller creates it at run time, so it carries none of Argo CD's tracking label
+ * (`app.kubernetes.io/instance`) or annotation (`argocd.argoproj.io/tracking-id`): Argo CD would otherwise
+ * take it for a resource missing from Git and prune it.
+ */
 export function buildStage3Job(options: Stage3JobOptions): SinglePodJob {
   if (options.dates.length === 0) throw new Error(`Stage 3 job for ${options.season}: no dates`);
+  const name = stage3JobName(options.season, options.dates);
   const labels = {
-    'app.kubernetes.io/name': 'nba-backfill',
-    'app.kubernetes.io/component': 'stage3',
-    'app.kubernetes.io/part-of': 'nba-backfill',
-    'nba-backfill/season': options.season,
+    [NAME_LABEL]: APP_NAME,
+    [COMPONENT_LABEL]: COMPONENT_STAGE3,
+    [PART_OF_LABEL]: APP_NAME,
+    [MANAGED_BY_LABEL]: CONTROLLER_NAME,
+    [SEASON_LABEL]: options.season,
   };
   const env: EnvVar[] = [
     { name: 'BACKFILL_SEASON', value: options.season },
     { name: 'BACKFILL_SEASON_TYPE', value: options.seasonType ?? 'regular' },
     { name: 'BACKFILL_SUMMARY_FILE', value: TERMINATION_MESSAGE_PATH },
     { name: 'BACKFILL_LOG_LEVEL', value: 'info' },
-    ...Object.entries(options.env ?? {})
-      .sort(([a], [b]) => (a < b ? -1 : 1))
-      .map(([k, v]) => ({ name: k, value: v })),
+    ...sortedEnv({ [LOG_DIR_ENV]: POD_LOG_DIR, ...options.env }),
   ];
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name: stage3JobName(options.season, options.dates), labels },
+    metadata: { name, labels },
     spec: {
       completions: 1,
       parallelism: 1,
@@ -241,22 +500,29 @@ export function buildStage3Job(options: Stage3JobOptions): SinglePodJob {
       backoffLimit: 0,
       activeDeadlineSeconds: options.activeDeadlineSeconds ?? 7200,
       podFailurePolicy: {
-        rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget' }] }],
+        rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }],
       },
       template: {
         metadata: { labels },
         spec: {
           restartPolicy: 'Never',
+          serviceAccountName: options.serviceAccountName ?? JOB_SERVICE_ACCOUNT,
+          securityContext: POD_SECURITY_CONTEXT,
           containers: [
             {
               name: PHASE3_RUNNER_CONTAINER,
-              image: options.image ?? 'nba-backfill:latest',
+              image: options.image ?? DEFAULT_IMAGE,
+              imagePullPolicy: 'IfNotPresent',
               command: ['node', 'build/jobs/phase3-runner/main.js'],
               env,
+              resources: checkResources(`Stage 3 job ${name}`, options.resources ?? STAGE3_RESOURCES),
+              securityContext: CONTAINER_SECURITY_CONTEXT,
+              volumeMounts: [{ name: TMP_VOLUME, mountPath: TMP_DIR }],
               terminationMessagePath: TERMINATION_MESSAGE_PATH,
               terminationMessagePolicy: 'File',
             },
           ],
+          volumes: [{ name: TMP_VOLUME, emptyDir: { sizeLimit: TMP_SIZE_LIMIT } }],
         },
       },
     },
