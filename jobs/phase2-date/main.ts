@@ -31,6 +31,9 @@ if (process.env.BACKFILL_LOCAL_WORKER === '1' && process.send) {
   });
   process.on('disconnect', () => process.exit(0));
 } else {
+  // Node as PID 1 ignores SIGTERM unless it listens: an evicted pod stops at once (its date's transaction
+  // never committed, so nothing partial is left), and the failure policy ignores the disruption.
+  process.on('SIGTERM', () => process.exit(143));
   const exitCode = await runPhase2Index(process.env, (a, level) => createLogger(level, 1).child(fields(a)));
   process.exit(exitCode);
 }

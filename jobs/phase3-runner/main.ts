@@ -1,7 +1,7 @@
 // The Stage 3 pod: `backfill stage3` for the season in BACKFILL_SEASON, its summary written to the
 // termination message path, JSON logs on stdout. Exit 0 done, 1 stopped (the summary says where and why).
 
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,5 +21,8 @@ const args = [
   '--summary-file',
   process.env.BACKFILL_SUMMARY_FILE ?? '/dev/termination-log',
 ];
-const out = spawnSync(process.execPath, args, { stdio: 'inherit' });
-process.exit(out.status ?? 1);
+const child = spawn(process.execPath, args, { stdio: 'inherit' });
+// Node as PID 1 ignores SIGTERM unless it listens: pass it on, so that an evicted pod's Stage 3 stops between
+// commits (a date commits at once or not at all) and the replacement pod resumes at that date.
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => child.kill(signal));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (signal === 'SIGKILL' ? 9 : 15) : 1)));
