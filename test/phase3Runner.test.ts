@@ -2,7 +2,7 @@
 // the termination message path, and the exit code Kubernetes sees.
 
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, readFileSync } from 'node:fs';
+import { cpSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createWorkspace, ensureBuilt, REPO_ROOT, type Workspace } from './support/workspace.js';
