@@ -7,13 +7,6 @@ import type { IsoDate } from '../core/dates.js';
 import { messageOf, oneLine } from '../core/errors.js';
 import { formatGate, runGate } from '../core/gate.js';
 import { EXIT_INDEX_PERMANENT } from '../core/jobs/spec.js';
-import type { Logger } from '../core/log.js';
-import type { PlanDate } from '../core/plan.js';
-import type { Warehouse } from '../core/ports/warehouse.js';
-import { latestRuns } from '../core/runs/history.js';
-import { backfillFailureLog } from '../core/schema/raw.js';
-import { reportMarkdown } from '../core/stages/report.js';
-import { validate } from '../core/stages/validate.js';
 import {
   ANNOTATION_GATE_KEY,
   ANNOTATION_GATE_PASSED,
@@ -26,9 +19,16 @@ import {
   POD_LABEL_JOB_NAME,
   stage3ResultConfigMapName,
   validationConfigMapName,
-} from './contract.js';
-import type { KubeClient } from './kube.js';
-import type { Action, GateOutcome } from './reconcile.js';
+} from '../core/kubernetes/contract.js';
+import type { KubeClient } from '../core/kubernetes/kube.js';
+import type { Action, GateOutcome } from '../core/kubernetes/reconcile.js';
+import type { Logger } from '../core/log.js';
+import type { PlanDate } from '../core/plan.js';
+import type { Warehouse } from '../core/ports/warehouse.js';
+import { latestRuns } from '../core/runs/history.js';
+import { backfillFailureLog } from '../core/schema/raw.js';
+import { reportMarkdown } from '../core/stages/report.js';
+import { validate } from '../core/stages/validate.js';
 import {
   compactGate,
   type FailedRun,

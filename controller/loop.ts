@@ -5,9 +5,9 @@
 
 import type { ListWatch, V1Job } from '@kubernetes/client-node';
 import { messageOf } from '../core/errors.js';
+import { JOB_SELECTOR, type ObserveCache, observe } from '../core/kubernetes/observe.js';
+import { type ActionKind, type GateOutcome, reconcile } from '../core/kubernetes/reconcile.js';
 import { type ActOutcome, type ActPorts, act } from './act.js';
-import { JOB_SELECTOR, type ObserveCache, observe } from './observe.js';
-import { type ActionKind, type GateOutcome, reconcile } from './reconcile.js';
 
 export interface ControllerOptions extends ActPorts {
   /** A pass at least this often even without events. @default 60000 */

@@ -7,10 +7,10 @@ import { openAdapters } from '../core/adapters/index.js';
 import { loadConfig } from '../core/config.js';
 import { BadInputError, exitCodeOf, messageOf } from '../core/errors.js';
 import { CONTROLLER_HEALTH_PORT, NAMESPACE_ENV } from '../core/jobs/spec.js';
+import { DEFAULT_NAMESPACE } from '../core/kubernetes/contract.js';
+import { KubeClient } from '../core/kubernetes/kube.js';
 import { createLogger } from '../core/log.js';
-import { DEFAULT_NAMESPACE } from './contract.js';
 import { startHealthServer } from './health.js';
-import { KubeClient } from './kube.js';
 import { Controller } from './loop.js';
 import { planDatesFrom } from './plans.js';
 

@@ -5,8 +5,6 @@ import type { CoreV1Event, V1ConfigMap } from '@kubernetes/client-node';
 import type { IsoDate } from '../core/dates.js';
 import { oneLine } from '../core/errors.js';
 import type { GateResult } from '../core/gate.js';
-import type { Stage3Summary } from '../core/stages/stage3.js';
-import type { ValidationReport } from '../core/stages/validation.js';
 import {
   ANNOTATION_JOB,
   ANNOTATION_JOB_UID,
@@ -17,8 +15,10 @@ import {
   listDates,
   MANAGED_BY_CONTROLLER,
   type ReportKind,
-} from './contract.js';
-import type { Action } from './reconcile.js';
+} from '../core/kubernetes/contract.js';
+import type { Action } from '../core/kubernetes/reconcile.js';
+import type { Stage3Summary } from '../core/stages/stage3.js';
+import type { ValidationReport } from '../core/stages/validation.js';
 
 /** A ConfigMap holds at most 1 MiB; reports stay well below it, cutting long lists with a note. */
 export const REPORT_BYTES_MAX = 900_000;

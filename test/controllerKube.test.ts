@@ -5,9 +5,9 @@
 
 import { Watch } from '@kubernetes/client-node';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { KubeApiError, type KubeClient } from '../controller/kube.js';
-import { JOB_SELECTOR } from '../controller/observe.js';
 import { buildStage3Job, EXIT_INDEX_PERMANENT, stage1JobWithPlan } from '../core/jobs/spec.js';
+import { KubeApiError, type KubeClient } from '../core/kubernetes/kube.js';
+import { JOB_SELECTOR } from '../core/kubernetes/observe.js';
 import { type KubeApiServer, type KubeObject, type PodScript, startKubeApiServer } from './support/kubeApiServer.js';
 import {
   ADMIN_TOKEN,

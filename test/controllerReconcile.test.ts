@@ -2,6 +2,8 @@
 // observed state after a restart holds only what the cluster holds: the reports written, the Jobs created).
 
 import { describe, expect, it } from 'vitest';
+import { failureLog, failureLogText, fitConfigMap, stage3FailureMessage } from '../controller/reports.js';
+import type { GateResult } from '../core/gate.js';
 import {
   type Action,
   failedIndexesOf,
@@ -17,9 +19,7 @@ import {
   reconcile,
   type Stage3Spec,
   type Stage3Termination,
-} from '../controller/reconcile.js';
-import { failureLog, failureLogText, fitConfigMap, stage3FailureMessage } from '../controller/reports.js';
-import type { GateResult } from '../core/gate.js';
+} from '../core/kubernetes/reconcile.js';
 
 const NS = 'nba-backfill';
 const SEASON = '2021-22';

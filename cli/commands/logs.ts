@@ -4,8 +4,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { datePodLogs } from '../../controller/cluster.js';
-import { KubeClient } from '../../controller/kube.js';
 import { isIsoDate } from '../../core/dates.js';
 import { BadInputError, EXIT_OK } from '../../core/errors.js';
 import { readJobPlan } from '../../core/jobs/phase2Index.js';
@@ -39,6 +37,9 @@ export function jobsForDate(logDir: string, season: string, date: string): Found
 
 /** The logs of the date's pods in the cluster of the current kubeconfig context. */
 async function clusterLogs(date: string, season: string, namespace: string, all: boolean): Promise<number> {
+  // Loaded on demand: the Kubernetes client costs every other command its start-up time.
+  const { KubeClient } = await import('../../core/kubernetes/kube.js');
+  const { datePodLogs } = await import('../../core/kubernetes/cluster.js');
   const kube = KubeClient.fromDefault(namespace);
   const pods = await datePodLogs(kube, season, date, all);
   if (pods.length === 0) {

@@ -1,8 +1,6 @@
 // Stage 1 and Stage 2 commands: `stage1`, `failures`, `retry`, and the shared way a Stage 1 job is run.
 
 import type { Command } from 'commander';
-import { clusterFailedDates, createRetryJob } from '../../controller/cluster.js';
-import { KubeClient } from '../../controller/kube.js';
 import type { IsoDate } from '../../core/dates.js';
 import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE, oneLine } from '../../core/errors.js';
 import { DEFAULT_NAMESPACE, NAMESPACE_ENV } from '../../core/jobs/spec.js';
@@ -225,6 +223,9 @@ async function retryInCluster(
     });
   }
   const namespace = flags.namespace || process.env[NAMESPACE_ENV] || DEFAULT_NAMESPACE;
+  // Loaded on demand: the Kubernetes client costs every other command its start-up time.
+  const { KubeClient } = await import('../../core/kubernetes/kube.js');
+  const { clusterFailedDates, createRetryJob } = await import('../../core/kubernetes/cluster.js');
   const kube = KubeClient.fromDefault(namespace);
   let plans: { season: Season; dates: IsoDate[] }[] = [];
   if (flags.fromLog) {

@@ -3,9 +3,9 @@
 // put them in a cluster, and a wait that names what it waited for.
 
 import type { V1ConfigMap, V1Job } from '@kubernetes/client-node';
-import { KubeClient } from '../../controller/kube.js';
 import type { IsoDate } from '../../core/dates.js';
 import { buildStage3Job, stage1JobWithPlan, stage3TemplateConfigMapName } from '../../core/jobs/spec.js';
+import { KubeClient } from '../../core/kubernetes/kube.js';
 import type { KubeApiServer, PolicyRule, TokenGrant } from './kubeApiServer.js';
 
 export const NAMESPACE = 'nba-backfill';

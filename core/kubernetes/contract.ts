@@ -1,7 +1,7 @@
 // The names the controller shares with the manifests (charts-src) and with Kubernetes itself: labels,
 // annotations, ConfigMap names and keys, and the names of what the controller writes.
 
-import type { IsoDate } from '../core/dates.js';
+import type { IsoDate } from '../dates.js';
 import {
   COMPONENT_LABEL,
   CONTROLLER_NAME,
@@ -11,10 +11,10 @@ import {
   SEASON_LABEL,
   STAGE3_TEMPLATE_KEY,
   stage3TemplateConfigMapName,
-} from '../core/jobs/spec.js';
+} from '../jobs/spec.js';
 
 // --- Shared with the manifests: the values live in core/jobs/spec.ts, which the chart builds from too.
-export { COMPONENT_STAGE1, COMPONENT_STAGE3, DEFAULT_NAMESPACE, planConfigMapName } from '../core/jobs/spec.js';
+export { COMPONENT_STAGE1, COMPONENT_STAGE3, DEFAULT_NAMESPACE, planConfigMapName } from '../jobs/spec.js';
 /** `stage1` on Stage 1 and retry Jobs, `stage3` on the Stage 3 Job. */
 export const LABEL_COMPONENT = COMPONENT_LABEL;
 export const LABEL_SEASON = SEASON_LABEL;

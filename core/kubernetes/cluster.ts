@@ -3,15 +3,15 @@
 // and the logs of a date's pods.
 
 import type { V1ConfigMap, V1Job, V1Pod } from '@kubernetes/client-node';
-import type { IsoDate } from '../core/dates.js';
-import { BadInputError } from '../core/errors.js';
+import type { IsoDate } from '../dates.js';
+import { BadInputError } from '../errors.js';
 import {
   INDEX_FAILURE_COUNT_ENV,
   JOB_PLAN_ENV,
   PHASE2_DATE_CONTAINER,
   type ResourceRequirements,
   stage1JobWithPlan,
-} from '../core/jobs/spec.js';
+} from '../jobs/spec.js';
 import { COMPONENT_STAGE1, indexPodSelector, LABEL_COMPONENT, LABEL_SEASON, planConfigMapName } from './contract.js';
 import type { KubeClient } from './kube.js';
 import { planLookup, toObservedJob } from './observe.js';

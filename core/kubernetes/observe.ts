@@ -2,9 +2,9 @@
 // wrote, and how Stage 3 pods ended. Conversions are pure; `observe` does the reads.
 
 import type { V1ConfigMap, V1Job, V1Pod } from '@kubernetes/client-node';
-import { messageOf } from '../core/errors.js';
-import { JobPlanSchema } from '../core/jobs/phase2Index.js';
-import { PHASE3_RUNNER_CONTAINER } from '../core/jobs/spec.js';
+import { messageOf } from '../errors.js';
+import { JobPlanSchema } from '../jobs/phase2Index.js';
+import { PHASE3_RUNNER_CONTAINER } from '../jobs/spec.js';
 import {
   ANNOTATION_GATE_KEY,
   ANNOTATION_GATE_PASSED,

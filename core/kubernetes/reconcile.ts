@@ -4,11 +4,11 @@
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import type { IsoDate } from '../core/dates.js';
-import type { GateResult } from '../core/gate.js';
-import { parseIndexes } from '../core/jobs/indexes.js';
-import type { JobPlan } from '../core/jobs/spec.js';
-import type { Stage3Summary } from '../core/stages/stage3.js';
+import type { IsoDate } from '../dates.js';
+import type { GateResult } from '../gate.js';
+import { parseIndexes } from '../jobs/indexes.js';
+import type { JobPlan } from '../jobs/spec.js';
+import type { Stage3Summary } from '../stages/stage3.js';
 import { COMPONENT_STAGE1, COMPONENT_STAGE3, kubectlLogsCommand, type ReportKind } from './contract.js';
 
 /** One entry of `status.conditions`. */

@@ -14,7 +14,7 @@ import {
   type V1Pod,
   Watch,
 } from '@kubernetes/client-node';
-import { messageOf, ProcessingError } from '../core/errors.js';
+import { messageOf, ProcessingError } from '../errors.js';
 
 /** A call to the API server failed: its HTTP status (0 when no answer came), the Status reason and message. */
 export class KubeApiError extends ProcessingError {
