@@ -1,6 +1,7 @@
 // Phases 1 and 2 for one date: the scrapers in order, then every raw processor.
 
 import type { Logger } from 'pino';
+import { CheckedWarehouse } from './checks/data.js';
 import type { IsoDate } from './dates.js';
 import type { PipelinePorts } from './pipeline/processor.js';
 import { phaseProcessors } from './pipeline/registry.js';
@@ -85,7 +86,22 @@ export async function runPhases3And4(
   const rows: Record<string, number> = {};
   const failures: ProcessorFailure[] = [];
   const batch = new RunBatch();
-  for (const processor of [...phaseProcessors(3), ...phaseProcessors(4)]) {
+  const processors = [...phaseProcessors(3), ...phaseProcessors(4)];
+  if (ports.warehouse instanceof CheckedWarehouse) {
+    // Every check of the date reads the date's raw rows: one query for all of them, not one per processor.
+    const written = new Set(
+      processors.map((p) => p.definition.output).flatMap((o) => (o.kind === 'table' ? [o.table] : [])),
+    );
+    const tables = new Set(
+      processors.flatMap((p) =>
+        p.definition.dependencies.flatMap((d) => [d.table, ...(d.expectedFrom ? [d.expectedFrom] : [])]),
+      ),
+    );
+    await ports.warehouse.data.prefetch(
+      [...tables].filter((t) => !written.has(t)).map((table) => ({ table, dates: [date] })),
+    );
+  }
+  for (const processor of processors) {
     const out = await runProcessor(ports, log, processor, date, { ...options, batch });
     if (out.ok) rows[processor.definition.name] = out.result.rows;
     else {

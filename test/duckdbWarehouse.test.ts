@@ -55,6 +55,34 @@ describe('DuckDbWarehouse.commit', () => {
     ]);
   });
 
+  it('replaces correctly whatever wrote the date before: its own commits, appends, SQL, another process', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'duckdb-dates-'));
+    const path = join(dir, 'w.duckdb');
+    const row = (date: string, team: string, points: number) => ({ game_date: date, team, points, pct: null });
+    let w = await open(path);
+    // The first replace of a date the table does not hold skips its DELETE; the second must not.
+    await replace(w, '2021-10-19', [row('2021-10-19', 'MIL', 1)]);
+    await replace(w, '2021-10-19', [row('2021-10-19', 'MIL', 2)]);
+    // Rows appended outside a replace, and rows written by SQL, are replaced too.
+    await w.append(table, [row('2021-10-20', 'BOS', 3)]);
+    await replace(w, '2021-10-20', [row('2021-10-20', 'BOS', 4)]);
+    await w.query("INSERT INTO nba_test.scores VALUES (DATE '2021-10-21', 'NYK', 5, NULL)");
+    await replace(w, '2021-10-21', [row('2021-10-21', 'NYK', 6)]);
+    // A replace with no rows empties the date; a later replace then has nothing to delete.
+    await replace(w, '2021-10-19', []);
+    await replace(w, '2021-10-19', [row('2021-10-19', 'MIL', 7)]);
+    await w.close();
+    opened.splice(opened.indexOf(w), 1);
+    // Another process (here: a fresh open) wrote the file since: what it holds is read again.
+    w = await open(path);
+    await replace(w, '2021-10-21', [row('2021-10-21', 'NYK', 8)]);
+    expect(await all(w)).toEqual([
+      { d: '2021-10-19', team: 'MIL', points: 7, pct: null },
+      { d: '2021-10-20', team: 'BOS', points: 4, pct: null },
+      { d: '2021-10-21', team: 'NYK', points: 8, pct: null },
+    ]);
+  });
+
   it('leaves the date as it was when the write fails part-way', async () => {
     const w = await open();
     const good = [{ game_date: '2021-10-19', team: 'MIL', points: 127, pct: null }];

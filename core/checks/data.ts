@@ -62,6 +62,14 @@ export class CheckData {
 
   constructor(readonly warehouse: Warehouse) {}
 
+  private readonly memos = new Map<string, unknown>();
+
+  /** A value computed from the schedule, kept until the schedule changes (lookback windows). */
+  memo<T>(key: string, compute: () => T): T {
+    if (!this.memos.has(key)) this.memos.set(key, compute());
+    return this.memos.get(key) as T;
+  }
+
   async schedule(season: string): Promise<ScheduledGame[]> {
     let games = this.schedules.get(season);
     if (!games) {
@@ -204,7 +212,10 @@ export class CheckData {
   learn(change: WarehouseChange): void {
     for (const r of change.replace) {
       this.byDateOf(r.table).set(r.date, countRows(r.table, r.rows));
-      if (r.table === nbacSchedule) this.schedules.clear();
+      if (r.table === nbacSchedule) {
+        this.schedules.clear();
+        this.memos.clear();
+      }
     }
     for (const a of change.append) {
       if (a.table === processorRunHistory) for (const row of a.rows) this.runs.delete(String(row.data_date));
@@ -216,7 +227,10 @@ export class CheckData {
   forget(change: WarehouseChange): void {
     for (const r of change.replace) {
       this.counts.get(qualifiedName(r.table))?.delete(r.date);
-      if (r.table === nbacSchedule) this.schedules.clear();
+      if (r.table === nbacSchedule) {
+        this.schedules.clear();
+        this.memos.clear();
+      }
     }
     for (const a of change.append) {
       if (a.table === processorRunHistory) for (const row of a.rows) this.runs.delete(String(row.data_date));

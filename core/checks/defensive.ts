@@ -117,7 +117,9 @@ export async function runDefensiveChecks(
 ): Promise<CheckReport> {
   const data = checkDataOf(warehouse);
   const schedule = await data.schedule(season.label);
-  const window = lookbackWindow(schedule, date, def.lookbackGames, def.phase === 3);
+  const window = data.memo(`window|${season.label}|${date}|${def.lookbackGames}|${def.phase === 3}`, () =>
+    lookbackWindow(schedule, date, def.lookbackGames, def.phase === 3),
+  );
   const failures: CheckFailure[] = [];
   const skipped: { check: CheckName; reason: string }[] = [];
   const failedRuns: LatestRun[] = [];

@@ -15,14 +15,14 @@ import { FEATURE_VERSION, FEATURES_V1, featureColumn } from './features.js';
 /** The teams playing the date, each with its opponent, and their players as of the date. */
 const rosterCte = `
   playing AS (
-    SELECT home_team_abbr AS team, away_team_abbr AS opp FROM nba_raw.nbac_schedule
+    SELECT home_team_abbr AS team, away_team_abbr AS opp, TRUE AS is_home FROM nba_raw.nbac_schedule
      WHERE game_date = @date AND game_status = 'Final'
     UNION ALL
-    SELECT away_team_abbr AS team, home_team_abbr AS opp FROM nba_raw.nbac_schedule
+    SELECT away_team_abbr AS team, home_team_abbr AS opp, FALSE AS is_home FROM nba_raw.nbac_schedule
      WHERE game_date = @date AND game_status = 'Final'
   ),
   roster AS (
-    SELECT r.player_id, r.team_abbr, p.opp FROM nba_raw.espn_team_roster AS r
+    SELECT r.player_id, r.team_abbr, p.opp, p.is_home FROM nba_raw.espn_team_roster AS r
       JOIN playing AS p ON p.team = r.team_abbr
      WHERE r.roster_date = @date
   )`;
@@ -79,7 +79,7 @@ function phase4InputsSql(ctx: ProcessorContext): string {
       SELECT AVG(pace) AS league_pace FROM nba_analytics.team_offense_game_summary
        WHERE season = @season AND game_date >= @season_start AND game_date < @date
     )
-    SELECT @date AS cache_date, @season AS season, r.player_id, r.team_abbr, r.opp,
+    SELECT @date AS cache_date, @season AS season, r.player_id, r.team_abbr, r.opp, r.is_home,
            COALESCE(h.games, 0) AS games_played,
            ${STATS.map(([stat]) => means(d, stat)).join(',\n           ')},
            ${d.stddevOfFirst('h.pts30', 30)} AS pts_std_last_30,
@@ -175,21 +175,48 @@ async function rowsForDate(ctx: ProcessorContext, table: TableSchema): Promise<r
   });
 }
 
+/** Where each v1 feature comes from: the cache row, the factors row, or the date's schedule (is_home). */
+const FEATURE_INPUTS = FEATURES_V1.map((f) => ({
+  ...f,
+  column: featureColumn(f.name),
+  from: f.name === 'is_home' ? 'home' : playerDailyCache.columns.some((c) => c.name === f.name) ? 'cache' : 'factors',
+}));
+for (const f of FEATURE_INPUTS) {
+  if (f.from === 'factors' && !playerCompositeFactors.columns.some((c) => c.name === f.name)) {
+    throw new Error(`feature ${f.name} is neither a player_daily_cache nor a player_composite_factors column`);
+  }
+}
+
+/**
+ * Whether each team playing the date is the home team: from the date's shared Phase 4 inputs when the
+ * cache and factors ran in the same transaction (no query), otherwise from the schedule.
+ */
+async function homeTeams(ctx: ProcessorContext): Promise<Map<string, boolean>> {
+  const homeOf = new Map<string, boolean>();
+  if (ctx.pending) {
+    for (const r of await inputRows(ctx, phase4InputsSql(ctx), PHASE4_INPUTS)) {
+      homeOf.set(String(r.team_abbr), r.is_home === true);
+    }
+    return homeOf;
+  }
+  const games = await ctx.warehouse.query(
+    `SELECT home_team_abbr, away_team_abbr FROM nba_raw.nbac_schedule WHERE game_date = @date AND game_status = 'Final'`,
+    { date: ctx.date },
+  );
+  for (const g of games) {
+    homeOf.set(String(g.home_team_abbr), true);
+    homeOf.set(String(g.away_team_abbr), false);
+  }
+  return homeOf;
+}
+
 /** The v1 feature vector: each feature from the cache and factors, or its documented default. */
 export const mlFeatureStoreProcessor: Processor = {
   definition: getProcessorDefinition('ml_feature_store'),
   async run(ctx): Promise<ProcessorResult> {
     const cache = await rowsForDate(ctx, playerDailyCache);
     const factors = new Map((await rowsForDate(ctx, playerCompositeFactors)).map((f) => [Number(f.player_id), f]));
-    const games = await ctx.warehouse.query(
-      `SELECT home_team_abbr, away_team_abbr FROM nba_raw.nbac_schedule WHERE game_date = @date AND game_status = 'Final'`,
-      { date: ctx.date },
-    );
-    const homeOf = new Map<string, boolean>();
-    for (const g of games) {
-      homeOf.set(String(g.home_team_abbr), true);
-      homeOf.set(String(g.away_team_abbr), false);
-    }
+    const homeOf = await homeTeams(ctx);
     let defaulted = 0;
     const rows: Row[] = [];
     // A player needs his cache row, his factors and his team's game of the date (an inner join of the three).
@@ -197,7 +224,6 @@ export const mlFeatureStoreProcessor: Processor = {
       const f = factors.get(Number(c.player_id));
       const home = homeOf.get(String(c.team_abbr));
       if (!f || home === undefined) continue;
-      const input: Row = { ...f, ...c, is_home: home ? 1 : 0 };
       const row: Row = {
         cache_date: ctx.date,
         season: ctx.season.label,
@@ -206,15 +232,16 @@ export const mlFeatureStoreProcessor: Processor = {
         feature_version: FEATURE_VERSION,
         history_games: Number(c.games_played ?? 0),
       };
-      for (const feature of FEATURES_V1) {
-        const raw = input[feature.name];
+      for (const feature of FEATURE_INPUTS) {
+        const raw =
+          feature.from === 'home' ? (home ? 1 : 0) : feature.from === 'cache' ? c[feature.name] : f[feature.name];
         let v = raw === true ? 1 : raw === false ? 0 : num(raw);
         if (feature.name === 'days_rest' && v !== null) v = Math.min(v, 30);
         if (v === null || !Number.isFinite(v)) {
           v = feature.defaultValue;
           defaulted++;
         }
-        row[featureColumn(feature.name)] = v;
+        row[feature.column] = v;
       }
       rows.push(row);
     }

@@ -10,7 +10,11 @@ import {
   type DuckDBPreparedStatement,
   DuckDBTimestampValue,
   type DuckDBType,
+  DuckDBTypeId,
   type DuckDBValue,
+  type DuckDBValueConverter,
+  type Json,
+  JsonDuckDBValueConverter,
 } from '@duckdb/node-api';
 import { ProcessingError } from '../../errors.js';
 import type { Warehouse, WarehouseChange } from '../../ports/warehouse.js';
@@ -79,6 +83,34 @@ function columnValue(type: ColumnType, value: SqlValue | undefined): DuckDBValue
   }
 }
 
+/**
+ * DuckDB values as the port's plain values: JSON's conversion (dates and timestamps as text, non-finite
+ * doubles as 'NaN'/'Infinity'), but whole numbers as numbers and the common scalar types without a detour.
+ */
+const toRowValue: DuckDBValueConverter<Json> = (value, type, converter) => {
+  if (value === null || value === undefined) return null;
+  switch (type.typeId) {
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UBIGINT:
+      return Number(value);
+    case DuckDBTypeId.DOUBLE:
+    case DuckDBTypeId.FLOAT:
+      return Number.isFinite(value) ? (value as number) : String(value);
+    case DuckDBTypeId.INTEGER:
+    case DuckDBTypeId.SMALLINT:
+    case DuckDBTypeId.TINYINT:
+    case DuckDBTypeId.UINTEGER:
+    case DuckDBTypeId.USMALLINT:
+    case DuckDBTypeId.UTINYINT:
+    case DuckDBTypeId.VARCHAR:
+    case DuckDBTypeId.BOOLEAN:
+      return value as Json;
+    default:
+      return JsonDuckDBValueConverter(value, type, converter);
+  }
+};
+
 /** A promise chain: DuckDB transactions on one connection must not interleave. */
 class Mutex {
   private tail: Promise<unknown> = Promise.resolve();
@@ -89,10 +121,20 @@ class Mutex {
   }
 }
 
+/** SQL that may change data: the known partition dates are then read again. */
+const MUTATING = /\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|DROP|ALTER|CREATE|COPY|ATTACH|IMPORT|CHECKPOINT)\b/i;
+
 export class DuckDbWarehouse implements Warehouse {
   readonly dialect = DUCKDB_DIALECT;
   private readonly lock = new Mutex();
   private readonly prepared = new Map<string, DuckDBPreparedStatement>();
+  /**
+   * Per table, the partition dates it holds, read on the first replace of the table and kept up to date by
+   * this process's own writes (a DuckDB file has one writer process): a replace of a date the table does not
+   * hold yet, the usual case of a backfill, skips its DELETE. Forgotten after a failed commit and after any
+   * query that may change data.
+   */
+  private readonly datesHeld = new Map<string, Set<string>>();
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -137,15 +179,9 @@ export class DuckDbWarehouse implements Warehouse {
       // DuckDB refuses a named parameter the statement does not use; pass only those it does.
       const used = new Set([...sql.matchAll(/@([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1] as string));
       const bound = Object.fromEntries(Object.entries(params).filter(([k]) => used.has(k)));
+      if (MUTATING.test(sql)) this.datesHeld.clear();
       const reader = await this.run(sql, bound);
-      const types = reader.columnTypes().map(String);
-      const names = reader.deduplicatedColumnNames();
-      const bigint = names.filter((_n, i) => /^(BIGINT|HUGEINT|UBIGINT)$/.test(types[i] ?? ''));
-      const rows = reader.getRowObjectsJson() as Row[];
-      if (bigint.length > 0) {
-        for (const row of rows) for (const n of bigint) if (row[n] !== null) row[n] = Number(row[n]);
-      }
-      return rows;
+      return reader.convertRowObjects(toRowValue) as Row[];
     });
   }
 
@@ -183,23 +219,60 @@ export class DuckDbWarehouse implements Warehouse {
       await this.conn.run('BEGIN TRANSACTION');
       try {
         for (const r of change.replace) {
-          // Prepared once per table, like the queries: a date's commit deletes from six tables.
-          await this.run(`DELETE FROM ${qualifiedName(r.table)} WHERE ${r.table.partitionColumn} = @date`, {
-            date: r.date,
-          });
+          if ((await this.heldDates(r.table)).has(r.date)) {
+            // Prepared once per table, like the queries.
+            await this.run(`DELETE FROM ${qualifiedName(r.table)} WHERE ${r.table.partitionColumn} = @date`, {
+              date: r.date,
+            });
+          }
           await this.appendRows(r.table, sortByKey(r.table, r.rows));
         }
         for (const a of change.append) await this.appendRows(a.table, a.rows);
         await this.conn.run('COMMIT');
       } catch (err) {
         await this.conn.run('ROLLBACK');
+        for (const t of [...change.replace, ...change.append]) this.datesHeld.delete(qualifiedName(t.table));
         throw err;
       }
+      for (const r of change.replace) {
+        const held = this.datesHeld.get(qualifiedName(r.table));
+        if (r.rows.length > 0) held?.add(r.date);
+        else held?.delete(r.date);
+      }
+      for (const a of change.append) this.noteAppended(a.table, a.rows);
     });
   }
 
   async append(table: TableSchema, rows: readonly Row[]): Promise<void> {
-    await this.lock.run(() => this.appendRows(table, rows));
+    await this.lock.run(async () => {
+      try {
+        await this.appendRows(table, rows);
+      } catch (err) {
+        this.datesHeld.delete(qualifiedName(table));
+        throw err;
+      }
+      this.noteAppended(table, rows);
+    });
+  }
+
+  /** The partition dates a table holds, read once per table (see datesHeld). */
+  private async heldDates(table: TableSchema): Promise<Set<string>> {
+    const name = qualifiedName(table);
+    let held = this.datesHeld.get(name);
+    if (!held) {
+      const reader = await this.conn.runAndReadAll(
+        `SELECT DISTINCT CAST(${table.partitionColumn} AS VARCHAR) AS d FROM ${name} WHERE ${table.partitionColumn} IS NOT NULL`,
+      );
+      held = new Set(reader.getRows().map((r) => String(r[0])));
+      this.datesHeld.set(name, held);
+    }
+    return held;
+  }
+
+  private noteAppended(table: TableSchema, rows: readonly Row[]): void {
+    const held = this.datesHeld.get(qualifiedName(table));
+    if (held)
+      for (const row of rows) if (row[table.partitionColumn] != null) held.add(String(row[table.partitionColumn]));
   }
 
   private async appendRows(table: TableSchema, rows: readonly Row[]): Promise<void> {
