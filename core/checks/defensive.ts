@@ -83,18 +83,46 @@ export function lookbackWindow(
   lookbackGames: number,
   includeDate: boolean,
 ): LookbackWindow {
+  const byTeam = teamDates(schedule);
   const teams = [...new Set(schedule.filter((g) => g.date === date).flatMap((g) => [g.home, g.away]))].sort();
   let start = date;
   let bootstrap = false;
   for (const team of teams) {
-    const earlier = schedule.filter((g) => g.date < date && (g.home === team || g.away === team)).map((g) => g.date);
-    if (earlier.length < lookbackGames) bootstrap = true;
-    const reach = earlier[Math.max(0, earlier.length - lookbackGames)];
-    if (reach && reach < start) start = reach;
+    const dates = byTeam.get(team) ?? [];
+    // The team's games before the date: its dates are sorted, so the count is the first index at the date.
+    let earlier = 0;
+    for (let hi = dates.length; earlier < hi; ) {
+      const mid = (earlier + hi) >> 1;
+      if ((dates[mid] as IsoDate) < date) earlier = mid + 1;
+      else hi = mid;
+    }
+    if (earlier < lookbackGames) bootstrap = true;
+    const reach = dates[Math.max(0, earlier - lookbackGames)];
+    if (earlier > 0 && reach && reach < start) start = reach;
   }
   const end = includeDate ? date : previousDay(date);
   // ISO dates compare as strings: the earlier of the two.
   return { start: [start, end].sort()[0] as IsoDate, end, bootstrap, teams };
+}
+
+const TEAM_DATES = new WeakMap<readonly ScheduledGame[], Map<string, IsoDate[]>>();
+
+/** Each team's game dates in a schedule, sorted; built once per schedule. */
+function teamDates(schedule: readonly ScheduledGame[]): Map<string, IsoDate[]> {
+  let byTeam = TEAM_DATES.get(schedule);
+  if (!byTeam) {
+    byTeam = new Map();
+    for (const g of schedule) {
+      for (const team of [g.home, g.away]) {
+        let dates = byTeam.get(team);
+        if (!dates) byTeam.set(team, (dates = []));
+        dates.push(g.date);
+      }
+    }
+    for (const dates of byTeam.values()) dates.sort();
+    TEAM_DATES.set(schedule, byTeam);
+  }
+  return byTeam;
 }
 
 function previousDay(date: IsoDate): IsoDate {

@@ -71,9 +71,18 @@ export async function completedDates(ports: PipelinePorts, dates: readonly IsoDa
   return new Set(dates.filter((d) => ok.get(d) === STAGE3_PROCESSORS.length));
 }
 
-/** Through the checks' cache: the date's runs were just re-read after its commits. */
-async function confirmedComplete(warehouse: PipelinePorts['warehouse'], date: IsoDate): Promise<boolean> {
-  const runs = await checkDataOf(warehouse).latestRunsOn([date]);
+/**
+ * Reads the date's runs from run history, after its commit. The next date's runs (its Phase 1-2 runs, which
+ * its checks read next) come back in the same query.
+ */
+async function confirmedComplete(
+  warehouse: PipelinePorts['warehouse'],
+  date: IsoDate,
+  next: IsoDate | undefined,
+): Promise<boolean> {
+  const runs = (await checkDataOf(warehouse).latestRunsOn(next ? [date, next] : [date])).filter(
+    (r) => r.dataDate === date,
+  );
   const ok = runs.filter((r) => STAGE3_PROCESSORS.includes(r.processorName) && r.status === 'success');
   return ok.length === STAGE3_PROCESSORS.length;
 }
@@ -146,7 +155,7 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
           })
         : await runPhases3And4(checked, log.child({ date }), date, runOptions);
       // No sleeps, no time windows: the date is done when run history says every processor succeeded.
-      const confirmed = result.ok && (await confirmedComplete(checked.warehouse, date));
+      const confirmed = result.ok && (await confirmedComplete(checked.warehouse, date, todo[i + 1]));
       perDateMs.push(performance.now() - started);
       if (!confirmed) {
         const f = result.failures[0];
