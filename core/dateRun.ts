@@ -5,6 +5,7 @@ import { CheckedWarehouse } from './checks/data.js';
 import type { IsoDate } from './dates.js';
 import type { PipelinePorts } from './pipeline/processor.js';
 import { phaseProcessors } from './pipeline/registry.js';
+import { requireDateInSeason } from './pipeline/seasons.js';
 import { type RunOptions, runProcessor } from './runner.js';
 import { RunBatch } from './runs/history.js';
 
@@ -87,6 +88,10 @@ export async function runPhases3And4(
   const failures: ProcessorFailure[] = [];
   const batch = new RunBatch();
   const processors = [...phaseProcessors(3), ...phaseProcessors(4)];
+  // The date's big reads are independent of each other (Phase 3 reads nba_raw, Phase 4 nba_analytics before
+  // the date, and nothing commits until the date's end): start them all now, to run side by side.
+  const { season, seasonType } = requireDateInSeason(date);
+  for (const p of processors) p.prefetch?.({ ...ports, date, season, seasonType, log, pending: batch });
   if (ports.warehouse instanceof CheckedWarehouse) {
     // Every check of the date reads the date's raw rows: one query for all of them, not one per processor.
     const written = new Set(

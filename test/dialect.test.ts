@@ -176,7 +176,7 @@ describe('constructs the engines spell differently', () => {
   });
 });
 
-describe('lookbacks as aggregates (core/sql/lookback.ts)', () => {
+describe('lookbacks as aggregates (latestValues, nthOf, avgOfFirst, stddevOfFirst)', () => {
   it('take the latest non-null values of a group and average their first k alike on both engines', async () => {
     const sql = (d: SqlDialect) => `
       WITH t AS (
@@ -185,11 +185,12 @@ describe('lookbacks as aggregates (core/sql/lookback.ts)', () => {
       ),
       l AS (SELECT g, ${d.latestValues('t.x', 't.o', 3)} AS xs FROM t GROUP BY g)
       SELECT l.g, ${d.avgOfFirst('l.xs', 2)} AS a2, ${d.avgOfFirst('l.xs', 3)} AS a3,
-             ${d.stddevOfFirst('l.xs', 2)} AS s2
+             ${d.stddevOfFirst('l.xs', 2)} AS s2, ${d.nthOf('l.xs', 1)} AS n1, ${d.nthOf('l.xs', 3)} AS n3
         FROM l ORDER BY l.g`;
+    // Group 1's latest non-null values, newest first: 40, 30, 10; group 2 has one value, so no third.
     const expected = [
-      [1, 35, 80 / 3, Math.sqrt(50)],
-      [2, 5, 5, null],
+      [1, 35, 80 / 3, Math.sqrt(50), 40, 10],
+      [2, 5, 5, null, 5, null],
     ];
     for (const d of [DUCKDB_DIALECT, BIGQUERY_DIALECT]) {
       const rows = await rowsOf(d, sql(d));

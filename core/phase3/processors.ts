@@ -35,6 +35,7 @@ export function queryProcessor(name: string, sql: (ctx: ProcessorContext) => str
   const table: TableSchema = definition.output.table;
   return {
     definition,
+    prefetch: shareAs ? (ctx) => void inputRows(ctx, sql(ctx), shareAs) : undefined,
     async run(ctx): Promise<ProcessorResult> {
       const rows = (await inputRows(ctx, sql(ctx), shareAs)).map((r) => project(table, r));
       return {
@@ -50,9 +51,11 @@ export function queryProcessor(name: string, sql: (ctx: ProcessorContext) => str
  * The date's box rows, each with the player's earlier games of the season before it: how many, the last
  * date, and the latest 10 points and minutes (newest first), as one GROUP BY over the earlier rows.
  */
-export const playerGameSummaryProcessor = queryProcessor('player_game_summary', (ctx) => {
-  const d = ctx.warehouse.dialect;
-  return `
+export const playerGameSummaryProcessor = queryProcessor(
+  'player_game_summary',
+  (ctx) => {
+    const d = ctx.warehouse.dialect;
+    return `
     WITH today AS (
       SELECT * FROM nba_raw.nbac_player_boxscore WHERE game_date = @date AND season = @season
     ),
@@ -76,7 +79,9 @@ export const playerGameSummaryProcessor = queryProcessor('player_game_summary', 
            ${d.dateDiffDays('t.game_date', 'e.last_date')} AS days_rest,
            COALESCE(${d.dateDiffDays('t.game_date', 'e.last_date')} = 1, FALSE) AS back_to_back
       FROM today AS t LEFT JOIN earlier AS e ON e.player_id = t.player_id`;
-});
+  },
+  'player_game_summary',
+);
 
 /**
  * Both team summaries of the date, from one query that the two processors share: each team's row beside

@@ -8,7 +8,6 @@ import { getProcessorDefinition } from '../pipeline/definition.js';
 import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
 import { mlFeatureStore, playerCompositeFactors, playerDailyCache } from '../schema/derived.js';
 import { qualifiedName, type Row, type TableSchema } from '../schema/table.js';
-import type { SqlDialect } from '../sql/dialect.js';
 import { clamp } from './factors.js';
 import { FEATURE_VERSION, FEATURES_V1, featureColumn } from './features.js';
 
@@ -27,13 +26,6 @@ const rosterCte = `
      WHERE r.roster_date = @date
   )`;
 
-/** A stat's season mean and its means over the latest 5, 10 and 30 games, from the `<stat>30` list. */
-const means = (d: SqlDialect, stat: string) =>
-  [
-    `h.${stat}_season AS ${stat}_avg_season`,
-    ...[5, 10, 30].map((n) => `${d.avgOfFirst(`h.${stat}30`, n)} AS ${stat}_avg_last_${n}`),
-  ].join(',\n           ');
-
 const STATS = [
   ['pts', 'points'],
   ['min', 'minutes'],
@@ -43,23 +35,41 @@ const STATS = [
 
 /**
  * What the cache and the factors read, in one query the two share: per rostered player of the date, his
- * season before the date (count, means, the latest 30 of each stat, the latest 5 usages, the last game,
- * minutes in the last 7 days), and his team's and opponent's team-level inputs.
+ * season before the date (count, means over the season and over his latest 5, 10 and 30 games, the last
+ * game, minutes in the last 7 days, usage), and his team's and opponent's team-level inputs.
+ *
+ * "His latest N games" are the games on or after the date of his N-th latest game (a player plays at most
+ * once a date): one list of his latest 30 dates gives the three cut-offs, and plain conditional aggregates
+ * do the rest, which is cheaper than a list of values per stat.
  */
 function phase4InputsSql(ctx: ProcessorContext): string {
   const d = ctx.warehouse.dialect;
   const usage = 's.fga + 0.44 * s.fta + s.tov';
+  const since = (n: number) => `(k.c${n} IS NULL OR s.game_date >= k.c${n})`;
+  const seasonBefore = `s.season = @season AND s.game_date >= @season_start AND s.game_date < @date
+         AND s.player_id IN (SELECT player_id FROM roster)`;
   return `
     WITH ${rosterCte},
+    latest AS (
+      SELECT s.player_id, ${d.latestValues('s.game_date', 's.game_date', 30)} AS dates
+        FROM nba_analytics.player_game_summary AS s
+       WHERE ${seasonBefore}
+       GROUP BY s.player_id
+    ),
+    k AS (
+      SELECT player_id, ${d.nthOf('dates', 5)} AS c5, ${d.nthOf('dates', 10)} AS c10, ${d.nthOf('dates', 30)} AS c30
+        FROM latest
+    ),
     h AS (
       SELECT s.player_id, COUNT(*) AS games,
-             ${STATS.map(([stat, column]) => `AVG(s.${column}) AS ${stat}_season, ${d.latestValues(`s.${column}`, 's.game_date', 30)} AS ${stat}30`).join(',\n             ')},
+             ${STATS.map(([stat, column]) => [`AVG(s.${column}) AS ${stat}_avg_season`, ...[5, 10, 30].map((n) => `AVG(CASE WHEN ${since(n)} THEN s.${column} END) AS ${stat}_avg_last_${n}`)].join(', ')).join(',\n             ')},
+             STDDEV_SAMP(CASE WHEN ${since(30)} THEN s.points END) AS pts_std_last_30,
              CAST(MAX(s.game_date) AS STRING) AS last_game,
              SUM(CASE WHEN s.game_date >= ${d.dateAddDays(d.asDate('@date'), -7)} THEN s.minutes ELSE 0 END) AS min7,
              AVG(${usage}) AS usage_season,
-             ${d.latestValues(usage, 's.game_date', 5)} AS usage5
-        FROM nba_analytics.player_game_summary AS s
-       WHERE s.season = @season AND s.game_date >= @season_start AND s.game_date < @date AND s.player_id IN (SELECT player_id FROM roster)
+             AVG(CASE WHEN ${since(5)} THEN ${usage} END) AS usage_last5
+        FROM nba_analytics.player_game_summary AS s JOIN k ON k.player_id = s.player_id
+       WHERE ${seasonBefore}
        GROUP BY s.player_id
     ),
     opp_def AS (
@@ -81,9 +91,8 @@ function phase4InputsSql(ctx: ProcessorContext): string {
     )
     SELECT @date AS cache_date, @season AS season, r.player_id, r.team_abbr, r.opp, r.is_home,
            COALESCE(h.games, 0) AS games_played,
-           ${STATS.map(([stat]) => means(d, stat)).join(',\n           ')},
-           ${d.stddevOfFirst('h.pts30', 30)} AS pts_std_last_30,
-           h.last_game, h.min7, h.usage_season, ${d.avgOfFirst('h.usage5', 5)} AS usage_last5,
+           ${STATS.flatMap(([stat]) => ['season', 'last_5', 'last_10', 'last_30'].map((w) => `h.${stat}_avg_${w}`)).join(', ')},
+           h.pts_std_last_30, h.last_game, h.min7, h.usage_season, h.usage_last5,
            ${d.avgOfFirst('od.ratings15', 15)} AS def15, l.league_def,
            tp.pace AS team_pace, op.pace AS opp_pace, lp.league_pace
       FROM roster AS r
@@ -110,6 +119,7 @@ function computedProcessor(
   const table = (definition.output as { table: TableSchema }).table;
   return {
     definition,
+    prefetch: shareAs ? (ctx) => void inputRows(ctx, sql(ctx), shareAs) : undefined,
     async run(ctx): Promise<ProcessorResult> {
       const input = await inputRows(ctx, sql(ctx), shareAs);
       const { rows, details } = compute(input, ctx);

@@ -43,4 +43,10 @@ export interface ProcessorResult {
 export interface Processor {
   readonly definition: ProcessorDefinition;
   run(ctx: ProcessorContext): Promise<ProcessorResult>;
+  /**
+   * Starts reading the processor's inputs ahead of its run, into `ctx.pending`'s shared loads, so that the
+   * independent reads of a date run at the same time. Only for inputs no earlier processor of the same
+   * transaction writes (a Phase 3 date reads nba_raw; Phase 4 reads nba_analytics before the date).
+   */
+  prefetch?(ctx: ProcessorContext): void;
 }

@@ -24,6 +24,8 @@ export interface SqlDialect {
    * unique within a group). A lookback as one GROUP BY instead of a window over the season.
    */
   latestValues(value: string, order: string, n: number): string;
+  /** The `k`-th value (1 for the first) of a latestValues list; NULL when the list is shorter. */
+  nthOf(list: string, k: number): string;
   /** The mean of the first `k` values of a latestValues list (NULL for an empty or NULL list). */
   avgOfFirst(list: string, k: number): string;
   /** The sample standard deviation of the first `k` values of such a list (NULL below two values). */
@@ -53,6 +55,7 @@ export const DUCKDB_DIALECT: SqlDialect = {
   typeName: (type) => DUCKDB_TYPE_NAMES[type],
   latestValues: (value, order, n) =>
     `arg_max(${value}, ${order}, ${Math.trunc(n)}) FILTER (WHERE ${value} IS NOT NULL)`,
+  nthOf: (list, k) => `${list}[${Math.trunc(k)}]`,
   avgOfFirst: (list, k) => `list_avg(list_slice(${list}, 1, ${Math.trunc(k)}))`,
   stddevOfFirst: (list, k) => `list_stddev_samp(list_slice(${list}, 1, ${Math.trunc(k)}))`,
 };
@@ -68,6 +71,7 @@ export const BIGQUERY_DIALECT: SqlDialect = {
   safeCast: (expr, type) => (type === 'JSON' ? `SAFE.PARSE_JSON(${expr})` : `SAFE_CAST(${expr} AS ${type})`),
   typeName: (type) => type,
   latestValues: (value, order, n) => `ARRAY_AGG(${value} IGNORE NULLS ORDER BY ${order} DESC LIMIT ${Math.trunc(n)})`,
+  nthOf: (list, k) => `${list}[SAFE_OFFSET(${Math.trunc(k) - 1})]`,
   avgOfFirst: (list, k) => `(SELECT AVG(v) FROM UNNEST(${list}) AS v WITH OFFSET AS o WHERE o < ${Math.trunc(k)})`,
   stddevOfFirst: (list, k) =>
     `(SELECT STDDEV_SAMP(v) FROM UNNEST(${list}) AS v WITH OFFSET AS o WHERE o < ${Math.trunc(k)})`,

@@ -29,6 +29,9 @@ BIGQUERY_FUNCTIONS = {
     "TO_JSON_STRING", "TRIM", "TRUNC", "UNNEST", "UPPER", "VARIANCE", "VAR_POP", "VAR_SAMP",
 }
 
+# GoogleSQL's array subscripts, list[OFFSET(k)] and the like (0-based OFFSET, 1-based ORDINAL).
+ARRAY_SUBSCRIPTS = {"OFFSET": 1, "SAFE_OFFSET": 1, "ORDINAL": 0, "SAFE_ORDINAL": 0}
+
 # sqlglot's own names for some of the functions above.
 SQLGLOT_NAMES = {"DATEDIFF": "DATE_DIFF", "DATEADD": "DATE_ADD", "DATESUB": "DATE_SUB", "STDDEVSAMP": "STDDEV_SAMP",
                  "STDDEVPOP": "STDDEV_POP", "VARIANCESAMP": "VAR_SAMP", "VARIANCEPOP": "VAR_POP",
@@ -149,7 +152,9 @@ def analyse(statement, project, tables):
     for node in walk(statement):
         if isinstance(node, exp.Func) and not isinstance(node, exp.Cast):
             name = function_name(node)
-            if name not in BIGQUERY_FUNCTIONS:
+            if name in ARRAY_SUBSCRIPTS and isinstance(node.parent, exp.Bracket):
+                pass  # list[SAFE_OFFSET(k)]: an array subscript, which sqlglot reads as a function
+            elif name not in BIGQUERY_FUNCTIONS:
                 problems.append(f"function {name} is not GoogleSQL")
         if isinstance(node, exp.TryCast):
             problems.append("TRY_CAST is not GoogleSQL (SAFE_CAST is)")
@@ -229,6 +234,13 @@ def to_duckdb(statement, project, scalars, arrays):
             if offset is not None:
                 parts.append(f"UNNEST(range(len({lst}))) AS {offset.name if isinstance(offset, exp.Expression) else 'offset'}")
             return exp.Var(this=f"(SELECT {', '.join(parts)}) AS _unnest_{value}")
+        if (isinstance(node, exp.Bracket) and len(node.expressions) == 1
+                and isinstance(node.expressions[0], exp.Anonymous)
+                and function_name(node.expressions[0]) in ARRAY_SUBSCRIPTS):
+            # DuckDB lists are 1-based, and an index past the end gives NULL, as SAFE_OFFSET does.
+            subscript = node.expressions[0]
+            shift = ARRAY_SUBSCRIPTS[function_name(subscript)]
+            return exp.Var(this=f"({duck(node.this)})[({duck(subscript.expressions[0])}) + {shift}]")
         if isinstance(node, exp.ArrayAgg):
             # ARRAY_AGG(x [IGNORE NULLS] [ORDER BY ...] [LIMIT n]) as DuckDB's array_agg, filtered and sliced.
             inner, limit, order, ignore = node.this, None, None, False

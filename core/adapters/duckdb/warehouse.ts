@@ -121,13 +121,65 @@ class Mutex {
   }
 }
 
+/**
+ * One DuckDB connection with its own queue and prepared statements: a connection runs one statement at a
+ * time, and a prepared statement belongs to its connection.
+ */
+class Session {
+  readonly lock = new Mutex();
+  private readonly prepared = new Map<string, DuckDBPreparedStatement>();
+  /** Operations queued or running, to send a read to the least busy session. */
+  pending = 0;
+
+  constructor(readonly conn: DuckDBConnection) {}
+
+  queue<T>(fn: () => Promise<T>): Promise<T> {
+    this.pending++;
+    return this.lock.run(fn).finally(() => this.pending--);
+  }
+
+  /**
+   * A backfill asks the same few queries for every date, with other values: each is parsed and planned once
+   * and kept as a prepared statement (statements with a NULL value, whose type DuckDB cannot infer, are not).
+   */
+  async run(sql: string, params: Record<string, SqlValue>) {
+    if (Object.values(params).some((v) => v === null)) return this.conn.runAndReadAll(toDuckDbSql(sql), params);
+    let prepared = this.prepared.get(sql);
+    if (!prepared) {
+      prepared = await this.conn.prepare(toDuckDbSql(sql));
+      if (this.prepared.size >= 128) {
+        const oldest = this.prepared.keys().next().value as string;
+        this.prepared.get(oldest)?.destroySync();
+        this.prepared.delete(oldest);
+      }
+      this.prepared.set(sql, prepared);
+    }
+    prepared.clearBindings();
+    if (Object.keys(params).length > 0) prepared.bind(params as Record<string, Exclude<SqlValue, null>>);
+    return prepared.runAndReadAll();
+  }
+
+  close(): void {
+    for (const prepared of this.prepared.values()) prepared.destroySync();
+    this.prepared.clear();
+    this.conn.closeSync();
+  }
+}
+
+/**
+ * Connections for reads besides the writer's: independent reads of a date (Phase 3's, Phase 4's inputs, the
+ * checks') run at the same time on the machine's cores. Each read sees every commit finished before it.
+ */
+const READERS = 2;
+
 /** SQL that may change data: the known partition dates are then read again. */
 const MUTATING = /\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|DROP|ALTER|CREATE|COPY|ATTACH|IMPORT|CHECKPOINT)\b/i;
 
 export class DuckDbWarehouse implements Warehouse {
   readonly dialect = DUCKDB_DIALECT;
-  private readonly lock = new Mutex();
-  private readonly prepared = new Map<string, DuckDBPreparedStatement>();
+  /** The writer: commits, appends, DDL and any SQL that may change data, one at a time. */
+  private readonly writer: Session;
+  private readonly readers: readonly Session[];
   /**
    * Per table, the partition dates it holds, read on the first replace of the table and kept up to date by
    * this process's own writes (a DuckDB file has one writer process): a replace of a date the table does not
@@ -139,8 +191,17 @@ export class DuckDbWarehouse implements Warehouse {
   private constructor(
     private readonly instance: DuckDBInstance,
     private readonly conn: DuckDBConnection,
+    readers: readonly DuckDBConnection[],
     readonly description: string,
-  ) {}
+  ) {
+    this.writer = new Session(conn);
+    this.readers = readers.map((r) => new Session(r));
+  }
+
+  /** The least busy reader. */
+  private reader(): Session {
+    return this.readers.reduce((a, b) => (b.pending < a.pending ? b : a));
+  }
 
   /** Opens (creating if needed) a DuckDB file, or `:memory:`. A file has one writer process. */
   static async open(path: string): Promise<DuckDbWarehouse> {
@@ -162,11 +223,13 @@ export class DuckDbWarehouse implements Warehouse {
     // A backfill commits every date: checkpointing at DuckDB's default 16 MB of WAL stalls a date every few
     // dozen; a larger threshold checkpoints less often (and at close) without weakening any commit.
     await conn.run("SET checkpoint_threshold = '256MB'");
-    return new DuckDbWarehouse(instance, conn, `duckdb:${path}`);
+    const readers: DuckDBConnection[] = [];
+    for (let i = 0; i < READERS; i++) readers.push(await instance.connect());
+    return new DuckDbWarehouse(instance, conn, readers, `duckdb:${path}`);
   }
 
   async ensureTables(tables: readonly TableSchema[]): Promise<void> {
-    await this.lock.run(async () => {
+    await this.writer.queue(async () => {
       for (const dataset of new Set(tables.map((t) => t.dataset))) {
         await this.conn.run(`CREATE SCHEMA IF NOT EXISTS ${dataset}`);
       }
@@ -175,35 +238,16 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   async query(sql: string, params: Readonly<Record<string, SqlValue>> = {}): Promise<Row[]> {
-    return this.lock.run(async () => {
-      // DuckDB refuses a named parameter the statement does not use; pass only those it does.
-      const used = new Set([...sql.matchAll(/@([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1] as string));
-      const bound = Object.fromEntries(Object.entries(params).filter(([k]) => used.has(k)));
-      if (MUTATING.test(sql)) this.datesHeld.clear();
-      const reader = await this.run(sql, bound);
+    // DuckDB refuses a named parameter the statement does not use; pass only those it does.
+    const used = new Set([...sql.matchAll(/@([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1] as string));
+    const bound = Object.fromEntries(Object.entries(params).filter(([k]) => used.has(k)));
+    const mutating = MUTATING.test(sql);
+    const session = mutating ? this.writer : this.reader();
+    return session.queue(async () => {
+      if (mutating) this.datesHeld.clear();
+      const reader = await session.run(sql, bound);
       return reader.convertRowObjects(toRowValue) as Row[];
     });
-  }
-
-  /**
-   * A backfill asks the same few queries for every date, with other values: each is parsed and planned once
-   * and kept as a prepared statement (statements with a NULL value, whose type DuckDB cannot infer, are not).
-   */
-  private async run(sql: string, params: Record<string, SqlValue>) {
-    if (Object.values(params).some((v) => v === null)) return this.conn.runAndReadAll(toDuckDbSql(sql), params);
-    let prepared = this.prepared.get(sql);
-    if (!prepared) {
-      prepared = await this.conn.prepare(toDuckDbSql(sql));
-      if (this.prepared.size >= 128) {
-        const oldest = this.prepared.keys().next().value as string;
-        this.prepared.get(oldest)?.destroySync();
-        this.prepared.delete(oldest);
-      }
-      this.prepared.set(sql, prepared);
-    }
-    prepared.clearBindings();
-    if (Object.keys(params).length > 0) prepared.bind(params as Record<string, Exclude<SqlValue, null>>);
-    return prepared.runAndReadAll();
   }
 
   async commit(change: WarehouseChange): Promise<void> {
@@ -215,13 +259,13 @@ export class DuckDbWarehouse implements Warehouse {
         );
       }
     }
-    await this.lock.run(async () => {
+    await this.writer.queue(async () => {
       await this.conn.run('BEGIN TRANSACTION');
       try {
         for (const r of change.replace) {
           if ((await this.heldDates(r.table)).has(r.date)) {
             // Prepared once per table, like the queries.
-            await this.run(`DELETE FROM ${qualifiedName(r.table)} WHERE ${r.table.partitionColumn} = @date`, {
+            await this.writer.run(`DELETE FROM ${qualifiedName(r.table)} WHERE ${r.table.partitionColumn} = @date`, {
               date: r.date,
             });
           }
@@ -244,7 +288,7 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   async append(table: TableSchema, rows: readonly Row[]): Promise<void> {
-    await this.lock.run(async () => {
+    await this.writer.queue(async () => {
       try {
         await this.appendRows(table, rows);
       } catch (err) {
@@ -305,10 +349,9 @@ export class DuckDbWarehouse implements Warehouse {
   }
 
   async close(): Promise<void> {
-    await this.lock.run(async () => {
-      for (const prepared of this.prepared.values()) prepared.destroySync();
-      this.prepared.clear();
-      this.conn.closeSync();
+    await Promise.all(this.readers.map((r) => r.queue(async () => r.close())));
+    await this.writer.queue(async () => {
+      this.writer.close();
       this.instance.closeSync();
     });
   }
