@@ -167,10 +167,12 @@ class Session {
 }
 
 /**
- * Connections for reads besides the writer's: independent reads of a date (Phase 3's, Phase 4's inputs, the
- * checks') run at the same time on the machine's cores. Each read sees every commit finished before it.
+ * Connections for reads besides the writer's: the independent reads of a Stage 3 date (the checks' coverage,
+ * Phase 3's players and teams, Phase 4's inputs: four) run at the same time instead of queueing, and DuckDB
+ * spreads them over the machine's cores (measured: 2 readers 48-50 ms a date, 4 readers 40-44 ms). Each
+ * read sees every commit finished before it.
  */
-const READERS = 2;
+const READERS = 4;
 
 /** SQL that may change data: the known partition dates are then read again. */
 const MUTATING = /\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|DROP|ALTER|CREATE|COPY|ATTACH|IMPORT|CHECKPOINT)\b/i;
