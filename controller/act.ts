@@ -28,6 +28,7 @@ import type { Warehouse } from '../core/ports/warehouse.js';
 import { latestRuns } from '../core/runs/history.js';
 import { backfillFailureLog } from '../core/schema/raw.js';
 import { reportMarkdown } from '../core/stages/report.js';
+import { failureLogRows } from '../core/stages/stage1.js';
 import { validate } from '../core/stages/validate.js';
 import {
   compactGate,
@@ -38,12 +39,20 @@ import {
   gateEventMessage,
   gateMissingDates,
   type IndexAttempts,
+  type JobEventInput,
   jobEvent,
   reportConfigMap,
   type Stage1FailureAction,
   stage3FailureMessage,
   validationSummary,
 } from './reports.js';
+
+/** A Kubernetes Event about a Job, in the controller's namespace, stamped with the time and this instance. */
+function emitEvent(ports: ActPorts, input: Omit<JobEventInput, 'namespace' | 'now' | 'instance'>): Promise<unknown> {
+  return ports.kube.createEvent(
+    jobEvent({ ...input, namespace: ports.kube.namespace, now: ports.now(), instance: ports.instance }),
+  );
+}
 
 /** The plan's dates (with their game ids) for some dates of a season. */
 export type PlanDatesFn = (season: string, dates: readonly IsoDate[]) => Promise<PlanDate[]>;
@@ -131,35 +140,18 @@ async function reportStage1Failures(ports: ActPorts, a: Stage1FailureAction): Pr
     );
   }
   for (const u of failures.undated) log.warn({ index: u.index, logs: u.logs }, 'index failed (date unknown)');
-  await ports.kube.createEvent(
-    jobEvent({
-      name: eventName(a.job, a.jobUid, 'failed-dates'),
-      namespace: ns,
-      job: { name: a.job, uid: a.jobUid },
-      type: 'Warning',
-      reason: 'DatesFailed',
-      message: failureEventMessage(failures, cmName),
-      now: ports.now(),
-      instance: ports.instance,
-    }),
-  );
+  await emitEvent(ports, {
+    name: eventName(a.job, a.jobUid, 'failed-dates'),
+    job: { name: a.job, uid: a.jobUid },
+    type: 'Warning',
+    reason: 'DatesFailed',
+    message: failureEventMessage(failures, cmName),
+  });
   if (failures.failed.length > 0) {
     // `backfill failures` and `backfill retry --season` read this table, in the cluster as on one machine.
     await ports.warehouse.append(
       backfillFailureLog,
-      failures.failed.map((f) => ({
-        job_name: a.job,
-        season: a.season,
-        data_date: f.date,
-        job_index: f.index,
-        processor_name: f.processor,
-        error_message: f.error,
-        attempts: f.attempts,
-        exit_codes: f.exitCodes.map((c) => (c === null ? 'disrupted' : String(c))).join(','),
-        reason: f.reason,
-        log_location: f.logs,
-        recorded_at: ports.now().toISOString(),
-      })),
+      failureLogRows(a.job, a.season, failures.failed, ports.now().toISOString()),
     );
   }
   await ports.kube.upsertConfigMap(
@@ -193,18 +185,13 @@ async function publishGate(ports: ActPorts, a: Of<'publishGate'>): Promise<ActOu
   const name = gateConfigMapName(a.season);
   const passed = a.result.passed;
   if (a.lastJob.name) {
-    await ports.kube.createEvent(
-      jobEvent({
-        name: eventName(name, a.key, passed ? 'gate-passed' : 'gate-failed'),
-        namespace: ports.kube.namespace,
-        job: a.lastJob,
-        type: passed ? 'Normal' : 'Warning',
-        reason: passed ? 'GatePassed' : 'GateFailed',
-        message: gateEventMessage(a.result),
-        now: ports.now(),
-        instance: ports.instance,
-      }),
-    );
+    await emitEvent(ports, {
+      name: eventName(name, a.key, passed ? 'gate-passed' : 'gate-failed'),
+      job: a.lastJob,
+      type: passed ? 'Normal' : 'Warning',
+      reason: passed ? 'GatePassed' : 'GateFailed',
+      message: gateEventMessage(a.result),
+    });
   }
   await ports.kube.upsertConfigMap(
     reportConfigMap({
@@ -245,18 +232,13 @@ async function createStage3Job(ports: ActPorts, a: Of<'createStage3Job'>): Promi
     log.info('stage 3 job already exists (created before): nothing to do');
     return {};
   }
-  await ports.kube.createEvent(
-    jobEvent({
-      name: eventName(a.job, job?.metadata?.uid ?? 'created', 'created'),
-      namespace: ports.kube.namespace,
-      job: { name: a.job, uid: job?.metadata?.uid ?? '' },
-      type: 'Normal',
-      reason: 'Stage3Created',
-      message: `the Phase 2 gate passed for ${a.season}: Stage 3 job ${a.job} created by the controller`,
-      now: ports.now(),
-      instance: ports.instance,
-    }),
-  );
+  await emitEvent(ports, {
+    name: eventName(a.job, job?.metadata?.uid ?? 'created', 'created'),
+    job: { name: a.job, uid: job?.metadata?.uid ?? '' },
+    type: 'Normal',
+    reason: 'Stage3Created',
+    message: `the Phase 2 gate passed for ${a.season}: Stage 3 job ${a.job} created by the controller`,
+  });
   log.info('stage 3 job created');
   return job ? { createdJob: job } : {};
 }
@@ -265,18 +247,13 @@ async function reportStage3Failure(ports: ActPorts, a: Of<'reportStage3Failure'>
   const log = ports.log.child({ season: a.season, job: a.job });
   const message = stage3FailureMessage(a);
   const name = stage3ResultConfigMapName(a.job);
-  await ports.kube.createEvent(
-    jobEvent({
-      name: eventName(a.job, a.jobUid, 'failed'),
-      namespace: ports.kube.namespace,
-      job: { name: a.job, uid: a.jobUid },
-      type: 'Warning',
-      reason: 'Stage3Failed',
-      message,
-      now: ports.now(),
-      instance: ports.instance,
-    }),
-  );
+  await emitEvent(ports, {
+    name: eventName(a.job, a.jobUid, 'failed'),
+    job: { name: a.job, uid: a.jobUid },
+    type: 'Warning',
+    reason: 'Stage3Failed',
+    message,
+  });
   await ports.kube.upsertConfigMap(
     reportConfigMap({
       name,
@@ -314,20 +291,15 @@ async function validateAction(ports: ActPorts, a: Of<'validate'>): Promise<ActOu
   const summary = validationSummary(report, a.summary);
   const name = validationConfigMapName(a.job);
   const failing = report.checks.filter((c) => !c.passed).map((c) => `${c.name} (${c.failureCount})`);
-  await ports.kube.createEvent(
-    jobEvent({
-      name: eventName(a.job, a.jobUid, 'validated'),
-      namespace: ports.kube.namespace,
-      job: { name: a.job, uid: a.jobUid },
-      type: report.passed ? 'Normal' : 'Warning',
-      reason: report.passed ? 'ValidationPassed' : 'ValidationFailed',
-      message: report.passed
-        ? `Stage 4 validation of ${a.season} passed: ${report.dates.length} dates, ${report.checks.length} checks; report: configmap ${name}`
-        : `Stage 4 validation of ${a.season} failed: ${failing.join(', ')}; report: configmap ${name}`,
-      now: ports.now(),
-      instance: ports.instance,
-    }),
-  );
+  await emitEvent(ports, {
+    name: eventName(a.job, a.jobUid, 'validated'),
+    job: { name: a.job, uid: a.jobUid },
+    type: report.passed ? 'Normal' : 'Warning',
+    reason: report.passed ? 'ValidationPassed' : 'ValidationFailed',
+    message: report.passed
+      ? `Stage 4 validation of ${a.season} passed: ${report.dates.length} dates, ${report.checks.length} checks; report: configmap ${name}`
+      : `Stage 4 validation of ${a.season} failed: ${failing.join(', ')}; report: configmap ${name}`,
+  });
   await ports.kube.upsertConfigMap(
     reportConfigMap({
       name,

@@ -1,9 +1,9 @@
-// Phases 1 and 2 for one date: the scrapers in order, then every raw processor.
+// A date's processors, run in order and committed together: Phases 1-2 in Stage 1, Phases 3-4 in Stage 3.
 
 import type { Logger } from 'pino';
 import { CheckedWarehouse } from './checks/data.js';
 import type { IsoDate } from './dates.js';
-import type { PipelinePorts } from './pipeline/processor.js';
+import type { PipelinePorts, Processor } from './pipeline/processor.js';
 import { phaseProcessors } from './pipeline/registry.js';
 import { requireDateInSeason } from './pipeline/seasons.js';
 import { type RunOptions, runProcessor } from './runner.js';
@@ -22,7 +22,10 @@ export interface DateRunResult {
   readonly rows: Readonly<Record<string, number>>;
 }
 
-/** Commits a batch; when the commit fails, its runs become failures (recorded, and reported to the caller). */
+/**
+ * Commits a batch; when the commit fails, its runs become failures (recorded, and reported to the caller).
+ * When nothing was lost, the commit went through and publishing a completion message failed afterwards.
+ */
 async function commitOrFail(
   ports: PipelinePorts,
   batch: RunBatch,
@@ -33,7 +36,8 @@ async function commitOrFail(
     await batch.commit(ports.warehouse);
   } catch (err) {
     const error = err instanceof Error ? err : new Error(String(err));
-    for (const processor of await batch.fail(ports.warehouse, error, new Date())) {
+    const lost = await batch.fail(ports.warehouse, error, new Date());
+    for (const processor of lost.length > 0 ? lost : ['publish completion messages']) {
       failures.push({ processor, error, runId: '' });
       delete rows[processor];
     }
@@ -72,34 +76,36 @@ export async function runPhases1And2(
 }
 
 /**
- * Phases 3 and 4 for one date, in the order their inputs allow, committing once: the three Phase 3
- * summaries (from nba_raw), the daily cache and composite factors (from earlier dates of nba_analytics and
- * the date's roster), then the feature store, which reads the cache and factors of this same transaction.
- * The first failure or block ends the date: nothing after it runs, and the runs before it commit with its
- * record. Pass a CheckedWarehouse to keep the checks' reads between dates.
+ * Processors of one date, in order, committed once at the end (data and run history together). A processor
+ * that reads what an earlier one of the date wrote reads it from the same transaction (PendingWrites). The
+ * first failure or block ends the date: nothing after it runs, and the runs before it commit with its record.
+ * Pass a CheckedWarehouse to keep the checks' reads between dates.
  */
-export async function runPhases3And4(
+export async function runInOneCommit(
   ports: PipelinePorts,
   log: Logger,
   date: IsoDate,
+  processors: readonly Processor[],
   options: RunOptions,
 ): Promise<DateRunResult> {
   const rows: Record<string, number> = {};
   const failures: ProcessorFailure[] = [];
   const batch = new RunBatch();
-  const processors = [...phaseProcessors(3), ...phaseProcessors(4)];
-  // The date's big reads are independent of each other (Phase 3 reads nba_raw, Phase 4 nba_analytics before
-  // the date, and nothing commits until the date's end): start them all now, to run side by side.
+  // The date's big reads are independent of each other (nothing commits until the date's end, and a
+  // prefetch reads only what no earlier processor of the date writes): start them all now, side by side.
   const { season, seasonType } = requireDateInSeason(date);
   for (const p of processors) p.prefetch?.({ ...ports, date, season, seasonType, log, pending: batch });
   if (ports.warehouse instanceof CheckedWarehouse) {
-    // Every check of the date reads the date's raw rows: one query for all of them, not one per processor.
+    // The checks read the date's own rows of the tables whose window includes the date (Phase 3's lookbacks,
+    // and date-scoped inputs) and that no processor of the date writes: one query for all of them.
     const written = new Set(
       processors.map((p) => p.definition.output).flatMap((o) => (o.kind === 'table' ? [o.table] : [])),
     );
     const tables = new Set(
       processors.flatMap((p) =>
-        p.definition.dependencies.flatMap((d) => [d.table, ...(d.expectedFrom ? [d.expectedFrom] : [])]),
+        p.definition.dependencies
+          .filter((d) => d.scope === 'date' || p.definition.phase === 3)
+          .flatMap((d) => [d.table, ...(d.expectedFrom ? [d.expectedFrom] : [])]),
       ),
     );
     await ports.warehouse.data.prefetch(
@@ -116,4 +122,14 @@ export async function runPhases3And4(
   }
   await commitOrFail(ports, batch, rows, failures);
   return { date, ok: failures.length === 0, failures, rows };
+}
+
+/** Phases 3 and 4 for one date, in one commit: Stage 3's step. */
+export function runPhases3And4(
+  ports: PipelinePorts,
+  log: Logger,
+  date: IsoDate,
+  options: RunOptions,
+): Promise<DateRunResult> {
+  return runInOneCommit(ports, log, date, [...phaseProcessors(3), ...phaseProcessors(4)], options);
 }

@@ -9,11 +9,11 @@
 
 import type { Logger } from 'pino';
 import { CheckedWarehouse } from '../checks/data.js';
-import type { DateRunResult, ProcessorFailure } from '../dateRun.js';
+import { type DateRunResult, type ProcessorFailure, runInOneCommit } from '../dateRun.js';
 import { type IsoDate, isIsoDate } from '../dates.js';
 import { BadInputError, messageOf, ProcessingError } from '../errors.js';
 import { processorsOfPhase } from '../pipeline/definition.js';
-import type { PipelinePorts, Processor } from '../pipeline/processor.js';
+import type { PipelinePorts } from '../pipeline/processor.js';
 import { phaseProcessors } from '../pipeline/registry.js';
 import { locateDate } from '../pipeline/seasons.js';
 import {
@@ -24,9 +24,8 @@ import {
   TOPIC_PHASE4_COMPLETE,
 } from '../ports/events.js';
 import type { Warehouse } from '../ports/warehouse.js';
-import { type RunOptions, runProcessor } from '../runner.js';
-import { type LatestRun, latestRuns, RunBatch, type Trigger } from '../runs/history.js';
-import type { TableSchema } from '../schema/table.js';
+import type { RunOptions } from '../runner.js';
+import { type LatestRun, latestRuns, type Trigger } from '../runs/history.js';
 
 /** The subscription the Phase 4 subscribers share on nba-phase3-analytics-complete. */
 export const PHASE4_SUBSCRIPTION = `${TOPIC_PHASE3_COMPLETE}-phase4`;
@@ -211,73 +210,14 @@ export async function awaitPhase4(
   }
 }
 
-/** Commits a batch; a failed commit records its runs as failed and reports them, as Stage 3 does. */
-async function commitBatch(ports: PipelinePorts, batch: RunBatch, failures: ProcessorFailure[]): Promise<void> {
-  try {
-    await batch.commit(ports.warehouse);
-  } catch (err) {
-    const error = err instanceof Error ? err : new Error(String(err));
-    const lost = await batch.fail(ports.warehouse, error, new Date());
-    // Nothing lost: the commit went through and publishing a completion message failed afterwards.
-    const processors = lost.length > 0 ? lost : ['publish completion messages'];
-    for (const processor of processors) failures.push({ processor, error, runId: '' });
-  }
-}
-
-/** Runs processors in order, committing them together; stops at the first failure. */
-async function runGroup(
-  ports: PipelinePorts,
-  log: Logger,
-  date: IsoDate,
-  group: readonly Processor[],
-  options: RunOptions,
-  rows: Record<string, number>,
-  failures: ProcessorFailure[],
-): Promise<void> {
-  const batch = new RunBatch();
-  for (const processor of group) {
-    const out = await runProcessor(ports, log, processor, date, { ...options, batch });
-    if (out.ok) rows[processor.definition.name] = out.result.rows;
-    else {
-      failures.push({ processor: processor.definition.name, error: out.error, runId: out.runId });
-      break;
-    }
-  }
-  await commitBatch(ports, batch, failures);
-}
-
-/** Phase 4's processors in commit groups: a processor reading another's table of the date waits for its commit. */
-function phase4Groups(): Processor[][] {
-  const groups: Processor[][] = [];
-  let group: Processor[] = [];
-  let written = new Set<TableSchema>();
-  for (const p of phaseProcessors(4)) {
-    if (p.definition.dependencies.some((d) => written.has(d.table))) {
-      groups.push(group);
-      group = [];
-      written = new Set();
-    }
-    group.push(p);
-    if (p.definition.output.kind === 'table') written.add(p.definition.output.table);
-  }
-  if (group.length > 0) groups.push(group);
-  return groups;
-}
-
-/** Phase 4 for one date, in the groups its inputs allow; the first failure ends it. */
-export async function runPhase4(
+/** Phase 4 for one date, in one commit (the feature store reads the cache and factors of the same batch). */
+export function runPhase4(
   ports: PipelinePorts,
   log: Logger,
   date: IsoDate,
   options: RunOptions,
 ): Promise<DateRunResult> {
-  const rows: Record<string, number> = {};
-  const failures: ProcessorFailure[] = [];
-  for (const group of phase4Groups()) {
-    await runGroup(ports, log, date, group, options, rows, failures);
-    if (failures.length > 0) break;
-  }
-  return { date, ok: failures.length === 0, failures, rows };
+  return runInOneCommit(ports, log, date, phaseProcessors(4), options);
 }
 
 export interface RemotePhase4RunOptions extends RunOptions {
@@ -296,10 +236,13 @@ export async function runPhase3WithRemotePhase4(
   options: RemotePhase4RunOptions,
 ): Promise<DateRunResult> {
   const { phase4, ...runOptions } = options;
-  const rows: Record<string, number> = {};
-  const failures: ProcessorFailure[] = [];
-  await runGroup(ports, log, date, phaseProcessors(3), { ...runOptions, skipDownstreamTrigger: false }, rows, failures);
-  if (failures.length > 0) return { date, ok: false, failures, rows };
+  const phase3 = await runInOneCommit(ports, log, date, phaseProcessors(3), {
+    ...runOptions,
+    skipDownstreamTrigger: false,
+  });
+  if (!phase3.ok) return phase3;
+  const rows = phase3.rows;
+  const failures = phase3.failures;
   const wait = await awaitPhase4(ports.warehouse, date, phase4);
   if (!wait.ok) {
     log.error({ err: wait.error, date, gaps: wait.error.gaps }, 'phase 4 not done');

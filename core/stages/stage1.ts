@@ -13,6 +13,7 @@ import type { IndexEvent, IndexedJobStatus, JobRuntime } from '../ports/jobRunti
 import type { Warehouse } from '../ports/warehouse.js';
 import { latestRuns } from '../runs/history.js';
 import { backfillFailureLog } from '../schema/raw.js';
+import type { Row } from '../schema/table.js';
 
 export interface FailedDate {
   readonly date: IsoDate;
@@ -171,23 +172,32 @@ async function recordFailures(
   };
   writeFileSync(run.file, `${JSON.stringify(log, null, 2)}\n`);
   if (run.failed.length === 0) return;
-  const recordedAt = run.status.completionTime;
   await warehouse.append(
     backfillFailureLog,
-    run.failed.map((f) => ({
-      job_name: run.jobName,
-      season: run.season,
-      data_date: f.date,
-      job_index: f.index,
-      processor_name: f.processor,
-      error_message: f.error,
-      attempts: f.attempts,
-      exit_codes: f.exitCodes.map((c) => (c === null ? 'disrupted' : String(c))).join(','),
-      reason: f.reason,
-      log_location: f.logs,
-      recorded_at: recordedAt,
-    })),
+    failureLogRows(run.jobName, run.season, run.failed, run.status.completionTime),
   );
+}
+
+/** A job's failed dates as rows of nba_reference.backfill_failure_log (the local runtime's and the controller's). */
+export function failureLogRows(
+  jobName: string,
+  season: string,
+  failed: readonly FailedDate[],
+  recordedAt: string,
+): Row[] {
+  return failed.map((f) => ({
+    job_name: jobName,
+    season,
+    data_date: f.date,
+    job_index: f.index,
+    processor_name: f.processor,
+    error_message: f.error,
+    attempts: f.attempts,
+    exit_codes: f.exitCodes.map((c) => (c === null ? 'disrupted' : String(c))).join(','),
+    reason: f.reason,
+    log_location: f.logs,
+    recorded_at: recordedAt,
+  }));
 }
 
 export function readFailureLog(path: string): FailureLog {
