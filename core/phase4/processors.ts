@@ -42,9 +42,31 @@ const STATS = [
  * once a date): one list of his latest 30 dates gives the three cut-offs, and plain conditional aggregates
  * do the rest, which is cheaper than a list of values per stat.
  */
+/**
+ * Aggregates whose bits do not depend on the order rows are read in: a float sum does (addition of doubles is
+ * not associative), and the order of a scan is not fixed (a re-run date's rows move to the end, a vacuum or a
+ * parallel scan reorders them), so a resumed or re-split Stage 3 would differ from an uninterrupted one in the
+ * last bits. Integer sums are exact in any order; the one division (and square root) comes after.
+ */
+function orderFreeAggregates(d: ProcessorContext['warehouse']['dialect']) {
+  const float = (e: string) => d.cast(e, 'FLOAT64');
+  return {
+    /** The mean of a FLOAT64 expression, summed as whole billionths (values here are below 10^4). */
+    mean: (e: string) =>
+      `(${float(`SUM(CAST(ROUND((${e}) * 1e9) AS ${d.typeName('INT64')}))`)} / 1e9 / NULLIF(COUNT(${e}), 0))`,
+    /** The mean of an INT64 expression divided by `scale` (usage is integer hundredths). */
+    intMean: (e: string, scale = 1) => `(${float(`SUM(${e})`)} / ${scale} / NULLIF(COUNT(${e}), 0))`,
+    /** The sample standard deviation of an INT64 expression: sqrt((n*sum(x^2) - sum(x)^2) / (n(n-1))), exact to the division. */
+    stddevSamp: (e: string) =>
+      `(CASE WHEN COUNT(${e}) > 1 THEN SQRT(${float(`COUNT(${e}) * SUM((${e}) * (${e})) - SUM(${e}) * SUM(${e})`)} / (COUNT(${e}) * (COUNT(${e}) - 1))) END)`,
+  };
+}
+
 function phase4InputsSql(ctx: ProcessorContext): string {
   const d = ctx.warehouse.dialect;
-  const usage = 's.fga + 0.44 * s.fta + s.tov';
+  const agg = orderFreeAggregates(d);
+  // Usage in whole hundredths (FGA + 0.44 FTA + TOV), so that its sums are exact.
+  const usage = '(100 * s.fga + 44 * s.fta + 100 * s.tov)';
   const since = (n: number) => `(k.c${n} IS NULL OR s.game_date >= k.c${n})`;
   const seasonBefore = `s.season = @season AND s.game_date >= @season_start AND s.game_date < @date
          AND s.player_id IN (SELECT player_id FROM roster)`;
@@ -63,11 +85,11 @@ function phase4InputsSql(ctx: ProcessorContext): string {
     h AS (
       SELECT s.player_id, COUNT(*) AS games,
              ${STATS.map(([stat, column]) => [`AVG(s.${column}) AS ${stat}_avg_season`, ...[5, 10, 30].map((n) => `AVG(CASE WHEN ${since(n)} THEN s.${column} END) AS ${stat}_avg_last_${n}`)].join(', ')).join(',\n             ')},
-             STDDEV_SAMP(CASE WHEN ${since(30)} THEN s.points END) AS pts_std_last_30,
+             ${agg.stddevSamp(`CASE WHEN ${since(30)} THEN s.points END`)} AS pts_std_last_30,
              CAST(MAX(s.game_date) AS STRING) AS last_game,
              SUM(CASE WHEN s.game_date >= ${d.dateAddDays(d.asDate('@date'), -7)} THEN s.minutes ELSE 0 END) AS min7,
-             AVG(${usage}) AS usage_season,
-             AVG(CASE WHEN ${since(5)} THEN ${usage} END) AS usage_last5
+             ${agg.intMean(usage, 100)} AS usage_season,
+             ${agg.intMean(`CASE WHEN ${since(5)} THEN ${usage} END`, 100)} AS usage_last5
         FROM nba_analytics.player_game_summary AS s JOIN k ON k.player_id = s.player_id
        WHERE ${seasonBefore}
        GROUP BY s.player_id
@@ -78,15 +100,15 @@ function phase4InputsSql(ctx: ProcessorContext): string {
        GROUP BY team_abbr
     ),
     league AS (
-      SELECT AVG(def_rating) AS league_def FROM nba_analytics.team_defense_game_summary
+      SELECT ${agg.mean('def_rating')} AS league_def FROM nba_analytics.team_defense_game_summary
        WHERE season = @season AND game_date >= @season_start AND game_date < @date
     ),
     pace AS (
-      SELECT team_abbr, AVG(pace) AS pace FROM nba_analytics.team_offense_game_summary
+      SELECT team_abbr, ${agg.mean('pace')} AS pace FROM nba_analytics.team_offense_game_summary
        WHERE season = @season AND game_date >= @season_start AND game_date < @date GROUP BY team_abbr
     ),
     league_pace AS (
-      SELECT AVG(pace) AS league_pace FROM nba_analytics.team_offense_game_summary
+      SELECT ${agg.mean('pace')} AS league_pace FROM nba_analytics.team_offense_game_summary
        WHERE season = @season AND game_date >= @season_start AND game_date < @date
     )
     SELECT @date AS cache_date, @season AS season, r.player_id, r.team_abbr, r.opp, r.is_home,
