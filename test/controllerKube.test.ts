@@ -251,13 +251,20 @@ describe('the Job watch', () => {
       server.create('jobs', NAMESPACE, missed as unknown as KubeObject);
       server.compact();
       await waitFor('the job created while the watch was down', () => informer.get(missed.metadata.name, NAMESPACE));
+      // The relist fills the cache before the client opens its next watch: wait for that watch (an event the
+      // double records), not for time, before reading the sequence of requests.
+      const jobGets = () => server.requests.filter((r) => r.resource === 'jobs' && r.method === 'GET');
+      await waitFor(
+        'the watch resumed after the relist',
+        () => server.watchCount() === 1 && jobGets().at(-1)?.verb === 'watch',
+      );
       expect(lists).toBe(2);
       const watches = server.requests.filter((r) => r.resource === 'jobs' && r.verb === 'watch');
       const lastFailed = watches.at(-2);
       expect(lastFailed?.query.resourceVersion).toMatch(/^\d+$/);
       expect(Number(lastFailed?.query.resourceVersion)).toBeGreaterThan(0);
       // The sequence the client went through: list, watch, watch (410), list, watch.
-      const verbs = server.requests.filter((r) => r.resource === 'jobs' && r.method === 'GET').map((r) => r.verb);
+      const verbs = jobGets().map((r) => r.verb);
       expect(verbs.slice(-3)).toEqual(['watch', 'list', 'watch']);
       expect(server.watchCount()).toBe(1);
     } finally {
