@@ -11,7 +11,28 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
-import { formatIndexes } from '../../core/jobs/indexes.js';
+
+/**
+ * The Job controller's own formatting of an index set, written here apart from core/jobs/indexes.ts so that a
+ * bug there cannot hide on both sides: consecutive indexes become intervals (withOrderedIndexes), and an
+ * interval prints as "first", "first,last" for two, or "first-last" (orderedIntervals.String in
+ * kubernetes/kubernetes pkg/controller/job/indexed_job_utils.go).
+ */
+export function jobControllerIndexes(indexes: Iterable<number>): string {
+  const intervals: { first: number; last: number }[] = [];
+  for (const x of [...new Set(indexes)].sort((a, b) => a - b)) {
+    const last = intervals.at(-1);
+    if (last && x === last.last + 1) last.last = x;
+    else intervals.push({ first: x, last: x });
+  }
+  let out = '';
+  for (const v of intervals) {
+    if (out.length > 0) out += ',';
+    out += String(v.first);
+    if (v.last > v.first) out += (v.last === v.first + 1 ? ',' : '-') + String(v.last);
+  }
+  return out;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Types
@@ -608,8 +629,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       uncountedTerminatedPods: {},
       conditions: arr(previous.conditions),
     };
-    if (sim.indexed && succeeded.length > 0) status.completedIndexes = formatIndexes(succeeded);
-    if (sim.indexed && sim.perIndex !== null) status.failedIndexes = formatIndexes(failed);
+    if (sim.indexed && succeeded.length > 0) status.completedIndexes = jobControllerIndexes(succeeded);
+    if (sim.indexed && sim.perIndex !== null) status.failedIndexes = jobControllerIndexes(failed);
     if (previous.completionTime) status.completionTime = previous.completionTime;
     if (!status.active) delete status.active;
     if (!status.succeeded) delete status.succeeded;
