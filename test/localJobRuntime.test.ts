@@ -37,6 +37,8 @@ interface PodLine {
   readonly pid: number;
   readonly t: number;
   readonly outcome?: number | string;
+  /** Attempts running when this one started, itself included. */
+  readonly running?: number;
   readonly env?: Record<string, string>;
   /** The index log file the line was found in. */
   readonly file: string;
@@ -58,6 +60,8 @@ interface JobOptions {
   readonly parallelism: number;
   readonly behaviour?: Readonly<Record<number, string>>;
   readonly sleepMs?: number;
+  /** Attempts hold until this many have started (test/fixtures/pod.mjs POD_BARRIER). */
+  readonly barrier?: number;
   readonly activeDeadlineSeconds?: number;
 }
 
@@ -79,6 +83,7 @@ function podJob(o: JobOptions, stateDir: string): IndexedJob {
     env: {
       POD_BEHAVIOUR: JSON.stringify(o.behaviour ?? {}),
       POD_SLEEP_MS: String(o.sleepMs ?? 0),
+      POD_BARRIER: String(o.barrier ?? 0),
       POD_STATE_DIR: stateDir,
     },
   });
@@ -137,15 +142,9 @@ async function runJob(o: JobOptions): Promise<JobRun> {
   }
 }
 
-/** The most attempts running at once, from the pods' own start and end times. */
+/** The most attempts running at once, as each attempt counted them when it started (no clocks involved). */
 function maxConcurrent(lines: readonly PodLine[]): number {
-  const marks = lines.map((l) => ({ t: l.t, d: l.pod === 'start' ? 1 : -1 }));
-  // An end and a start at the same millisecond: the end first, they did not overlap.
-  marks.sort((a, b) => a.t - b.t || a.d - b.d);
-  let running = 0;
-  let most = 0;
-  for (const m of marks) most = Math.max(most, (running += m.d));
-  return most;
+  return Math.max(0, ...lines.filter((l) => l.pod === 'start').map((l) => l.running ?? 0));
 }
 
 function alive(pid: number): boolean {
@@ -295,7 +294,8 @@ describe.each([
   });
 
   it('ends Complete when every index succeeds, never running more than parallelism 2 pods at once', async () => {
-    const run = await runJob({ podPerIndex, completions: 5, parallelism: 2, sleepMs: 150 });
+    // The barrier holds the first pods until two have started: they overlap, whatever the machine's speed.
+    const run = await runJob({ podPerIndex, completions: 5, parallelism: 2, barrier: 2 });
     expect(run.status.completedIndexes).toBe('0-4');
     expect(run.status.failedIndexes).toBe('');
     expect(run.status.succeeded).toBe(5);
@@ -309,7 +309,7 @@ describe.each([
   });
 
   it('never overlaps two pods at parallelism 1', async () => {
-    const run = await runJob({ podPerIndex, completions: 3, parallelism: 1, sleepMs: 150 });
+    const run = await runJob({ podPerIndex, completions: 3, parallelism: 1 });
     expect(run.status.completedIndexes).toBe('0-2');
     expect(run.lines).toHaveLength(6);
     expect(maxConcurrent(run.lines)).toBe(1);
