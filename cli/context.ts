@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type Adapters, openAdapters } from '../core/adapters/index.js';
 import { type Config, loadConfig } from '../core/config.js';
-import { exitCodeOf, messageOf } from '../core/errors.js';
+import { exitCodeOf, messageOf, redact } from '../core/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 
 export interface GlobalFlags {
@@ -23,6 +23,7 @@ export interface GlobalFlags {
   httpMaxRetries?: string;
   httpMinIntervalMs?: string;
   httpBackoffBaseMs?: string;
+  httpMaxRetryAfterMs?: string;
 }
 
 export function addGlobalOptions(program: Command): Command {
@@ -44,7 +45,11 @@ export function addGlobalOptions(program: Command): Command {
     .option('--http-timeout-ms <ms>', 'HTTP source: request timeout')
     .option('--http-max-retries <n>', 'HTTP source: retries of a transient error')
     .option('--http-min-interval-ms <ms>', 'HTTP source: minimum spacing between requests (politeness)')
-    .option('--http-backoff-base-ms <ms>', 'HTTP source: first retry delay, doubled each retry');
+    .option('--http-backoff-base-ms <ms>', 'HTTP source: first retry delay, doubled each retry')
+    .option(
+      '--http-max-retry-after-ms <ms>',
+      'HTTP source: longest Retry-After waited out (default 60000); a longer one fails the request at once',
+    );
 }
 
 export function configFrom(flags: GlobalFlags): Config {
@@ -65,6 +70,7 @@ export function configFrom(flags: GlobalFlags): Config {
       'http.maxRetries': flags.httpMaxRetries,
       'http.minIntervalMs': flags.httpMinIntervalMs,
       'http.backoffBaseMs': flags.httpBackoffBaseMs,
+      'http.maxRetryAfterMs': flags.httpMaxRetryAfterMs,
     },
   });
 }
@@ -106,6 +112,6 @@ export async function withoutAdapters(fn: () => Promise<number | undefined>): Pr
 }
 
 export function reportError(err: unknown): void {
-  process.stderr.write(`error: ${messageOf(err)}\n`);
+  process.stderr.write(`error: ${redact(messageOf(err))}\n`);
   process.exitCode = exitCodeOf(err);
 }

@@ -2,9 +2,9 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { BadInputError } from './errors.js';
+import { BadInputError, redact } from './errors.js';
 
-export const ConfigSchema = z.object({
+export const ConfigSchema = z.strictObject({
   warehouse: z
     .string()
     .regex(
@@ -33,7 +33,7 @@ export const ConfigSchema = z.object({
       /^(bundled|https?:\/\/[^\s]+)$/,
       'must be "bundled" or an http(s):// base URL of an NBA.com-style stats API',
     ),
-  http: z.object({
+  http: z.strictObject({
     timeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive('must be > 0'),
     maxRetries: z.coerce
       .number({ error: 'must be a number' })
@@ -42,6 +42,11 @@ export const ConfigSchema = z.object({
       .max(10, 'must be <= 10'),
     minIntervalMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be >= 0'),
     backoffBaseMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(0, 'must be >= 0'),
+    /** The longest Retry-After the HTTP source waits out; a server asking for more fails the request at once. */
+    maxRetryAfterMs: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(0, 'must be >= 0'),
   }),
   /** A fault-injection file (see core/faults.ts); empty for none. */
   faults: z.string(),
@@ -62,7 +67,7 @@ export const DEFAULTS: Config = {
   phase4Mode: 'inline',
   phase4TimeoutMs: 600_000,
   source: 'bundled',
-  http: { timeoutMs: 10_000, maxRetries: 4, minIntervalMs: 250, backoffBaseMs: 500 },
+  http: { timeoutMs: 10_000, maxRetries: 4, minIntervalMs: 250, backoffBaseMs: 500, maxRetryAfterMs: 60_000 },
   faults: '',
   planDir: 'plans',
   logDir: '.backfill/logs',
@@ -81,6 +86,7 @@ const SETTINGS: Record<string, { env: string; flag: string }> = {
   'http.maxRetries': { env: 'BACKFILL_HTTP_MAX_RETRIES', flag: '--http-max-retries' },
   'http.minIntervalMs': { env: 'BACKFILL_HTTP_MIN_INTERVAL_MS', flag: '--http-min-interval-ms' },
   'http.backoffBaseMs': { env: 'BACKFILL_HTTP_BACKOFF_BASE_MS', flag: '--http-backoff-base-ms' },
+  'http.maxRetryAfterMs': { env: 'BACKFILL_HTTP_MAX_RETRY_AFTER_MS', flag: '--http-max-retry-after-ms' },
   faults: { env: 'BACKFILL_FAULTS', flag: '--faults' },
   planDir: { env: 'BACKFILL_PLAN_DIR', flag: '--plan-dir' },
   logDir: { env: 'BACKFILL_LOG_DIR', flag: '--log-dir' },
@@ -111,6 +117,92 @@ function getPath(source: unknown, path: string): unknown {
   return path.split('.').reduce<unknown>((o, p) => (o as Record<string, unknown> | undefined)?.[p], source);
 }
 
+/** The settings whose values are URLs: they are where a user would paste a credential. */
+const URL_SETTINGS = ['source', 'warehouse', 'objects', 'events'] as const;
+
+/**
+ * Refuses user info in a URL setting (`https://user:password@host/`): the settings travel into pod specs, job
+ * logs, failure files and run history, so a credential in one would be copied everywhere. The message shows
+ * the URL redacted, never the password.
+ */
+function checkUrlCredentials(merged: Record<string, unknown>, origin: ReadonlyMap<string, string>): void {
+  const lines: string[] = [];
+  for (const name of URL_SETTINGS) {
+    const value = merged[name];
+    if (typeof value !== 'string') continue;
+    // Anything before an `@` in the authority is user info, even where a URL parser would give up on it.
+    if (!/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value)) continue;
+    lines.push(
+      `${name} = "${redact(value)}" (from ${origin.get(name) ?? 'config'}): must not hold user info (user:password@); ` +
+        'a credential in a URL would be copied into pod specs, logs and run history. Use Application Default ' +
+        'Credentials (GOOGLE_APPLICATION_CREDENTIALS or the workload identity) for bigquery://, gs:// and pubsub://, ' +
+        'and for an HTTP source a header added by an authenticating proxy in front of it',
+    );
+  }
+  if (lines.length > 0) {
+    throw new BadInputError(`invalid configuration:\n  ${lines.join('\n  ')}`, { where: 'configuration' });
+  }
+}
+
+/** Edit distance, for suggesting the setting a misspelt key meant. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_v, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        (prev[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length] as number;
+}
+
+/** The known key closest to an unknown one: same letters in another case, or at most 2 edits away. */
+function closest(key: string, known: readonly string[]): string | undefined {
+  const same = known.find((k) => k.toLowerCase() === key.toLowerCase());
+  if (same) return same;
+  const ranked = known.map((k) => ({ k, d: distance(key.toLowerCase(), k.toLowerCase()) })).sort((x, y) => x.d - y.d);
+  const best = ranked[0];
+  return best && best.d <= Math.min(2, Math.floor(key.length / 3)) ? best.k : undefined;
+}
+
+/**
+ * Every level of the file is strict: an unknown key anywhere (`http.timeoutMS`) is refused with its path, so a
+ * typo cannot silently leave a default in force. Checked against DEFAULTS, which has every setting's shape.
+ */
+function checkFileKeys(fromFile: Record<string, unknown>, filePath: string): void {
+  const walk = (given: Record<string, unknown>, shape: Record<string, unknown>, prefix: string) => {
+    const known = Object.keys(shape);
+    for (const [key, value] of Object.entries(given)) {
+      const path = `${prefix}${key}`;
+      if (!Object.hasOwn(shape, key)) {
+        const guess = closest(key, known);
+        const hint = guess
+          ? `did you mean "${prefix}${guess}"?`
+          : `known${prefix ? ` under ${prefix.slice(0, -1)}` : ''}: ${known.map((k) => `${prefix}${k}`).join(', ')}`;
+        throw new BadInputError(`config file ${filePath}: unknown setting "${path}" (${hint})`, { where: filePath });
+      }
+      const inner = shape[key];
+      if (typeof inner === 'object' && inner !== null) {
+        if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+          throw new BadInputError(
+            `config file ${filePath}: setting "${path}" must be an object with ${Object.keys(inner)
+              .map((k) => `${path}.${k}`)
+              .join(', ')}`,
+            { where: filePath },
+          );
+        }
+        walk(value as Record<string, unknown>, inner as Record<string, unknown>, `${path}.`);
+      }
+    }
+  };
+  walk(fromFile, DEFAULTS as unknown as Record<string, unknown>, '');
+}
+
 /** Later sources win: defaults, then the file, then the environment, then flags. */
 export function loadConfig(inputs: ConfigInputs = {}): Config {
   const merged: Record<string, unknown> = structuredClone(DEFAULTS) as unknown as Record<string, unknown>;
@@ -122,21 +214,16 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     try {
       fromFile = JSON.parse(readFileSync(filePath, 'utf8'));
     } catch (err) {
-      throw new BadInputError(`config file ${filePath}: ${err instanceof Error ? err.message : String(err)}`, {
+      // Newer parsers quote the text they failed on, which may hold a piece of a password: position only.
+      const reason = (err instanceof Error ? err.message : String(err)).replace(/"[\s\S]*"/, '(text not shown)');
+      throw new BadInputError(`config file ${filePath}: ${redact(reason)}`, {
         where: filePath,
       });
     }
     if (typeof fromFile !== 'object' || fromFile === null || Array.isArray(fromFile)) {
       throw new BadInputError(`config file ${filePath}: must hold a JSON object`, { where: filePath });
     }
-    const known = new Set(SETTING_NAMES.map((n) => n.split('.')[0]));
-    for (const key of Object.keys(fromFile)) {
-      if (!known.has(key)) {
-        throw new BadInputError(`config file ${filePath}: unknown setting "${key}" (known: ${[...known].join(', ')})`, {
-          where: filePath,
-        });
-      }
-    }
+    checkFileKeys(fromFile as Record<string, unknown>, filePath);
     for (const name of SETTING_NAMES) {
       const v = getPath(fromFile, name);
       if (v !== undefined) {
@@ -159,12 +246,13 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
     origin.set(name, `flag ${SETTINGS[name]?.flag ?? name}`);
   }
 
+  checkUrlCredentials(merged, origin);
   const parsed = ConfigSchema.safeParse(merged);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = issue.path.join('.');
       const value = getPath(merged, name);
-      return `${name} = ${JSON.stringify(value)} (from ${origin.get(name) ?? 'config'}): ${issue.message}`;
+      return `${name} = ${redact(JSON.stringify(value) ?? 'undefined')} (from ${origin.get(name) ?? 'config'}): ${issue.message}`;
     });
     throw new BadInputError(`invalid configuration:\n  ${lines.join('\n  ')}`, { where: 'configuration' });
   }

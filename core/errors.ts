@@ -41,3 +41,30 @@ export function oneLine(message: string, max = 200): string {
   const flat = message.replace(/\s*\n\s*/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
+
+/** Query parameter names whose values are credentials: api_key, access_token, X-Goog-Signature, client_secret... */
+const SECRET_PARAM = /key|token|secret|passw|pwd|sig|auth|credential|session|cookie/i;
+
+/**
+ * The text with credentials taken out of every URL in it: user info (`https://user:pw@host`) becomes
+ * `https://***@host`, and the value of a query parameter whose name looks secret becomes `***`. For every
+ * message and stored error that may hold a URL: a log line lives longer, and travels further, than the secret.
+ */
+export function redact(text: string): string {
+  return (
+    text
+      // Greedy up to the last `@` before the path, as URL parsers read it: `user:p@ss@host` hides `p@ss` too.
+      .replace(/\b([a-z][a-z0-9+.-]*:\/\/)[^\s/?#"'<>]*@/gi, '$1***@')
+      .replace(/([?&;])([^=&;#\s"'<>]+)=([^&;#\s"'<>]*)/g, (whole, sep: string, name: string, value: string) =>
+        SECRET_PARAM.test(decodeSafely(name)) && value !== '' ? `${sep}${name}=***` : whole,
+      )
+  );
+}
+
+function decodeSafely(name: string): string {
+  try {
+    return decodeURIComponent(name);
+  } catch {
+    return name;
+  }
+}

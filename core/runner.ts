@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DependencyError, type RunMode, runDefensiveChecks } from './checks/defensive.js';
 import type { IsoDate } from './dates.js';
-import { BadInputError, messageOf } from './errors.js';
+import { BadInputError, messageOf, redact } from './errors.js';
 import { PHASES, type PhaseNumber } from './pipeline/definition.js';
 import type { PipelinePorts, Processor, ProcessorResult } from './pipeline/processor.js';
 import { requireDateInSeason } from './pipeline/seasons.js';
@@ -82,7 +82,7 @@ export async function runProcessor(
       const blocked: RunRecord = {
         ...base,
         status: 'blocked',
-        errorMessage: error.message,
+        errorMessage: redact(error.message),
         rowsProcessed: 0,
         decision: 'blocked',
         finishedAt: clock(),
@@ -137,7 +137,8 @@ export async function runProcessor(
     const failed: RunRecord = {
       ...base,
       status: 'failed',
-      errorMessage: messageOf(error),
+      // Run history outlives any log and is read by everyone with warehouse access: no URL credential in it.
+      errorMessage: redact(messageOf(error)),
       rowsProcessed: 0,
       decision: 'failed',
       finishedAt: clock(),

@@ -5,7 +5,7 @@ import { BundledStatsSource } from '../core/adapters/source/bundled.js';
 import { HttpStatsSource, type HttpStatsSourceOptions } from '../core/adapters/source/http.js';
 import { BadInputError, ProcessingError } from '../core/errors.js';
 import type { LeagueGameLogQuery, RosterQuery } from '../core/ports/source.js';
-import { type StatsServer, startStatsServer } from './support/statsServer.js';
+import { type Fault, requestOf, type StatsServer, startStatsServer } from './support/statsServer.js';
 
 const OPENING_NIGHT: LeagueGameLogQuery = {
   season: '2021-22',
@@ -287,5 +287,195 @@ describe('the stats test server', () => {
     expect((await fetch(url)).status).toBe(500);
     expect((await fetch(url)).status).toBe(200);
     expect(server.pendingFaults()).toBe(0);
+  });
+});
+
+describe('HttpStatsSource bounds Retry-After by maxRetryAfterMs', () => {
+  // A fixed wall clock on a whole second, so an HTTP-date Retry-After is an exact number of milliseconds.
+  const NOW = Date.UTC(2024, 0, 15, 12, 0, 0);
+  const at = (ms: number) => new Date(NOW + ms).toUTCString();
+
+  const honoured: { name: string; status: number; retryAfter: string; cap: number; waited: number }[] = [
+    { name: '429, seconds under the cap', status: 429, retryAfter: '30', cap: 60_000, waited: 30_000 },
+    { name: '429, seconds equal to the cap', status: 429, retryAfter: '5', cap: 5000, waited: 5000 },
+    { name: '429, an HTTP date equal to the cap', status: 429, retryAfter: at(5000), cap: 5000, waited: 5000 },
+    { name: '429, zero', status: 429, retryAfter: '0', cap: 0, waited: 0 },
+    { name: '503, seconds under the cap', status: 503, retryAfter: '2', cap: 60_000, waited: 2000 },
+    { name: '503, an HTTP date under the cap', status: 503, retryAfter: at(3000), cap: 60_000, waited: 3000 },
+  ];
+
+  it.each(honoured)('waits out $name, then succeeds', async ({ status, retryAfter, cap, waited }) => {
+    server.injectFaults([{ match: 'leaguegamelog', status, retryAfter }]);
+    const got = await client({ maxRetryAfterMs: cap, backoffBaseMs: 7, now: () => NOW }).leagueGameLog(OPENING_NIGHT);
+    expect(got).toEqual(await bundled.leagueGameLog(OPENING_NIGHT));
+    expect(sleeps).toEqual([waited]);
+    expect(server.requests).toHaveLength(2);
+  });
+
+  const refused: { name: string; status: number; retryAfter: string; cap: number; says: RegExp }[] = [
+    {
+      name: '429 asking for a day, default cap',
+      status: 429,
+      retryAfter: '86400',
+      cap: 60_000,
+      says: /HTTP 429 Too Many Requests with Retry-After 86400 \(86400 s\), longer than http\.maxRetryAfterMs 60000 ms/,
+    },
+    {
+      name: '429 one millisecond over the cap (seconds)',
+      status: 429,
+      retryAfter: '5',
+      cap: 4999,
+      says: /Retry-After 5 \(5 s\), longer than http\.maxRetryAfterMs 4999 ms/,
+    },
+    {
+      name: '429 one millisecond over the cap (HTTP date)',
+      status: 429,
+      retryAfter: at(5000),
+      cap: 4999,
+      says: new RegExp(`Retry-After ${at(5000)} \\(5 s\\), longer than http\\.maxRetryAfterMs 4999 ms`),
+    },
+    {
+      name: '503 asking for an hour',
+      status: 503,
+      retryAfter: '3600',
+      cap: 60_000,
+      says: /HTTP 503 Service Unavailable with Retry-After 3600 \(3600 s\)/,
+    },
+  ];
+
+  it.each(refused)('fails at once on $name, naming URL, status, value and setting', async (c) => {
+    server.injectFaults([{ match: 'leaguegamelog', status: c.status, retryAfter: c.retryAfter, times: 5 }]);
+    const waits: string[] = [];
+    const http = client({ maxRetryAfterMs: c.cap, now: () => NOW, onWait: (w) => waits.push(w.message) });
+    const err = await caught(http.leagueGameLog(OPENING_NIGHT));
+    expect(err).toBeInstanceOf(ProcessingError);
+    const e = err as ProcessingError;
+    expect(e.transient).toBe(false);
+    expect(e.message).toMatch(c.says);
+    expect(e.message).toContain(`GET ${server.url}/stats/leaguegamelog?`);
+    expect(e.message).toContain('--http-max-retry-after-ms');
+    expect(e.message).toContain('after 1 attempt');
+    // Not retried, not slept: one request, no wait of any kind.
+    expect(server.requests).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+    expect(waits).toEqual([]);
+  });
+
+  it('fails at once even when the huge Retry-After comes on the last attempt', async () => {
+    server.injectFaults([
+      { match: 'leaguegamelog', status: 503 },
+      { match: 'leaguegamelog', status: 429, retryAfter: '86400' },
+    ]);
+    const err = await caught(client({ maxRetries: 1 }).leagueGameLog(OPENING_NIGHT));
+    expect((err as Error).message).toMatch(/Retry-After 86400.*after 2 attempts/);
+    expect(sleeps).toEqual([500]);
+  });
+});
+
+describe('HttpStatsSource reports every wait longer than a second', () => {
+  const cases: { name: string; fault: Fault; options: Partial<HttpStatsSourceOptions>; want: string[] }[] = [
+    {
+      name: 'a 429 Retry-After of 30 s',
+      fault: { match: 'leaguegamelog', status: 429, retryAfter: '30' },
+      options: {},
+      want: ['waiting 30 s: HTTP 429 Too Many Requests Retry-After 30; then attempt 2 of 5 for GET '],
+    },
+    {
+      name: 'backoff of 2 s after a 500, not the first of 1 s',
+      fault: { match: 'leaguegamelog', status: 500, times: 2 },
+      options: { backoffBaseMs: 1000 },
+      want: ['waiting 2 s: HTTP 500 Internal Server Error; then attempt 3 of 5 for GET '],
+    },
+    {
+      name: 'a rate limit of 1.5 s between requests',
+      fault: { match: 'no-such-request' },
+      options: { minIntervalMs: 1500, now: () => 0 },
+      want: ['waiting 1.5 s: rate limit (http.minIntervalMs 1500) for GET '],
+    },
+    {
+      name: 'nothing for a Retry-After of exactly 1 s',
+      fault: { match: 'leaguegamelog', status: 429, retryAfter: '1' },
+      options: {},
+      want: [],
+    },
+  ];
+
+  it.each(cases)('$name', async ({ fault, options, want }) => {
+    server.injectFaults([fault]);
+    const waits: { message: string; url: string }[] = [];
+    const http = client({ onWait: (w) => waits.push(w), ...options });
+    await http.leagueGameLog(OPENING_NIGHT);
+    // The rate-limit case needs a second request to wait for.
+    if (options.minIntervalMs) await http.leagueGameLog(OPENING_NIGHT);
+    expect(waits.map((w) => w.message.slice(0, w.message.indexOf(' for GET ') + ' for GET '.length))).toEqual(want);
+    for (const w of waits) expect(w.url).toMatch(new RegExp(`^${server.url}/stats/leaguegamelog\\?Counter=0&`));
+  });
+});
+
+describe('HttpStatsSource treats a truncated body as transient', () => {
+  it('retries a body cut off mid-stream and says what happened when it keeps happening', async () => {
+    server.injectFaults([{ match: 'leaguegamelog', truncateBody: true }]);
+    const got = await client().leagueGameLog(OPENING_NIGHT);
+    expect(got).toEqual(await bundled.leagueGameLog(OPENING_NIGHT));
+    expect(server.requests).toHaveLength(2);
+    expect(sleeps).toEqual([500]);
+
+    server.injectFaults([{ match: 'roster', truncateBody: true, times: 2 }]);
+    const err = await caught(
+      client({ maxRetries: 1 }).teamRoster({ season: '2021-22', teamAbbr: 'BOS', asOf: '2021-10-25' }),
+    );
+    expect(err).toBeInstanceOf(ProcessingError);
+    expect((err as ProcessingError).transient).toBe(true);
+    expect((err as Error).message).toMatch(
+      /after 2 attempts .*last: HTTP 200 OK body truncated: the connection closed before the whole body arrived/,
+    );
+  });
+});
+
+describe('HttpStatsSource keeps credentials out of its errors', () => {
+  it('sends a base URL query (a proxy key) with every request but shows it masked', async () => {
+    server.injectFaults([{ match: 'leaguegamelog', status: 404, body: 'not here' }]);
+    const http = client({ baseUrl: `${server.url}/?api_key=SECRETKEY123` });
+    expect(http.description).toBe(`http:${server.url}?api_key=***`);
+    const err = await caught(http.leagueGameLog(OPENING_NIGHT));
+    expect(server.requests[0]?.path).toMatch(/^\/stats\/leaguegamelog\?api_key=SECRETKEY123&Counter=0&/);
+    expect((err as Error).message).toContain(`GET ${server.url}/stats/leaguegamelog?api_key=***&Counter=0&`);
+    expect((err as Error).message).not.toContain('SECRETKEY123');
+  });
+
+  it('masks a secret the server echoes in its error body', async () => {
+    server.injectFaults([{ match: 'leaguegamelog', status: 403, body: 'denied for https://x.test/?token=TOPSECRET' }]);
+    const err = await caught(client().leagueGameLog(OPENING_NIGHT));
+    expect((err as Error).message).toContain('denied for https://x.test/?token=***');
+    expect((err as Error).message).not.toContain('TOPSECRET');
+  });
+});
+
+describe('the stats test server faults', () => {
+  it('answers an empty result for one date and file only, keeping the shape', async () => {
+    server.injectFaults([{ match: requestOf('playerGameLogs', '2021-10-19'), emptyResult: true, times: 5 }]);
+    const team = await client().leagueGameLog({ ...OPENING_NIGHT, playerOrTeam: 'T' });
+    expect(team.resultSets[0]?.rowSet.length).toBe(4);
+    const other = await client().leagueGameLog({ ...OPENING_NIGHT, dateFrom: '2021-10-20', dateTo: '2021-10-20' });
+    expect(other.resultSets[0]?.rowSet.length).toBeGreaterThan(0);
+    const players = await client().leagueGameLog(OPENING_NIGHT);
+    const want = await bundled.leagueGameLog(OPENING_NIGHT);
+    expect(players.resultSets[0]?.headers).toEqual(want.resultSets[0]?.headers);
+    expect(players.resultSets[0]?.rowSet).toEqual([]);
+    expect(server.pendingFaults()).toBe(4);
+  });
+
+  it('empties a date’s rosters', async () => {
+    server.injectFaults([{ match: requestOf('teamRosters', '2021-10-25'), emptyResult: true }]);
+    const got = await client().teamRoster({ season: '2021-22', teamAbbr: 'BOS', asOf: '2021-10-25' });
+    expect(got.team.abbreviation).toBe('BOS');
+    expect(got.athletes).toEqual([]);
+  });
+
+  it('cuts a body off after its headers promised more', async () => {
+    server.injectFaults([{ match: 'roster', truncateBody: true }]);
+    const res = await fetch(`${server.url}/espn/teams/BOS/roster?season=2021-22&date=2021-10-25`);
+    expect(res.status).toBe(200);
+    await expect(res.text()).rejects.toThrow(/terminated/);
   });
 });

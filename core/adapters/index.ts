@@ -15,7 +15,7 @@ import { InProcessEventBus } from './inprocess/events.js';
 import { type IpcChannel, IpcWarehouse } from './local/ipcWarehouse.js';
 import { LocalObjectStore } from './local/objectStore.js';
 import { BundledStatsSource } from './source/bundled.js';
-import { HttpStatsSource } from './source/http.js';
+import { HttpStatsSource, type HttpWait } from './source/http.js';
 
 export const ALL_TABLES = [...RAW_TABLES, ...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES, ...REFERENCE_TABLES];
 
@@ -29,8 +29,18 @@ export interface Adapters {
 
 let bundled: BundledStatsSource | undefined;
 
+export interface SourceHooks {
+  /**
+   * Told of every long wait of the HTTP source (Retry-After, backoff, rate limit).
+   * @default a line on stderr, which the CLI shows and a pod's log file keeps
+   */
+  readonly onWait?: (wait: HttpWait) => void;
+}
+
+const waitOnStderr = (wait: HttpWait) => process.stderr.write(`backfill: ${wait.message}\n`);
+
 /** The bundled source is shared in a process: a warm pod loads a season's data once, not once per date. */
-export function createSource(config: Config): StatsSource {
+export function createSource(config: Config, hooks: SourceHooks = {}): StatsSource {
   if (config.source === 'bundled') return (bundled ??= new BundledStatsSource());
   return new HttpStatsSource({
     baseUrl: config.source,
@@ -38,6 +48,8 @@ export function createSource(config: Config): StatsSource {
     maxRetries: config.http.maxRetries,
     minIntervalMs: config.http.minIntervalMs,
     backoffBaseMs: config.http.backoffBaseMs,
+    maxRetryAfterMs: config.http.maxRetryAfterMs,
+    onWait: hooks.onWait ?? waitOnStderr,
   });
 }
 

@@ -55,6 +55,7 @@ export function podSettings(config: Config): Record<string, string> {
     BACKFILL_HTTP_MAX_RETRIES: String(config.http.maxRetries),
     BACKFILL_HTTP_MIN_INTERVAL_MS: String(config.http.minIntervalMs),
     BACKFILL_HTTP_BACKOFF_BASE_MS: String(config.http.backoffBaseMs),
+    BACKFILL_HTTP_MAX_RETRY_AFTER_MS: String(config.http.maxRetryAfterMs),
   };
   if (config.faults) env.BACKFILL_FAULTS = resolve(config.faults);
   return env;

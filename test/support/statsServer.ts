@@ -24,15 +24,26 @@ export interface RecordedRequest {
 }
 
 /**
- * One programmed misbehaviour, applied to the next `times` requests whose path+query contains `match`.
- * With `status`, that status is sent (body defaults to a JSON error); with only `body`, it is sent as a 200;
- * with only `delayMs`, the real answer is sent late. `delayMs` combines with either.
+ * One programmed misbehaviour, applied to the next `times` requests whose path+query contains `match` (every
+ * part of it, when it is a list: see `requestOf`). With `status`, that status is sent (body defaults to a JSON
+ * error); with only `body`, it is sent as a 200; with only `delayMs`, the real answer is sent late. `delayMs`
+ * combines with any of them. A rate limiter that wants a day: `{ status: 429, retryAfter: '86400' }`.
  */
 export interface Fault {
-  readonly match: string;
+  readonly match: string | readonly string[];
   readonly status?: number;
   /** Sent as the Retry-After header, verbatim (delta-seconds or an HTTP date). */
   readonly retryAfter?: string;
+  /**
+   * The real answer with nothing in it: every result set's rowSet (or a roster's athletes) emptied, sent as a
+   * well-formed 200, as a source does when it has lost a date's data.
+   */
+  readonly emptyResult?: boolean;
+  /**
+   * The real answer's headers (Content-Length of the whole body) and only its first half, then the connection
+   * is closed: a body cut off in transit.
+   */
+  readonly truncateBody?: boolean;
   readonly delayMs?: number;
   readonly body?: string;
   /** How many matching requests this fault answers. @default 1 */
@@ -54,6 +65,30 @@ export interface StatsServer {
   /** Fault uses not yet consumed, so a test can check its faults were actually hit. */
   pendingFaults(): number;
   close(): Promise<void>;
+}
+
+/** The raw files of Phase 1, by the request that fetches each for one date. */
+export type RawFileRequest = 'playerGameLogs' | 'teamGameLogs' | 'teamRosters';
+
+/** A `match` for the request of one raw file of one date (every roster request of the date, for teamRosters). */
+export function requestOf(file: RawFileRequest, date: string): readonly string[] {
+  const [y, m, d] = date.split('-');
+  const nba = `${m}/${d}/${y}`;
+  if (file === 'teamRosters') return ['/espn/teams/', `date=${date}`];
+  const who = file === 'playerGameLogs' ? 'P' : 'T';
+  return ['/stats/leaguegamelog?', `DateFrom=${nba}&`, `DateTo=${nba}&`, `PlayerOrTeam=${who}&`];
+}
+
+function matches(path: string, match: Fault['match']): boolean {
+  return typeof match === 'string' ? path.includes(match) : match.every((part) => path.includes(part));
+}
+
+/** The answer with its rows gone but its shape kept, so only a check of coverage can tell. */
+function emptied(payload: unknown): unknown {
+  const copy = structuredClone(payload) as { resultSets?: { rowSet: unknown[] }[]; athletes?: unknown[] };
+  for (const set of copy.resultSets ?? []) set.rowSet = [];
+  if (Array.isArray(copy.athletes)) copy.athletes = [];
+  return copy;
 }
 
 const SEASON_TYPES: readonly NbaSeasonType[] = [SEASON_TYPE_REGULAR, SEASON_TYPE_PLAY_IN, SEASON_TYPE_PLAYOFFS];
@@ -125,7 +160,7 @@ export async function startStatsServer(source: StatsSource, options: StatsServer
   const timers = new Set<NodeJS.Timeout>();
 
   const takeFault = (path: string): Fault | undefined => {
-    const i = faults.findIndex((f) => f.left > 0 && path.includes(f.fault.match));
+    const i = faults.findIndex((f) => f.left > 0 && matches(path, f.fault.match));
     if (i < 0) return undefined;
     const entry = faults[i] as { fault: Fault; left: number };
     entry.left -= 1;
@@ -166,7 +201,15 @@ export async function startStatsServer(source: StatsSource, options: StatsServer
         return;
       }
       try {
-        sendJson(res, 200, await answer(source, new URL(path, 'http://localhost')));
+        const payload = await answer(source, new URL(path, 'http://localhost'));
+        if (fault?.truncateBody) {
+          const whole = Buffer.from(JSON.stringify(payload), 'utf8');
+          res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': String(whole.length) });
+          // Flushed before the close, so the client has the headers and half a body, then a dead socket.
+          res.write(whole.subarray(0, Math.floor(whole.length / 2)), () => res.destroy());
+          return;
+        }
+        sendJson(res, 200, fault?.emptyResult ? emptied(payload) : payload);
       } catch (err) {
         const status = err instanceof HttpError ? err.status : err instanceof BadInputError ? 400 : 500;
         sendJson(res, status, { error: messageOf(err) });

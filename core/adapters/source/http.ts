@@ -2,7 +2,7 @@
 
 import { z } from 'zod';
 import { isIsoDate, toNbaQueryDate } from '../../dates.js';
-import { BadInputError, messageOf, ProcessingError } from '../../errors.js';
+import { BadInputError, messageOf, ProcessingError, redact } from '../../errors.js';
 import type {
   LeagueGameLogQuery,
   RosterQuery,
@@ -30,10 +30,22 @@ export interface HttpStatsSourceOptions {
    */
   readonly backoffBaseMs?: number;
   /**
-   * Upper bound on the computed backoff ceiling (a server's Retry-After is honoured as sent).
+   * Upper bound on the computed backoff ceiling (a server's Retry-After is bounded by maxRetryAfterMs instead).
    * @default 30000
    */
   readonly backoffMaxMs?: number;
+  /**
+   * The longest Retry-After (on 429 or 503) that is waited out. A server asking for more fails the request at
+   * once, naming the value, rather than holding a date silently for as long as it likes.
+   * @default 60000
+   */
+  readonly maxRetryAfterMs?: number;
+  /**
+   * Told of every wait longer than WAIT_REPORT_MS (backoff, Retry-After, rate limit) before it starts, so a
+   * user sees why nothing happens. The source writes nowhere itself.
+   * @default none
+   */
+  readonly onWait?: (wait: HttpWait) => void;
   /**
    * Minimum spacing between the starts of two requests from this instance, retries included.
    * @default 250
@@ -60,6 +72,18 @@ export interface HttpStatsSourceOptions {
    */
   readonly now?: () => number;
 }
+
+/** A wait the source is about to make; `message` reads as `waiting 30 s: HTTP 429 Retry-After 30 for GET ...`. */
+export interface HttpWait {
+  readonly ms: number;
+  readonly reason: 'retry-after' | 'backoff' | 'rate-limit';
+  /** The request's URL, redacted. */
+  readonly url: string;
+  readonly message: string;
+}
+
+/** Waits up to this long are routine (rate limit, first backoffs) and not reported. */
+export const WAIT_REPORT_MS = 1000;
 
 const cellSchema = z.union([z.string(), z.number(), z.null()]);
 
@@ -140,6 +164,10 @@ function describeIssues(error: z.ZodError): string {
   return shown.join('; ') + more;
 }
 
+function seconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
 }
@@ -156,10 +184,13 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 export class HttpStatsSource implements StatsSource {
   readonly description: string;
   private readonly baseUrl: string;
+  private readonly baseQuery: string;
   private readonly timeoutMs: number;
   private readonly maxRetries: number;
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
+  private readonly maxRetryAfterMs: number;
+  private readonly onWait: ((wait: HttpWait) => void) | undefined;
   private readonly minIntervalMs: number;
   private readonly fetchFn: typeof fetch;
   private readonly sleep: (ms: number) => Promise<void>;
@@ -174,13 +205,21 @@ export class HttpStatsSource implements StatsSource {
     try {
       parsed = new URL(options.baseUrl);
     } catch (err) {
-      throw new BadInputError(`invalid stats base URL "${options.baseUrl}"`, { where: 'baseUrl', cause: err });
+      throw new BadInputError(`invalid stats base URL "${redact(options.baseUrl)}"`, { where: 'baseUrl', cause: err });
     }
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-      throw new BadInputError(`stats base URL must be http or https, got "${options.baseUrl}"`, { where: 'baseUrl' });
+      throw new BadInputError(`stats base URL must be http or https, got "${redact(options.baseUrl)}"`, {
+        where: 'baseUrl',
+      });
     }
-    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
-    this.description = `http:${this.baseUrl}`;
+    // A query on the base URL (a proxy's `?api_key=...`) is kept and sent with every request, after the path.
+    const queryAt = options.baseUrl.search(/[?#]/);
+    const beforeQuery = queryAt < 0 ? options.baseUrl : options.baseUrl.slice(0, queryAt);
+    this.baseUrl = beforeQuery.replace(/\/+$/, '');
+    this.baseQuery = parsed.search.replace(/^\?/, '');
+    this.description = `http:${redact(this.baseUrl + (parsed.search || ''))}`;
+    this.maxRetryAfterMs = options.maxRetryAfterMs ?? 60_000;
+    this.onWait = options.onWait;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxRetries = options.maxRetries ?? 4;
     this.backoffBaseMs = options.backoffBaseMs ?? 500;
@@ -199,7 +238,7 @@ export class HttpStatsSource implements StatsSource {
     ] as const) {
       if (!isIsoDate(value)) throw new BadInputError(`${field} "${value}" is not a YYYY-MM-DD date`, { where: field });
     }
-    const url = `${this.baseUrl}/stats/leaguegamelog?${queryString({
+    const url = this.endpoint(`/stats/leaguegamelog`, {
       Counter: '0',
       DateFrom: toNbaQueryDate(q.dateFrom),
       DateTo: toNbaQueryDate(q.dateTo),
@@ -209,17 +248,31 @@ export class HttpStatsSource implements StatsSource {
       Season: q.season,
       SeasonType: q.seasonType,
       Sorter: 'DATE',
-    })}`;
+    });
     return this.getJson(url, { ...COMMON_HEADERS, ...NBA_HEADERS }, statsResponseSchema);
   }
 
   async teamRoster(q: RosterQuery): Promise<RosterResponse> {
     if (!isIsoDate(q.asOf)) throw new BadInputError(`asOf "${q.asOf}" is not a YYYY-MM-DD date`, { where: 'asOf' });
-    const url = `${this.baseUrl}/espn/teams/${encodeURIComponent(q.teamAbbr)}/roster?${queryString({
+    const url = this.endpoint(`/espn/teams/${encodeURIComponent(q.teamAbbr)}/roster`, {
       season: q.season,
       date: q.asOf,
-    })}`;
+    });
     return this.getJson(url, COMMON_HEADERS, rosterResponseSchema);
+  }
+
+  private endpoint(path: string, params: Readonly<Record<string, string>>): string {
+    const query = queryString(params);
+    return `${this.baseUrl}${path}?${this.baseQuery ? `${this.baseQuery}&${query}` : query}`;
+  }
+
+  /** Sleeps, first telling onWait about a wait long enough for a user to wonder what is going on. */
+  private async wait(ms: number, reason: HttpWait['reason'], why: string, url: string): Promise<void> {
+    if (ms > WAIT_REPORT_MS && this.onWait) {
+      const shown = redact(url);
+      this.onWait({ ms, reason, url: shown, message: `waiting ${seconds(ms)}: ${why} for GET ${shown}` });
+    }
+    await this.sleep(ms);
   }
 
   /**
@@ -227,10 +280,10 @@ export class HttpStatsSource implements StatsSource {
    * when the previous request really started, not when it was scheduled to, so a late timer cannot squeeze two
    * requests together.
    */
-  private takeTurn(): Promise<void> {
+  private takeTurn(url: string): Promise<void> {
     const turn = this.turns.then(async () => {
       const wait = this.lastStartAt + this.minIntervalMs - this.now();
-      if (wait > 0) await this.sleep(wait);
+      if (wait > 0) await this.wait(wait, 'rate-limit', `rate limit (http.minIntervalMs ${this.minIntervalMs})`, url);
       this.lastStartAt = this.now();
     });
     // A failed sleep must not wedge every later caller.
@@ -254,50 +307,82 @@ export class HttpStatsSource implements StatsSource {
   }
 
   private async getJson<T>(url: string, headers: Readonly<Record<string, string>>, schema: z.ZodType<T>): Promise<T> {
+    const shownUrl = redact(url);
     const attemptsAllowed = this.maxRetries + 1;
     let lastProblem = '';
     let lastCause: unknown;
     for (let attempt = 1; attempt <= attemptsAllowed; attempt++) {
-      await this.takeTurn();
-      let status: number;
-      let statusText: string;
-      let retryAfter: string | null;
+      await this.takeTurn(url);
+      const retryNote = `attempt ${attempt + 1} of ${attemptsAllowed}`;
+      let res: Response;
+      try {
+        res = await this.fetchFn(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
+      } catch (err) {
+        lastCause = err;
+        lastProblem = isTimeout(err) ? `timed out after ${this.timeoutMs} ms` : `network error: ${networkDetail(err)}`;
+        if (attempt < attemptsAllowed)
+          await this.wait(this.backoffMs(attempt), 'backoff', `${lastProblem}; then ${retryNote}`, url);
+        continue;
+      }
+      const { status, statusText } = res;
+      const httpProblem = `HTTP ${status}${statusText ? ` ${statusText}` : ''}`;
       let body: string;
       try {
-        const res = await this.fetchFn(url, { headers, signal: AbortSignal.timeout(this.timeoutMs) });
-        status = res.status;
-        statusText = res.statusText;
-        retryAfter = res.headers.get('retry-after');
         // Read inside the try: the timeout signal also aborts a body that stalls mid-stream.
         body = await res.text();
       } catch (err) {
         lastCause = err;
-        lastProblem = isTimeout(err) ? `timed out after ${this.timeoutMs} ms` : `network error: ${networkDetail(err)}`;
-        if (attempt < attemptsAllowed) await this.sleep(this.backoffMs(attempt));
+        // The headers came, then the connection closed (or stalled) before Content-Length bytes or the last
+        // chunk: a cut-off answer, not a bad one, so it is retried like any network fault.
+        lastProblem = isTimeout(err)
+          ? `${httpProblem} body timed out after ${this.timeoutMs} ms`
+          : `${httpProblem} body truncated: the connection closed before the whole body arrived (${networkDetail(err)})`;
+        if (attempt < attemptsAllowed)
+          await this.wait(this.backoffMs(attempt), 'backoff', `${lastProblem}; then ${retryNote}`, url);
         continue;
       }
 
       if (status >= 200 && status < 300) return this.parse(url, body, schema);
 
-      const httpProblem = `HTTP ${status}${statusText ? ` ${statusText}` : ''}`;
-      const bodyPart = body.trim() ? `: ${snippet(body)}` : '';
+      const bodyPart = body.trim() ? `: ${redact(snippet(body))}` : '';
       if (status === 429 || status >= 500) {
         lastCause = undefined;
         lastProblem = `${httpProblem}${bodyPart}`;
+        const retryAfter = status === 429 || status === 503 ? res.headers.get('retry-after') : null;
+        const retryAfterMs = this.retryAfterMs(retryAfter);
+        if (retryAfterMs !== undefined && retryAfterMs > this.maxRetryAfterMs) {
+          // Waiting out a day-long Retry-After would hold the date, silently, far past any timeout; the server
+          // has said it will not answer soon, so say so now.
+          throw new ProcessingError(
+            `GET ${shownUrl} answered ${httpProblem} with Retry-After ${retryAfter?.trim()} (${seconds(retryAfterMs)}), ` +
+              `longer than http.maxRetryAfterMs ${this.maxRetryAfterMs} ms (${seconds(this.maxRetryAfterMs)}); ` +
+              `not waiting: try again later or raise --http-max-retry-after-ms / BACKFILL_HTTP_MAX_RETRY_AFTER_MS ` +
+              `(after ${plural(attempt, 'attempt')})`,
+            { transient: false },
+          );
+        }
         if (attempt < attemptsAllowed) {
-          const delay = (status === 429 ? this.retryAfterMs(retryAfter) : undefined) ?? this.backoffMs(attempt);
-          await this.sleep(delay);
+          if (retryAfterMs !== undefined) {
+            await this.wait(
+              retryAfterMs,
+              'retry-after',
+              `${httpProblem} Retry-After ${retryAfter?.trim()}; then ${retryNote}`,
+              url,
+            );
+          } else {
+            await this.wait(this.backoffMs(attempt), 'backoff', `${httpProblem}; then ${retryNote}`, url);
+          }
         }
         continue;
       }
       // Other statuses (4xx, unfollowed 3xx) mean the request itself is wrong; repeating it cannot help.
       throw new ProcessingError(
-        `GET ${url} failed with ${httpProblem} after ${plural(attempt, 'attempt')} (not retried)${bodyPart}`,
+        `GET ${shownUrl} failed with ${httpProblem} after ${plural(attempt, 'attempt')} (not retried)${bodyPart}`,
         { transient: false },
       );
     }
     throw new ProcessingError(
-      `GET ${url} failed after ${plural(attemptsAllowed, 'attempt')} (${this.maxRetries} retries exhausted); last: ${lastProblem}`,
+      `GET ${shownUrl} failed after ${plural(attemptsAllowed, 'attempt')} (${this.maxRetries} retries exhausted); last: ${redact(lastProblem)}`,
       { transient: true, cause: lastCause },
     );
   }
@@ -308,14 +393,20 @@ export class HttpStatsSource implements StatsSource {
       json = JSON.parse(body);
     } catch (err) {
       const shown = body.trim() ? `: ${snippet(body)}` : ' (empty body)';
-      throw new BadInputError(`GET ${url} returned a body that is not JSON${shown}`, { where: url, cause: err });
+      throw new BadInputError(`GET ${redact(url)} returned a body that is not JSON${redact(shown)}`, {
+        where: redact(url),
+        cause: err,
+      });
     }
     const result = schema.safeParse(json);
     if (!result.success) {
-      throw new BadInputError(`GET ${url} returned JSON of an unexpected shape: ${describeIssues(result.error)}`, {
-        where: url,
-        cause: result.error,
-      });
+      throw new BadInputError(
+        `GET ${redact(url)} returned JSON of an unexpected shape: ${describeIssues(result.error)}`,
+        {
+          where: redact(url),
+          cause: result.error,
+        },
+      );
     }
     return result.data;
   }
