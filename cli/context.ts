@@ -93,7 +93,9 @@ export async function withContext(
     const config = configFrom(command.optsWithGlobals<GlobalFlags>());
     const logFile = join(config.logDir, 'backfill.log');
     const log = createLogger(config.logLevel, logFile).child({ command: command.name() });
-    adapters = await openAdapters(config);
+    adapters = await openAdapters(config, {
+      onWait: (w) => log.info({ waitMs: w.ms, reason: w.reason, url: w.url }, w.message),
+    });
     process.exitCode = (await fn({ config, adapters, log, logFile })) ?? 0;
   } catch (err) {
     reportError(err);

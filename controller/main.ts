@@ -5,7 +5,7 @@
 import { hostname } from 'node:os';
 import { openAdapters } from '../core/adapters/index.js';
 import { loadConfig } from '../core/config.js';
-import { BadInputError, exitCodeOf, messageOf } from '../core/errors.js';
+import { BadInputError, exitCodeOf, messageOf, redact } from '../core/errors.js';
 import { CONTROLLER_HEALTH_PORT, NAMESPACE_ENV } from '../core/jobs/spec.js';
 import { DEFAULT_NAMESPACE } from '../core/kubernetes/contract.js';
 import { KubeClient } from '../core/kubernetes/kube.js';
@@ -56,6 +56,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`controller: ${messageOf(err)}\n`);
+  process.stderr.write(`controller: ${redact(messageOf(err))}\n`);
   process.exit(exitCodeOf(err));
 });

@@ -1,12 +1,13 @@
 // Settings and the HTTP source through the real CLI: credentials refused and redacted, strict config files,
 // a bounded Retry-After, and a truncated body retried.
 
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BundledStatsSource } from '../core/adapters/source/bundled.js';
 import { redact } from '../core/errors.js';
-import { silentLogger } from '../core/log.js';
+import { createFileLogger, silentLogger } from '../core/log.js';
 import { getProcessor } from '../core/pipeline/registry.js';
 import { runProcessor } from '../core/runner.js';
 import { openTestPipeline } from './support/adapters.js';
@@ -88,6 +89,26 @@ describe('redact', () => {
   ];
   it.each(cases)('$name', ({ text, want }) => {
     expect(redact(text)).toBe(want);
+  });
+});
+
+describe('log files never hold a secret', () => {
+  it('redacts URLs in messages and in logged errors (message and stack)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'log-redact-'));
+    try {
+      const file = join(dir, 'backfill.log');
+      const { log, close } = createFileLogger('info', file);
+      const url = 'https://scraper:hunter2@stats.example.test/stats?api_key=abc123&Season=2021-22';
+      log.info(`fetching ${url}`);
+      log.error({ err: new Error(`GET ${url} failed`) }, 'processor failed');
+      close();
+      const text = readFileSync(file, 'utf8');
+      expect(text).not.toMatch(/hunter2|abc123/);
+      expect(text).toContain('https://***@stats.example.test/stats?api_key=***&Season=2021-22');
+      expect(text.split('\n').filter(Boolean)).toHaveLength(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -212,6 +233,14 @@ describe('the HTTP source through the CLI', () => {
       `waiting 2 s: HTTP 429 Too Many Requests Retry-After 2; then attempt 2 of 5 for GET ${server.url}/stats/leaguegamelog?`,
     );
     expect(server.requests).toHaveLength(2);
+    // The log file keeps the wait too, with its fields.
+    const logged = readFileSync(join(ws.dir, '.backfill/logs/backfill.log'), 'utf8')
+      .split('\n')
+      .filter((l) => l.includes('"reason":"retry-after"'))
+      .map((l) => JSON.parse(l) as { waitMs: number; msg: string });
+    expect(logged).toEqual([
+      expect.objectContaining({ waitMs: 2000, msg: expect.stringMatching(/^waiting 2 s: HTTP 429/) }),
+    ]);
   });
 
   it('refuses the same Retry-After with the cap one millisecond lower', async () => {

@@ -4,7 +4,7 @@ import { type Command, Option } from 'commander';
 import { CheckedWarehouse } from '../../core/checks/data.js';
 import { DependencyError, type RunMode } from '../../core/checks/defensive.js';
 import { eachDate, type IsoDate, isIsoDate } from '../../core/dates.js';
-import { BadInputError, EXIT_BAD_INPUT, EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
+import { BadInputError, EXIT_BAD_INPUT, EXIT_OK, EXIT_PROCESSING_FAILURE, redact } from '../../core/errors.js';
 import { type PhaseNumber, requireBackfillPhase } from '../../core/pipeline/definition.js';
 import type { Processor } from '../../core/pipeline/processor.js';
 import { getProcessor, phaseProcessors } from '../../core/pipeline/registry.js';
@@ -107,7 +107,7 @@ export function registerProcess(program: Command): void {
               else failed++;
               const what = out.error instanceof DependencyError ? 'BLOCKED' : 'FAILED';
               process.stdout.write(`${date}  ${p.definition.name}  ${what}  run ${out.runId}\n`);
-              process.stderr.write(`error: ${p.definition.name} ${date}: ${out.error.message}\n`);
+              process.stderr.write(`error: ${p.definition.name} ${date}: ${redact(out.error.message)}\n`);
             }
           }
         }

@@ -56,6 +56,8 @@ export function createSource(config: Config, hooks: SourceHooks = {}): StatsSour
 export interface AdapterOptions {
   /** The attempt this process makes at its work (fault injection fails some first attempts). @default 1 */
   readonly attempt?: number;
+  /** Also told of the HTTP source's long waits (the CLI logs them to its log file); stderr always shows them. */
+  readonly onWait?: (wait: HttpWait) => void;
 }
 
 async function openWarehouse(config: Config): Promise<Warehouse> {
@@ -93,14 +95,23 @@ async function openEventBus(config: Config): Promise<EventBus> {
 }
 
 export async function openAdapters(config: Config, options: AdapterOptions = {}): Promise<Adapters> {
+  const { onWait } = options;
+  const hooks: SourceHooks = onWait
+    ? {
+        onWait: (w) => {
+          waitOnStderr(w);
+          onWait(w);
+        },
+      }
+    : {};
   const faults = config.faults ? loadFaults(config.faults) : undefined;
   const warehouse = await openWarehouse(config);
   const store = await openObjectStore(config);
   const objects = faults ? new CorruptingObjectStore(store, faults) : store;
   const events = await openEventBus(config);
   const source = faults
-    ? new FaultInjectingSource(createSource(config), faults, options.attempt ?? 1)
-    : createSource(config);
+    ? new FaultInjectingSource(createSource(config, hooks), faults, options.attempt ?? 1)
+    : createSource(config, hooks);
   return {
     warehouse,
     objects,
