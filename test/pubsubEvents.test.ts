@@ -13,7 +13,7 @@ import { runPhases1And2 } from '../core/dateRun.js';
 import { BadInputError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import { type ReceivedEvent, TOPIC_PHASE2_COMPLETE } from '../core/ports/events.js';
-import { type PubSubEmulator, runEmulatorTests, usePubSubEmulator } from './support/pubsubEmulator.js';
+import { type PubSubEmulator, pullNow, runEmulatorTests, usePubSubEmulator } from './support/pubsubEmulator.js';
 
 /** Resolves once `check` holds, polling; fails with `what` after `ms`. */
 async function until(what: string, check: () => boolean, ms = 15_000): Promise<void> {
@@ -100,9 +100,11 @@ describe.skipIf(!runEmulatorTests)('PubSubEventBus on the Pub/Sub emulator', () 
     });
     await bus.publish('nba-test-nack', { data: { n: 1 }, attributes: {} });
     await until('the third delivery', () => attempts.length >= 3);
-    await new Promise((r) => setTimeout(r, 1500)); // an acked message must not come back
     await stop();
     expect(attempts).toEqual([1, 2, 3]);
+    // Acked: the subscription holds nothing but a control message published now.
+    await bus.publish('nba-test-nack', { data: { control: true }, attributes: {} });
+    expect((await pullNow(emulator, 'nba-test-nack-sub')).map((m) => m.data)).toEqual(['{"control":true}']);
   });
 
   it.concurrent('sends a message that always fails, or is not JSON, to the dead-letter topic after 5 deliveries', async () => {
@@ -139,17 +141,16 @@ describe.skipIf(!runEmulatorTests)('PubSubEventBus on the Pub/Sub emulator', () 
     });
     await bus.publish('nba-test-stop', { data: { n: 1 }, attributes: {} });
     await until('the delivery', () => started.length === 1);
-    const stopping = stop();
-    setTimeout(() => release(), 200);
+    let stopped = false;
+    const stopping = stop().then(() => (stopped = true));
+    // Stopping waits for the handler under way: it has not ended while the handler holds.
+    await Promise.resolve();
+    expect(stopped).toBe(false);
+    release();
     await stopping;
-    // Acked: a new subscriber on the same subscription gets nothing.
-    const again: number[] = [];
-    const stop2 = await bus.subscribe('nba-test-stop', 'nba-test-stop-sub', async (e) => {
-      again.push(e.deliveryAttempt);
-    });
-    await new Promise((r) => setTimeout(r, 1500));
-    await stop2();
-    expect(again).toEqual([]);
+    // Acked: the subscription holds nothing but a control message published now.
+    await bus.publish('nba-test-stop', { data: { control: true }, attributes: {} });
+    expect((await pullNow(emulator, 'nba-test-stop-sub')).map((m) => m.data)).toEqual(['{"control":true}']);
   });
 
   it('carries the completion messages Phase 2 processors publish: body and attributes as issue 7 says', async () => {
@@ -171,8 +172,10 @@ describe.skipIf(!runEmulatorTests)('PubSubEventBus on the Pub/Sub emulator', () 
       // Stage 1's contract: no downstream trigger.
       await runPhases1And2(adapters, log, '2021-10-20', { trigger: { command: 'test' }, skipDownstreamTrigger: true });
       await until('5 Phase 2 completions', () => got.length >= 5);
-      await new Promise((r) => setTimeout(r, 500)); // nothing more may arrive
       await stop();
+      // Nothing else is waiting (the second date published nothing): only a control message published now.
+      await adapters.events.publish(TOPIC_PHASE2_COMPLETE, { data: { control: true }, attributes: {} });
+      expect((await pullNow(emulator, 'nba-test-phase2-observer')).map((m) => m.data)).toEqual(['{"control":true}']);
       const runs = await adapters.warehouse.query(
         `SELECT run_id, processor_name, rows_processed FROM nba_reference.processor_run_history
           WHERE phase = 2 ORDER BY processor_name`,

@@ -197,14 +197,14 @@ describe('Phase4Wakeups', () => {
     const bus = new InProcessEventBus();
     const wakeups = await Phase4Wakeups.start(bus, 'stage3-wakeups');
     let woken = false;
-    const started = Date.now();
-    const waiting = wakeups.wait('2021-11-01', 30_000).then(() => (woken = true));
+    // A wait far longer than the test's own timeout: it can only end by the message.
+    const waiting = wakeups.wait('2021-11-01', 3_600_000).then(() => (woken = true));
     await bus.publish(TOPIC_PHASE4_COMPLETE, { data: { date: '2021-11-02' }, attributes: {} });
     await bus.drain();
     expect(woken).toBe(false);
     await bus.publish(TOPIC_PHASE4_COMPLETE, { data: { date: '2021-11-01' }, attributes: {} });
     await waiting;
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(woken).toBe(true);
     await wakeups.stop();
   });
 });
@@ -414,15 +414,15 @@ describe.skipIf(!runEmulatorTests)('Stage 3 with phase4Mode pubsub on the Pub/Su
     const date = DATES[4] as IsoDate;
     await stopSubscriber?.();
     stopSubscriber = undefined;
-    const started = Date.now();
     const result = await runPhase3WithRemotePhase4(stage3, log, date, { ...stage3Run, phase4: { timeoutMs: 1500 } });
-    expect(Date.now() - started).toBeLessThan(10_000);
     expect(result.ok).toBe(false);
     const error = result.failures[0]?.error;
     expect(error).toBeInstanceOf(Phase4WaitError);
     expect(result.failures[0]?.processor).toBe('player_daily_cache');
+    // It gave up no sooner than its timeout (how much later depends on the machine, so it is not asserted).
+    expect(Number(/after waiting (\d+) ms/.exec(error?.message ?? '')?.[1])).toBeGreaterThanOrEqual(1500);
     expect(error?.message).toMatch(
-      /^Phase 4 of 2021-10-23 is not done after waiting 1[5-9]\d\d ms \(phase4Mode pubsub\): still missing player_daily_cache \(no run\), player_composite_factors \(no run\), ml_feature_store \(no run\)\./,
+      /^Phase 4 of 2021-10-23 is not done after waiting \d+ ms \(phase4Mode pubsub\): still missing player_daily_cache \(no run\), player_composite_factors \(no run\), ml_feature_store \(no run\)\./,
     );
 
     // The DuckDB file has one writer: this process lets go of it for the program.

@@ -139,3 +139,36 @@ export async function usePubSubEmulator(timeoutMs = 60_000): Promise<PubSubEmula
     },
   };
 }
+
+/**
+ * What a subscription holds right now, by a synchronous pull over the emulator's REST API (returnImmediately),
+ * acked so that it is gone afterwards. With a control message published last, "only the control message"
+ * proves that nothing else is waiting: no sleep stands in for "nothing more arrives".
+ */
+export async function pullNow(
+  emulator: PubSubEmulator,
+  subscription: string,
+): Promise<{ data: string; attributes: Record<string, string> }[]> {
+  const base = `http://${emulator.host}/v1/projects/${emulator.projectId}/subscriptions/${subscription}`;
+  const res = await fetch(`${base}:pull`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ maxMessages: 1000, returnImmediately: true }),
+  });
+  if (!res.ok) throw new Error(`pull ${subscription}: HTTP ${res.status} ${await res.text()}`);
+  const body = (await res.json()) as {
+    receivedMessages?: { ackId: string; message: { data?: string; attributes?: Record<string, string> } }[];
+  };
+  const received = body.receivedMessages ?? [];
+  if (received.length > 0) {
+    await fetch(`${base}:acknowledge`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ ackIds: received.map((r) => r.ackId) }),
+    });
+  }
+  return received.map((r) => ({
+    data: Buffer.from(r.message.data ?? '', 'base64').toString('utf8'),
+    attributes: r.message.attributes ?? {},
+  }));
+}
