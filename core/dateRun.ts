@@ -49,7 +49,9 @@ async function commitOrFail(
  * what makes a date cheap enough to load 650 of them in a minute.
  * A scraper failure stops the date's scrapers (the roster scraper needs the team log), and Phase 2 is then
  * not run, since its files would be missing or stale. Phase 2's processors are independent of each other,
- * so all of them run and every failure is reported.
+ * so all of them run and every failure is reported. A date lands whole or not at all: when any processor
+ * fails, the others' writes are withheld (every table keeps what it held) and their runs are recorded as
+ * `blocked`, naming the failure; `failures` lists only the processors that failed.
  */
 export async function runPhases1And2(
   ports: PipelinePorts,
@@ -70,6 +72,14 @@ export async function runPhases1And2(
       }
     }
     if (failures.length > 0) break;
+  }
+  if (failures.length > 0) {
+    const cause = failures.map((f) => f.processor).join(', ');
+    const first = failures[0]?.error.message.split('\n')[0] ?? '';
+    for (const p of batch.withhold(
+      `not committed: ${cause} failed on ${date}, so no data of the date was written (${first})`,
+    ))
+      delete rows[p];
   }
   await commitOrFail(ports, batch, rows, failures);
   return { date, ok: failures.length === 0, failures, rows };

@@ -3,8 +3,8 @@
 //   { "transient": ["2021-11-03"],            the date's player-log request fails on its first attempt only
 //     "permanent": ["2021-11-05"],            ... fails on every attempt (a source outage for that date)
 //     "corrupt": [{ "date": "2021-11-07", "file": "playerGameLogs", "how": "negative-minutes" }] }
-// `how`: invalid-json, negative-minutes, duplicate-row (bad input: the index fails at once) or drop-game
-// (one game's rows vanish: Phase 2 succeeds and only the gate notices).
+// `how`: invalid-json, negative-minutes, duplicate-row (the file is rewritten as it is stored), drop-game (one
+// game's rows vanish from the file) or empty (the source itself answers an empty result set, or empty rosters).
 
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -26,7 +26,7 @@ export const FaultsSchema = z
           .object({
             date,
             file: z.enum(Object.keys(RAW_SOURCES) as [RawSourceName, ...RawSourceName[]]),
-            how: z.enum(['invalid-json', 'negative-minutes', 'duplicate-row', 'drop-game']),
+            how: z.enum(['invalid-json', 'negative-minutes', 'duplicate-row', 'drop-game', 'empty']),
           })
           .strict(),
       )
@@ -54,9 +54,11 @@ export function loadFaults(path: string): Faults {
 /**
  * Fails the player-log and roster requests of chosen dates. The team log is spared, so the schedule and
  * the plan still load and the failure lands where a backfill would meet it: in the date's Stage 1 index.
+ * An `empty` corruption is answered here, by the source: a 200 with no rows, as a misbehaving API answers.
  */
 export class FaultInjectingSource implements StatsSource {
   readonly description: string;
+  readonly playerLogSeasonTypes: StatsSource['playerLogSeasonTypes'];
 
   constructor(
     private readonly inner: StatsSource,
@@ -64,6 +66,11 @@ export class FaultInjectingSource implements StatsSource {
     private readonly attempt: number,
   ) {
     this.description = `${inner.description} (with injected faults)`;
+    this.playerLogSeasonTypes = inner.playerLogSeasonTypes;
+  }
+
+  private answersEmpty(date: string, file: RawSourceName): boolean {
+    return this.faults.corrupt.some((c) => c.how === 'empty' && c.date === date && c.file === file);
   }
 
   private check(date: string, what: string): void {
@@ -79,16 +86,20 @@ export class FaultInjectingSource implements StatsSource {
 
   async leagueGameLog(q: LeagueGameLogQuery): Promise<StatsResponse> {
     if (q.playerOrTeam === 'P' && q.dateFrom === q.dateTo) this.check(q.dateFrom, 'the player game log request');
-    return this.inner.leagueGameLog(q);
+    const response = await this.inner.leagueGameLog(q);
+    const file = q.playerOrTeam === 'P' ? 'playerGameLogs' : 'teamGameLogs';
+    if (q.dateFrom !== q.dateTo || !this.answersEmpty(q.dateFrom, file)) return response;
+    return { ...response, resultSets: response.resultSets.map((set) => ({ ...set, rowSet: [] })) };
   }
 
   async teamRoster(q: RosterQuery) {
     this.check(q.asOf, `the ${q.teamAbbr} roster request`);
-    return this.inner.teamRoster(q);
+    const roster = await this.inner.teamRoster(q);
+    return this.answersEmpty(q.asOf, 'teamRosters') ? { ...roster, athletes: [] } : roster;
   }
 }
 
-function corrupt(body: string, how: Faults['corrupt'][number]['how']): string {
+function corrupt(body: string, how: Exclude<Faults['corrupt'][number]['how'], 'empty'>): string {
   if (how === 'invalid-json') return body.slice(0, Math.floor(body.length / 2));
   const json = JSON.parse(body) as { resultSets?: { headers: string[]; rowSet: unknown[][] }[] };
   const set = json.resultSets?.[0];
@@ -115,8 +126,11 @@ export class CorruptingObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: string): Promise<void> {
-    const fault = this.faults.corrupt.find((c) => key.startsWith(`${RAW_SOURCES[c.file].prefix}/game_date=${c.date}/`));
-    await this.inner.put(key, fault ? corrupt(body, fault.how) : body);
+    // `empty` is the source's answer (FaultInjectingSource), not a rewrite of the stored file.
+    const fault = this.faults.corrupt.find(
+      (c) => c.how !== 'empty' && key.startsWith(`${RAW_SOURCES[c.file].prefix}/game_date=${c.date}/`),
+    );
+    await this.inner.put(key, fault && fault.how !== 'empty' ? corrupt(body, fault.how) : body);
   }
 
   get(key: string) {

@@ -1,14 +1,18 @@
 // The plan: a season's game dates from the loaded schedule (final games only), kept as a reviewable file.
 
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { eachDate, type IsoDate, isIsoDate } from './dates.js';
 import { BadInputError, ProcessingError } from './errors.js';
+import { rawKey } from './phase1/scrapers.js';
 import type { PipelinePorts } from './pipeline/processor.js';
 import { getProcessor } from './pipeline/registry.js';
 import {
+  getSeason,
+  locateDate,
   type NbaSeasonType,
   SEASON_TYPE_PLAY_IN,
   SEASON_TYPE_PLAYOFFS,
@@ -18,7 +22,7 @@ import {
   seasonRange,
 } from './pipeline/seasons.js';
 import { runProcessor } from './runner.js';
-import type { Trigger } from './runs/history.js';
+import { RunBatch, type Trigger } from './runs/history.js';
 
 export const PlanDateSchema = z.object({
   date: z.string().refine(isIsoDate, 'must be a date YYYY-MM-DD'),
@@ -37,34 +41,106 @@ export const PlanSchema = z.object({
 export type PlanDate = z.infer<typeof PlanDateSchema>;
 export type Plan = z.infer<typeof PlanSchema>;
 
+/** A game of the committed plan that the freshly scraped team log no longer has, or a new one. */
+export interface PlanGame {
+  readonly date: IsoDate;
+  readonly gameId: string;
+}
+
+export interface ScheduleOptions {
+  /** The plan committed before this load: its games must not disappear. Absent for a first plan. */
+  readonly committed?: { readonly plan: Plan; readonly path: string } | undefined;
+  /** Load the schedule even when games of the committed plan disappear (--accept-plan-changes). */
+  readonly acceptPlanChanges?: boolean | undefined;
+}
+
+export interface ScheduleLoad {
+  readonly gameDates: IsoDate[];
+  /** Games of the committed plan the source no longer reports (accepted, or the load was refused). */
+  readonly vanished: readonly PlanGame[];
+  /** Games the committed plan did not have. */
+  readonly added: readonly PlanGame[];
+}
+
+/** The game ids of the raw team log a scraper just wrote; undefined when it does not parse (Phase 2 says why). */
+async function scrapedGameIds(ports: PipelinePorts, date: IsoDate): Promise<Set<string> | undefined> {
+  const text = await ports.objects.get(rawKey('teamGameLogs', date));
+  try {
+    const body = JSON.parse(text ?? '') as { resultSets?: { headers: string[]; rowSet: unknown[][] }[] };
+    const ids = new Set<string>();
+    for (const set of body.resultSets ?? []) {
+      const g = set.headers.indexOf('GAME_ID');
+      for (const row of set.rowSet) if (typeof row[g] === 'string') ids.add(row[g] as string);
+    }
+    return ids;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Loads the season's schedule: the team game log of every date of the season (one small request each),
  * then nbac_schedule for the dates that have games. Re-running gives the same schedule.
+ * Against a committed plan, a game the source no longer reports is refused (a source that loses a game
+ * must not shrink the plan the gate checks against): the date's scrape and schedule are not committed, every
+ * date is still scanned so that the error lists every vanished game, and the caller writes no plan file.
  */
 export async function loadSeasonSchedule(
   ports: PipelinePorts,
   log: Logger,
   season: Season,
   trigger: Trigger,
-): Promise<{ gameDates: IsoDate[] }> {
+  options: ScheduleOptions = {},
+): Promise<ScheduleLoad> {
   const scraper = getProcessor('nbac_team_game_log_scraper');
   const schedule = getProcessor('nbac_schedule');
   const { start, end } = seasonRange(season);
+  const planned = new Map<string, Set<string>>();
+  for (const d of options.committed?.plan.dates ?? []) {
+    planned.set(d.date, new Set([...(planned.get(d.date) ?? []), ...d.gameIds]));
+  }
   const gameDates: IsoDate[] = [];
+  const vanished: PlanGame[] = [];
+  const added: PlanGame[] = [];
   for (const date of eachDate(start, end)) {
     // Off days between the regular season, play-in and playoffs belong to no range: nothing to fetch.
     if (date > season.regularSeason.end && date < season.playIn.start) continue;
-    const scraped = await runProcessor(ports, log, scraper, date, { trigger, skipDownstreamTrigger: true });
-    if (!scraped.ok)
+    // The date's scrape and schedule commit together, or not at all when the date is refused.
+    const batch = new RunBatch();
+    const opts = { trigger, skipDownstreamTrigger: true, batch };
+    const scraped = await runProcessor(ports, log, scraper, date, opts);
+    if (!scraped.ok) {
+      await batch.commit(ports.warehouse);
       throw new ProcessingError(`schedule load for ${season.label} stopped at ${date}: ${scraped.error.message}`, {
         cause: scraped.error,
       });
-    if (scraped.result.rows === 0) continue;
-    const loaded = await runProcessor(ports, log, schedule, date, { trigger, skipDownstreamTrigger: true });
+    }
+    const before = planned.get(date) ?? new Set<string>();
+    const now = scraped.result.rows > 0 ? await scrapedGameIds(ports, date) : new Set<string>();
+    if (now && options.committed) {
+      const gone = [...before].filter((g) => !now.has(g)).sort();
+      added.push(...[...now].filter((g) => !before.has(g)).map((gameId) => ({ date, gameId })));
+      vanished.push(...gone.map((gameId) => ({ date, gameId })));
+      if (gone.length > 0 && !options.acceptPlanChanges) continue;
+    }
+    // A date the plan had and the source no longer has is loaded as empty, so that it leaves the schedule.
+    if (scraped.result.rows === 0 && before.size === 0) {
+      await batch.commit(ports.warehouse);
+      continue;
+    }
+    const loaded = await runProcessor(ports, log, schedule, date, opts);
+    await batch.commit(ports.warehouse);
     if (!loaded.ok) throw loaded.error;
-    gameDates.push(date);
+    if (loaded.result.rows > 0) gameDates.push(date);
   }
-  return { gameDates };
+  if (vanished.length > 0 && !options.acceptPlanChanges) {
+    const list = vanished.map((g) => `${g.date} ${g.gameId}`).join(', ');
+    throw new BadInputError(
+      `${season.label}: the source no longer reports ${vanished.length} game(s) of the committed plan ${options.committed?.path}: ${list}. Nothing was loaded for their dates and the plan file is unchanged. If the games are really gone, run again with --accept-plan-changes.`,
+      { where: options.committed?.path },
+    );
+  }
+  return { gameDates, vanished, added };
 }
 
 export async function buildPlan(ports: PipelinePorts, season: Season): Promise<Plan> {
@@ -139,7 +215,40 @@ export async function readPlan(planDir: string, season: string): Promise<Plan> {
   if (parsed.data.season !== season) {
     throw new BadInputError(`${path}: holds the plan of ${parsed.data.season}, not ${season}`, { where: path });
   }
+  const problems = planDateProblems(parsed.data, getSeason(season));
+  if (problems.length > 0) {
+    throw new BadInputError(`${path}: not a plan of ${season}: ${problems.join('; ')}`, { where: path });
+  }
   return parsed.data;
+}
+
+/**
+ * Dates a plan must not hold: outside its season's ranges (a job would run them and record a failure for
+ * ever), or in another range than its season type says.
+ */
+export function planDateProblems(plan: Plan, season: Season): string[] {
+  const ranges = `regular season ${season.regularSeason.start}..${season.regularSeason.end}, play-in ${season.playIn.start}..${season.playIn.end}, playoffs ${season.playoffs.start}..${season.playoffs.end}`;
+  const problems: string[] = [];
+  for (const d of plan.dates) {
+    const found = locateDate(d.date);
+    if (found?.season.label !== season.label)
+      problems.push(`date ${d.date} is outside season ${season.label} (${ranges})`);
+    else if (found.seasonType !== d.seasonType)
+      problems.push(
+        `date ${d.date} is a ${found.seasonType} date of ${season.label}, but the plan says ${d.seasonType}`,
+      );
+  }
+  return problems;
+}
+
+/** The committed plan of a season, or undefined when none was written yet; a bad plan file is an error. */
+export async function readCommittedPlan(
+  planDir: string,
+  season: string,
+): Promise<{ plan: Plan; path: string } | undefined> {
+  const path = planPath(planDir, season);
+  if (!existsSync(path)) return undefined;
+  return { plan: await readPlan(planDir, season), path };
 }
 
 export interface DateSelection {

@@ -4,9 +4,10 @@ import type { Command } from 'commander';
 import { EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
 import { formatGate, runGate } from '../../core/gate.js';
 import { locateDate, resolveSeasons } from '../../core/pipeline/seasons.js';
-import { buildPlan, loadSeasonSchedule, selectDates, validateSelection, writePlan } from '../../core/plan.js';
+import { buildPlan, selectDates, validateSelection, writePlan } from '../../core/plan.js';
 import { withContext } from '../context.js';
 import { addRuntimeOptions, addSelectionOptions, type RuntimeFlags, type SelectionFlags } from '../selection.js';
+import { loadScheduleAgainstPlan } from './plan.js';
 import { runStage1Job } from './stage1.js';
 import { runStage3Season } from './stage3.js';
 import { runValidation } from './validate.js';
@@ -21,18 +22,20 @@ export function registerRun(program: Command): void {
         ),
     ),
   )
+    .option('--accept-plan-changes', 'accept games of the committed plan that the source no longer reports')
     .addHelpText(
       'after',
       '\nWhen the gate fails, run stops there, lists what is missing and says how to load it again. When Stage 3\nstops, run it again after the fix: Stage 3 resumes where it stopped.',
     )
-    .action(async (flags: SelectionFlags & RuntimeFlags, command: Command) => {
+    .action(async (flags: SelectionFlags & RuntimeFlags & { acceptPlanChanges?: boolean }, command: Command) => {
       await withContext(command, async (ctx) => {
         const seasons = resolveSeasons(flags.season);
         for (const season of seasons) validateSelection(season, flags);
         const selections = [];
+        const load = await loadScheduleAgainstPlan(ctx, seasons, 'backfill run', flags.acceptPlanChanges);
         for (const season of seasons) {
           process.stdout.write(`== plan ${season.label}: loading the schedule\n`);
-          await loadSeasonSchedule(ctx.adapters, ctx.log, season, { command: 'backfill run', stage: 'plan' });
+          await load(season, '   ');
           const plan = await buildPlan(ctx.adapters, season);
           const file = await writePlan(ctx.config.planDir, plan);
           const dates = selectDates(plan, season, flags);

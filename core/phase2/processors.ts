@@ -4,33 +4,46 @@
 import { BadInputError } from '../errors.js';
 import { COUNTING_STATS, type CountingStat } from '../nba/boxStats.js';
 import { parseMatchup, TEAMS, type TeamAbbr } from '../nba/teams.js';
+import { rawKey } from '../phase1/scrapers.js';
 import { getProcessorDefinition } from '../pipeline/definition.js';
 import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
 import { seasonTypeOfGameId } from '../pipeline/seasons.js';
+import { playerLogSeasonTypesOf } from '../ports/source.js';
 import { duplicateKeys, qualifiedName, type Row, type TableSchema } from '../schema/table.js';
+import { gamesOf, playerLogGaps, refuseLosses, requirePlayerLogCoverage } from './coverage.js';
 import { readGameLogRecords, readRawFile } from './rawFiles.js';
 import { invalid, PlayerLogRecord, RosterFile, TeamLogRecord, validateGameLog } from './records.js';
 
 interface Built {
   readonly rows: Row[];
   readonly details?: Readonly<Record<string, unknown>>;
+  /** The raw file the rows come from, for naming it when the rows are refused. */
+  readonly location?: string;
 }
 
-/** Wraps a row builder with the key check; the runner then replaces the date atomically. */
-function tableProcessor(name: string, build: (ctx: ProcessorContext) => Promise<Built>): Processor {
+/**
+ * Wraps a row builder with the key check; the runner then replaces the date atomically. With `keep`, the
+ * new rows must keep every value of those columns the table holds for the date (see refuseLosses).
+ */
+function tableProcessor(
+  name: string,
+  build: (ctx: ProcessorContext) => Promise<Built>,
+  keep?: readonly string[],
+): Processor {
   const definition = getProcessorDefinition(name);
   if (definition.output.kind !== 'table') throw new Error(`${name} does not write a table`);
   const table: TableSchema = definition.output.table;
   return {
     definition,
     async run(ctx: ProcessorContext): Promise<ProcessorResult> {
-      const { rows, details } = await build(ctx);
+      const { rows, details, location } = await build(ctx);
       const dups = duplicateKeys(table, rows);
       if (dups.length > 0) {
         throw new BadInputError(
           `${qualifiedName(table)} for ${ctx.date}: duplicate rows for ${dups.slice(0, 5).join('; ')}`,
         );
       }
+      if (keep) await refuseLosses(ctx, { table, columns: keep }, rows, location ?? 'the source');
       return {
         rows: rows.length,
         decision: rows.length > 0 ? 'processed' : 'no_games',
@@ -57,6 +70,24 @@ async function playerRecords(ctx: ProcessorContext): Promise<PlayerLogRecord[]> 
     .map(([k, n]) => `duplicate player rows for one game: ${k} appears ${n} times`);
   if (dups.length > 0) throw invalid(location, dups);
   return valid;
+}
+
+/**
+ * The date's player records, checked against the games of its team game log (coverage.ts): a short or empty
+ * player answer, or a team log that lost a game, is bad input. The team log is read for its game ids and
+ * teams only: whether its records are valid is the schedule's rule, so a bad team log fails that processor.
+ * The three player processors of a date share one read through the date's batch.
+ */
+function coveredPlayerRecords(ctx: ProcessorContext): Promise<{ players: PlayerLogRecord[]; location: string }> {
+  const load = async () => {
+    const players = await playerRecords(ctx);
+    const { location: teamLocation, records } = await readGameLogRecords(ctx, 'teamGameLogs');
+    const location = ctx.objects.locate(rawKey('playerGameLogs', ctx.date));
+    const gaps = playerLogGaps(gamesOf(players), gamesOf(records), playerLogSeasonTypesOf(ctx.source), ctx.seasonType);
+    requirePlayerLogCoverage(ctx, { players: location, teams: teamLocation }, gaps);
+    return { players, location };
+  };
+  return ctx.pending ? ctx.pending.shared(`phase2 covered players ${ctx.date}`, load) : load();
 }
 
 /** Stats of a team row, for telling identical duplicates from conflicting ones. */
@@ -170,65 +201,76 @@ function opponentOf(side: Side, team: string): string {
   return side.home === team ? side.away : side.home;
 }
 
-export const playerBoxscoreProcessor = tableProcessor('nbac_player_boxscore', async (ctx) => {
-  const players = await playerRecords(ctx);
-  const rows = players.map((p): Row => {
-    const side = parseMatchup(p.MATCHUP) as Side;
-    return {
-      ...gameColumns(ctx, p.GAME_ID),
-      player_id: p.PLAYER_ID,
-      player_name: p.PLAYER_NAME,
-      team_id: p.TEAM_ID,
-      team_abbr: p.TEAM_ABBREVIATION,
-      opponent_team_abbr: opponentOf(side, p.TEAM_ABBREVIATION),
-      is_home: side.home === p.TEAM_ABBREVIATION,
-      win: p.WL === 'W',
-      minutes: p.MIN,
-      points: p.PTS,
-      fgm: p.FGM,
-      fga: p.FGA,
-      fg3m: p.FG3M,
-      fg3a: p.FG3A,
-      ftm: p.FTM,
-      fta: p.FTA,
-      oreb: p.OREB,
-      dreb: p.DREB,
-      reb: p.REB,
-      ast: p.AST,
-      stl: p.STL,
-      blk: p.BLK,
-      tov: p.TOV,
-      pf: p.PF,
-      // Empty percentages mean no attempts: null, not 0 (SOURCE.md, quirk 4).
-      fg_pct: p.FG_PCT,
-      fg3_pct: p.FG3_PCT,
-      ft_pct: p.FT_PCT,
-      plus_minus: p.PLUS_MINUS,
-    };
-  });
-  return { rows, details: { games: new Set(players.map((p) => p.GAME_ID)).size } };
-});
+/** Player-derived tables keep every game and team they hold for a date (coverage.ts, refuseLosses). */
+const GAME_TEAMS = ['game_id', 'team_abbr'];
+
+export const playerBoxscoreProcessor = tableProcessor(
+  'nbac_player_boxscore',
+  async (ctx) => {
+    const { players, location } = await coveredPlayerRecords(ctx);
+    const rows = players.map((p): Row => {
+      const side = parseMatchup(p.MATCHUP) as Side;
+      return {
+        ...gameColumns(ctx, p.GAME_ID),
+        player_id: p.PLAYER_ID,
+        player_name: p.PLAYER_NAME,
+        team_id: p.TEAM_ID,
+        team_abbr: p.TEAM_ABBREVIATION,
+        opponent_team_abbr: opponentOf(side, p.TEAM_ABBREVIATION),
+        is_home: side.home === p.TEAM_ABBREVIATION,
+        win: p.WL === 'W',
+        minutes: p.MIN,
+        points: p.PTS,
+        fgm: p.FGM,
+        fga: p.FGA,
+        fg3m: p.FG3M,
+        fg3a: p.FG3A,
+        ftm: p.FTM,
+        fta: p.FTA,
+        oreb: p.OREB,
+        dreb: p.DREB,
+        reb: p.REB,
+        ast: p.AST,
+        stl: p.STL,
+        blk: p.BLK,
+        tov: p.TOV,
+        pf: p.PF,
+        // Empty percentages mean no attempts: null, not 0 (SOURCE.md, quirk 4).
+        fg_pct: p.FG_PCT,
+        fg3_pct: p.FG3_PCT,
+        ft_pct: p.FT_PCT,
+        plus_minus: p.PLUS_MINUS,
+      };
+    });
+    return { rows, location, details: { games: new Set(players.map((p) => p.GAME_ID)).size } };
+  },
+  GAME_TEAMS,
+);
 
 /**
  * The gamebook lists every player of a game with a status. The source has appearances only (DNP and
  * inactive players are absent, SOURCE.md quirk 2), so every row is `active`; MIN = 0 is a real
  * appearance of under 30 seconds and is flagged, not dropped.
  */
-export const gamebookProcessor = tableProcessor('nbac_gamebook_player_stats', async (ctx) => {
-  const players = await playerRecords(ctx);
-  const rows = players.map(
-    (p): Row => ({
-      ...gameColumns(ctx, p.GAME_ID),
-      player_id: p.PLAYER_ID,
-      player_name: p.PLAYER_NAME,
-      team_abbr: p.TEAM_ABBREVIATION,
-      player_status: 'active',
-      minutes: p.MIN,
-      played_under_30s: p.MIN === 0,
-    }),
-  );
-  return { rows, details: { underThirtySeconds: rows.filter((r) => r.played_under_30s).length } };
-});
+export const gamebookProcessor = tableProcessor(
+  'nbac_gamebook_player_stats',
+  async (ctx) => {
+    const { players, location } = await coveredPlayerRecords(ctx);
+    const rows = players.map(
+      (p): Row => ({
+        ...gameColumns(ctx, p.GAME_ID),
+        player_id: p.PLAYER_ID,
+        player_name: p.PLAYER_NAME,
+        team_abbr: p.TEAM_ABBREVIATION,
+        player_status: 'active',
+        minutes: p.MIN,
+        played_under_30s: p.MIN === 0,
+      }),
+    );
+    return { rows, location, details: { underThirtySeconds: rows.filter((r) => r.played_under_30s).length } };
+  },
+  GAME_TEAMS,
+);
 
 /**
  * Regulation is 48 minutes and each overtime 5. Player minutes are rounded, so their sum / 5 is near but
@@ -268,88 +310,110 @@ function teamStatColumns(c: Counts): Row {
  * quirk 12). A game with no player rows, such as a playoff game in the bundled data, takes its team game
  * log row instead; `derived_from` says which.
  */
-export const teamBoxscoreProcessor = tableProcessor('nbac_team_boxscore', async (ctx) => {
-  const players = await playerRecords(ctx);
-  const { rows: teams } = await teamRecords(ctx);
-  const groups = new Map<string, PlayerLogRecord[]>();
-  for (const p of players) {
-    const k = `${p.GAME_ID}|${p.TEAM_ABBREVIATION}`;
-    groups.set(k, [...(groups.get(k) ?? []), p]);
-  }
-  const rows: Row[] = [];
-  for (const [k, group] of groups) {
-    const first = group[0] as PlayerLogRecord;
-    const side = parseMatchup(first.MATCHUP) as Side;
-    const team = k.split('|')[1] as TeamAbbr;
-    const sums = Object.fromEntries(COUNTING_STATS.map((c) => [c, group.reduce((a, p) => a + p[c], 0)])) as Counts;
-    rows.push({
-      ...gameColumns(ctx, first.GAME_ID),
-      team_id: TEAMS[team].id,
-      team_abbr: team,
-      opponent_team_abbr: opponentOf(side, team),
-      is_home: side.home === team,
-      win: first.WL === 'W',
-      ...teamStatColumns(sums),
-      game_minutes: gameMinutes(group.reduce((a, p) => a + p.MIN, 0) / 5),
-      players_used: group.length,
-      derived_from: 'player_rows',
-    });
-  }
-  const gamesWithPlayers = new Set(players.map((p) => p.GAME_ID));
-  for (const t of teams) {
-    if (gamesWithPlayers.has(t.GAME_ID)) continue;
-    const side = parseMatchup(t.MATCHUP) as Side;
-    rows.push({
-      ...gameColumns(ctx, t.GAME_ID),
-      team_id: t.TEAM_ID,
-      team_abbr: t.TEAM_ABBREVIATION,
-      opponent_team_abbr: opponentOf(side, t.TEAM_ABBREVIATION),
-      is_home: side.home === t.TEAM_ABBREVIATION,
-      win: t.WL === 'W',
-      ...teamStatColumns(t),
-      game_minutes: gameMinutes(t.MIN),
-      players_used: 0,
-      derived_from: 'team_game_log',
-    });
-  }
-  return { rows, details: { fromTeamLog: rows.filter((r) => r.derived_from === 'team_game_log').length } };
-});
-
-export const rosterProcessor = tableProcessor('espn_team_roster', async (ctx) => {
-  const { location, body } = await readRawFile(ctx, 'teamRosters');
-  const parsed = RosterFile.safeParse(body);
-  if (!parsed.success) {
-    throw invalid(
-      location,
-      parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
-    );
-  }
-  const problems: string[] = [];
-  const rows: Row[] = [];
-  for (const roster of parsed.data.rosters) {
-    const abbr = roster.team.abbreviation as TeamAbbr;
-    if (roster.asOf !== ctx.date)
-      problems.push(`roster of ${abbr}: asOf ${roster.asOf} disagrees with its folder game_date=${ctx.date}`);
-    if (TEAMS[abbr].id !== roster.team.id)
-      problems.push(`roster of ${abbr}: unknown team: id ${roster.team.id} is not ${abbr}`);
-    for (const a of roster.athletes) {
-      if (a.lastAppearance > ctx.date)
-        problems.push(`roster of ${abbr}: athlete ${a.id} appears on ${a.lastAppearance}, after ${ctx.date}`);
+export const teamBoxscoreProcessor = tableProcessor(
+  'nbac_team_boxscore',
+  async (ctx) => {
+    const { players, location } = await coveredPlayerRecords(ctx);
+    const { rows: teams } = await teamRecords(ctx);
+    const groups = new Map<string, PlayerLogRecord[]>();
+    for (const p of players) {
+      const k = `${p.GAME_ID}|${p.TEAM_ABBREVIATION}`;
+      groups.set(k, [...(groups.get(k) ?? []), p]);
+    }
+    const rows: Row[] = [];
+    for (const [k, group] of groups) {
+      const first = group[0] as PlayerLogRecord;
+      const side = parseMatchup(first.MATCHUP) as Side;
+      const team = k.split('|')[1] as TeamAbbr;
+      const sums = Object.fromEntries(COUNTING_STATS.map((c) => [c, group.reduce((a, p) => a + p[c], 0)])) as Counts;
       rows.push({
-        roster_date: ctx.date,
-        season: ctx.season.label,
-        team_id: roster.team.id,
-        team_abbr: abbr,
-        player_id: a.id,
-        player_name: a.fullName,
-        games_with_team: a.gamesWithTeam,
-        last_appearance_date: a.lastAppearance,
+        ...gameColumns(ctx, first.GAME_ID),
+        team_id: TEAMS[team].id,
+        team_abbr: team,
+        opponent_team_abbr: opponentOf(side, team),
+        is_home: side.home === team,
+        win: first.WL === 'W',
+        ...teamStatColumns(sums),
+        game_minutes: gameMinutes(group.reduce((a, p) => a + p.MIN, 0) / 5),
+        players_used: group.length,
+        derived_from: 'player_rows',
       });
     }
-  }
-  if (problems.length > 0) throw invalid(location, problems);
-  return { rows, details: { teams: parsed.data.rosters.length } };
-});
+    const gamesWithPlayers = new Set(players.map((p) => p.GAME_ID));
+    for (const t of teams) {
+      if (gamesWithPlayers.has(t.GAME_ID)) continue;
+      const side = parseMatchup(t.MATCHUP) as Side;
+      rows.push({
+        ...gameColumns(ctx, t.GAME_ID),
+        team_id: t.TEAM_ID,
+        team_abbr: t.TEAM_ABBREVIATION,
+        opponent_team_abbr: opponentOf(side, t.TEAM_ABBREVIATION),
+        is_home: side.home === t.TEAM_ABBREVIATION,
+        win: t.WL === 'W',
+        ...teamStatColumns(t),
+        game_minutes: gameMinutes(t.MIN),
+        players_used: 0,
+        derived_from: 'team_game_log',
+      });
+    }
+    return {
+      rows,
+      location,
+      details: { fromTeamLog: rows.filter((r) => r.derived_from === 'team_game_log').length },
+    };
+  },
+  GAME_TEAMS,
+);
+
+/**
+ * Rosters of the teams playing the date, as of the date. Every team of the date's team log needs a roster
+ * with players: an empty answer is bad input, not a date without rosters.
+ */
+export const rosterProcessor = tableProcessor(
+  'espn_team_roster',
+  async (ctx) => {
+    const { location, body } = await readRawFile(ctx, 'teamRosters');
+    const parsed = RosterFile.safeParse(body);
+    if (!parsed.success) {
+      throw invalid(
+        location,
+        parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+      );
+    }
+    const problems: string[] = [];
+    const rows: Row[] = [];
+    for (const roster of parsed.data.rosters) {
+      const abbr = roster.team.abbreviation as TeamAbbr;
+      if (roster.asOf !== ctx.date)
+        problems.push(`roster of ${abbr}: asOf ${roster.asOf} disagrees with its folder game_date=${ctx.date}`);
+      if (TEAMS[abbr].id !== roster.team.id)
+        problems.push(`roster of ${abbr}: unknown team: id ${roster.team.id} is not ${abbr}`);
+      for (const a of roster.athletes) {
+        if (a.lastAppearance > ctx.date)
+          problems.push(`roster of ${abbr}: athlete ${a.id} appears on ${a.lastAppearance}, after ${ctx.date}`);
+        rows.push({
+          roster_date: ctx.date,
+          season: ctx.season.label,
+          team_id: roster.team.id,
+          team_abbr: abbr,
+          player_id: a.id,
+          player_name: a.fullName,
+          games_with_team: a.gamesWithTeam,
+          last_appearance_date: a.lastAppearance,
+        });
+      }
+    }
+    const { records } = await readGameLogRecords(ctx, 'teamGameLogs');
+    const playing = new Set([...gamesOf(records).values()].flatMap((g) => [...g.playing]));
+    const withPlayers = new Set(rows.map((r) => r.team_abbr));
+    for (const team of [...playing].sort()) {
+      if (!withPlayers.has(team)) problems.push(`no players on the roster of ${team}, which plays on ${ctx.date}`);
+    }
+    if (problems.length > 0) throw invalid(location, problems);
+    return { rows, location, details: { teams: parsed.data.rosters.length } };
+  },
+  ['team_abbr'],
+);
 
 export const PHASE2_PROCESSORS: readonly Processor[] = [
   scheduleProcessor,

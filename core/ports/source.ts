@@ -1,7 +1,12 @@
 // The Phase 1 source port: an NBA.com-style stats API (league game log) and an ESPN-style roster API.
 
 import type { IsoDate } from '../dates.js';
-import type { NbaSeasonType } from '../pipeline/seasons.js';
+import {
+  type NbaSeasonType,
+  SEASON_TYPE_PLAY_IN,
+  SEASON_TYPE_PLAYOFFS,
+  SEASON_TYPE_REGULAR,
+} from '../pipeline/seasons.js';
 
 /** NBA.com stats API response: result sets of headers and positional rows. */
 export interface StatsResultSet {
@@ -48,8 +53,19 @@ export interface RosterResponse {
 
 export interface StatsSource {
   readonly description: string;
+  /**
+   * The season types whose games the source's player game log covers. Phase 2 requires player rows for every
+   * team-log game of these types only: a source that has none for a type declares it here, so the gap stays
+   * visible to the gate instead of failing every date of that type. @default every season type
+   */
+  readonly playerLogSeasonTypes?: readonly NbaSeasonType[];
   leagueGameLog(query: LeagueGameLogQuery): Promise<StatsResponse>;
   teamRoster(query: RosterQuery): Promise<RosterResponse>;
+}
+
+/** The season types whose player rows a source has (see StatsSource.playerLogSeasonTypes). */
+export function playerLogSeasonTypesOf(source: StatsSource): readonly NbaSeasonType[] {
+  return source.playerLogSeasonTypes ?? [SEASON_TYPE_REGULAR, SEASON_TYPE_PLAY_IN, SEASON_TYPE_PLAYOFFS];
 }
 
 /** Turns a result set into records keyed by header. */

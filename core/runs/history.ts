@@ -144,6 +144,31 @@ export class RunBatch implements PendingWrites {
   }
 
   /**
+   * Keeps every table of the batch as it was: the successful runs that would have written lose their write
+   * and their completion message, and are recorded as `blocked` with `reason`, so that run history, the gate
+   * and `failures` see their date as not loaded. Runs that write nothing (Phase 1) and failed runs stay as
+   * they are. Returns the processors whose work is withheld.
+   */
+  withhold(reason: string): string[] {
+    const withheld: string[] = [];
+    this.items = this.items.map((i) => {
+      if (!i.write || i.record.status !== 'success') return i;
+      withheld.push(i.record.processorName);
+      return {
+        record: {
+          ...i.record,
+          status: 'blocked',
+          decision: 'blocked',
+          rowsProcessed: 0,
+          errorMessage: reason,
+          details: { ...i.record.details, notCommitted: true },
+        },
+      };
+    });
+    return withheld;
+  }
+
+  /**
    * After a failed commit nothing of the batch was written: records every run in it as failed with the
    * commit's error, and returns the processors whose work was lost.
    */

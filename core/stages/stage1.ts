@@ -123,7 +123,10 @@ async function describeFailures(
   const runs = await latestRuns(warehouse, { start: sorted[0] as string, end: sorted.at(-1) as string }, [1, 2]);
   return failedIndexes.map((index) => {
     const date = dates[index] as IsoDate;
-    const run = runs.find((r) => r.dataDate === date && r.status !== 'success');
+    // A failed run is the cause; a blocked one was only withheld because of it (runPhases1And2).
+    const run =
+      runs.find((r) => r.dataDate === date && r.status === 'failed') ??
+      runs.find((r) => r.dataDate === date && r.status !== 'success');
     const record = status.indexes.find((r) => r.index === index);
     return {
       date,
@@ -249,7 +252,9 @@ export async function openFailures(
   ]);
   const out: OpenFailure[] = [];
   for (const date of [...dates].sort()) {
-    const failedRun = runs.find((r) => r.dataDate === date && r.status !== 'success');
+    const failedRun =
+      runs.find((r) => r.dataDate === date && r.status === 'failed') ??
+      runs.find((r) => r.dataDate === date && r.status !== 'success');
     const hasRuns = runs.some((r) => r.dataDate === date);
     const log = byDate.get(date);
     // Logged but every latest run now succeeds: fixed by a retry.

@@ -5,10 +5,11 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseCsvRecords } from '../../csv.js';
 import type { IsoDate } from '../../dates.js';
+import { BadInputError } from '../../errors.js';
 import { COUNTING_STATS } from '../../nba/boxStats.js';
 import { isTeamAbbr, TEAMS } from '../../nba/teams.js';
 import { bundledDataDir } from '../../paths.js';
-import { getSeason, SEASON_TYPE_REGULAR } from '../../pipeline/seasons.js';
+import { getSeason, type NbaSeasonType, SEASON_TYPE_REGULAR } from '../../pipeline/seasons.js';
 import type {
   LeagueGameLogQuery,
   RosterAthlete,
@@ -105,9 +106,20 @@ interface SeasonData {
   appearances: Map<number, { date: IsoDate; team: string; name: string }[]>;
 }
 
+/**
+ * A damaged file of the data set is bad input, named with its path: zlib's own message ("unexpected end of
+ * file") names nothing, and retrying cannot repair a file. A missing file keeps its ENOENT (see loadSeason).
+ */
 function readGzCsv(path: string, drop: (h: string) => boolean = () => false): Table {
-  const text = gunzipSync(readFileSync(path)).toString('utf8');
-  const { headers, records } = parseCsvRecords(text, path);
+  const compressed = readFileSync(path);
+  let parsed: { headers: string[]; records: string[][] };
+  try {
+    parsed = parseCsvRecords(gunzipSync(compressed).toString('utf8'), path);
+  } catch (err) {
+    const reason = (err as Error).message.replace(`${path}: `, '');
+    throw new BadInputError(`bundled data file ${path} is damaged: ${reason}`, { where: path, cause: err });
+  }
+  const { headers, records } = parsed;
   const keep = headers.map((h, i) => [h, i] as const).filter(([h]) => !drop(h));
   return {
     headers: keep.map(([h]) => h),
@@ -198,10 +210,13 @@ const dateOf = (v: Cell) => String(v).slice(0, 10);
 
 export class BundledStatsSource implements StatsSource {
   readonly description: string;
+  /** Player rows exist for the regular season only (README, "The data"): playoff games have team totals. */
+  readonly playerLogSeasonTypes: readonly NbaSeasonType[] = [SEASON_TYPE_REGULAR];
   private readonly seasons = new Map<string, SeasonData>();
   /** The roster scraper asks for every team of one date in turn: all rosters of that date, once. */
   private rosterCache: { key: string; byTeam: Map<string, RosterAthlete[]> } | undefined;
 
+  /** @param dir the data set's folder; @default the repository's data/nba */
   constructor(private readonly dir: string = bundledDataDir()) {
     this.description = 'bundled real NBA.com data (data/nba)';
   }
