@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { resolveSeasons } from '../../core/pipeline/seasons.js';
 import { buildPlan, loadSeasonSchedule, writePlan } from '../../core/plan.js';
+import { checkpointAfter } from '../checkpoint.js';
 import { withContext } from '../context.js';
 
 export function registerPlan(program: Command): void {
@@ -19,6 +20,8 @@ export function registerPlan(program: Command): void {
         for (const season of resolveSeasons(flags.season)) {
           await loadSeasonSchedule(adapters, log, season, { command: 'backfill plan', stage: 'plan' });
           const plan = await buildPlan(adapters, season);
+          // The schedule's runs are committed; the plan file names them, so they leave the WAL first.
+          await checkpointAfter(adapters.warehouse, `the ${season.label} schedule load`);
           const path = await writePlan(config.planDir, plan);
           process.stdout.write(
             `${season.label}: ${plan.totals.dates} game dates, ${plan.totals.games} final games -> ${path}\n`,

@@ -136,6 +136,11 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
     return await runDates();
   } finally {
     await wakeups?.stop();
+    // Whatever the outcome, the dates committed so far leave the WAL (see DuckDbWarehouse.checkpoint). A
+    // failed checkpoint loses nothing committed and must not hide the stage's own outcome: a warning.
+    await ports.warehouse
+      .checkpoint()
+      .catch((err: unknown) => log.warn({ err }, 'checkpoint after Stage 3 failed; the work stays in the WAL'));
   }
 
   async function runDates(): Promise<Stage3Result> {

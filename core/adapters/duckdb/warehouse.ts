@@ -325,10 +325,15 @@ export class DuckDbWarehouse implements Warehouse {
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       const locked = /lock/i.test(msg);
+      const damagedWal = /replaying WAL|Corrupt WAL/i.test(msg);
       throw new ProcessingError(
         locked
           ? `the DuckDB file ${path} is open in another process (DuckDB allows one writer per file): ${msg}`
-          : `cannot open DuckDB file ${path}: ${msg}`,
+          : damagedWal
+            ? `cannot open DuckDB file ${path}: its write-ahead log ${path}.wal is damaged: ${msg}. ` +
+              'The work committed up to the last checkpoint (the end of the last stage) is in the database file; ' +
+              `keep a copy of ${path}.wal, move it away, and run the interrupted stage again`
+            : `cannot open DuckDB file ${path}: ${msg}`,
         { cause: err },
       );
     }
@@ -467,6 +472,47 @@ export class DuckDbWarehouse implements Warehouse {
       throw new Error(`${qualifiedName(table)}: append failed: ${err instanceof Error ? err.message : String(err)}`, {
         cause: err,
       });
+    }
+  }
+
+  /**
+   * Moves every committed change from the WAL into the database file. Our checkpoint threshold is large (see
+   * open), so without this a whole stage's work can sit in the WAL, and DuckDB 1.5.6 (measured with
+   * @duckdb/node-api 1.5.6-r.1, see test/filesAndWal.test.ts) recovers a damaged WAL badly: 64 flipped bytes
+   * inside an entry make the open fail ("Corrupt WAL file: entry at byte position N computed checksum ...
+   * does not match"), leaving the WAL in place; a WAL cut short replays its complete entries and silently
+   * drops the rest, then deletes the WAL; a damaged WAL header opens as if the WAL were empty, and the next
+   * checkpoint deletes it: every change in it is lost with exit 0. A checkpoint writes the changes to the
+   * file and removes the WAL. Every reader is held meanwhile, so no read transaction is open across it.
+   */
+  async checkpoint(): Promise<void> {
+    const releases: (() => void)[] = [];
+    const held = this.readers.map(
+      (r) =>
+        new Promise<void>((acquired) => {
+          void r.queue(
+            () =>
+              new Promise<void>((release) => {
+                releases.push(release);
+                acquired();
+              }),
+          );
+        }),
+    );
+    try {
+      await Promise.all(held);
+      await this.writer.queue(async () => {
+        try {
+          await this.conn.run('CHECKPOINT');
+        } catch (err) {
+          throw new ProcessingError(
+            `${this.description}: CHECKPOINT failed, committed work stays in the WAL until the next checkpoint: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          );
+        }
+      });
+    } finally {
+      for (const release of releases) release();
     }
   }
 
