@@ -1,12 +1,13 @@
 // The plan: a season's game dates from the loaded schedule (final games only), kept as a reviewable file.
 
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { eachDate, type IsoDate, isIsoDate } from './dates.js';
 import { BadInputError, ProcessingError } from './errors.js';
+import { writeFileAtomic } from './files.js';
 import { rawKey } from './phase1/scrapers.js';
 import type { PipelinePorts } from './pipeline/processor.js';
 import { getProcessor } from './pipeline/registry.js';
@@ -184,10 +185,10 @@ export function formatPlan(plan: Plan): string {
   return `{\n  "season": ${JSON.stringify(plan.season)},\n  "source": ${JSON.stringify(plan.source)},\n  "totals": ${JSON.stringify(plan.totals)},\n  "dates": [\n${lines.join(',\n')}\n  ]\n}\n`;
 }
 
+/** Written whole or not at all: a failed write leaves the old plan as it was and names the file. */
 export async function writePlan(planDir: string, plan: Plan): Promise<string> {
-  await mkdir(planDir, { recursive: true });
   const path = planPath(planDir, plan.season);
-  await writeFile(path, formatPlan(plan), 'utf8');
+  writeFileAtomic(path, formatPlan(plan));
   return path;
 }
 

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { Season } from '../../core/pipeline/seasons.js';
 import { resolveSeasons } from '../../core/pipeline/seasons.js';
 import { buildPlan, loadSeasonSchedule, type PlanGame, readCommittedPlan, writePlan } from '../../core/plan.js';
+import { checkpointAfter } from '../checkpoint.js';
 import { type CommandContext, withContext } from '../context.js';
 
 const listed = (games: readonly PlanGame[]) =>
@@ -58,6 +59,8 @@ export function registerPlan(program: Command): void {
         for (const season of seasons) {
           await load(season, '');
           const plan = await buildPlan(ctx.adapters, season);
+          // The schedule's runs are committed; the plan file names them, so they leave the WAL first.
+          await checkpointAfter(ctx.adapters.warehouse, `the ${season.label} schedule load`);
           const path = await writePlan(ctx.config.planDir, plan);
           process.stdout.write(
             `${season.label}: ${plan.totals.dates} game dates, ${plan.totals.games} final games -> ${path}\n`,

@@ -11,7 +11,8 @@ import { ProgressReporter } from '../../core/progress.js';
 import { runProcessor } from '../../core/runner.js';
 import { latestRuns } from '../../core/runs/history.js';
 import { openFailures, readFailureLog, runStage1, type Stage1Result } from '../../core/stages/stage1.js';
-import { type CommandContext, withContext, withoutAdapters } from '../context.js';
+import { checkpointAfter } from '../checkpoint.js';
+import { type CommandContext, reportError, withContext, withoutAdapters } from '../context.js';
 import { formatTable } from '../output.js';
 import {
   addRuntimeOptions,
@@ -45,6 +46,9 @@ export async function runStage1Job(
     onIndex: (e) => progress.onIndex(e, (i) => `${dates[i]} (index ${i})`),
   });
   progress.finish();
+  // The job's commits and the failure rows are in the warehouse: out of the WAL with them.
+  await checkpointAfter(ctx.adapters.warehouse, `${purpose} ${season.label}`);
+  if (result.failureLogError) process.stderr.write(`${result.failureLogError}\n`);
   const ok = result.dates.length - result.failed.length;
   process.stdout.write(
     `${season.label}: job ${result.jobName}: ${ok} of ${result.dates.length} dates loaded, ${result.failed.length} failed, in ${result.wallSeconds.toFixed(1)} s ` +
@@ -65,7 +69,9 @@ export async function runStage1Job(
       ),
     );
     process.stdout.write(
-      `failure log: ${result.failureLogFile} (and nba_reference.backfill_failure_log)\n` +
+      (result.failureLogError
+        ? 'failure log: not written (see above); the failures are in nba_reference.backfill_failure_log\n'
+        : `failure log: ${result.failureLogFile} (and nba_reference.backfill_failure_log)\n`) +
         `after fixing the cause: backfill retry --season ${season.label}\n`,
     );
   }
@@ -170,20 +176,21 @@ export function registerStage1(program: Command): void {
         await withoutAdapters(() => retryInCluster(flags));
         return;
       }
+      // A bad failure log is refused before the warehouse is even opened.
+      let fromLog: { season: Season; dates: IsoDate[] } | undefined;
+      try {
+        if (flags.fromLog) fromLog = failureLogPlan(flags.fromLog, flags.season);
+      } catch (err) {
+        reportError(err);
+        return;
+      }
       await withContext(command, async (ctx) => {
         if (flags.namespace) throw new BadInputError('--namespace goes with --cluster', { where: '--namespace' });
         if (flags.failedRuns) return retryFailedRuns(ctx, flags.phase, flags.season);
         if (flags.phase) throw new BadInputError('--phase goes with --failed-runs', { where: '--phase' });
         let plans: { season: Season; dates: IsoDate[] }[];
-        if (flags.fromLog) {
-          const log = readFailureLog(flags.fromLog);
-          const [season] = resolveSeasons(log.season);
-          if (flags.season && flags.season !== log.season) {
-            throw new BadInputError(`--from-log ${flags.fromLog} is for ${log.season}, not ${flags.season}`, {
-              where: '--from-log',
-            });
-          }
-          plans = [{ season: season as Season, dates: log.failed.map((f) => f.date) }];
+        if (fromLog) {
+          plans = [fromLog];
         } else {
           if (!flags.season)
             throw new BadInputError('give --season, --from-log or --failed-runs', { where: '--season' });
@@ -211,6 +218,21 @@ export function registerStage1(program: Command): void {
 }
 
 /**
+ * The dates of a failure log (each checked against the log's season by readFailureLog), refused when
+ * --season names other seasons: retrying 2022-23's failures under `--season 2021-22` is a mistake to stop.
+ */
+function failureLogPlan(file: string, seasonFlag: string | undefined): { season: Season; dates: IsoDate[] } {
+  const log = readFailureLog(file);
+  const [season] = resolveSeasons(log.season);
+  if (seasonFlag && !resolveSeasons(seasonFlag).some((s) => s.label === log.season)) {
+    throw new BadInputError(`--from-log ${file} is for season ${log.season}, not ${seasonFlag}`, {
+      where: '--from-log',
+    });
+  }
+  return { season: season as Season, dates: log.failed.map((f) => f.date) };
+}
+
+/**
  * `retry --cluster`: a retry Job per season for the dates failing in the cluster (or in a failure log), created
  * next to the season's Stage 1 Job; the controller runs the gate again when it ends.
  */
@@ -229,13 +251,7 @@ async function retryInCluster(
   const kube = KubeClient.fromDefault(namespace);
   let plans: { season: Season; dates: IsoDate[] }[] = [];
   if (flags.fromLog) {
-    const log = readFailureLog(flags.fromLog);
-    if (flags.season && flags.season !== log.season) {
-      throw new BadInputError(`--from-log ${flags.fromLog} is for ${log.season}, not ${flags.season}`, {
-        where: '--from-log',
-      });
-    }
-    plans = resolveSeasons(log.season).map((season) => ({ season, dates: log.failed.map((f) => f.date) }));
+    plans = [failureLogPlan(flags.fromLog, flags.season)];
   } else {
     if (!flags.season) throw new BadInputError('give --season or --from-log', { where: '--season' });
     for (const season of resolveSeasons(flags.season)) {

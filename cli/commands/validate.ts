@@ -8,6 +8,7 @@ import type { PlanDate } from '../../core/plan.js';
 import { writeReports } from '../../core/stages/report.js';
 import { validate } from '../../core/stages/validate.js';
 import type { ValidationReport } from '../../core/stages/validation.js';
+import { checkpointAfter } from '../checkpoint.js';
 import { type CommandContext, withContext } from '../context.js';
 import { formatTable } from '../output.js';
 import { addSelectionOptions, type SelectionFlags, selectFromPlans } from '../selection.js';
@@ -21,6 +22,8 @@ export async function runValidation(
     ctx.adapters.warehouse,
     selections.map((s) => ({ season: s.season.label, dates: s.dates })),
   );
+  // Validation writes nothing but its reports; a checkpoint here secures whatever the run before it left.
+  await checkpointAfter(ctx.adapters.warehouse, 'validation');
   const name = `validation-${selections.map((s) => s.season.label).join('_')}`;
   const files = writeReports(report, reportDir ?? join(ctx.config.logDir, 'reports'), name);
   process.stdout.write(

@@ -284,6 +284,10 @@ export class CheckedWarehouse implements Warehouse {
     }
   }
 
+  checkpoint() {
+    return this.inner.checkpoint();
+  }
+
   close() {
     return this.inner.close();
   }

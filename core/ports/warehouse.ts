@@ -41,5 +41,10 @@ export interface Warehouse {
   commit(change: WarehouseChange): Promise<void>;
   /** Appends rows (run history, failure logs). */
   append(table: TableSchema, rows: readonly Row[]): Promise<void>;
+  /**
+   * Makes every committed change part of the warehouse's main storage, so that it no longer depends on a
+   * log that a crash or a damaged disk could lose (DuckDB: its WAL). Called at the end of each stage.
+   */
+  checkpoint(): Promise<void>;
   close(): Promise<void>;
 }

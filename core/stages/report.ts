@@ -1,8 +1,8 @@
 // Stage 4 validation report renderings: JSON for machines, Markdown and a one-page HTML heatmap for people.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IsoDate } from '../dates.js';
+import { writeFileAtomic } from '../files.js';
 import {
   type CoverageCell,
   VALIDATION_CATEGORIES,
@@ -423,19 +423,19 @@ ${failuresHtml(checks)}
 // ---------------------------------------------------------------------------------------------------------------
 // Files
 
+/** Each file is written whole or not at all (see writeFileAtomic); a failure names the file. */
 export function writeReports(
   report: ValidationReport,
   dir: string,
   baseName: string,
 ): { json: string; markdown: string; html: string } {
-  mkdirSync(dir, { recursive: true });
   const paths = {
     json: join(dir, `${baseName}.json`),
     markdown: join(dir, `${baseName}.md`),
     html: join(dir, `${baseName}.html`),
   };
-  writeFileSync(paths.json, reportJson(report));
-  writeFileSync(paths.markdown, reportMarkdown(report));
-  writeFileSync(paths.html, reportHtml(report));
+  writeFileAtomic(paths.json, reportJson(report));
+  writeFileAtomic(paths.markdown, reportMarkdown(report));
+  writeFileAtomic(paths.html, reportHtml(report));
   return paths;
 }

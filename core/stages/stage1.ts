@@ -5,10 +5,12 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { type IsoDate, isIsoDate } from '../dates.js';
-import { BadInputError } from '../errors.js';
+import { BadInputError, messageOf } from '../errors.js';
+import { FileWriteError, writeFileAtomic } from '../files.js';
 import { parseIndexes } from '../jobs/indexes.js';
 import { buildStage1Job, type IndexedJob, type JobPlan } from '../jobs/spec.js';
 import { PROCESSORS } from '../pipeline/definition.js';
+import { inRange, SEASONS, seasonRange } from '../pipeline/seasons.js';
 import type { IndexEvent, IndexedJobStatus, JobRuntime } from '../ports/jobRuntime.js';
 import type { Warehouse } from '../ports/warehouse.js';
 import { latestRuns } from '../runs/history.js';
@@ -34,6 +36,11 @@ export interface Stage1Result {
   readonly failed: readonly FailedDate[];
   /** The failure log file (written whether or not anything failed). */
   readonly failureLogFile: string;
+  /**
+   * Why the failure log file could not be written (`could not write the failure log <path>: <reason>`), or
+   * null. The failures are in nba_reference.backfill_failure_log all the same.
+   */
+  readonly failureLogError: string | null;
   readonly wallSeconds: number;
 }
 
@@ -96,9 +103,15 @@ export async function runStage1(options: Stage1Options): Promise<Stage1Result> {
   const plan: JobPlan = { jobName, season: options.season, dates: options.dates };
   writeFileSync(join(dir, 'job-plan.json'), `${JSON.stringify(plan, null, 2)}\n`);
   const status = await options.runtime.run(job, (e) => options.onIndex?.(e, options.dates[e.index] as IsoDate));
-  const failed = await describeFailures(options.warehouse, status, options.dates);
+  const failed = await describeFailures(options.warehouse, jobName, status, options.dates);
   const failureLogFile = join(options.config.logDir, 'failures', `${jobName}.json`);
-  await recordFailures(options.warehouse, { jobName, season: options.season, failed, file: failureLogFile, status });
+  const failureLogError = await recordFailures(options.warehouse, {
+    jobName,
+    season: options.season,
+    failed,
+    file: failureLogFile,
+    status,
+  });
   return {
     jobName,
     season: options.season,
@@ -106,39 +119,73 @@ export async function runStage1(options: Stage1Options): Promise<Stage1Result> {
     status,
     failed,
     failureLogFile,
+    failureLogError,
     wallSeconds: (performance.now() - started) / 1000,
   };
 }
 
-/** The failed indexes as dates, each with the processor and error of its latest failed run. */
-async function describeFailures(
+/**
+ * The failed indexes as dates, each with the processor and error of its failed run in this job's last attempt
+ * of the index (run history carries the job name, index and attempt of every pod's runs). A run of another
+ * job or an older attempt is never taken: it may be an old failure of another processor, since fixed. When the
+ * last attempt recorded no failed run (its pod died first), processor and error are null.
+ */
+export async function describeFailures(
   warehouse: Warehouse,
+  jobName: string,
   status: IndexedJobStatus,
   dates: readonly IsoDate[],
 ): Promise<FailedDate[]> {
   const failedIndexes = parseIndexes(status.failedIndexes);
   if (failedIndexes.length === 0) return [];
-  const failedDates = failedIndexes.map((i) => dates[i] as IsoDate);
-  const sorted = [...failedDates].sort();
-  const runs = await latestRuns(warehouse, { start: sorted[0] as string, end: sorted.at(-1) as string }, [1, 2]);
+  const runs = await warehouse.query(
+    `SELECT job_index, CAST(data_date AS STRING) AS data_date, attempt, status, processor_name, error_message, phase,
+            CAST(finished_at AS STRING) AS finished_at, run_id
+       FROM nba_reference.processor_run_history
+      WHERE job_name = @job`,
+    { job: jobName },
+  );
   return failedIndexes.map((index) => {
     const date = dates[index] as IsoDate;
-    // A failed run is the cause; a blocked one was only withheld because of it (runPhases1And2).
-    const run =
-      runs.find((r) => r.dataDate === date && r.status === 'failed') ??
-      runs.find((r) => r.dataDate === date && r.status !== 'success');
+    const run = failedRunOf(runs, index, date);
     const record = status.indexes.find((r) => r.index === index);
     return {
       date,
       index,
-      processor: run?.processorName ?? null,
-      error: run?.errorMessage ?? null,
+      processor: run ? String(run.processor_name) : null,
+      error: run ? ((run.error_message as string | null) ?? null) : null,
       attempts: record?.exitCodes.length ?? 0,
       exitCodes: record?.exitCodes ?? [],
       reason: record?.reason ?? 'Failed',
       logs: record?.logs ?? '',
     };
   });
+}
+
+/**
+ * The run that failed an index: among the failed runs of the index's last attempt (the highest attempt with
+ * any run, so a pod that died after some successes is not blamed on the attempt before it), a failure before
+ * a block (a blocked run only follows from another), then the first to finish (the runs after it may have
+ * failed because of it), then phase and name so that the answer never depends on row order.
+ */
+function failedRunOf(runs: readonly Row[], index: number, date: string): Row | undefined {
+  const mine = runs.filter((r) => Number(r.job_index) === index && r.data_date === date);
+  const last = Math.max(...mine.map((r) => Number(r.attempt)));
+  const rank = (r: Row) => [
+    r.status === 'failed' ? 0 : 1,
+    String(r.finished_at),
+    Number(r.phase),
+    String(r.processor_name),
+    String(r.run_id),
+  ];
+  return mine
+    .filter((r) => Number(r.attempt) === last && r.status !== 'success')
+    .sort((a, b) => {
+      const [x, y] = [rank(a), rank(b)];
+      for (let i = 0; i < x.length; i++)
+        if (x[i] !== y[i]) return (x[i] as string | number) < (y[i] as string | number) ? -1 : 1;
+      return 0;
+    })[0];
 }
 
 export const FailureLogSchema = z.object({
@@ -162,11 +209,15 @@ export const FailureLogSchema = z.object({
 });
 export type FailureLog = z.infer<typeof FailureLogSchema>;
 
+/**
+ * Writes the failure log file and appends the failed dates to nba_reference.backfill_failure_log. The file
+ * is a convenience (`retry --from-log`); the table is the record. So a file that cannot be written (a full
+ * disk) does not stop the rows: the reason comes back as a value, and the caller says so.
+ */
 async function recordFailures(
   warehouse: Warehouse,
   run: { jobName: string; season: string; failed: readonly FailedDate[]; file: string; status: IndexedJobStatus },
-): Promise<void> {
-  mkdirSync(join(run.file, '..'), { recursive: true });
+): Promise<string | null> {
   const log = {
     jobName: run.jobName,
     season: run.season,
@@ -174,12 +225,19 @@ async function recordFailures(
     failedIndexes: run.status.failedIndexes,
     failed: run.failed,
   };
-  writeFileSync(run.file, `${JSON.stringify(log, null, 2)}\n`);
-  if (run.failed.length === 0) return;
-  await warehouse.append(
-    backfillFailureLog,
-    failureLogRows(run.jobName, run.season, run.failed, run.status.completionTime),
-  );
+  let fileError: string | null = null;
+  try {
+    writeFileAtomic(run.file, `${JSON.stringify(log, null, 2)}\n`);
+  } catch (err) {
+    fileError = `could not write the failure log ${run.file}: ${err instanceof FileWriteError ? err.reason : messageOf(err)}`;
+  }
+  if (run.failed.length > 0) {
+    await warehouse.append(
+      backfillFailureLog,
+      failureLogRows(run.jobName, run.season, run.failed, run.status.completionTime),
+    );
+  }
+  return fileError;
 }
 
 /** A job's failed dates as rows of nba_reference.backfill_failure_log (the local runtime's and the controller's). */
@@ -215,6 +273,22 @@ export function readFailureLog(path: string): FailureLog {
   if (!parsed.success) {
     const i = parsed.error.issues[0];
     throw new BadInputError(`failure log ${path}: ${i?.path.join('.')}: ${i?.message}`, { where: path });
+  }
+  // A date outside its season would run a job for it and leave a failure row for that date forever.
+  const season = SEASONS.find((s) => s.label === parsed.data.season);
+  if (!season) {
+    throw new BadInputError(
+      `failure log ${path}: season "${parsed.data.season}" is not one of ${SEASONS.map((s) => s.label).join(', ')}`,
+      { where: path },
+    );
+  }
+  const range = seasonRange(season);
+  const outside = parsed.data.failed.filter((f) => !inRange(f.date, range)).map((f) => f.date);
+  if (outside.length > 0) {
+    throw new BadInputError(
+      `failure log ${path}: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} outside season ${season.label} (${range.start}..${range.end})`,
+      { where: path },
+    );
   }
   return parsed.data;
 }

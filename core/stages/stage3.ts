@@ -1,14 +1,13 @@
 // Stage 3: Phase 3 then Phase 4, date by date in one process, strict mode, stopping at the first error and
 // resuming after a fix at the first date that is not complete. Refuses to start unless the gate passes.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { CheckedWarehouse, checkDataOf } from '../checks/data.js';
 import { DependencyError } from '../checks/defensive.js';
 import { runPhases3And4 } from '../dateRun.js';
 import type { IsoDate } from '../dates.js';
 import { oneLine } from '../errors.js';
+import { writeFileAtomic } from '../files.js';
 import { type GateResult, runGate } from '../gate.js';
 import { PROCESSORS } from '../pipeline/definition.js';
 import type { PipelinePorts } from '../pipeline/processor.js';
@@ -89,11 +88,10 @@ async function confirmedComplete(
 
 function writeSummary(path: string | undefined, summary: Stage3Summary): void {
   if (!path) return;
-  mkdirSync(dirname(path), { recursive: true });
   // A termination message holds at most 4096 bytes; the error is cut to fit.
   let text = JSON.stringify(summary);
   if (text.length > 4000 && summary.error) text = JSON.stringify({ ...summary, error: summary.error.slice(0, 3000) });
-  writeFileSync(path, `${text}\n`);
+  writeFileAtomic(path, `${text}\n`);
 }
 
 export async function runStage3(ports: PipelinePorts, log: Logger, options: Stage3Options): Promise<Stage3Result> {
@@ -138,6 +136,11 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
     return await runDates();
   } finally {
     await wakeups?.stop();
+    // Whatever the outcome, the dates committed so far leave the WAL (see DuckDbWarehouse.checkpoint). A
+    // failed checkpoint loses nothing committed and must not hide the stage's own outcome: a warning.
+    await ports.warehouse
+      .checkpoint()
+      .catch((err: unknown) => log.warn({ err }, 'checkpoint after Stage 3 failed; the work stays in the WAL'));
   }
 
   async function runDates(): Promise<Stage3Result> {

@@ -202,6 +202,7 @@ function restrictedTo(warehouse: Warehouse, ranges: readonly { start: IsoDate; e
     ensureTables: (tables) => warehouse.ensureTables(tables),
     commit: (change) => warehouse.commit(change),
     append: (table, rows) => warehouse.append(table, rows),
+    checkpoint: () => warehouse.checkpoint(),
     close: () => warehouse.close(),
   };
 }

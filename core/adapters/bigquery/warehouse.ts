@@ -688,6 +688,12 @@ export class BigQueryWarehouse implements Warehouse {
     }
   }
 
+  /**
+   * Nothing to do: a BigQuery job's result is in BigQuery's replicated managed storage once the job reports
+   * done; there is no local log of committed work that a crash or a damaged disk here could lose.
+   */
+  async checkpoint(): Promise<void> {}
+
   async close(): Promise<void> {}
 }
 

@@ -39,9 +39,120 @@ const DUCKDB_TYPES: Record<ColumnType, string> = {
   JSON: 'VARCHAR',
 };
 
-/** BigQuery's `@name` parameters become DuckDB's `$name`. */
+const IDENT_START = /[A-Za-z_]/;
+const IDENT_PART = /[A-Za-z0-9_]/;
+
+/**
+ * BigQuery's `@name` parameters become DuckDB's `$name`, and the names used are returned (DuckDB refuses a
+ * bound parameter the statement does not use). Only SQL itself is rewritten: `'...'` literals (with `''`,
+ * and `\'` in `E'...'`), `$tag$...$tag$` literals, `"..."` identifiers, `--` and (nested) `/* *\/` comments
+ * are copied as they are, so `SELECT 'user@example.com'` stays what the user wrote. `@@name` (a BigQuery
+ * system variable) is not a parameter.
+ */
+export function rewriteParameters(sql: string): { sql: string; names: Set<string> } {
+  const names = new Set<string>();
+  let out = '';
+  let i = 0;
+  const n = sql.length;
+  /** Copies from i up to (not including) end. */
+  const copyTo = (end: number) => {
+    out += sql.slice(i, end);
+    i = end;
+  };
+  while (i < n) {
+    const c = sql[i] as string;
+    const next = sql[i + 1];
+    const prev = i > 0 ? (sql[i - 1] as string) : '';
+    if (c === "'") {
+      const escapes = (prev === 'E' || prev === 'e') && !IDENT_PART.test(sql[i - 2] ?? '');
+      let j = i + 1;
+      while (j < n) {
+        if (escapes && sql[j] === '\\') j += 2;
+        else if (sql[j] === "'" && sql[j + 1] === "'") j += 2;
+        else if (sql[j] === "'") break;
+        else j++;
+      }
+      copyTo(Math.min(j + 1, n));
+    } else if (c === '"') {
+      let j = i + 1;
+      while (j < n && !(sql[j] === '"' && sql[j + 1] !== '"')) j += sql[j] === '"' ? 2 : 1;
+      copyTo(Math.min(j + 1, n));
+    } else if (c === '-' && next === '-') {
+      const end = sql.indexOf('\n', i);
+      copyTo(end < 0 ? n : end);
+    } else if (c === '/' && next === '*') {
+      let depth = 0;
+      let j = i;
+      while (j < n) {
+        if (sql[j] === '/' && sql[j + 1] === '*') {
+          depth++;
+          j += 2;
+        } else if (sql[j] === '*' && sql[j + 1] === '/') {
+          depth--;
+          j += 2;
+          if (depth === 0) break;
+        } else j++;
+      }
+      copyTo(Math.min(j, n));
+    } else if (c === '$' && !IDENT_PART.test(prev)) {
+      const tag = /^\$(?:[A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i))?.[0];
+      const end = tag ? sql.indexOf(tag, i + tag.length) : -1;
+      copyTo(tag ? (end < 0 ? n : end + tag.length) : i + 1);
+    } else if (c === '@' && next === '@') {
+      let j = i + 2;
+      while (j < n && IDENT_PART.test(sql[j] as string)) j++;
+      copyTo(j);
+    } else if (c === '@' && next !== undefined && IDENT_START.test(next) && !IDENT_PART.test(prev)) {
+      let j = i + 1;
+      while (j < n && IDENT_PART.test(sql[j] as string)) j++;
+      const name = sql.slice(i + 1, j);
+      names.add(name);
+      out += `$${name}`;
+      i = j;
+    } else {
+      copyTo(i + 1);
+    }
+  }
+  return { sql: out, names };
+}
+
+const namesOf = new Map<string, Set<string>>();
+
+/** The parameters a statement uses, remembered: a backfill asks the same few statements for every date. */
+function parameterNames(sql: string): Set<string> {
+  let names = namesOf.get(sql);
+  if (!names) {
+    if (namesOf.size >= 512) namesOf.clear();
+    names = rewriteParameters(sql).names;
+    namesOf.set(sql, names);
+  }
+  return names;
+}
+
+/** BigQuery's `@name` parameters become DuckDB's `$name` (see rewriteParameters). */
 export function toDuckDbSql(sql: string): string {
-  return sql.replace(/@([A-Za-z_][A-Za-z0-9_]*)/g, (_m, name: string) => `$${name}`);
+  return rewriteParameters(sql).sql;
+}
+
+/**
+ * Runs `body` between BEGIN and COMMIT, and ROLLBACK when anything fails. When COMMIT itself fails (a full
+ * disk), DuckDB has already ended the transaction and the ROLLBACK fails with "cannot rollback - no
+ * transaction is active": that must not replace the reason. The original error is thrown, the rollback's
+ * error attached to it as `rollbackError`.
+ */
+export async function inTransaction(exec: (sql: string) => Promise<unknown>, body: () => Promise<void>): Promise<void> {
+  await exec('BEGIN TRANSACTION');
+  try {
+    await body();
+    await exec('COMMIT');
+  } catch (err) {
+    try {
+      await exec('ROLLBACK');
+    } catch (rollbackErr) {
+      if (err instanceof Error) Object.assign(err, { rollbackError: rollbackErr });
+    }
+    throw err;
+  }
 }
 
 export function createTableSql(table: TableSchema): string {
@@ -214,10 +325,15 @@ export class DuckDbWarehouse implements Warehouse {
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       const locked = /lock/i.test(msg);
+      const damagedWal = /replaying WAL|Corrupt WAL/i.test(msg);
       throw new ProcessingError(
         locked
           ? `the DuckDB file ${path} is open in another process (DuckDB allows one writer per file): ${msg}`
-          : `cannot open DuckDB file ${path}: ${msg}`,
+          : damagedWal
+            ? `cannot open DuckDB file ${path}: its write-ahead log ${path}.wal is damaged: ${msg}. ` +
+              'The work committed up to the last checkpoint (the end of the last stage) is in the database file; ' +
+              `keep a copy of ${path}.wal, move it away, and run the interrupted stage again`
+            : `cannot open DuckDB file ${path}: ${msg}`,
         { cause: err },
       );
     }
@@ -245,7 +361,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   async query(sql: string, params: Readonly<Record<string, SqlValue>> = {}): Promise<Row[]> {
     // DuckDB refuses a named parameter the statement does not use; pass only those it does.
-    const used = new Set([...sql.matchAll(/@([A-Za-z_][A-Za-z0-9_]*)/g)].map((m) => m[1] as string));
+    const used = parameterNames(sql);
     const bound = Object.fromEntries(Object.entries(params).filter(([k]) => used.has(k)));
     const mutating = MUTATING.test(sql);
     const session = mutating ? this.writer : this.reader();
@@ -266,21 +382,26 @@ export class DuckDbWarehouse implements Warehouse {
       }
     }
     await this.writer.queue(async () => {
-      await this.conn.run('BEGIN TRANSACTION');
       try {
-        for (const r of change.replace) {
-          if ((await this.heldDates(r.table)).has(r.date)) {
-            // Prepared once per table, like the queries.
-            await this.writer.run(`DELETE FROM ${qualifiedName(r.table)} WHERE ${r.table.partitionColumn} = @date`, {
-              date: r.date,
-            });
-          }
-          await this.appendRows(r.table, sortByKey(r.table, r.rows));
-        }
-        for (const a of change.append) await this.appendRows(a.table, a.rows);
-        await this.conn.run('COMMIT');
+        await inTransaction(
+          (sql) => this.conn.run(sql),
+          async () => {
+            for (const r of change.replace) {
+              if ((await this.heldDates(r.table)).has(r.date)) {
+                // Prepared once per table, like the queries.
+                await this.writer.run(
+                  `DELETE FROM ${qualifiedName(r.table)} WHERE ${r.table.partitionColumn} = @date`,
+                  {
+                    date: r.date,
+                  },
+                );
+              }
+              await this.appendRows(r.table, sortByKey(r.table, r.rows));
+            }
+            for (const a of change.append) await this.appendRows(a.table, a.rows);
+          },
+        );
       } catch (err) {
-        await this.conn.run('ROLLBACK');
         for (const t of [...change.replace, ...change.append]) this.datesHeld.delete(qualifiedName(t.table));
         throw err;
       }
@@ -351,6 +472,47 @@ export class DuckDbWarehouse implements Warehouse {
       throw new Error(`${qualifiedName(table)}: append failed: ${err instanceof Error ? err.message : String(err)}`, {
         cause: err,
       });
+    }
+  }
+
+  /**
+   * Moves every committed change from the WAL into the database file. Our checkpoint threshold is large (see
+   * open), so without this a whole stage's work can sit in the WAL, and DuckDB 1.5.6 (measured with
+   * @duckdb/node-api 1.5.6-r.1, see test/filesAndWal.test.ts) recovers a damaged WAL badly: 64 flipped bytes
+   * inside an entry make the open fail ("Corrupt WAL file: entry at byte position N computed checksum ...
+   * does not match"), leaving the WAL in place; a WAL cut short replays its complete entries and silently
+   * drops the rest, then deletes the WAL; a damaged WAL header opens as if the WAL were empty, and the next
+   * checkpoint deletes it: every change in it is lost with exit 0. A checkpoint writes the changes to the
+   * file and removes the WAL. Every reader is held meanwhile, so no read transaction is open across it.
+   */
+  async checkpoint(): Promise<void> {
+    const releases: (() => void)[] = [];
+    const held = this.readers.map(
+      (r) =>
+        new Promise<void>((acquired) => {
+          void r.queue(
+            () =>
+              new Promise<void>((release) => {
+                releases.push(release);
+                acquired();
+              }),
+          );
+        }),
+    );
+    try {
+      await Promise.all(held);
+      await this.writer.queue(async () => {
+        try {
+          await this.conn.run('CHECKPOINT');
+        } catch (err) {
+          throw new ProcessingError(
+            `${this.description}: CHECKPOINT failed, committed work stays in the WAL until the next checkpoint: ${err instanceof Error ? err.message : String(err)}`,
+            { cause: err },
+          );
+        }
+      });
+    } finally {
+      for (const release of releases) release();
     }
   }
 

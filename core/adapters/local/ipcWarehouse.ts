@@ -6,7 +6,7 @@ import type { Warehouse, WarehouseChange } from '../../ports/warehouse.js';
 import type { Row, SqlValue, TableSchema } from '../../schema/table.js';
 import { DUCKDB_DIALECT } from '../../sql/dialect.js';
 
-type Method = 'ensureTables' | 'query' | 'commit' | 'append';
+type Method = 'ensureTables' | 'query' | 'commit' | 'append' | 'checkpoint';
 
 interface CallMessage {
   readonly type: 'warehouse-call';
@@ -77,6 +77,11 @@ export class IpcWarehouse implements Warehouse {
 
   append(table: TableSchema, rows: readonly Row[]): Promise<void> {
     return this.call('append', [table, rows]);
+  }
+
+  /** The parent's warehouse checkpoints (a pod's commits are the parent's). */
+  checkpoint(): Promise<void> {
+    return this.call('checkpoint', []);
   }
 
   async close(): Promise<void> {
