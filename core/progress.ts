@@ -11,6 +11,7 @@ export class ProgressReporter {
   private done = 0;
   private failed = 0;
   private retried = 0;
+  private interrupted = 0;
   private lastLine = 0;
   private lastDecile = 0;
   private readonly started: number;
@@ -32,14 +33,17 @@ export class ProgressReporter {
     else if (event.outcome === 'failed') {
       this.done++;
       this.failed++;
-    } else this.retried++;
+    } else if (event.outcome === 'interrupted') this.interrupted++;
+    else this.retried++;
     if (event.outcome !== 'succeeded') {
       const what =
         event.outcome === 'failed'
           ? 'FAILED'
           : event.outcome === 'retrying'
             ? 'failed, retrying once'
-            : 'disrupted, running again';
+            : event.outcome === 'interrupted'
+              ? 'interrupted, not loaded'
+              : 'disrupted, running again';
       this.print(`${this.label} ${describe(event.index)} ${what} (exit ${event.exitCode ?? '-'})`, true);
     }
     this.tick();
@@ -50,7 +54,9 @@ export class ProgressReporter {
     const rate = elapsed > 0 ? this.done / elapsed : 0;
     const remaining = this.total - this.done;
     const eta = rate > 0 ? `, ETA ${Math.ceil(remaining / rate)} s` : '';
-    return `${this.label} ${this.done}/${this.total} done, ${this.failed} failed, ${this.retried} retried, ${remaining} remaining, ${rate.toFixed(1)} dates/s${eta}`;
+    // Interrupted dates stay in `remaining`: they were not loaded and the next run loads them.
+    const interrupted = this.interrupted > 0 ? `, ${this.interrupted} interrupted` : '';
+    return `${this.label} ${this.done}/${this.total} done, ${this.failed} failed, ${this.retried} retried${interrupted}, ${remaining} remaining, ${rate.toFixed(1)} dates/s${eta}`;
   }
 
   private tick(): void {

@@ -63,6 +63,8 @@ interface JobOptions {
   /** Attempts hold until this many have started (test/fixtures/pod.mjs POD_BARRIER). */
   readonly barrier?: number;
   readonly activeDeadlineSeconds?: number;
+  /** Asks the job to stop (aborts its signal, reason SIGTERM) on the first event this returns true for. */
+  readonly stopOn?: (event: IndexEvent) => boolean;
 }
 
 const tmpDirs: string[] = [];
@@ -129,7 +131,15 @@ async function runJob(o: JobOptions): Promise<JobRun> {
     const job = podJob(o, join(dir, 'state'));
     const events: IndexEvent[] = [];
     const started = Date.now();
-    const status = await runtime.run(job, (e) => events.push(e));
+    const stop = new AbortController();
+    const status = await runtime.run(
+      job,
+      (e) => {
+        events.push(e);
+        if (o.stopOn?.(e)) stop.abort('SIGTERM');
+      },
+      { signal: stop.signal },
+    );
     const elapsedMs = Date.now() - started;
     const jobDir = runtime.jobDir(job.metadata.name);
     const rows = (await warehouse.query('SELECT idx, attempt FROM nba_test.pod_runs ORDER BY idx, attempt')) as {
@@ -313,6 +323,32 @@ describe.each([
     expect(run.status.completedIndexes).toBe('0-2');
     expect(run.lines).toHaveLength(6);
     expect(maxConcurrent(run.lines)).toBe(1);
+  });
+
+  it('asked to stop, starts no new index, ends the running pod with SIGTERM and reports it interrupted, not failed', async () => {
+    // Index 1 runs until it is ended; the stop comes when index 0 succeeds, so index 1 is surely in progress.
+    const run = await runJob({
+      podPerIndex,
+      completions: 5,
+      parallelism: 2,
+      behaviour: { 1: 'hang' },
+      stopOn: (e) => e.index === 0 && e.outcome === 'succeeded',
+    });
+    expect(run.status.completedIndexes).toBe('0');
+    expect(run.status.failedIndexes).toBe('');
+    expect(run.status.conditions).toEqual([
+      expect.objectContaining({ type: 'Suspended', reason: 'Interrupted', message: expect.stringMatching(/SIGTERM/) }),
+    ]);
+    expect(run.status.indexes).toEqual([
+      expect.objectContaining({ index: 0, state: 'succeeded' }),
+      expect.objectContaining({ index: 1, state: 'interrupted', exitCodes: [143], failures: 0 }),
+    ]);
+    expect(run.events).toContainEqual({ index: 1, exitCode: 143, outcome: 'interrupted' });
+    expect(run.events.filter((e) => e.outcome === 'retrying' || e.outcome === 'disrupted')).toEqual([]);
+    // Index 1's pod may end before it logs a line (a warm worker still starting); no later index ever starts.
+    expect(run.lines.filter((l) => l.index > 1)).toEqual([]);
+    expect(run.lines.some((l) => l.index === 0)).toBe(true);
+    for (const l of run.lines) expect(alive(l.pid)).toBe(false);
   });
 
   it('stops the job at activeDeadlineSeconds: Failed with reason DeadlineExceeded, its pods ended', async () => {

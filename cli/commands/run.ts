@@ -7,6 +7,7 @@ import { locateDate, resolveSeasons } from '../../core/pipeline/seasons.js';
 import { buildPlan, selectDates, validateSelection, writePlan } from '../../core/plan.js';
 import { withContext } from '../context.js';
 import { addRuntimeOptions, addSelectionOptions, type RuntimeFlags, type SelectionFlags } from '../selection.js';
+import { formatResume, GracefulStop, sameCommand } from '../signals.js';
 import { loadScheduleAgainstPlan } from './plan.js';
 import { runStage1Job } from './stage1.js';
 import { runStage3Season } from './stage3.js';
@@ -25,9 +26,15 @@ export function registerRun(program: Command): void {
     .option('--accept-plan-changes', 'accept games of the committed plan that the source no longer reports')
     .addHelpText(
       'after',
-      '\nWhen the gate fails, run stops there, lists what is missing and says how to load it again. When Stage 3\nstops, run it again after the fix: Stage 3 resumes where it stopped.',
+      '\nWhen the gate fails, run stops there, lists what is missing and says how to load it again. When Stage 3\nstops, run it again after the fix: Stage 3 resumes where it stopped. SIGINT (Ctrl-C) or SIGTERM stops it\nbetween dates (exit 130 or 143, with the command that resumes); a second one stops it at once.',
     )
     .action(async (flags: SelectionFlags & RuntimeFlags & { acceptPlanChanges?: boolean }, command: Command) => {
+      const stop = new GracefulStop();
+      // Loading again what Stage 1 loaded replaces the same rows, and Stage 3 resumes by itself: the same command.
+      const interrupted = (where: string) => {
+        process.stdout.write(formatResume(stop, sameCommand(), `stopped ${where}`));
+        return stop.exitCode;
+      };
       await withContext(command, async (ctx) => {
         const seasons = resolveSeasons(flags.season);
         for (const season of seasons) validateSelection(season, flags);
@@ -54,8 +61,12 @@ export function registerRun(program: Command): void {
             season,
             dates.map((d) => d.date),
             flags,
+            'stage1',
+            stop.signal,
           );
+          if (stop.received) return interrupted(`in Stage 1 of ${season.label}, before the gate`);
         }
+        if (stop.received) return interrupted('before Stage 1');
         process.stdout.write('== quality gate\n');
         const gate = await runGate(
           ctx.adapters.warehouse,
@@ -84,15 +95,17 @@ export function registerRun(program: Command): void {
         for (const { season, dates } of selections) {
           if (dates.length === 0) continue;
           process.stdout.write(`== stage 3 ${season.label}: Phase 3 then Phase 4, date by date, strict mode\n`);
-          const stage3 = await runStage3Season(ctx, season, dates, {});
+          const stage3 = await runStage3Season(ctx, season, dates, {}, stop.signal);
+          if (stop.received) return interrupted(`in Stage 3 of ${season.label}`);
           if (stage3.summary.status !== 'succeeded') return EXIT_PROCESSING_FAILURE;
         }
+        if (stop.received) return interrupted('before Stage 4 (validation)');
         process.stdout.write('== stage 4: validation\n');
         const report = await runValidation(ctx, selections, undefined);
         process.stdout.write(
           report.passed ? '== done: every stage passed\n' : '== done, but validation failed: see the report\n',
         );
         return report.passed ? EXIT_OK : EXIT_PROCESSING_FAILURE;
-      });
+      }).finally(() => stop.finish());
     });
 }

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import type { IsoDate } from '../../core/dates.js';
 import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE, oneLine } from '../../core/errors.js';
+import { parseIndexes } from '../../core/jobs/indexes.js';
 import { DEFAULT_NAMESPACE, NAMESPACE_ENV } from '../../core/jobs/spec.js';
 import { requireBackfillPhase } from '../../core/pipeline/definition.js';
 import { getProcessor } from '../../core/pipeline/registry.js';
@@ -23,6 +24,18 @@ import {
   type SelectionFlags,
   selectFromPlans,
 } from '../selection.js';
+import { formatResume, GracefulStop, sameCommand } from '../signals.js';
+
+/** The job's dates that neither loaded nor failed: interrupted, or never started because the run was stopped. */
+export function notLoaded(result: Stage1Result): IsoDate[] {
+  const done = new Set([...parseIndexes(result.status.completedIndexes), ...parseIndexes(result.status.failedIndexes)]);
+  return result.dates.filter((_d, i) => !done.has(i));
+}
+
+/** Whether the job stopped because the run was asked to stop (SIGINT or SIGTERM) before every date ran. */
+export function wasInterrupted(result: Stage1Result): boolean {
+  return result.status.conditions.some((c) => c.type === 'Suspended');
+}
 
 /** Runs one Stage 1 job for a season's dates with progress on stdout, and prints its summary. */
 export async function runStage1Job(
@@ -31,6 +44,7 @@ export async function runStage1Job(
   dates: readonly IsoDate[],
   flags: RuntimeFlags,
   purpose = 'stage1',
+  signal?: AbortSignal,
 ): Promise<Stage1Result> {
   const runtime = localRuntime(ctx, flags);
   const progress = new ProgressReporter(`[${purpose} ${season.label}]`, dates.length, process.stdout);
@@ -44,14 +58,19 @@ export async function runStage1Job(
     warehouse: ctx.adapters.warehouse,
     jobDir: (name) => runtime.jobDir(name),
     onIndex: (e) => progress.onIndex(e, (i) => `${dates[i]} (index ${i})`),
+    signal,
   });
   progress.finish();
   // The job's commits and the failure rows are in the warehouse: out of the WAL with them.
   await checkpointAfter(ctx.adapters.warehouse, `${purpose} ${season.label}`);
   if (result.failureLogError) process.stderr.write(`${result.failureLogError}\n`);
-  const ok = result.dates.length - result.failed.length;
+  const rest = notLoaded(result);
+  const ok = result.dates.length - result.failed.length - rest.length;
+  const interrupted = wasInterrupted(result)
+    ? `, INTERRUPTED: ${rest.length} not loaded (${rest[0]}${rest.length > 1 ? ` .. ${rest.at(-1)}` : ''})`
+    : '';
   process.stdout.write(
-    `${season.label}: job ${result.jobName}: ${ok} of ${result.dates.length} dates loaded, ${result.failed.length} failed, in ${result.wallSeconds.toFixed(1)} s ` +
+    `${season.label}: job ${result.jobName}: ${ok} of ${result.dates.length} dates loaded, ${result.failed.length} failed${interrupted}, in ${result.wallSeconds.toFixed(1)} s ` +
       `(completedIndexes "${result.status.completedIndexes}", failedIndexes "${result.status.failedIndexes}"); no downstream trigger sent\n`,
   );
   if (result.failed.length > 0) {
@@ -90,9 +109,10 @@ export function registerStage1(program: Command): void {
   )
     .addHelpText(
       'after',
-      '\nA failed date is retried once after a short pause, then recorded; the batch never stops for it and sends no\ndownstream trigger. Bad input fails its date at once (no retry). Exit 1 if any date failed.',
+      '\nA failed date is retried once after a short pause, then recorded; the batch never stops for it and sends no\ndownstream trigger. Bad input fails its date at once (no retry). Exit 1 if any date failed.\nSIGINT (Ctrl-C) or SIGTERM: no new date starts, the dates in progress are stopped (not committed), the\nfailure log is written, and it exits 130 or 143 with the command that resumes; a second signal stops at once.',
     )
     .action(async (flags: SelectionFlags & RuntimeFlags, command: Command) => {
+      const stop = new GracefulStop();
       await withContext(command, async (ctx) => {
         let failed = 0;
         for (const { season, dates } of await selectFromPlans(ctx.config.planDir, flags)) {
@@ -105,11 +125,21 @@ export function registerStage1(program: Command): void {
             season,
             dates.map((d) => d.date),
             flags,
+            'stage1',
+            stop.signal,
           );
           failed += result.failed.length;
+          if (stop.received) {
+            // One season: start again at its first date not loaded (failed dates are retry's). Several: the
+            // same command, which loads again what is already loaded (a date's load replaces its rows).
+            const first = notLoaded(result)[0];
+            const resume = flags.season !== 'all' && first ? sameCommand({ '--start-date': first }) : sameCommand();
+            process.stdout.write(formatResume(stop, resume, 'no new date was started'));
+            return stop.exitCode;
+          }
         }
         return failed > 0 ? EXIT_PROCESSING_FAILURE : EXIT_OK;
-      });
+      }).finally(() => stop.finish());
     });
 
   program
@@ -184,9 +214,10 @@ export function registerStage1(program: Command): void {
         reportError(err);
         return;
       }
+      const stop = new GracefulStop();
       await withContext(command, async (ctx) => {
         if (flags.namespace) throw new BadInputError('--namespace goes with --cluster', { where: '--namespace' });
-        if (flags.failedRuns) return retryFailedRuns(ctx, flags.phase, flags.season);
+        if (flags.failedRuns) return retryFailedRuns(ctx, flags.phase, flags.season, stop);
         if (flags.phase) throw new BadInputError('--phase goes with --failed-runs', { where: '--phase' });
         let plans: { season: Season; dates: IsoDate[] }[];
         if (fromLog) {
@@ -209,10 +240,15 @@ export function registerStage1(program: Command): void {
             continue;
           }
           process.stdout.write(`${season.label}: retrying ${dates.length} date(s): ${dates.join(', ')}\n`);
-          failed += (await runStage1Job(ctx, season, dates, flags, 'retry')).failed.length;
+          failed += (await runStage1Job(ctx, season, dates, flags, 'retry', stop.signal)).failed.length;
+          // The dates not retried are still failing, so the same command picks them up again.
+          if (stop.received) {
+            process.stdout.write(formatResume(stop, sameCommand(), 'no new date was started'));
+            return stop.exitCode;
+          }
         }
         return failed > 0 ? EXIT_PROCESSING_FAILURE : EXIT_OK;
-      });
+      }).finally(() => stop.finish());
     },
   );
 }
@@ -278,6 +314,7 @@ async function retryFailedRuns(
   ctx: CommandContext,
   phaseFlag: string | undefined,
   seasonFlag: string | undefined,
+  stop?: GracefulStop,
 ): Promise<number> {
   if (!phaseFlag) throw new BadInputError('--failed-runs needs --phase 1 or 2', { where: '--phase' });
   const phase = requireBackfillPhase(phaseFlag);
@@ -293,7 +330,13 @@ async function retryFailedRuns(
     return EXIT_OK;
   }
   let failed = 0;
-  for (const t of targets) {
+  for (const [i, t] of targets.entries()) {
+    if (stop?.received) {
+      // Each run commits alone; the runs not reached still failed last, so the same command finds them.
+      process.stdout.write(`${i} of ${targets.length} failed runs re-run before the stop\n`);
+      process.stdout.write(formatResume(stop, sameCommand()));
+      return stop.exitCode ?? EXIT_OK;
+    }
     const out = await runProcessor(ctx.adapters, ctx.log, getProcessor(t.processor), t.date, {
       trigger: { command: 'backfill retry --failed-runs', stage: 'stage2' },
       skipDownstreamTrigger: true,

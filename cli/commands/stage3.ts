@@ -10,6 +10,7 @@ import { ProgressReporter } from '../../core/progress.js';
 import { runStage3, type Stage3Result } from '../../core/stages/stage3.js';
 import { type CommandContext, withContext } from '../context.js';
 import { addSelectionOptions, type SelectionFlags, selectFromPlans } from '../selection.js';
+import { formatResume, GracefulStop, sameCommand } from '../signals.js';
 
 export interface Stage3Flags {
   summaryFile?: string;
@@ -21,10 +22,11 @@ export async function runStage3Season(
   season: Season,
   dates: readonly PlanDate[],
   flags: Stage3Flags,
+  signal?: AbortSignal,
 ): Promise<Stage3Result> {
   const summaryFile = flags.summaryFile ?? join(ctx.config.logDir, `stage3-${season.label}.json`);
   const progress = new ProgressReporter(`[stage3 ${season.label}]`, dates.length, process.stdout);
-  let skipped = 0;
+  let firstDate = true;
   if (ctx.config.phase4Mode === 'pubsub' && !ctx.config.events.startsWith('pubsub://')) {
     throw new BadInputError(
       `phase4Mode pubsub needs events pubsub://<project> (events is ${ctx.config.events}): Phase 4 subscribers get their work from Pub/Sub, so with in-process events nothing would run Phase 4 and every date would time out`,
@@ -37,10 +39,11 @@ export async function runStage3Season(
     summaryFile,
     phase4Mode: ctx.config.phase4Mode,
     phase4TimeoutMs: ctx.config.phase4TimeoutMs,
+    signal,
     onDate: (date, index) => {
-      if (skipped === 0 && index > 0) {
-        // Resumed: count the dates already complete as done.
-        skipped = index;
+      if (firstDate) {
+        // Resumed: count the dates already complete as done (once: only the first date can follow them).
+        firstDate = false;
         for (let i = 0; i < index; i++) progress.onIndex({ index: i, exitCode: 0, outcome: 'succeeded' }, () => '');
       }
       progress.onIndex({ index, exitCode: 0, outcome: 'succeeded' }, () => date);
@@ -54,7 +57,11 @@ export async function runStage3Season(
     progress.finish();
     if (s.resumedFrom)
       process.stdout.write(`${season.label}: resumed at ${s.resumedFrom} (earlier dates were complete)\n`);
-    if (s.status === 'failed') {
+    if (s.status === 'interrupted') {
+      process.stdout.write(
+        `Stage 3 for ${season.label} INTERRUPTED after ${s.processed} date(s) of this run: Phase 3-4 complete through ${s.completedThrough ?? '(no date yet)'}; the next run resumes at the first date not complete\n`,
+      );
+    } else if (s.status === 'failed') {
       process.stdout.write(
         `Stage 3 for ${season.label} STOPPED at ${s.failedDate}: ${s.processor} (${s.check})\n  ${s.error}\n` +
           `Fix the cause and run the same command again: it resumes at ${s.failedDate}.\n`,
@@ -83,21 +90,31 @@ export function registerStage3(program: Command): void {
     .option('--summary-file <path>', "where the machine-readable summary goes (the pod's termination message)")
     .addHelpText(
       'after',
-      '\nRefuses to start unless the Phase 2 gate passes. Seasons are independent: with --season all they run one\nafter another here; in the cluster each season has its own Stage 3 Job. Exit 1 when it stops or is refused.',
+      '\nRefuses to start unless the Phase 2 gate passes. Seasons are independent: with --season all they run one\nafter another here; in the cluster each season has its own Stage 3 Job. Exit 1 when it stops or is refused.\nSIGINT (Ctrl-C) or SIGTERM: the date in progress commits, no other starts, the summary says interrupted, exit\n130 or 143; a second signal stops at once (the date in progress then never commits).',
     )
     .action(async (flags: SelectionFlags & Stage3Flags, command: Command) => {
+      const stop = new GracefulStop();
       await withContext(command, async (ctx) => {
         let failed = false;
         for (const { season, dates } of await selectFromPlans(ctx.config.planDir, flags)) {
-          const result = await runStage3Season(ctx, season, dates, {
-            summaryFile: flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile,
-          });
+          const result = await runStage3Season(
+            ctx,
+            season,
+            dates,
+            { summaryFile: flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile },
+            stop.signal,
+          );
+          if (stop.received) {
+            // Stage 3 resumes by itself at the first date that is not complete: the same command.
+            process.stdout.write(formatResume(stop, sameCommand()));
+            return stop.exitCode;
+          }
           if (result.summary.status !== 'succeeded') {
             failed = true;
             break;
           }
         }
         return failed ? EXIT_PROCESSING_FAILURE : EXIT_OK;
-      });
+      }).finally(() => stop.finish());
     });
 }

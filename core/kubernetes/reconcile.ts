@@ -201,7 +201,7 @@ export function gateKey(finished: readonly ObservedJob[]): string {
 }
 
 const Stage3SummarySchema = z.object({
-  status: z.enum(['succeeded', 'failed', 'gate_failed']),
+  status: z.enum(['succeeded', 'failed', 'gate_failed', 'interrupted']),
   season: z.string(),
   dates: z.number(),
   processed: z.number(),

@@ -9,7 +9,12 @@ export interface IndexRecord {
   readonly exitCodes: readonly (number | null)[];
   /** Attempts that counted against backoffLimitPerIndex. */
   readonly failures: number;
-  readonly state: 'succeeded' | 'failed';
+  /**
+   * `interrupted`: the run was asked to stop (SIGINT or SIGTERM) and this index's pod was terminated before it
+   * finished. Not a failure of the date: the index is in neither completedIndexes nor failedIndexes, so the
+   * next Stage 1 of the same dates runs it again.
+   */
+  readonly state: 'succeeded' | 'failed' | 'interrupted';
   /** Why it failed: BackoffLimitExceeded, FailIndex (pod failure policy) or DeadlineExceeded. */
   readonly reason?: string;
   /** Where a person reads this index's logs (a file, or a kubectl command). */
@@ -17,7 +22,8 @@ export interface IndexRecord {
 }
 
 export interface JobCondition {
-  readonly type: 'Complete' | 'Failed' | 'FailureTarget' | 'SuccessCriteriaMet';
+  /** `Suspended` (reason `Interrupted`): stopped on request, as a suspended Job stops: no new index, pods ended. */
+  readonly type: 'Complete' | 'Failed' | 'FailureTarget' | 'SuccessCriteriaMet' | 'Suspended';
   readonly status: 'True';
   readonly reason?: string;
   readonly message?: string;
@@ -39,13 +45,24 @@ export interface IndexedJobStatus {
 export interface IndexEvent {
   readonly index: number;
   readonly exitCode: number | null;
-  /** `succeeded` and `failed` are final; `retrying` and `disrupted` mean the index runs again. */
-  readonly outcome: 'succeeded' | 'failed' | 'retrying' | 'disrupted';
+  /**
+   * `succeeded` and `failed` are final; `retrying` and `disrupted` mean the index runs again; `interrupted`
+   * means the run was asked to stop and this index will not finish in it.
+   */
+  readonly outcome: 'succeeded' | 'failed' | 'retrying' | 'disrupted' | 'interrupted';
+}
+
+export interface JobRunOptions {
+  /**
+   * Aborted to stop the job between indexes: no new index starts, running pods get SIGTERM, and the status is
+   * returned as it then is (with a `Suspended` condition).
+   */
+  readonly signal?: AbortSignal;
 }
 
 export interface JobRuntime {
   readonly description: string;
-  run(job: IndexedJob, onIndex?: (event: IndexEvent) => void): Promise<IndexedJobStatus>;
+  run(job: IndexedJob, onIndex?: (event: IndexEvent) => void, options?: JobRunOptions): Promise<IndexedJobStatus>;
   /** Where a person reads an index's logs. */
   logsOf(jobName: string, index: number): string;
 }

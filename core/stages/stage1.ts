@@ -80,6 +80,8 @@ export interface Stage1Options {
   /** Where the runtime keeps the job's files (its plan, logs). */
   readonly jobDir: (jobName: string) => string;
   readonly onIndex?: (event: IndexEvent, date: IsoDate) => void;
+  /** Stops the job between dates; its status as it then is gets written as usual. */
+  readonly signal?: AbortSignal;
 }
 
 export function stage1Job(
@@ -102,7 +104,9 @@ export async function runStage1(options: Stage1Options): Promise<Stage1Result> {
   mkdirSync(dir, { recursive: true });
   const plan: JobPlan = { jobName, season: options.season, dates: options.dates };
   writeFileSync(join(dir, 'job-plan.json'), `${JSON.stringify(plan, null, 2)}\n`);
-  const status = await options.runtime.run(job, (e) => options.onIndex?.(e, options.dates[e.index] as IsoDate));
+  const status = await options.runtime.run(job, (e) => options.onIndex?.(e, options.dates[e.index] as IsoDate), {
+    signal: options.signal,
+  });
   const failed = await describeFailures(options.warehouse, jobName, status, options.dates);
   const failureLogFile = join(options.config.logDir, 'failures', `${jobName}.json`);
   const failureLogError = await recordFailures(options.warehouse, {

@@ -1,5 +1,6 @@
 // Stage 3: Phase 3 then Phase 4, date by date in one process, strict mode, stopping at the first error and
-// resuming after a fix at the first date that is not complete. Refuses to start unless the gate passes.
+// resuming after a fix at the first date that is not complete. Refuses to start unless the gate passes. Asked to
+// stop, it lets the date in progress commit (or not at all) and starts no other.
 
 import type { Logger } from 'pino';
 import { CheckedWarehouse, checkDataOf } from '../checks/data.js';
@@ -20,7 +21,8 @@ const STAGE3_PROCESSORS = PROCESSORS.filter((p) => p.phase === 3 || p.phase === 
 
 /** What the Stage 3 pod leaves in its termination message: short, and readable by the controller. */
 export interface Stage3Summary {
-  readonly status: 'succeeded' | 'failed' | 'gate_failed';
+  /** `interrupted`: asked to stop (SIGINT, SIGTERM); completedThrough says where the next run resumes. */
+  readonly status: 'succeeded' | 'failed' | 'gate_failed' | 'interrupted';
   readonly season: string;
   readonly dates: number;
   readonly processed: number;
@@ -47,6 +49,8 @@ export interface Stage3Options {
   readonly phase4Mode?: 'inline' | 'pubsub';
   /** pubsub mode: how long to wait for one date's Phase 4. @default 600000 */
   readonly phase4TimeoutMs?: number;
+  /** Aborted to stop before the next date; the summary then says `interrupted`. */
+  readonly signal?: AbortSignal;
 }
 
 export interface Stage3Result {
@@ -145,6 +149,13 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
 
   async function runDates(): Promise<Stage3Result> {
     for (const [i, date] of todo.entries()) {
+      if (options.signal?.aborted) {
+        // Between dates: everything through completedThrough committed, nothing after it began.
+        const summary: Stage3Summary = { ...base, status: 'interrupted', processed: i, resumedFrom, completedThrough };
+        log.warn({ summary, signal: String(options.signal.reason) }, 'stage 3 interrupted');
+        writeSummary(options.summaryFile, summary);
+        return { summary, gate, perDateMs };
+      }
       const started = performance.now();
       const runOptions = {
         trigger: { command: 'backfill stage3', stage: 'stage3' },

@@ -1,6 +1,6 @@
 // Test workspaces: a fresh temp working dir, the built `backfill` CLI run inside it, and its adapters opened on it.
 
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -115,6 +115,56 @@ export function runCli(
     child.on('error', reject);
     child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
   });
+}
+
+/** A `backfill` process still running: its output so far, a way to wait for a line of it, and its end. */
+export interface RunningCli {
+  readonly child: ChildProcess;
+  output(): { stdout: string; stderr: string };
+  /** Resolves once stdout matches `pattern` (the run's own progress is the hook, not the clock). */
+  waitForStdout(pattern: RegExp): Promise<void>;
+  readonly done: Promise<CliResult>;
+}
+
+/** Starts `backfill <args>` in `cwd` without waiting for it, so that a test can signal it mid-way. */
+export function startCli(cwd: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): RunningCli {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      if (w.pattern.test(stdout)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve();
+      }
+    }
+  };
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+    check();
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const done = new Promise<CliResult>((resolvePromise, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+  });
+  return {
+    child,
+    output: () => ({ stdout, stderr }),
+    waitForStdout: (pattern) =>
+      Promise.race([
+        new Promise<void>((resolve) => {
+          waiters.push({ pattern, resolve });
+          check();
+        }),
+        done.then((r) => {
+          if (!pattern.test(r.stdout))
+            throw new Error(`backfill exited ${r.code} before printing ${pattern}:\n${r.stdout}\n${r.stderr}`);
+        }),
+      ]),
+    done,
+  };
 }
 
 export function createWorkspace(): Workspace {

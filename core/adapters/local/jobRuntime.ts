@@ -1,6 +1,7 @@
 // The local job runtime: runs an Indexed Job's own spec on this machine with Kubernetes' semantics:
 // completions, parallelism, backoffLimitPerIndex, the pod failure policy, activeDeadlineSeconds, and a
-// status with completedIndexes and failedIndexes in their compressed form.
+// status with completedIndexes and failedIndexes in their compressed form. Asked to stop (an AbortSignal), it
+// stops as a suspended Job does: no new index, running pods get SIGTERM, and the status is what was done.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
@@ -8,7 +9,14 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import { formatIndexes } from '../../jobs/indexes.js';
 import { INDEX_FAILURE_COUNT_ENV, type IndexedJob, JOB_PLAN_ENV, type PodFailurePolicyRule } from '../../jobs/spec.js';
-import type { IndexEvent, IndexedJobStatus, IndexRecord, JobCondition, JobRuntime } from '../../ports/jobRuntime.js';
+import type {
+  IndexEvent,
+  IndexedJobStatus,
+  IndexRecord,
+  JobCondition,
+  JobRunOptions,
+  JobRuntime,
+} from '../../ports/jobRuntime.js';
 import type { Warehouse } from '../../ports/warehouse.js';
 import { serveWarehouse } from './ipcWarehouse.js';
 
@@ -94,6 +102,20 @@ function withSignalCode(r: AttemptResult): AttemptResult {
   return { exitCode: 128 + (constants.signals[r.signal] ?? 0), signal: r.signal };
 }
 
+/** A pause that ends early when the job is asked to stop. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
 function matches(rule: PodFailurePolicyRule, r: AttemptResult, disrupted: boolean): boolean {
   if (rule.onPodConditions?.some((c) => c.type === 'DisruptionTarget')) return disrupted;
   if (rule.onExitCodes && r.exitCode !== null && r.exitCode !== 0) {
@@ -116,7 +138,12 @@ export class LocalJobRuntime implements JobRuntime {
     return join(this.jobDir(jobName), `index-${index}.log`);
   }
 
-  async run(job: IndexedJob, onIndex: (event: IndexEvent) => void = () => {}): Promise<IndexedJobStatus> {
+  async run(
+    job: IndexedJob,
+    onIndex: (event: IndexEvent) => void = () => {},
+    options: JobRunOptions = {},
+  ): Promise<IndexedJobStatus> {
+    const { signal } = options;
     const spec = job.spec;
     const container = spec.template.spec.containers[0];
     if (!container) throw new Error(`job ${job.metadata.name}: no container`);
@@ -144,6 +171,10 @@ export class LocalJobRuntime implements JobRuntime {
         cwd: this.options.cwd,
         env,
         stdio: ['ignore', stdio, stdio, 'ipc'],
+        // Its own process group, as a pod is apart from the shell: Ctrl-C reaches only this process, which then
+        // stops the pods itself with SIGTERM. Otherwise the pods would die of the same SIGINT, and an attempt
+        // that ended before this process saw the signal would count as a failure of its date.
+        detached: true,
       });
       livePods.add(child);
       child.on('exit', () => livePods.delete(child));
@@ -183,7 +214,21 @@ export class LocalJobRuntime implements JobRuntime {
       const exitCodes: (number | null)[] = [];
       let failures = 0;
       let ignored = 0;
+      // Asked to stop: the index is neither completed nor failed (its date's transaction never committed), so
+      // it stays out of both index lists and the next Stage 1 of these dates runs it.
+      const interrupted = (exitCode: number | null): void => {
+        records.push({
+          index,
+          exitCodes,
+          failures,
+          state: 'interrupted',
+          reason: 'Interrupted',
+          logs: this.logsOf(name, index),
+        });
+        onIndex({ index, exitCode, outcome: 'interrupted' });
+      };
       for (;;) {
+        if (signal?.aborted) return interrupted(null);
         if (Date.now() > deadline || jobFailedBy === 'DeadlineExceeded') {
           records.push({
             index,
@@ -203,6 +248,10 @@ export class LocalJobRuntime implements JobRuntime {
           records.push({ index, exitCodes, failures, state: 'succeeded', logs: this.logsOf(name, index) });
           onIndex({ index, exitCode: 0, outcome: 'succeeded' });
           return;
+        }
+        if (signal?.aborted) {
+          exitCodes.push(r.exitCode);
+          return interrupted(r.exitCode);
         }
         // Locally, SIGTERM from outside is what an eviction is in the cluster.
         const disrupted = r.signal === 'SIGTERM' && ignored < maxIgnored;
@@ -229,13 +278,13 @@ export class LocalJobRuntime implements JobRuntime {
           return;
         }
         onIndex({ index, exitCode: r.exitCode, outcome: 'retrying' });
-        await new Promise((res) => setTimeout(res, retryDelayMs));
+        await pause(retryDelayMs, signal);
       }
     };
 
     const slots = Array.from({ length: Math.min(spec.parallelism, n) }, async (_v, slot) => {
       for (let index = queue.shift(); index !== undefined; index = queue.shift()) {
-        if (jobFailedBy === 'PodFailurePolicy') break;
+        if (jobFailedBy === 'PodFailurePolicy' || signal?.aborted) break;
         await runIndex(slot, index);
       }
     });
@@ -247,31 +296,49 @@ export class LocalJobRuntime implements JobRuntime {
       },
       Math.max(0, deadline - Date.now()),
     );
+    // Stop: start no new index, and end the running pods as the cluster ends a suspended Job's pods.
+    const stop = () => {
+      queue.length = 0;
+      for (const pod of livePods) pod.kill('SIGTERM');
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+    if (signal?.aborted) stop();
     try {
       await Promise.all(slots);
     } finally {
       clearTimeout(timer);
-      for (const w of workers) w.stop();
+      signal?.removeEventListener('abort', stop);
+      for (const w of workers) w?.stop();
     }
 
     records.sort((a, b) => a.index - b.index);
     const succeeded = records.filter((r) => r.state === 'succeeded').map((r) => r.index);
     const failed = records.filter((r) => r.state === 'failed').map((r) => r.index);
+    const unfinished = n - succeeded.length - failed.length;
     const conditions: JobCondition[] =
-      failed.length > 0 || jobFailedBy || succeeded.length < n
+      signal?.aborted && unfinished > 0
         ? [
-            { type: 'FailureTarget', status: 'True', reason: jobFailedBy ?? 'FailedIndexes' },
             {
-              type: 'Failed',
+              type: 'Suspended',
               status: 'True',
-              reason: jobFailedBy ?? 'FailedIndexes',
-              message: 'Job has failed indexes',
+              reason: 'Interrupted',
+              message: `stopped on request (${String(signal.reason ?? 'abort')}): ${unfinished} of ${n} indexes not completed`,
             },
           ]
-        : [
-            { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached' },
-            { type: 'Complete', status: 'True', reason: 'CompletionsReached' },
-          ];
+        : failed.length > 0 || jobFailedBy || succeeded.length < n
+          ? [
+              { type: 'FailureTarget', status: 'True', reason: jobFailedBy ?? 'FailedIndexes' },
+              {
+                type: 'Failed',
+                status: 'True',
+                reason: jobFailedBy ?? 'FailedIndexes',
+                message: 'Job has failed indexes',
+              },
+            ]
+          : [
+              { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached' },
+              { type: 'Complete', status: 'True', reason: 'CompletionsReached' },
+            ];
     return {
       jobName: name,
       completedIndexes: formatIndexes(succeeded),
