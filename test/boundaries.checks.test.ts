@@ -15,7 +15,10 @@ import type { Row, TableSchema } from '../core/schema/table.js';
 import { openTestPipeline, type TestPipeline } from './support/adapters.js';
 
 const log = silentLogger();
-const opts = { trigger: { command: 'test', stage: 'stage1' }, skipDownstreamTrigger: true };
+/** Run history stamped by an injected clock, a second per reading, not by the wall clock. */
+let tick = 0;
+const clock = () => new Date(Date.UTC(2030, 0, 1) + 1000 * tick++);
+const opts = { trigger: { command: 'test', stage: 'stage1' }, skipDownstreamTrigger: true, clock };
 
 /**
  * `keep` of the rows, at least one of every game and team first (so that no game loses a team and the gap

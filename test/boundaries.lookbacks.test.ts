@@ -13,7 +13,10 @@ import type { Row } from '../core/schema/table.js';
 import { openTestPipeline, type TestPipeline } from './support/adapters.js';
 
 const log = silentLogger();
-const opts = { trigger: { command: 'test', stage: 'stage3' }, skipDownstreamTrigger: true };
+/** Run history stamped by an injected clock, a second per reading, not by the wall clock. */
+let tick = 0;
+const clock = () => new Date(Date.UTC(2030, 0, 1) + 1000 * tick++);
+const opts = { trigger: { command: 'test', stage: 'stage3' }, skipDownstreamTrigger: true, clock };
 /** Long enough for players with more than 30 earlier games (teams have played about 35 by then). */
 const END: IsoDate = '2021-12-31';
 
