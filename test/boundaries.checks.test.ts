@@ -1,0 +1,260 @@
+// The defensive checks at their numbers: completeness one row below, exactly at and one row above 90% on real
+// box score rows, and the lookback window at N-1, N and N+1 earlier games (the bootstrap edge) on a
+// hand-made schedule.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScheduledGame } from '../core/checks/data.js';
+import { COMPLETENESS_THRESHOLD, lookbackWindow, runDefensiveChecks } from '../core/checks/defensive.js';
+import { runPhases1And2 } from '../core/dateRun.js';
+import type { IsoDate } from '../core/dates.js';
+import { silentLogger } from '../core/log.js';
+import { getProcessorDefinition } from '../core/pipeline/definition.js';
+import { requireDateInSeason } from '../core/pipeline/seasons.js';
+import { nbacGamebookPlayerStats, nbacPlayerBoxscore } from '../core/schema/raw.js';
+import type { Row, TableSchema } from '../core/schema/table.js';
+import { openTestPipeline, type TestPipeline } from './support/adapters.js';
+
+const log = silentLogger();
+/** Run history stamped by an injected clock, a second per reading, not by the wall clock. */
+let tick = 0;
+const clock = () => new Date(Date.UTC(2030, 0, 1) + 1000 * tick++);
+const opts = { trigger: { command: 'test', stage: 'stage1' }, skipDownstreamTrigger: true, clock };
+
+/**
+ * `keep` of the rows, at least one of every game and team first (so that no game loses a team and the gap
+ * check stays quiet), then the rest in their order.
+ */
+function thin(rows: readonly Row[], keep: number): Row[] {
+  const seen = new Set<string>();
+  const first: Row[] = [];
+  const rest: Row[] = [];
+  for (const r of rows) {
+    const k = `${r.game_id}|${r.team_abbr}`;
+    (seen.has(k) ? rest : first).push(r);
+    seen.add(k);
+  }
+  if (keep < first.length) throw new Error(`cannot keep ${keep} rows and every game's two teams (${first.length})`);
+  return [...first, ...rest.slice(0, keep - first.length)];
+}
+
+describe('completeness of player_game_summary’s box score window at 90%', () => {
+  // The first four dates of 2021-22: 2021-10-22's window reaches back to the first (every team playing it is
+  // in its bootstrap period) and holds the date's own games too (Phase 3 reads the date itself).
+  const LOADED: IsoDate[] = ['2021-10-19', '2021-10-20', '2021-10-21', '2021-10-22'];
+  const DATE: IsoDate = '2021-10-22';
+  const def = getProcessorDefinition('player_game_summary');
+  const { season } = requireDateInSeason(DATE);
+  let t: TestPipeline;
+  let windowDates: IsoDate[];
+  let original: Map<TableSchema, Row[]>;
+  /** The gamebook rows the cases keep: the most that make 90% a whole number of rows. */
+  let expected: number;
+
+  const rowsOf = (table: TableSchema) =>
+    t.adapters.warehouse.query(
+      `SELECT * EXCLUDE (game_date), CAST(game_date AS STRING) AS game_date FROM ${table.dataset}.${table.name}
+        WHERE game_date BETWEEN CAST(@start AS DATE) AND CAST(@end AS DATE) ORDER BY game_date, game_id, team_abbr, player_id`,
+      { start: windowDates[0] as IsoDate, end: windowDates.at(-1) as IsoDate },
+    );
+
+  /** Replaces every window date of the table with the first `keep` rows of its thinned original rows. */
+  async function holdOnly(table: TableSchema, keep: number): Promise<void> {
+    const kept = thin(original.get(table) ?? [], keep);
+    await t.adapters.warehouse.commit({
+      replace: windowDates.map((date) => ({ table, date, rows: kept.filter((r) => r.game_date === date) })),
+      append: [],
+    });
+  }
+
+  beforeAll(async () => {
+    t = await openTestPipeline();
+    for (const d of LOADED) expect((await runPhases1And2(t.adapters, log, d, opts)).ok).toBe(true);
+    const report = await runDefensiveChecks(t.adapters.warehouse, def, season, DATE, 'backfill');
+    expect(report.failures).toEqual([]);
+    windowDates = LOADED.filter((d) => d >= report.window.start && d <= report.window.end);
+    expect(windowDates.length).toBeGreaterThan(1);
+    original = new Map([
+      [nbacPlayerBoxscore, await rowsOf(nbacPlayerBoxscore)],
+      [nbacGamebookPlayerStats, await rowsOf(nbacGamebookPlayerStats)],
+    ]);
+    expected = 10 * Math.floor((original.get(nbacGamebookPlayerStats)?.length ?? 0) / 10);
+    // Enough rows that one row is under a fifth of a percentage point, and box rows for each case.
+    expect(expected).toBeGreaterThanOrEqual(500);
+    expect(original.get(nbacPlayerBoxscore)?.length).toBeGreaterThan(0.9 * expected);
+  });
+  afterAll(async () => t.dispose());
+
+  it('checks against 90%', () => {
+    expect(COMPLETENESS_THRESHOLD).toBe(0.9);
+  });
+
+  it.each([
+    { name: 'one row below 90% blocks', offset: -1, blocked: true },
+    { name: 'exactly 90% passes', offset: 0, blocked: false },
+    { name: 'one row above 90% passes', offset: 1, blocked: false },
+  ])('$name', async ({ offset, blocked }) => {
+    // 90% of a multiple of 10 is a whole number, and present/expected is then exactly the double 0.9.
+    const present = (9 * expected) / 10 + offset;
+    await holdOnly(nbacGamebookPlayerStats, expected);
+    await holdOnly(nbacPlayerBoxscore, present);
+    const report = await runDefensiveChecks(t.adapters.warehouse, def, season, DATE, 'backfill');
+    const failed = report.failures.map((f) => f.check);
+    // Every game keeps both teams: completeness is the only check with something to say.
+    expect(failed).toEqual(blocked ? ['completeness'] : []);
+    if (blocked) {
+      const pct = ((100 * present) / expected).toFixed(1);
+      expect(report.failures[0]?.message).toBe(
+        `nba_raw.nbac_player_boxscore holds ${pct}% of the rows expected in the lookback window ${report.window.start}..${report.window.end} (${present} of ${expected}), below 90%`,
+      );
+    }
+  });
+});
+
+describe('lookbackWindow: the N-th previous game of each team playing the date, bootstrap below N', () => {
+  const DATE: IsoDate = '2021-12-15';
+
+  /**
+   * Team A's k-th game is on 2021-10-k, team B's on 2021-09-k, each against a team with no other game; A and
+   * B meet on DATE, and A plays once more after it (a later game never counts).
+   */
+  function schedule(aGames: number, bGames: number): ScheduledGame[] {
+    const day = (month: number, k: number) => `2021-${String(month).padStart(2, '0')}-${String(k).padStart(2, '0')}`;
+    return [
+      ...Array.from({ length: aGames }, (_v, i) => ({
+        date: day(10, i + 1),
+        gameId: `a${i}`,
+        home: 'AAA',
+        away: `X${i}`,
+      })),
+      ...Array.from({ length: bGames }, (_v, i) => ({
+        date: day(9, i + 1),
+        gameId: `b${i}`,
+        home: `Y${i}`,
+        away: 'BBB',
+      })),
+      { date: DATE, gameId: 'ab', home: 'AAA', away: 'BBB' },
+      { date: '2021-12-20', gameId: 'later', home: 'AAA', away: 'ZZZ' },
+    ];
+  }
+
+  // Starts by hand: with k earlier games and a lookback of n, a team reaches back to its game k-n+1 (its
+  // first when k <= n); the window starts at the earliest reach, B's (September) before A's (October).
+  it.each([
+    // Phase 3's 10 games, the date included.
+    {
+      name: '10 games: 10 and 10 earlier, no bootstrap',
+      n: 10,
+      a: 10,
+      b: 10,
+      phase3: true,
+      start: '2021-09-01',
+      bootstrap: false,
+    },
+    {
+      name: '10 games: 9 earlier is bootstrap',
+      n: 10,
+      a: 9,
+      b: 10,
+      phase3: true,
+      start: '2021-09-01',
+      bootstrap: true,
+    },
+    {
+      name: '10 games: 11 earlier reach back to the 2nd',
+      n: 10,
+      a: 11,
+      b: 11,
+      phase3: true,
+      start: '2021-09-02',
+      bootstrap: false,
+    },
+    {
+      name: '10 games: the earliest of the two reaches',
+      n: 10,
+      a: 30,
+      b: 12,
+      phase3: true,
+      start: '2021-09-03',
+      bootstrap: false,
+    },
+    {
+      name: '10 games: a team without earlier games pulls nothing back',
+      n: 10,
+      a: 30,
+      b: 0,
+      phase3: true,
+      start: '2021-10-21',
+      bootstrap: true,
+    },
+    // Phase 3's 15-game defence.
+    {
+      name: '15 games: 15 and 16 earlier, no bootstrap',
+      n: 15,
+      a: 15,
+      b: 16,
+      phase3: true,
+      start: '2021-09-02',
+      bootstrap: false,
+    },
+    {
+      name: '15 games: 14 earlier is bootstrap',
+      n: 15,
+      a: 16,
+      b: 14,
+      phase3: true,
+      start: '2021-09-01',
+      bootstrap: true,
+    },
+    {
+      name: '15 games: 16 earlier reach back to the 2nd',
+      n: 15,
+      a: 16,
+      b: 0,
+      phase3: true,
+      start: '2021-10-02',
+      bootstrap: true,
+    },
+    // Phase 4's 30 games, up to the day before.
+    {
+      name: '30 games: 30 and 30 earlier, no bootstrap',
+      n: 30,
+      a: 30,
+      b: 30,
+      phase3: false,
+      start: '2021-09-01',
+      bootstrap: false,
+    },
+    {
+      name: '30 games: 29 earlier is bootstrap',
+      n: 30,
+      a: 31,
+      b: 29,
+      phase3: false,
+      start: '2021-09-01',
+      bootstrap: true,
+    },
+    {
+      name: '30 games: 31 earlier reach back to the 2nd',
+      n: 30,
+      a: 31,
+      b: 0,
+      phase3: false,
+      start: '2021-10-02',
+      bootstrap: true,
+    },
+    // No earlier game: the window is the date itself (Phase 3) or the day before (Phase 4).
+    { name: 'no earlier games, Phase 3: the date', n: 10, a: 0, b: 0, phase3: true, start: DATE, bootstrap: true },
+    {
+      name: 'no earlier games, Phase 4: the day before',
+      n: 30,
+      a: 0,
+      b: 0,
+      phase3: false,
+      start: '2021-12-14',
+      bootstrap: true,
+    },
+  ])('$name', ({ n, a, b, phase3, start, bootstrap }) => {
+    const window = lookbackWindow(schedule(a, b), DATE, n, phase3);
+    expect(window).toEqual({ start, end: phase3 ? DATE : '2021-12-14', bootstrap, teams: ['AAA', 'BBB'] });
+  });
+});
