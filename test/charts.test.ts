@@ -624,7 +624,7 @@ describe('the Stage 3 Job templates the controller creates from', () => {
         Object.entries(env).filter(([k]) => /^BACKFILL_(WAREHOUSE|OBJECTS|EVENTS|SOURCE|HTTP_|LOG_DIR)/.test(k)),
       );
     const stage1 = settings(envOf(containerOf(firstJob())));
-    expect(Object.keys(stage1)).toHaveLength(9);
+    expect(Object.keys(stage1)).toHaveLength(10);
     for (const cm of stage3Templates()) expect(settings(envOf(containerOf(templateJob(cm))))).toEqual(stage1);
   });
 });
