@@ -102,9 +102,13 @@ async function failedRuns(warehouse: Warehouse, dates: readonly IsoDate[]): Prom
   const sorted = [...dates].sort();
   const runs = await latestRuns(warehouse, { start: sorted[0] as IsoDate, end: sorted.at(-1) as IsoDate }, [1, 2]);
   const out = new Map<IsoDate, FailedRun>();
-  for (const r of runs) {
-    if (r.status !== 'success' && dates.includes(r.dataDate) && !out.has(r.dataDate)) {
-      out.set(r.dataDate, { processor: r.processorName, error: r.errorMessage });
+  // A failed run is the cause; a blocked one was only withheld because of it (a date commits whole or not).
+  const rank = (status: string) => (status === 'failed' ? 0 : status === 'blocked' ? 1 : 2);
+  for (const pass of [0, 1, 2]) {
+    for (const r of runs) {
+      if (r.status !== 'success' && rank(r.status) === pass && dates.includes(r.dataDate) && !out.has(r.dataDate)) {
+        out.set(r.dataDate, { processor: r.processorName, error: r.errorMessage });
+      }
     }
   }
   return out;
