@@ -3,8 +3,12 @@
 import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger } from '../core/log.js';
+import { getSeason } from '../core/pipeline/seasons.js';
+import { readPlan, selectDates } from '../core/plan.js';
 import { ANALYTICS_TABLES, PRECOMPUTE_TABLES } from '../core/schema/derived.js';
 import { qualifiedName } from '../core/schema/table.js';
+import { runStage3, STAGE3_CHECKPOINT_DATES } from '../core/stages/stage3.js';
 import { tableHashes } from './support/hashes.js';
 import { createWorkspace, ensureBuilt, REPO_ROOT, type Workspace } from './support/workspace.js';
 
@@ -58,6 +62,42 @@ describe('Stage 3 split across runs', () => {
       for (const stop of [...stops, END]) await stage3Through(ws, stop);
       const split = await ws.withAdapters((a) => tableHashes(a, [...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES]));
       expect(split).toEqual(uninterrupted);
+    } finally {
+      ws.remove();
+    }
+  });
+
+  it.each([
+    { dates: STAGE3_CHECKPOINT_DATES - 1, checkpoints: 1 },
+    { dates: STAGE3_CHECKPOINT_DATES, checkpoints: 2 },
+    { dates: STAGE3_CHECKPOINT_DATES + 1, checkpoints: 2 },
+  ])('Stage 3 over $dates dates checkpoints $checkpoints time(s): every 30 dates and at its end', async (c) => {
+    const ws = copyOf(base);
+    try {
+      const season = getSeason('2021-22');
+      const plan = await readPlan(join(ws.dir, 'plans'), '2021-22');
+      const dates = selectDates(plan, season, { seasonType: 'regular', startDate: START, endDate: END }).slice(
+        0,
+        c.dates,
+      );
+      expect(dates).toHaveLength(c.dates);
+      let checkpoints = 0;
+      await ws.withAdapters(async (a) => {
+        const counted = new Proxy(a.warehouse, {
+          get(target, prop) {
+            if (prop === 'checkpoint')
+              return () => {
+                checkpoints += 1;
+                return target.checkpoint();
+              };
+            const value = Reflect.get(target, prop);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+        const result = await runStage3({ ...a, warehouse: counted }, silentLogger(), { season: '2021-22', dates });
+        expect(result.summary.status).toBe('succeeded');
+      });
+      expect(checkpoints).toBe(c.checkpoints);
     } finally {
       ws.remove();
     }

@@ -17,6 +17,9 @@ import { TOPIC_PHASE4_COMPLETE } from '../ports/events.js';
 import { latestRuns } from '../runs/history.js';
 import { Phase4WaitError, Phase4Wakeups, runPhase3WithRemotePhase4 } from './phase4Remote.js';
 
+/** Stage 3 checkpoints the warehouse after this many dates, and at its end. */
+export const STAGE3_CHECKPOINT_DATES = 30;
+
 const STAGE3_PROCESSORS = PROCESSORS.filter((p) => p.phase === 3 || p.phase === 4).map((p) => p.name);
 
 /** What the Stage 3 pod leaves in its termination message: short, and readable by the controller. */
@@ -142,9 +145,17 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
     await wakeups?.stop();
     // Whatever the outcome, the dates committed so far leave the WAL (see DuckDbWarehouse.checkpoint). A
     // failed checkpoint loses nothing committed and must not hide the stage's own outcome: a warning.
+    await checkpoint();
+  }
+
+  /**
+   * A failed checkpoint loses nothing committed (the work stays in the WAL) and must not hide the stage's own
+   * outcome: a warning.
+   */
+  async function checkpoint(): Promise<void> {
     await ports.warehouse
       .checkpoint()
-      .catch((err: unknown) => log.warn({ err }, 'checkpoint after Stage 3 failed; the work stays in the WAL'));
+      .catch((err: unknown) => log.warn({ err }, 'checkpoint during Stage 3 failed; the work stays in the WAL'));
   }
 
   async function runDates(): Promise<Stage3Result> {
@@ -190,6 +201,8 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
         return { summary, gate, perDateMs };
       }
       completedThrough = date;
+      // A long Stage 3 does not leave a season's work in the WAL until its end (a damaged WAL can lose it).
+      if ((i + 1) % STAGE3_CHECKPOINT_DATES === 0) await checkpoint();
       await options.onDate?.(date, first + i, dates.length, perDateMs.at(-1) ?? 0);
     }
     const summary: Stage3Summary = {
