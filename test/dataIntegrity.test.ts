@@ -1,6 +1,6 @@
 // Data that must never be lost or let through: short answers, lost games, half-loaded dates, bad plans, damaged data.
 
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,16 +11,18 @@ import { silentLogger } from '../core/log.js';
 import { gamesOf, playerLogGaps } from '../core/phase2/coverage.js';
 import { SEASON_TYPE_PLAYOFFS, SEASON_TYPE_REGULAR } from '../core/pipeline/seasons.js';
 import { openTestPipeline } from './support/adapters.js';
-import { createWorkspace, ensureBuilt, REPO_ROOT, rawTableRows, type Workspace } from './support/workspace.js';
+import {
+  createWorkspace,
+  createWorkspaceWithPlans,
+  ensureBuilt,
+  REPO_ROOT,
+  rawTableRows,
+  type Workspace,
+} from './support/workspace.js';
 
 const fast = ['--retry-delay-ms', '0'];
 const DATE = '2021-11-07'; // 174 player rows, 7 games
 const oneDate = ['--season', '2021-22', '--start-date', DATE, '--end-date', DATE];
-
-function withPlans(ws: Workspace): Workspace {
-  cpSync(join(REPO_ROOT, 'plans'), join(ws.dir, 'plans'), { recursive: true });
-  return ws;
-}
 
 function writeFaults(ws: Workspace, corrupt: readonly { date: string; file: string; how: string }[]): string {
   const path = join(ws.dir, 'faults.json');
@@ -98,7 +100,7 @@ describe('a short or empty answer on reload of a loaded date (Stage 1, real data
   let ws: Workspace;
   beforeAll(async () => {
     await ensureBuilt();
-    ws = withPlans(createWorkspace());
+    ws = createWorkspaceWithPlans();
     const first = await ws.cli(['stage1', ...oneDate, ...fast]);
     expect(first.code, first.stderr).toBe(0);
   });
@@ -166,7 +168,7 @@ describe('a short or empty answer on reload of a loaded date (Stage 1, real data
 describe('a date whose player log is bad, on a fresh warehouse', () => {
   it('is not half loaded: no table gets rows, the withheld runs are blocked, the gate and failures name the cause', async () => {
     await ensureBuilt();
-    const ws = withPlans(createWorkspace());
+    const ws = createWorkspaceWithPlans();
     try {
       const faults = writeFaults(ws, [{ date: DATE, file: 'playerGameLogs', how: 'negative-minutes' }]);
       const out = await ws.cli(['stage1', ...oneDate, ...fast, '--faults', faults]);
@@ -213,7 +215,7 @@ describe('a rebuilt plan that loses a game of the committed plan', () => {
   let faults: string;
   beforeAll(async () => {
     await ensureBuilt();
-    ws = withPlans(createWorkspace());
+    ws = createWorkspaceWithPlans();
     planFile = join(ws.dir, 'plans', '2021-22.json');
     committed = readFileSync(planFile, 'utf8');
     faults = writeFaults(ws, [{ date: LOST_DATE, file: 'teamGameLogs', how: 'drop-game' }]);

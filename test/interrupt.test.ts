@@ -3,7 +3,7 @@
 // uninterrupted run leaves it.
 
 import { EventEmitter } from 'node:events';
-import { cpSync, existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GracefulStop, type SignalTarget, sameCommand } from '../cli/signals.js';
@@ -12,7 +12,7 @@ import { ANALYTICS_TABLES, PRECOMPUTE_TABLES } from '../core/schema/derived.js';
 import { backfillFailureLog, processorRunHistory, RAW_TABLES } from '../core/schema/raw.js';
 import { qualifiedName, type TableSchema } from '../core/schema/table.js';
 import { type StatsServer, startStatsServer } from './support/statsServer.js';
-import { createWorkspace, ensureBuilt, REPO_ROOT, startCli, type Workspace } from './support/workspace.js';
+import { createWorkspaceWithPlans, ensureBuilt, startCli, type Workspace } from './support/workspace.js';
 
 // About two weeks of the 2021-22 regular season: 14 game dates.
 const range = [
@@ -26,11 +26,6 @@ const range = [
   '2021-11-01',
 ];
 const fast = ['--retry-delay-ms', '0'];
-
-function withPlans(ws: Workspace): Workspace {
-  cpSync(join(REPO_ROOT, 'plans'), join(ws.dir, 'plans'), { recursive: true });
-  return ws;
-}
 
 /** The command a run printed to resume it, as arguments for `ws.cli` (its words hold no spaces here). */
 function resumeArgs(stdout: string): string[] {
@@ -147,7 +142,7 @@ describe('SIGTERM during Stage 1', () => {
   beforeAll(async () => {
     await ensureBuilt();
     server = await startStatsServer(new BundledStatsSource());
-    ws = withPlans(createWorkspace());
+    ws = createWorkspaceWithPlans();
   });
   afterAll(async () => {
     await server?.close();
@@ -231,7 +226,7 @@ describe('interrupted and killed runs, then the same command again', () => {
   let wholeHashes: Record<string, string>;
   const made: Workspace[] = [];
   const workspace = () => {
-    const ws = withPlans(createWorkspace());
+    const ws = createWorkspaceWithPlans();
     made.push(ws);
     return ws;
   };

@@ -10,12 +10,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../core/adapters/duckdb/warehouse.js';
 import { LocalJobRuntime } from '../core/adapters/local/jobRuntime.js';
 import { type IndexedJob, stage1JobWithPlan } from '../core/jobs/spec.js';
-import type { TableSchema } from '../core/schema/table.js';
 import { type KubeObject, type PodOutcome, startKubeApiServer } from './support/kubeApiServer.js';
 import { ADMIN_TOKEN, clientFor, NAMESPACE, TOKENS, waitFor } from './support/kubeFixtures.js';
+import { POD, podRuns } from './support/podRuns.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const POD = join(REPO_ROOT, 'test', 'fixtures', 'pod.mjs');
 
 /** What each index does, in test/fixtures/pod.mjs's words. */
 type Behaviour = 'ok' | 'fail-once' | 'permanent' | 'always-fail' | 'sigterm-once';
@@ -43,19 +42,6 @@ interface Ending {
   readonly failed: number;
   readonly terminal: string;
 }
-
-const podRuns: TableSchema = {
-  dataset: 'nba_test',
-  name: 'pod_runs',
-  description: 'attempts of the test pod',
-  columns: [
-    { name: 'idx', type: 'INT64', description: 'JOB_COMPLETION_INDEX' },
-    { name: 'attempt', type: 'INT64', description: 'attempt number, from 1' },
-  ],
-  partitionColumn: 'idx',
-  key: ['idx', 'attempt'],
-  clusterBy: [],
-};
 
 const tmpDirs: string[] = [];
 afterAll(() => {

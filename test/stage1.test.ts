@@ -1,17 +1,12 @@
 // Stage 1 and Stage 2 on the real data: retry once, the failure log, the gate, and targeted re-runs.
 
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createWorkspace, ensureBuilt, REPO_ROOT, rawTableRows, type Workspace } from './support/workspace.js';
+import { createWorkspaceWithPlans, ensureBuilt, rawTableRows, type Workspace } from './support/workspace.js';
 
 const range = ['--season', '2021-22', '--start-date', '2021-11-01', '--end-date', '2021-11-10'];
 const fast = ['--retry-delay-ms', '0'];
-
-function withPlans(ws: Workspace): Workspace {
-  cpSync(join(REPO_ROOT, 'plans'), join(ws.dir, 'plans'), { recursive: true });
-  return ws;
-}
 
 describe('Stage 1 with injected faults, then Stage 2', () => {
   let ws: Workspace;
@@ -20,7 +15,7 @@ describe('Stage 1 with injected faults, then Stage 2', () => {
 
   beforeAll(async () => {
     await ensureBuilt();
-    ws = withPlans(createWorkspace());
+    ws = createWorkspaceWithPlans();
     faults = join(ws.dir, 'faults.json');
     writeFileSync(
       faults,
@@ -147,7 +142,7 @@ describe('Stage 1 with injected faults, then Stage 2', () => {
 describe('retry --from-log and --failed-runs', () => {
   it('re-runs the dates of a failure log file, and every failed Phase 2 run by processor name', async () => {
     await ensureBuilt();
-    const ws = withPlans(createWorkspace());
+    const ws = createWorkspaceWithPlans();
     try {
       const faults = join(ws.dir, 'faults.json');
       writeFileSync(
@@ -186,7 +181,7 @@ describe('retry --from-log and --failed-runs', () => {
 describe('the gate over a season range that includes the playoffs', () => {
   it('fails, naming the playoff dates whose player rows are missing', async () => {
     await ensureBuilt();
-    const ws = withPlans(createWorkspace());
+    const ws = createWorkspaceWithPlans();
     try {
       const sel = ['--season', '2021-22', '--start-date', '2022-04-08', '--end-date', '2022-04-17'];
       expect((await ws.cli(['stage1', ...sel, ...fast])).code).toBe(0);
@@ -209,8 +204,8 @@ describe('the gate over a season range that includes the playoffs', () => {
 describe('parallel Stage 1', () => {
   it('leaves the same table contents as a serial one', async () => {
     await ensureBuilt();
-    const serial = withPlans(createWorkspace());
-    const parallel = withPlans(createWorkspace());
+    const serial = createWorkspaceWithPlans();
+    const parallel = createWorkspaceWithPlans();
     try {
       const sel = ['--season', '2024-25', '--start-date', '2024-11-01', '--end-date', '2024-11-06'];
       expect((await serial.cli(['stage1', ...sel, '--parallelism', '1'])).code).toBe(0);

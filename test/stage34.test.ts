@@ -1,7 +1,7 @@
 // Stage 3 and Stage 4 on the real data: the gate stops the run, a later gap stops Stage 3 at its date,
 // resume after a fix or a kill gives the tables of an uninterrupted run, validation names what is wrong.
 
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CheckedWarehouse } from '../core/checks/data.js';
@@ -14,7 +14,7 @@ import { nbacPlayerBoxscore } from '../core/schema/raw.js';
 import { qualifiedName } from '../core/schema/table.js';
 import { runStage3 } from '../core/stages/stage3.js';
 import { openTestPipeline, type TestPipeline } from './support/adapters.js';
-import { createWorkspace, ensureBuilt, REPO_ROOT, type Workspace } from './support/workspace.js';
+import { createWorkspaceWithPlans, ensureBuilt, REPO_ROOT, type Workspace } from './support/workspace.js';
 
 const range = [
   '--season',
@@ -28,11 +28,6 @@ const range = [
 ];
 const fast = ['--retry-delay-ms', '0'];
 
-function withPlans(ws: Workspace): Workspace {
-  cpSync(join(REPO_ROOT, 'plans'), join(ws.dir, 'plans'), { recursive: true });
-  return ws;
-}
-
 /** Every Phase 3-4 table, ordered, for comparing two runs. */
 async function derivedTables(ws: Workspace): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
@@ -45,7 +40,7 @@ async function derivedTables(ws: Workspace): Promise<Record<string, unknown[]>> 
 describe('backfill run', () => {
   it('stops at the gate on a Phase 2 gap, listing what is missing and the command to load it', async () => {
     await ensureBuilt();
-    const ws = withPlans(createWorkspace());
+    const ws = createWorkspaceWithPlans();
     try {
       writeFileSync(join(ws.dir, 'faults.json'), JSON.stringify({ permanent: ['2021-10-27'] }));
       const out = await ws.cli(['run', ...range, ...fast, '--faults', 'faults.json']);
@@ -159,8 +154,8 @@ describe('Stage 3 after the gate', () => {
 describe('a killed Stage 3', () => {
   it('resumed, leaves the same tables as an uninterrupted run', async () => {
     await ensureBuilt();
-    const killed = withPlans(createWorkspace());
-    const whole = withPlans(createWorkspace());
+    const killed = createWorkspaceWithPlans();
+    const whole = createWorkspaceWithPlans();
     try {
       for (const ws of [killed, whole]) expect((await ws.cli(['stage1', ...range, ...fast])).code).toBe(0);
       expect((await whole.cli(['stage3', ...range])).code).toBe(0);
@@ -199,7 +194,7 @@ describe('validation', () => {
   let ws: Workspace;
   beforeAll(async () => {
     await ensureBuilt();
-    ws = withPlans(createWorkspace());
+    ws = createWorkspaceWithPlans();
     expect((await ws.cli(['stage1', ...range, ...fast])).code).toBe(0);
     expect((await ws.cli(['stage3', ...range])).code).toBe(0);
     expect((await ws.cli(['validate', ...range])).code).toBe(0);

@@ -2,6 +2,7 @@
 
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import {
+  cpSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
@@ -165,6 +166,13 @@ export function startCli(cwd: string, args: readonly string[], env: Readonly<Rec
       ]),
     done,
   };
+}
+
+/** A workspace holding a copy of the committed plans, as a user's clone has them. */
+export function createWorkspaceWithPlans(): Workspace {
+  const ws = createWorkspace();
+  cpSync(join(REPO_ROOT, 'plans'), join(ws.dir, 'plans'), { recursive: true });
+  return ws;
 }
 
 export function createWorkspace(): Workspace {
