@@ -11,6 +11,7 @@ import { silentLogger } from '../core/log.js';
 import { gamesOf, playerLogGaps } from '../core/phase2/coverage.js';
 import { SEASON_TYPE_PLAYOFFS, SEASON_TYPE_REGULAR } from '../core/pipeline/seasons.js';
 import { openTestPipeline } from './support/adapters.js';
+import { requestOf, startStatsServer } from './support/statsServer.js';
 import {
   createWorkspace,
   createWorkspaceWithPlans,
@@ -162,6 +163,24 @@ describe('a short or empty answer on reload of a loaded date (Stage 1, real data
     ).toBe(true);
     const after = await ws.withAdapters((a) => rawTableRows(a, [DATE]));
     expect(after).toEqual(before);
+  });
+
+  it('an HTTP source answering 200 with an empty player result set fails the date the same way', async () => {
+    // The issue's own case: a live stats API, not an injected fault file.
+    const server = await startStatsServer(new BundledStatsSource());
+    try {
+      server.injectFaults([{ match: requestOf('playerGameLogs', DATE), emptyResult: true, times: 10 }]);
+      const before = await ws.withAdapters((a) => rawTableRows(a, [DATE]));
+      const out = await ws.cli(['stage1', ...oneDate, ...fast, '--source', server.url, '--http-min-interval-ms', '0']);
+      expect(out.code, out.stderr).toBe(1);
+      expect(failureLog(ws, out.stdout).failed).toEqual([
+        expect.objectContaining({ date: DATE, attempts: 1, exitCodes: [2], reason: 'PodFailurePolicy' }),
+      ]);
+      expect(server.pendingFaults()).toBeLessThan(10);
+      expect(await ws.withAdapters((a) => rawTableRows(a, [DATE]))).toEqual(before);
+    } finally {
+      await server.close();
+    }
   });
 });
 
