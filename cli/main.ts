@@ -12,6 +12,7 @@ import { registerQuery } from './commands/query.js';
 import { registerRun } from './commands/run.js';
 import { registerStage1 } from './commands/stage1.js';
 import { registerStage3 } from './commands/stage3.js';
+import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
 import { addGlobalOptions } from './context.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerLogs(program);
   registerStage3(program);
   registerValidate(program);
+  registerStatus(program);
   registerProcess(program);
   registerQuery(program);
   registerPipeline(program);

@@ -16,9 +16,13 @@ export interface SelectionFlags {
   endDate?: string;
 }
 
-export function addSelectionOptions(cmd: Command): Command {
-  return cmd
-    .requiredOption('--season <season>', 'season, e.g. 2021-22, or all')
+/** `seasonDefault`: --season may be left out (status reads every season); the stage commands require it. */
+export function addSelectionOptions(cmd: Command, seasonDefault?: string): Command {
+  return (
+    seasonDefault === undefined
+      ? cmd.requiredOption('--season <season>', 'season, e.g. 2021-22, or all')
+      : cmd.option('--season <season>', 'season, e.g. 2021-22, or all', seasonDefault)
+  )
     .addOption(
       new Option('--season-type <type>', 'regular season, playoffs (play-in included) or both')
         .choices([...SEASON_TYPE_CHOICES])

@@ -27,6 +27,18 @@ export class ProcessingError extends Error {
   }
 }
 
+/** The warehouse file is held by another process (DuckDB allows one writer per file, and no reader beside it). */
+export class WarehouseLockedError extends ProcessingError {
+  readonly path: string;
+  /** The process holding the file, when the database says which. */
+  readonly holderPid: number | undefined;
+  constructor(message: string, path: string, holderPid: number | undefined, cause?: unknown) {
+    super(message, { cause });
+    this.path = path;
+    this.holderPid = holderPid;
+  }
+}
+
 export function exitCodeOf(err: unknown): number {
   if (err instanceof BadInputError) return EXIT_BAD_INPUT;
   return EXIT_PROCESSING_FAILURE;

@@ -25,6 +25,7 @@ import {
   selectFromPlans,
 } from '../selection.js';
 import { formatResume, GracefulStop, sameCommand } from '../signals.js';
+import { statusSnapshots } from './status.js';
 
 /** The job's dates that neither loaded nor failed: interrupted, or never started because the run was stopped. */
 export function notLoaded(result: Stage1Result): IsoDate[] {
@@ -48,6 +49,8 @@ export async function runStage1Job(
 ): Promise<Stage1Result> {
   const runtime = localRuntime(ctx, flags);
   const progress = new ProgressReporter(`[${purpose} ${season.label}]`, dates.length, process.stdout);
+  const snapshots = statusSnapshots(ctx);
+  await snapshots.start(season.label, 'stage1');
   const result = await runStage1({
     season: season.label,
     dates,
@@ -57,9 +60,13 @@ export async function runStage1Job(
     runtime,
     warehouse: ctx.adapters.warehouse,
     jobDir: (name) => runtime.jobDir(name),
-    onIndex: (e) => progress.onIndex(e, (i) => `${dates[i]} (index ${i})`),
+    onIndex: (e) => {
+      snapshots.update(season.label, 'stage1');
+      progress.onIndex(e, (i) => `${dates[i]} (index ${i})`);
+    },
     signal,
   });
+  await snapshots.flush(season.label, null);
   progress.finish();
   // The job's commits and the failure rows are in the warehouse: out of the WAL with them.
   await checkpointAfter(ctx.adapters.warehouse, `${purpose} ${season.label}`);

@@ -11,6 +11,7 @@ import { runStage3, type Stage3Result } from '../../core/stages/stage3.js';
 import { type CommandContext, withContext } from '../context.js';
 import { addSelectionOptions, type SelectionFlags, selectFromPlans } from '../selection.js';
 import { formatResume, GracefulStop, sameCommand } from '../signals.js';
+import { statusSnapshots } from './status.js';
 
 export interface Stage3Flags {
   summaryFile?: string;
@@ -33,6 +34,8 @@ export async function runStage3Season(
       { where: 'configuration' },
     );
   }
+  const snapshots = statusSnapshots(ctx);
+  await snapshots.start(season.label, 'stage3');
   const result = await runStage3(ctx.adapters, ctx.log, {
     season: season.label,
     dates,
@@ -41,6 +44,7 @@ export async function runStage3Season(
     phase4TimeoutMs: ctx.config.phase4TimeoutMs,
     signal,
     onDate: (date, index) => {
+      snapshots.update(season.label, 'stage3');
       if (firstDate) {
         // Resumed: count the dates already complete as done (once: only the first date can follow them).
         firstDate = false;
@@ -49,6 +53,7 @@ export async function runStage3Season(
       progress.onIndex({ index, exitCode: 0, outcome: 'succeeded' }, () => date);
     },
   });
+  await snapshots.flush(season.label, null);
   const s = result.summary;
   if (s.status === 'gate_failed') {
     process.stdout.write(formatGate(result.gate));

@@ -1,5 +1,6 @@
 // The one place that picks adapters from configuration.
 
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Config, locationOf } from '../config.js';
 import { BadInputError } from '../errors.js';
@@ -76,6 +77,21 @@ async function openWarehouse(config: Config): Promise<Warehouse> {
   const warehouse = await DuckDbWarehouse.open(path === ':memory:' ? path : resolve(path));
   await warehouse.ensureTables(ALL_TABLES);
   return warehouse;
+}
+
+/**
+ * The configured warehouse opened for reads only (`status`): nothing is created. Undefined when a DuckDB file
+ * does not exist yet (nothing has run). A DuckDB file another process holds throws WarehouseLockedError.
+ */
+export async function openWarehouseReadOnly(config: Config): Promise<Warehouse | undefined> {
+  if (config.warehouse === 'ipc:parent') throw new BadInputError('status cannot read the warehouse ipc:parent');
+  if (config.warehouse.startsWith('bigquery://')) {
+    const { openBigQueryWarehouse } = await import('./bigquery/warehouse.js');
+    return openBigQueryWarehouse(config.warehouse);
+  }
+  const path = locationOf(config.warehouse);
+  if (path === ':memory:' || !existsSync(resolve(path))) return undefined;
+  return DuckDbWarehouse.open(resolve(path), { readOnly: true });
 }
 
 async function openObjectStore(config: Config): Promise<ObjectStore> {

@@ -14,7 +14,7 @@ import { PROCESSORS } from '../pipeline/definition.js';
 import type { PipelinePorts } from '../pipeline/processor.js';
 import type { PlanDate } from '../plan.js';
 import { TOPIC_PHASE4_COMPLETE } from '../ports/events.js';
-import { latestRuns } from '../runs/history.js';
+import { type LatestRun, latestRuns } from '../runs/history.js';
 import { Phase4WaitError, Phase4Wakeups, runPhase3WithRemotePhase4 } from './phase4Remote.js';
 
 /** Stage 3 checkpoints the warehouse after this many dates, and at its end. */
@@ -72,8 +72,15 @@ export async function completedDates(ports: PipelinePorts, dates: readonly IsoDa
     { start: sorted[0] as IsoDate, end: sorted.at(-1) as IsoDate },
     [3, 4],
   );
+  return completeAmong(runs, dates);
+}
+
+/** The dates whose every Phase 3-4 processor's latest run (among `runs`, the latest runs) succeeded. */
+export function completeAmong(runs: readonly LatestRun[], dates: readonly IsoDate[]): Set<IsoDate> {
   const ok = new Map<IsoDate, number>();
-  for (const r of runs) if (r.status === 'success') ok.set(r.dataDate, (ok.get(r.dataDate) ?? 0) + 1);
+  for (const r of runs)
+    if (r.status === 'success' && STAGE3_PROCESSORS.includes(r.processorName))
+      ok.set(r.dataDate, (ok.get(r.dataDate) ?? 0) + 1);
   return new Set(dates.filter((d) => ok.get(d) === STAGE3_PROCESSORS.length));
 }
 

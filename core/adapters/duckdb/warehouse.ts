@@ -16,7 +16,7 @@ import {
   type Json,
   JsonDuckDBValueConverter,
 } from '@duckdb/node-api';
-import { ProcessingError } from '../../errors.js';
+import { ProcessingError, WarehouseLockedError } from '../../errors.js';
 import type { Warehouse, WarehouseChange } from '../../ports/warehouse.js';
 import {
   type ColumnType,
@@ -316,24 +316,35 @@ export class DuckDbWarehouse implements Warehouse {
     return this.readers.reduce((a, b) => (b.pending < a.pending ? b : a));
   }
 
-  /** Opens (creating if needed) a DuckDB file, or `:memory:`. A file has one writer process. */
-  static async open(path: string): Promise<DuckDbWarehouse> {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  /**
+   * Opens (creating if needed) a DuckDB file, or `:memory:`. A file has one writer process. `readOnly` opens an
+   * existing file for reads only (`status`); DuckDB still refuses it while another process holds the file for
+   * writing, and a writer is refused while a reader holds it.
+   */
+  static async open(path: string, options: { readonly readOnly?: boolean } = {}): Promise<DuckDbWarehouse> {
+    if (path !== ':memory:' && !options.readOnly) mkdirSync(dirname(path), { recursive: true });
     let instance: DuckDBInstance;
     try {
-      instance = await DuckDBInstance.create(path);
+      instance = await DuckDBInstance.create(path, options.readOnly ? { access_mode: 'READ_ONLY' } : undefined);
     } catch (err) {
       const msg = err instanceof Error ? err.message : String(err);
       const locked = /lock/i.test(msg);
       const damagedWal = /replaying WAL|Corrupt WAL/i.test(msg);
+      if (locked) {
+        const pid = /\(PID (\d+)\)/.exec(msg)?.[1];
+        throw new WarehouseLockedError(
+          `the DuckDB file ${path} is open in another process (DuckDB allows one writer per file): ${msg}`,
+          path,
+          pid === undefined ? undefined : Number(pid),
+          err,
+        );
+      }
       throw new ProcessingError(
-        locked
-          ? `the DuckDB file ${path} is open in another process (DuckDB allows one writer per file): ${msg}`
-          : damagedWal
-            ? `cannot open DuckDB file ${path}: its write-ahead log ${path}.wal is damaged: ${msg}. ` +
+        damagedWal
+          ? `cannot open DuckDB file ${path}: its write-ahead log ${path}.wal is damaged: ${msg}. ` +
               'The work committed up to the last checkpoint (the end of the last stage) is in the database file; ' +
               `keep a copy of ${path}.wal, move it away, and run the interrupted stage again`
-            : `cannot open DuckDB file ${path}: ${msg}`,
+          : `cannot open DuckDB file ${path}: ${msg}`,
         { cause: err },
       );
     }
