@@ -87,12 +87,16 @@ export class StatusSnapshots {
     await this.flush(season, stage);
   }
 
-  /** A throttled update while a stage runs (not awaited by the stage; at most one in flight). */
-  update(season: string, stage: 'stage1' | 'stage3'): void {
-    if (this.inFlight || this.now().getTime() - this.lastWrite < (this.o.minIntervalMs ?? 1000)) return;
+  /**
+   * A throttled update while a stage runs (not awaited by the stage; at most one in flight). Returns the write,
+   * or undefined when it was skipped.
+   */
+  update(season: string, stage: 'stage1' | 'stage3'): Promise<void> | undefined {
+    if (this.inFlight || this.now().getTime() - this.lastWrite < (this.o.minIntervalMs ?? 1000)) return undefined;
     this.inFlight = this.write(season, stage).finally(() => {
       this.inFlight = undefined;
     });
+    return this.inFlight;
   }
 
   /** Writes now, after any update in flight: at a stage's start and end. */
