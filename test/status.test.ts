@@ -9,15 +9,9 @@ import { DuckDbWarehouse } from '../core/adapters/duckdb/warehouse.js';
 import { ALL_TABLES } from '../core/adapters/index.js';
 import { BadInputError } from '../core/errors.js';
 import { SEASON_TYPE_REGULAR } from '../core/pipeline/seasons.js';
-import { formatPlan, type Plan } from '../core/plan.js';
+import { type DateSelection, formatPlan, type Plan } from '../core/plan.js';
 import { readSnapshot, StatusSnapshots, snapshotPath } from '../core/stages/statusSnapshot.js';
-import {
-  type DateSelection,
-  type SeasonObservation,
-  type SeasonStatus,
-  seasonStatus,
-  type ValidationReportRef,
-} from '../core/status.js';
+import { type SeasonObservation, type SeasonStatus, seasonStatus, type ValidationReportRef } from '../core/status.js';
 
 const SEASON = '2021-22';
 const D = ['2021-10-19', '2021-10-20', '2021-10-21', '2021-10-22', '2021-10-23', '2021-10-24'];
