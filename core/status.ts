@@ -8,7 +8,7 @@ import { type DateSelection, type Plan, selectDates } from './plan.js';
 export interface Stage3Failure {
   readonly date: IsoDate;
   readonly processor: string;
-  /** The defensive check that blocked it (`lookback_gap`, ...), or `error` for a failed run. */
+  /** The defensive check that blocked it (`gap_detection`, ...), or `error` for a failed run. */
   readonly check: string;
   readonly error: string | null;
   readonly finishedAt: string;

@@ -65,7 +65,7 @@ function report(passed: boolean, over: Partial<ValidationReportRef> = {}): Valid
 const blocked = {
   date: D[3] as string,
   processor: 'player_game_summary',
-  check: 'lookback_gap',
+  check: 'gap_detection',
   error: 'player_game_summary 2021-10-22: gap in the lookback window',
   finishedAt: '2024-01-01T10:00:00.000Z',
 };
@@ -154,7 +154,7 @@ const CASES: Case[] = [
       },
     },
     next: `backfill stage3 ${FLAGS}`,
-    reason: /^Stage 3 stopped at 2021-10-22: player_game_summary \(lookback_gap\); fix the cause/,
+    reason: /^Stage 3 stopped at 2021-10-22: player_game_summary \(gap_detection\); fix the cause/,
   },
   {
     name: 'Stage 3 resumes at the first gap: a later complete date does not count',

@@ -66,10 +66,13 @@ describe('backfill status', () => {
     expect(out.stderr).toMatch(/'yaml' is invalid.*choices are table, json/);
   });
 
-  it('a partial backfill: a failed date in Stage 1 and Stage 3 part way, as JSON', async () => {
+  it('a partial backfill: a failed date in Stage 1, Stage 3 part way and blocked past the gap, as JSON', async () => {
     writeFileSync(join(ws.dir, 'faults.json'), JSON.stringify({ permanent: [FAILED] }));
     const s1 = await ws.cli(['--faults', join(ws.dir, 'faults.json'), 'stage1', ...RANGE, '--retry-delay-ms', '0']);
     expect(s1.code).toBe(1);
+    // Past the failed date the gate of the selection passes, but Phase 4's lookback finds the gap: blocked.
+    const blocked = await ws.cli(['stage3', ...RANGE, '--start-date', '2021-10-26']);
+    expect(blocked.stdout).toContain('STOPPED at 2021-10-26: player_daily_cache (gap_detection)');
     const s3 = await ws.cli(['stage3', ...RANGE, '--end-date', '2021-10-24']);
     expect(s3.code).toBe(0);
 
@@ -80,7 +83,17 @@ describe('backfill status', () => {
       selection: { seasonType: 'regular', startDate: '2021-10-19', endDate: '2021-11-01' },
       stage1: { dates: 14, loaded: 13, failed: 1, failedDates: [FAILED], neverRun: 0, running: false },
       gate: { passed: false, missingDates: [FAILED] },
-      stage3: { completeThrough: '2021-10-24', remaining: 8, running: false, lastFailure: null },
+      stage3: {
+        completeThrough: '2021-10-24',
+        remaining: 8,
+        running: false,
+        lastFailure: {
+          date: '2021-10-26',
+          processor: 'player_daily_cache',
+          check: 'gap_detection',
+          error: expect.stringMatching(/^Precompute BLOCKED: Gap Detected - missing dates in lookback window: /),
+        },
+      },
       validation: { passed: null, report: null },
       next: `backfill retry --season ${SEASON}`,
       reason: `1 date failed in Stage 1 (${FAILED}): fix the cause, then retry them`,
@@ -89,6 +102,7 @@ describe('backfill status', () => {
   });
 
   it('the same partial backfill as a table', async () => {
+    const error = (await status()).seasons[0]?.stage3.lastFailure as { error: string };
     const out = await ws.cli(['status', ...RANGE]);
     expect(out.code).toBe(0);
     expect(out.stdout).toBe(
@@ -97,6 +111,7 @@ describe('backfill status', () => {
         `  stage 1     14 dates: 13 loaded, 1 failed (${FAILED}), 0 never run`,
         `  gate        FAILED: 1 date(s) incomplete (${FAILED})`,
         '  stage 3     complete through 2021-10-24, 8 remaining',
+        `              last failure 2021-10-26: player_daily_cache (gap_detection): ${error.error}`,
         '  validation  not run',
         `  next        backfill retry --season ${SEASON}`,
         `              1 date failed in Stage 1 (${FAILED}): fix the cause, then retry them`,
@@ -117,7 +132,7 @@ describe('backfill status', () => {
     });
   });
 
-  it('while stage3 runs: from its snapshot, which says it is running; from the warehouse once it ends', async () => {
+  it('while stage3 runs: from its snapshot, which says it is running; from the warehouse once it ends, the blocked date done', async () => {
     const retry = await ws.cli(['retry', '--season', SEASON, '--retry-delay-ms', '0']);
     expect(retry.code).toBe(0);
     expect((await status()).seasons[0]).toMatchObject({
@@ -160,7 +175,7 @@ describe('backfill status', () => {
 
     const after = (await status()).seasons[0];
     expect(after).toMatchObject({
-      stage3: { completeThrough: '2021-11-01', remaining: 0, running: false },
+      stage3: { completeThrough: '2021-11-01', remaining: 0, running: false, lastFailure: null },
       next: `backfill validate ${FLAGS}`,
       snapshot: null,
     });
