@@ -18,7 +18,7 @@ export class BadInputError extends Error {
 
 /** A processor could not do its work (I/O, a failed dependency, a transient fault). Exit 1. */
 export class ProcessingError extends Error {
-  override readonly name = 'ProcessingError';
+  override readonly name: string = 'ProcessingError';
   readonly exitCode = EXIT_PROCESSING_FAILURE;
   readonly transient: boolean;
   constructor(message: string, options: { transient?: boolean; cause?: unknown } = {}) {
@@ -29,6 +29,7 @@ export class ProcessingError extends Error {
 
 /** The warehouse file is held by another process (DuckDB allows one writer per file, and no reader beside it). */
 export class WarehouseLockedError extends ProcessingError {
+  override readonly name: string = 'WarehouseLockedError';
   readonly path: string;
   /** The process holding the file, when the database says which. */
   readonly holderPid: number | undefined;

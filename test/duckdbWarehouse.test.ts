@@ -1,12 +1,15 @@
 // The DuckDB warehouse: atomic date replace, rollback on failure, parameters, and one writer per file.
 
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { pathToFileURL } from 'node:url';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse, toDuckDbSql } from '../core/adapters/duckdb/warehouse.js';
 import { processorRunHistory } from '../core/schema/raw.js';
 import type { Row, TableSchema } from '../core/schema/table.js';
+import { ensureBuilt, REPO_ROOT } from './support/workspace.js';
 
 const table: TableSchema = {
   dataset: 'nba_test',
@@ -22,6 +25,11 @@ const table: TableSchema = {
   key: ['team'],
   clusterBy: ['team'],
 };
+
+// The lock tests run the built adapter in a second process.
+beforeAll(async () => {
+  await ensureBuilt();
+});
 
 const opened: DuckDbWarehouse[] = [];
 async function open(path = ':memory:'): Promise<DuckDbWarehouse> {
@@ -112,20 +120,80 @@ describe('DuckDbWarehouse', () => {
     expect(await w.query('SELECT @x + 1 AS y', { x: 41 })).toEqual([{ y: 42 }]);
   });
 
-  it('says plainly when another process holds the file', async () => {
+  it.each([
+    { name: 'a writer', readOnly: false },
+    { name: 'a read-only opener (backfill status)', readOnly: true },
+  ])('$name is told plainly, through the adapter, that another process holds the file', async ({ readOnly }) => {
     const dir = mkdtempSync(join(tmpdir(), 'lock-'));
     const path = join(dir, 'w.duckdb');
     await open(path);
-    const { spawnSync } = await import('node:child_process');
+    // The adapter in another process (DuckDB's lock is per process): what a second command would print.
     const probe = spawnSync(
       process.execPath,
       [
         '--input-type=module',
         '-e',
-        `import { DuckDBInstance } from '@duckdb/node-api'; try { await DuckDBInstance.create(${JSON.stringify(path)}); console.log('opened'); } catch (e) { console.log('locked: ' + e.message); }`,
+        `import { DuckDbWarehouse } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'build/core/adapters/duckdb/warehouse.js')).href)};
+         try { await DuckDbWarehouse.open(${JSON.stringify(path)}, { readOnly: ${readOnly}, lockWaitMs: 0 }); console.log('opened'); }
+         catch (e) { console.log(e.name + ' pid=' + e.holderPid + ': ' + e.message); }`,
       ],
-      { encoding: 'utf8', cwd: process.cwd() },
+      { encoding: 'utf8', cwd: REPO_ROOT },
     );
-    expect(probe.stdout).toMatch(/locked: .*lock/i);
+    expect(probe.stdout, probe.stderr).toMatch(
+      new RegExp(
+        `^WarehouseLockedError pid=${process.pid}: the DuckDB file ${path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is open in another process \\(DuckDB allows one writer per file\\)`,
+      ),
+    );
+  });
+
+  it('a writer waits for a lock that goes away (a status that was reading), then opens', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lock-wait-'));
+    const path = join(dir, 'w.duckdb');
+    await (await DuckDbWarehouse.open(path)).close();
+    // Another process holds the file until told to let go.
+    const holder = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { DuckDBInstance } from '@duckdb/node-api';
+         const db = await DuckDBInstance.create(${JSON.stringify(path)}, { access_mode: 'READ_ONLY' });
+         console.log('held');
+         process.stdin.once('data', () => { db.closeSync(); process.exit(0); });`,
+      ],
+      { cwd: REPO_ROOT, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    await new Promise<void>((resolve) => holder.stdout?.once('data', () => resolve()));
+    const exited = new Promise<void>((resolve) => holder.once('exit', () => resolve()));
+    const pauses: number[] = [];
+    const w = await DuckDbWarehouse.open(path, {
+      lockWaitMs: 3000,
+      // The first pause lets the holder go; no clock decides anything.
+      sleep: async (ms) => {
+        pauses.push(ms);
+        if (pauses.length === 1) {
+          holder.stdin?.write('go\n');
+          await exited;
+        }
+      },
+    });
+    opened.push(w);
+    expect(pauses).toEqual([50]);
+    expect(await w.query('SELECT 1 AS one')).toEqual([{ one: 1 }]);
+  });
+
+  it('a writer gives up after its lock wait, with pauses that add up to exactly the wait', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lock-give-up-'));
+    const path = join(dir, 'w.duckdb');
+    await open(path);
+    const script = `import { DuckDbWarehouse } from ${JSON.stringify(pathToFileURL(join(REPO_ROOT, 'build/core/adapters/duckdb/warehouse.js')).href)};
+      const pauses = [];
+      try { await DuckDbWarehouse.open(${JSON.stringify(path)}, { lockWaitMs: 1000, sleep: async (ms) => { pauses.push(ms); } }); }
+      catch (e) { console.log(JSON.stringify({ name: e.name, pauses })); }`;
+    const probe = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: REPO_ROOT,
+    });
+    expect(JSON.parse(probe.stdout)).toEqual({ name: 'WarehouseLockedError', pauses: [50, 100, 200, 400, 250] });
   });
 });

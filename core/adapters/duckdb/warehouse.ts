@@ -288,6 +288,18 @@ const READERS = 4;
 /** SQL that may change data: the known partition dates are then read again. */
 const MUTATING = /\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|DROP|ALTER|CREATE|COPY|ATTACH|IMPORT|CHECKPOINT)\b/i;
 
+/** How long a writer waits for a file another process holds before calling it taken. */
+export const DEFAULT_LOCK_WAIT_MS = 3000;
+
+export interface DuckDbOpenOptions {
+  /** Open for reading only (`backfill status`), beside no writer. @default false */
+  readonly readOnly?: boolean;
+  /** How long to wait for another process's lock to go. @default 3000 for a writer, 0 read-only */
+  readonly lockWaitMs?: number;
+  /** The pause between attempts; tests inject one. @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
 export class DuckDbWarehouse implements Warehouse {
   readonly dialect = DUCKDB_DIALECT;
   /** The writer: commits, appends, DDL and any SQL that may change data, one at a time. */
@@ -321,33 +333,54 @@ export class DuckDbWarehouse implements Warehouse {
    * existing file for reads only (`status`); DuckDB still refuses it while another process holds the file for
    * writing, and a writer is refused while a reader holds it.
    */
-  static async open(path: string, options: { readonly readOnly?: boolean } = {}): Promise<DuckDbWarehouse> {
+  static async open(path: string, options: DuckDbOpenOptions = {}): Promise<DuckDbWarehouse> {
     if (path !== ':memory:' && !options.readOnly) mkdirSync(dirname(path), { recursive: true });
-    let instance: DuckDBInstance;
-    try {
-      instance = await DuckDBInstance.create(path, options.readOnly ? { access_mode: 'READ_ONLY' } : undefined);
-    } catch (err) {
-      const msg = err instanceof Error ? err.message : String(err);
-      const locked = /lock/i.test(msg);
-      const damagedWal = /replaying WAL|Corrupt WAL/i.test(msg);
-      if (locked) {
-        const pid = /\(PID (\d+)\)/.exec(msg)?.[1];
-        throw new WarehouseLockedError(
-          `the DuckDB file ${path} is open in another process (DuckDB allows one writer per file): ${msg}`,
-          path,
-          pid === undefined ? undefined : Number(pid),
-          err,
-        );
+    const lockWaitMs = options.lockWaitMs ?? (options.readOnly ? 0 : DEFAULT_LOCK_WAIT_MS);
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+    let instance: DuckDBInstance | undefined;
+    // A `backfill status` (a brief read-only open) may hold the file for a moment as a command starts: wait
+    // for it a little, with growing pauses, before calling the file taken.
+    for (let waited = 0, pause = 50; ; pause = Math.min(pause * 2, 800)) {
+      try {
+        instance = await DuckDBInstance.create(path, options.readOnly ? { access_mode: 'READ_ONLY' } : undefined);
+        break;
+      } catch (err) {
+        if (!/lock/i.test(err instanceof Error ? err.message : String(err)) || waited >= lockWaitMs) {
+          throw DuckDbWarehouse.openError(path, err);
+        }
+        const ms = Math.min(pause, lockWaitMs - waited);
+        await sleep(ms);
+        waited += ms;
       }
-      throw new ProcessingError(
-        damagedWal
-          ? `cannot open DuckDB file ${path}: its write-ahead log ${path}.wal is damaged: ${msg}. ` +
-              'The work committed up to the last checkpoint (the end of the last stage) is in the database file; ' +
-              `keep a copy of ${path}.wal, move it away, and run the interrupted stage again`
-          : `cannot open DuckDB file ${path}: ${msg}`,
-        { cause: err },
+    }
+    return DuckDbWarehouse.connect(instance, path);
+  }
+
+  /** Why a DuckDB file did not open, in words that say what to do. */
+  private static openError(path: string, err: unknown): Error {
+    const msg = err instanceof Error ? err.message : String(err);
+    const locked = /lock/i.test(msg);
+    const damagedWal = /replaying WAL|Corrupt WAL/i.test(msg);
+    if (locked) {
+      const pid = /\(PID (\d+)\)/.exec(msg)?.[1];
+      return new WarehouseLockedError(
+        `the DuckDB file ${path} is open in another process (DuckDB allows one writer per file): ${msg}`,
+        path,
+        pid === undefined ? undefined : Number(pid),
+        err,
       );
     }
+    return new ProcessingError(
+      damagedWal
+        ? `cannot open DuckDB file ${path}: its write-ahead log ${path}.wal is damaged: ${msg}. ` +
+            'The work committed up to the last checkpoint (the end of the last stage) is in the database file; ' +
+            `keep a copy of ${path}.wal, move it away, and run the interrupted stage again`
+        : `cannot open DuckDB file ${path}: ${msg}`,
+      { cause: err },
+    );
+  }
+
+  private static async connect(instance: DuckDBInstance, path: string): Promise<DuckDbWarehouse> {
     const conn = await instance.connect();
     // A backfill commits every date: checkpointing at DuckDB's default 16 MB of WAL stalls a date every few
     // dozen; a larger threshold checkpoints less often (and at close) without weakening any commit.
