@@ -109,6 +109,7 @@ describe('formatGate', () => {
     const lines = formatGate(gate([coverage('nba_raw.t', 0)], problems)).split('\n');
     const at = lines.indexOf(`Runs whose latest attempt did not succeed (${count}):`);
     expect(at).toBe(5);
+    expect(lines[at - 1]).toBe('');
     expect(lines.slice(at + 1, at + 4)).toEqual([
       '  2021-10-20  p0  failed: boom',
       '  2021-10-20  p1  never ran',
