@@ -4,18 +4,18 @@
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runPhases1And2 } from '../core/dateRun.js';
 import type { IsoDate } from '../core/dates.js';
 import { runGate } from '../core/gate.js';
 import { silentLogger } from '../core/log.js';
-import { RAW_SOURCES } from '../core/pipeline/definition.js';
+import { PROCESSORS, RAW_SOURCES } from '../core/pipeline/definition.js';
 import { getProcessor } from '../core/pipeline/registry.js';
 import { getSeason } from '../core/pipeline/seasons.js';
 import { buildPlan, type PlanDate } from '../core/plan.js';
 import { runProcessor } from '../core/runner.js';
 import { espnTeamRoster, nbacGamebookPlayerStats, nbacPlayerBoxscore, nbacTeamBoxscore } from '../core/schema/raw.js';
 import { qualifiedName, type Row, type TableSchema } from '../core/schema/table.js';
-import { openTestPipeline, type TestPipeline } from './support/adapters.js';
+import type { TestPipeline } from './support/adapters.js';
+import { LOADED_FIXTURE, openLoaded } from './support/loaded.js';
 
 const log = silentLogger();
 const LAST: IsoDate = '2021-11-01';
@@ -34,16 +34,10 @@ describe('the Phase 2 gate at its edges', () => {
   let game: { id: string; home: string };
 
   beforeAll(async () => {
-    t = await openTestPipeline();
-    for (
-      let d = new Date('2021-10-19T00:00:00Z');
-      d.toISOString().slice(0, 10) <= LAST;
-      d.setUTCDate(d.getUTCDate() + 1)
-    ) {
-      expect((await runPhases1And2(t.adapters, log, d.toISOString().slice(0, 10), opts)).ok).toBe(true);
-    }
+    // The shared fixture holds later dates too: the gate selects the plan's dates through LAST.
+    t = await openLoaded(LOADED_FIXTURE);
     const plan = await buildPlan(t.adapters, season);
-    selections = [{ season: season.label, dates: plan.dates }];
+    selections = [{ season: season.label, dates: plan.dates.filter((d) => d.date <= LAST) }];
     const [first] = await t.adapters.warehouse.query(
       `SELECT game_id, home_team_abbr FROM nba_raw.nbac_schedule WHERE game_date = DATE '${DATE}' ORDER BY game_id LIMIT 1`,
     );
@@ -89,11 +83,70 @@ describe('the Phase 2 gate at its edges', () => {
         [qualifiedName(table), [{ date: DATE, gameId: game.id }]],
       ]);
       expect(short[0]?.coveragePct).toBeGreaterThanOrEqual(99);
+      // Every table's numbers, by hand: one decimal, rounded down (99.96% is not 100%).
+      const games = selections.flatMap((s) => s.dates).reduce((n, d) => n + d.gameIds.length, 0);
+      expect(gate.tables.map(({ missingGames: _m, ...rest }) => rest)).toEqual(
+        gate.tables.map((x) =>
+          x.table === qualifiedName(table)
+            ? {
+                table: x.table,
+                expectedGames: games,
+                presentGames: games - 1,
+                coveragePct: Math.floor((1000 * (games - 1)) / games) / 10,
+                missingDates: [DATE],
+              }
+            : { table: x.table, expectedGames: games, presentGames: games, coveragePct: 100, missingDates: [] },
+        ),
+      );
       expect(gate.runProblems).toEqual([]);
       expect(gate.passed).toBe(false);
     } finally {
       await t.adapters.warehouse.commit({ replace: [{ table, date: DATE, rows: original }], append: [] });
     }
+  });
+
+  it('reads the range from the selected dates in any order, and counts dates and games', async () => {
+    const dates = selections.flatMap((s) => s.dates);
+    const gate = await runGate(t.adapters.warehouse, [
+      { season: season.label, dates: [...dates].reverse() },
+      { season: 'again', dates: [] },
+    ]);
+    expect(gate).toMatchObject({
+      passed: true,
+      seasons: [season.label, 'again'],
+      dates: dates.length,
+      games: dates.reduce((n, d) => n + d.gameIds.length, 0),
+      range: { start: '2021-10-19', end: LAST },
+    });
+  });
+
+  it('fails with no games selected: no range, nothing to read, every table at 100%', async () => {
+    const gate = await runGate(t.adapters.warehouse, [{ season: season.label, dates: [] }]);
+    expect(gate).toMatchObject({ passed: false, dates: 0, games: 0, range: null, runProblems: [] });
+    expect(gate.tables.length).toBeGreaterThan(0);
+    for (const x of gate.tables) {
+      expect(x).toEqual({
+        table: x.table,
+        expectedGames: 0,
+        presentGames: 0,
+        coveragePct: 100,
+        missingDates: [],
+        missingGames: [],
+      });
+    }
+  });
+
+  it('names every Phase 1-2 processor that never ran on a selected date (and no Phase 3-4 one)', async () => {
+    // The fixture stops at 2021-12-31: a date after it was never run (its game id is made up).
+    const next: PlanDate = { ...(selections[0]?.dates[0] as PlanDate), date: '2022-01-03', gameIds: ['0029999999'] };
+    const gate = await runGate(t.adapters.warehouse, [{ season: season.label, dates: [next] }]);
+    const phase12 = PROCESSORS.filter((p) => p.phase === 1 || p.phase === 2).map((p) => p.name);
+    expect(phase12.length).toBeLessThan(PROCESSORS.length);
+    expect(gate.runProblems).toEqual(
+      phase12.map((processor) => ({ processor, date: next.date, problem: 'never_ran', error: null })),
+    );
+    expect(gate.tables.every((x) => x.presentGames === 0 && x.coveragePct === 0)).toBe(true);
+    expect(gate.passed).toBe(false);
   });
 
   /** Runs the team box score processor of DATE on a broken team game log, then on the original file if asked. */

@@ -3,22 +3,17 @@
 // one game (or day) shorter or longer would give another value somewhere, so a shifted window fails it.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CheckedWarehouse } from '../core/checks/data.js';
-import { runInOneCommit, runPhases1And2 } from '../core/dateRun.js';
 import type { IsoDate } from '../core/dates.js';
 import { silentLogger } from '../core/log.js';
-import type { PipelinePorts } from '../core/pipeline/processor.js';
-import { phaseProcessors } from '../core/pipeline/registry.js';
+import { playerGameSummaryProcessor, teamDefenseProcessor, teamOffenseProcessor } from '../core/phase3/processors.js';
+import { compositeFactorsProcessor, playerDailyCacheProcessor } from '../core/phase4/processors.js';
+import type { Processor } from '../core/pipeline/processor.js';
+import { requireDateInSeason } from '../core/pipeline/seasons.js';
 import type { Row } from '../core/schema/table.js';
-import { openTestPipeline, type TestPipeline } from './support/adapters.js';
+import type { TestPipeline } from './support/adapters.js';
+import { LOADED_FIXTURE, openLoaded } from './support/loaded.js';
 
 const log = silentLogger();
-/** Run history stamped by an injected clock, a second per reading, not by the wall clock. */
-let tick = 0;
-const clock = () => new Date(Date.UTC(2030, 0, 1) + 1000 * tick++);
-const opts = { trigger: { command: 'test', stage: 'stage3' }, skipDownstreamTrigger: true, clock };
-/** Long enough for players with more than 30 earlier games (teams have played about 35 by then). */
-const END: IsoDate = '2021-12-31';
 
 interface PlayerGame {
   readonly d: IsoDate;
@@ -62,41 +57,23 @@ const close = (a: number | null, b: unknown, digits: number) =>
 
 let t: TestPipeline;
 let gameDates: IsoDate[];
+/** The dates Phase 3 runs on: spread over the loaded weeks, from opening night to 30+ game histories. */
+let phase3Dates: IsoDate[];
 /** The dates Phase 4 runs on: four spread over the loaded weeks, the last with 30+ game histories. */
 let phase4Dates: IsoDate[];
 let playerGames: Map<number, PlayerGame[]>;
 let teamGames: TeamGame[];
-let playerSummaries: Row[];
-let teamOffense: Row[];
-let teamDefense: Row[];
-let cache: Row[];
-let factors: Row[];
 
+// Only the fixture and the raw rows are read here; the processors run inside each case, so that Stryker
+// counts each case as covering them (a mutant hit in beforeAll would make every test of the suite run for it).
 beforeAll(async () => {
-  t = await openTestPipeline();
-  gameDates = [];
-  for (
-    let d = new Date('2021-10-19T00:00:00Z');
-    d.toISOString().slice(0, 10) <= END;
-    d.setUTCDate(d.getUTCDate() + 1)
-  ) {
-    const date = d.toISOString().slice(0, 10);
-    const r = await runPhases1And2(t.adapters, log, date, opts);
-    expect(r.failures).toEqual([]);
-    if ((r.rows.nbac_schedule ?? 0) > 0) gameDates.push(date);
-  }
-  const ports: PipelinePorts = { ...t.adapters, warehouse: new CheckedWarehouse(t.adapters.warehouse) };
-  for (const d of gameDates) {
-    const r = await runInOneCommit(ports, log, d, phaseProcessors(3), opts);
-    expect(r.failures.map((f) => f.error.message)).toEqual([]);
-  }
-  phase4Dates = [10, 25, 45].map((i) => gameDates[i] as IsoDate).concat(gameDates.at(-1) as IsoDate);
-  for (const d of phase4Dates) {
-    const r = await runInOneCommit(ports, log, d, phaseProcessors(4), opts);
-    expect(r.failures.map((f) => f.error.message)).toEqual([]);
-  }
-
+  t = await openLoaded(LOADED_FIXTURE);
   const q = (sql: string) => t.adapters.warehouse.query(sql);
+  gameDates = (await q(`SELECT DISTINCT CAST(game_date AS STRING) AS d FROM nba_raw.nbac_schedule ORDER BY d`)).map(
+    (r) => String(r.d),
+  );
+  phase3Dates = [0, 5, 12, 20, 30, 40, 50].map((i) => gameDates[i] as IsoDate).concat(gameDates.at(-1) as IsoDate);
+  phase4Dates = [10, 25, 45].map((i) => gameDates[i] as IsoDate).concat(gameDates.at(-1) as IsoDate);
   playerGames = new Map();
   for (const r of await q(
     `SELECT player_id, CAST(game_date AS STRING) AS d, points, minutes, reb, ast FROM nba_raw.nbac_player_boxscore ORDER BY game_date`,
@@ -118,24 +95,24 @@ beforeAll(async () => {
     opp: String(r.opponent_team_abbr),
     rating: (100 * Number(r.points)) / (Number(r.fga) - Number(r.oreb) + Number(r.tov) + 0.44 * Number(r.fta)),
   }));
-  playerSummaries = await q(
-    `SELECT player_id, CAST(game_date AS STRING) AS d, * EXCLUDE (player_id, game_date) FROM nba_analytics.player_game_summary`,
-  );
-  teamOffense = await q(
-    `SELECT team_abbr, CAST(game_date AS STRING) AS d, off_rating_prev_10_avg FROM nba_analytics.team_offense_game_summary`,
-  );
-  teamDefense = await q(
-    `SELECT team_abbr, CAST(game_date AS STRING) AS d, def_rating_prev_15_avg FROM nba_analytics.team_defense_game_summary`,
-  );
-  cache = await q(
-    `SELECT player_id, CAST(cache_date AS STRING) AS d, * EXCLUDE (player_id, cache_date) FROM nba_precompute.player_daily_cache`,
-  );
-  factors = await q(
-    `SELECT player_id, CAST(cache_date AS STRING) AS d, opponent_team_abbr, minutes_last_7_days, matchup_score
-       FROM nba_precompute.player_composite_factors`,
-  );
 });
 afterAll(async () => t.dispose());
+
+/**
+ * The rows a processor computes for some dates, read from what it returns (nothing is written), each with
+ * its date as `d` and its player id as a number.
+ */
+async function computed(processor: Processor, dates: readonly IsoDate[]): Promise<Row[]> {
+  const out: Row[] = [];
+  for (const date of dates) {
+    const { season, seasonType } = requireDateInSeason(date);
+    const result = await processor.run({ ...t.adapters, date, season, seasonType, log });
+    for (const r of result.write?.rows ?? []) {
+      out.push({ ...r, d: String(r.game_date ?? r.cache_date), player_id: num(r.player_id) });
+    }
+  }
+  return out;
+}
 
 /** A player's games of the season before a date, oldest first. */
 const before = (playerId: unknown, date: IsoDate) =>
@@ -145,16 +122,16 @@ type Stat = 'pts' | 'min' | 'reb' | 'ast';
 const COLUMN: Record<Stat, string> = { pts: 'points', min: 'minutes', reb: 'rebounds', ast: 'assists' };
 
 /** Phase 3: the mean of the latest n values the player has (a game without the value is skipped). */
-const phase3Player = (stat: 'pts' | 'min', n: number): Pinned[] =>
-  playerSummaries.map((s) => ({
+const phase3Player = async (stat: 'pts' | 'min', n: number): Promise<Pinned[]> =>
+  (await computed(playerGameSummaryProcessor, phase3Dates)).map((s) => ({
     what: `player ${s.player_id} on ${s.d}`,
     actual: s[`${stat}_avg_last_${n}`],
     hand: (k) => mean(present(before(s.player_id, String(s.d)).map((g) => g[stat])).slice(-k)),
   }));
 
 /** Phase 4: the mean over the player's latest n games (the value's gaps are skipped, not refilled). */
-const phase4Player = (stat: Stat, n: number): Pinned[] =>
-  cache.map((c) => ({
+const phase4Player = async (stat: Stat, n: number): Promise<Pinned[]> =>
+  (await computed(playerDailyCacheProcessor, phase4Dates)).map((c) => ({
     what: `player ${c.player_id} on ${c.d}`,
     actual: c[`${stat}_avg_last_${n}`],
     hand: (k) =>
@@ -181,7 +158,7 @@ interface Case {
   readonly n: number;
   /** Decimal digits the values agree to: Phase 4's means of doubles are summed as billionths. */
   readonly digits?: number;
-  values(): Pinned[];
+  values(): Promise<Pinned[]>;
 }
 
 const CASES: readonly Case[] = [
@@ -192,8 +169,8 @@ const CASES: readonly Case[] = [
   {
     name: 'Phase 3 teams: offensive rating over the previous 10 games',
     n: 10,
-    values: () =>
-      teamOffense.map((r) => ({
+    values: async () =>
+      (await computed(teamOffenseProcessor, phase3Dates)).map((r) => ({
         what: `${r.team_abbr} on ${r.d}`,
         actual: r.off_rating_prev_10_avg,
         hand: (k) => mean(latestRatings(String(r.team_abbr), String(r.d), 'offence', k)),
@@ -202,8 +179,8 @@ const CASES: readonly Case[] = [
   {
     name: 'Phase 3 teams: defensive rating over the previous 15 games',
     n: 15,
-    values: () =>
-      teamDefense.map((r) => ({
+    values: async () =>
+      (await computed(teamDefenseProcessor, phase3Dates)).map((r) => ({
         what: `${r.team_abbr} on ${r.d}`,
         actual: r.def_rating_prev_15_avg,
         hand: (k) => mean(latestRatings(String(r.team_abbr), String(r.d), 'defence', k)),
@@ -219,8 +196,8 @@ const CASES: readonly Case[] = [
   {
     name: 'Phase 4 cache: standard deviation of points over the last 30 games',
     n: 30,
-    values: () =>
-      cache.map((c) => ({
+    values: async () =>
+      (await computed(playerDailyCacheProcessor, phase4Dates)).map((c) => ({
         what: `player ${c.player_id} on ${c.d}`,
         actual: c.pts_std_last_30,
         hand: (k) =>
@@ -238,8 +215,8 @@ const CASES: readonly Case[] = [
     // the window without it, n + 1 = 8 the one with the 8th day).
     name: 'Phase 4 factors: minutes in the last 7 days, a game exactly 7 days before included',
     n: 7,
-    values: () =>
-      factors.map((f) => ({
+    values: async () =>
+      (await computed(compositeFactorsProcessor, phase4Dates)).map((f) => ({
         what: `player ${f.player_id} on ${f.d}`,
         actual: f.minutes_last_7_days,
         hand: (days) =>
@@ -258,8 +235,8 @@ const CASES: readonly Case[] = [
     name: 'Phase 4 factors: the opponent’s defensive rating over its previous 15 games (matchup score)',
     n: 15,
     digits: 6,
-    values: () =>
-      factors.map((f) => ({
+    values: async () =>
+      (await computed(compositeFactorsProcessor, phase4Dates)).map((f) => ({
         what: `player ${f.player_id} on ${f.d} against ${f.opponent_team_abbr}`,
         actual: f.matchup_score,
         hand: (k) => {
@@ -277,14 +254,13 @@ describe('lookback windows pinned at their edges', () => {
   it('covers Phase 4 dates with players of more than 30 earlier games, and teams of more than 15', () => {
     expect(phase4Dates).toHaveLength(4);
     const last = phase4Dates.at(-1) as IsoDate;
-    expect(cache.some((c) => c.d === last && before(c.player_id, last).length > 30)).toBe(true);
-    expect(teamDefense.some((r) => latestRatings(String(r.team_abbr), String(r.d), 'defence', 16).length === 16)).toBe(
-      true,
-    );
+    expect([...playerGames.values()].some((games) => games.filter((g) => g.d < last).length > 30)).toBe(true);
+    const teams = new Set(teamGames.map((g) => g.team));
+    expect([...teams].some((team) => latestRatings(team, last, 'defence', 16).length === 16)).toBe(true);
   });
 
-  it.each(CASES)('$name', ({ n, digits = 9, values }) => {
-    const pinned = values();
+  it.each(CASES)('$name', async ({ n, digits = 9, values }) => {
+    const pinned = await values();
     expect(pinned.length).toBeGreaterThan(0);
     const wrong = pinned
       .filter((v) => !close(v.hand(n), v.actual, digits))

@@ -1,0 +1,230 @@
+// The decision code's pure parts pinned exactly, without a warehouse: the gate's report as a person reads
+// it, the defensive checks' error, the factor ranges and clamp, and the versioned v1 feature list. The
+// mutation suite runs this file first: it is cheap, and it kills what mutants of module-level tables do.
+
+import { describe, expect, it } from 'vitest';
+import { CHECKS, type CheckFailure, DependencyError } from '../core/checks/defensive.js';
+import { formatGate, type GateResult, type RunProblem, type TableCoverage } from '../core/gate.js';
+import { clamp, FACTOR_RANGES } from '../core/phase4/factors.js';
+import { FEATURE_VERSION, FEATURES_V1, featureColumn } from '../core/phase4/features.js';
+
+/** A table's coverage with `missing` of 120 games missing, spread over `dates` dates. */
+function coverage(name: string, missing: number, dates = 1): TableCoverage {
+  const missingGames = Array.from({ length: missing }, (_v, i) => ({
+    date: `2021-10-${String(10 + (i % dates)).padStart(2, '0')}`,
+    gameId: `g${i}`,
+  }));
+  return {
+    table: name,
+    expectedGames: 120,
+    presentGames: 120 - missing,
+    coveragePct: Math.floor((1000 * (120 - missing)) / 120) / 10,
+    missingDates: [...new Set(missingGames.map((g) => g.date))],
+    missingGames,
+  };
+}
+
+function gate(tables: TableCoverage[], runProblems: RunProblem[] = [], games = 120): GateResult {
+  return {
+    passed: games > 0 && tables.every((t) => t.missingGames.length === 0) && runProblems.length === 0,
+    seasons: ['2021-22', '2022-23'],
+    dates: 14,
+    games,
+    range: games > 0 ? { start: '2021-10-19', end: '2021-11-01' } : null,
+    tables,
+    runProblems,
+  };
+}
+
+describe('formatGate', () => {
+  it('passed: the table of coverage and the verdict', () => {
+    expect(formatGate(gate([coverage('nba_raw.long_table_name', 0), coverage('nba_raw.t', 0)]))).toBe(
+      [
+        'Phase 2 gate for 2021-22, 2022-23: 14 dates, 120 final games (2021-10-19..2021-11-01)',
+        '',
+        'table                    expected  present  coverage  missing dates',
+        'nba_raw.long_table_name       120      120    100.0%  -',
+        'nba_raw.t                     120      120    100.0%  -',
+        '',
+        'GATE PASSED: Phase 2 is 100% complete for every critical table; Stage 3 may start.',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('no games: no range, and the verdict says why', () => {
+    expect(formatGate(gate([coverage('nba_raw.t', 0)], [], 0))).toBe(
+      [
+        'Phase 2 gate for 2021-22, 2022-23: 14 dates, 0 final games',
+        '',
+        'table      expected  present  coverage  missing dates',
+        'nba_raw.t       120      120    100.0%  -',
+        '',
+        'GATE FAILED: no final games selected; Stage 3 must not start.',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it.each([
+    {
+      name: 'six missing dates are all shown',
+      dates: 6,
+      shown: '2021-10-10, 2021-10-11, 2021-10-12, 2021-10-13, 2021-10-14, 2021-10-15',
+    },
+    {
+      name: 'seven missing dates show six and the count',
+      dates: 7,
+      shown: '2021-10-10, 2021-10-11, 2021-10-12, 2021-10-13, 2021-10-14, 2021-10-15, ... (7 dates)',
+    },
+  ])('missing games: $name', ({ dates, shown }) => {
+    const text = formatGate(gate([coverage('nba_raw.t', 20, dates)]));
+    const lines = text.split('\n');
+    expect(lines[3]).toBe(`nba_raw.t       120      100     83.3%  ${shown}`);
+    expect(lines.slice(4, 7)).toEqual(['', 'Missing games (20):', `  nba_raw.t 2021-10-10 g0`]);
+    expect(lines.filter((l) => l.startsWith('  nba_raw.t '))).toHaveLength(20);
+    expect(text).not.toContain('more (--format json lists all)');
+    expect(
+      text.endsWith('\nGATE FAILED: Phase 2 is incomplete. Stage 3 must not start until the missing data is loaded.\n'),
+    ).toBe(true);
+  });
+
+  it('missing games: more than 20 show 20 and the rest as a count', () => {
+    const lines = formatGate(gate([coverage('nba_raw.t', 21)])).split('\n');
+    expect(lines.filter((l) => l.startsWith('  nba_raw.t '))).toHaveLength(20);
+    expect(lines).toContain('  ... and 1 more (--format json lists all)');
+    expect(lines).toContain('Missing games (21):');
+  });
+
+  it.each([
+    { name: '20 problems are all listed', count: 20, more: null },
+    { name: '21 problems list 20 and the rest as a count', count: 21, more: '  ... and 1 more' },
+  ])('run problems: $name', ({ count, more }) => {
+    const problems: RunProblem[] = Array.from({ length: count }, (_v, i) => ({
+      processor: `p${i}`,
+      date: '2021-10-20',
+      problem: i % 2 === 0 ? 'failed' : 'never_ran',
+      error: i === 2 ? null : 'boom',
+    }));
+    const lines = formatGate(gate([coverage('nba_raw.t', 0)], problems)).split('\n');
+    const at = lines.indexOf(`Runs whose latest attempt did not succeed (${count}):`);
+    expect(at).toBe(5);
+    expect(lines[at - 1]).toBe('');
+    expect(lines.slice(at + 1, at + 4)).toEqual([
+      '  2021-10-20  p0  failed: boom',
+      '  2021-10-20  p1  never ran',
+      '  2021-10-20  p2  failed: ',
+    ]);
+    expect(lines.filter((l) => l.startsWith('  2021-10-20  p'))).toHaveLength(20);
+    expect(lines.at(at + 21)).toBe(more ?? '');
+    expect(lines.at(-2)).toBe(
+      'GATE FAILED: Phase 2 is incomplete. Stage 3 must not start until the missing data is loaded.',
+    );
+  });
+});
+
+describe('DependencyError', () => {
+  const failure = (check: CheckFailure['check'], dates: string[] = [], games: string[] = []): CheckFailure => ({
+    check,
+    message: `${check} says no`,
+    missingDates: dates,
+    missingGames: games,
+  });
+
+  it('knows the four checks', () => {
+    expect(CHECKS).toEqual(['gap_detection', 'upstream_failure', 'completeness', 'freshness']);
+  });
+
+  it.each([
+    { check: 'gap_detection', phase: 3, message: 'Analytics BLOCKED: Gap Detected - gap_detection says no' },
+    { check: 'upstream_failure', phase: 4, message: 'Precompute BLOCKED: Upstream Failure - upstream_failure says no' },
+    { check: 'completeness', phase: 3, message: 'Analytics BLOCKED: Incomplete Upstream - completeness says no' },
+    { check: 'freshness', phase: 4, message: 'Precompute BLOCKED: Stale Upstream - freshness says no' },
+  ] as const)('names the first failing check: $check in Phase $phase', ({ check, phase, message }) => {
+    const e = new DependencyError('p', '2021-10-20', phase, [failure(check)]);
+    expect(e.message).toBe(message);
+    expect(e.name).toBe('DependencyError');
+    expect(e).toMatchObject({ processor: 'p', date: '2021-10-20', check, missingDates: [], missingGames: [] });
+  });
+
+  it('counts the other failing checks and merges their missing dates and games, sorted and once each', () => {
+    const failures = [
+      failure('gap_detection', ['2021-10-21', '2021-10-19'], ['g2', 'g1']),
+      failure('upstream_failure', ['2021-10-19', '2021-10-20'], ['g1']),
+      failure('completeness'),
+    ];
+    const e = new DependencyError('p', '2021-10-22', 3, failures);
+    expect(e.message).toBe('Analytics BLOCKED: Gap Detected - gap_detection says no (and 2 more failing check(s))');
+    expect(e.missingDates).toEqual(['2021-10-19', '2021-10-20', '2021-10-21']);
+    expect(e.missingGames).toEqual(['g1', 'g2']);
+    expect(e.failures).toBe(failures);
+  });
+});
+
+describe('factor ranges and clamp', () => {
+  it('pins each factor’s documented range', () => {
+    expect(FACTOR_RANGES.map(({ column, min, max }) => ({ column, min, max }))).toEqual([
+      { column: 'fatigue_score', min: 0, max: 100 },
+      { column: 'matchup_score', min: -30, max: 30 },
+      { column: 'pace_factor', min: 0.8, max: 1.2 },
+      { column: 'usage_trend', min: -1, max: 1 },
+    ]);
+    for (const r of FACTOR_RANGES) expect(r.meaning.length).toBeGreaterThan(40);
+  });
+
+  it.each([
+    { name: 'below', x: -5, out: 0 },
+    { name: 'at the bottom', x: 0, out: 0 },
+    { name: 'inside', x: 42, out: 42 },
+    { name: 'at the top', x: 100, out: 100 },
+    { name: 'above', x: 105, out: 100 },
+  ])('clamps $name', ({ x, out }) => {
+    expect(clamp(x, 0, 100)).toBe(out);
+  });
+});
+
+describe('the v1 feature vector', () => {
+  it('is fixed: names, order and defaults (a change needs a new version)', () => {
+    expect(FEATURE_VERSION).toBe('v1');
+    expect(FEATURES_V1.map((f) => [f.name, f.defaultValue])).toEqual([
+      ['pts_avg_last_5', 0],
+      ['pts_avg_last_10', 0],
+      ['pts_avg_season', 0],
+      ['pts_std_last_30', 0],
+      ['min_avg_last_10', 0],
+      ['reb_avg_last_10', 0],
+      ['ast_avg_last_10', 0],
+      ['games_played', 0],
+      ['days_rest', 30],
+      ['back_to_back', 0],
+      ['minutes_last_7_days', 0],
+      ['fatigue_score', 0],
+      ['matchup_score', 0],
+      ['pace_factor', 1],
+      ['usage_trend', 0],
+      ['is_home', 0],
+    ]);
+    expect(featureColumn('pace_factor')).toBe('f_pace_factor');
+  });
+
+  it('describes every feature (the descriptions become the feature store’s column descriptions)', () => {
+    expect(FEATURES_V1.map((f) => f.description)).toEqual([
+      'Points, last 5 games',
+      'Points, last 10 games',
+      'Points, season to date',
+      'Standard deviation of points, last 30 games',
+      'Minutes, last 10 games',
+      'Rebounds, last 10 games',
+      'Assists, last 10 games',
+      'Games played in the season before the date',
+      'Days since the last game, capped at 30',
+      '1 when the player played the day before',
+      'Minutes in the 7 days before the date',
+      'Fatigue in [0, 100]',
+      "Opponent's defensive rating against the league's, [-30, 30]",
+      'Expected pace against the league, [0.8, 1.2]',
+      'Usage, last 5 against season, [-1, 1]',
+      "1 when the player's team is the nominal home team",
+    ]);
+  });
+});

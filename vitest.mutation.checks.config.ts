@@ -1,0 +1,36 @@
+import { defineConfig } from 'vitest/config';
+import { BaseSequencer, type TestSpecification } from 'vitest/node';
+
+// The suite Stryker runs for the gate, the defensive checks and the Phase 3-4 processors: in-process tests
+// on a shared loaded fixture (built once, unmutated, by the global setup), each running the mutated code
+// inside its cases, not in beforeAll (Stryker would count that as static coverage and run every test).
+const FILES = [
+  'test/decisions.pure.test.ts',
+  'test/boundaries.checks.test.ts',
+  'test/boundaries.gate.test.ts',
+  'test/phase4Rows.test.ts',
+  'test/boundaries.lookbacks.test.ts',
+];
+
+/**
+ * The files in the order above, cheapest first: a static mutant (a module-level table) runs every file, and
+ * Stryker stops at the first failure, so the pure file kills most of them in milliseconds.
+ */
+class ListedOrder extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const rank = (f: TestSpecification) => FILES.findIndex((name) => f.moduleId.endsWith(name));
+    return [...files].sort((a, b) => rank(a) - rank(b));
+  }
+}
+
+export default defineConfig({
+  test: {
+    include: FILES,
+    globalSetup: ['test/support/loadedSetup.ts'],
+    sequence: { sequencer: ListedOrder },
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    env: { METADATA_SERVER_DETECTION: 'none' },
+  },
+});
