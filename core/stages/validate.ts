@@ -127,8 +127,11 @@ function rules(finite: (e: string) => string): Rule[] {
   return out;
 }
 
+/** What the checks read through: queries (restricted to the selected seasons) and the SQL dialect. */
+type Reader = Pick<Warehouse, 'query' | 'dialect'>;
+
 async function ruleCheck(
-  warehouse: Warehouse,
+  warehouse: Reader,
   rule: Rule,
   range: { start: IsoDate; end: IsoDate },
 ): Promise<ValidationCheck> {
@@ -171,7 +174,7 @@ function check(
 
 /** Per-date counts of a query grouped by date: date -> number. */
 async function perDate(
-  warehouse: Warehouse,
+  warehouse: Reader,
   sql: string,
   params: Record<string, SqlValue>,
 ): Promise<Map<IsoDate, number>> {
@@ -184,7 +187,7 @@ async function perDate(
  * `(col BETWEEN @s0 AND @e0 OR ...)`, one range per season, so that games between two selected seasons
  * (their playoffs, when only regular seasons are selected) are not validated against a plan without them.
  */
-function restrictedTo(warehouse: Warehouse, ranges: readonly { start: IsoDate; end: IsoDate }[]): Warehouse {
+function restrictedTo(warehouse: Warehouse, ranges: readonly { start: IsoDate; end: IsoDate }[]): Reader {
   const params: Record<string, SqlValue> = {};
   ranges.forEach((r, i) => {
     params[`s${i}`] = r.start;
@@ -196,14 +199,8 @@ function restrictedTo(warehouse: Warehouse, ranges: readonly { start: IsoDate; e
       (_m, col: string) => `(${ranges.map((_r, i) => `${col} BETWEEN @s${i} AND @e${i}`).join(' OR ')})`,
     );
   return {
-    description: warehouse.description,
     dialect: warehouse.dialect,
     query: (sql, extra) => warehouse.query(rewrite(sql), { ...extra, ...params }),
-    ensureTables: (tables) => warehouse.ensureTables(tables),
-    commit: (change) => warehouse.commit(change),
-    append: (table, rows) => warehouse.append(table, rows),
-    checkpoint: () => warehouse.checkpoint(),
-    close: () => warehouse.close(),
   };
 }
 

@@ -115,7 +115,8 @@ export function jobConditions(o: JobOutcome): JobCondition[] {
       },
     ];
   }
-  if (o.failed > 0 || o.jobFailedBy || o.succeeded < o.completions) {
+  // A failed index is one not succeeded: `succeeded < completions` covers it.
+  if (o.jobFailedBy || o.succeeded < o.completions) {
     const reason = o.jobFailedBy ?? 'FailedIndexes';
     return [
       { type: 'FailureTarget', status: 'True', reason },
