@@ -594,6 +594,39 @@ describe('reconcile at its edges', () => {
       expected: [{ kind: 'reportStage1Failures' }, { kind: 'runGate' }],
     },
     {
+      name: 'failures reported in creation order (observed in that order)',
+      s: state({ jobs: [FAILED_S1, failed(RETRY, '', '0')] }),
+      expected: [
+        { kind: 'reportStage1Failures', job: STAGE1.name },
+        { kind: 'reportStage1Failures', job: RETRY.name },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'created in the same second: the retry Job counts as the later one (observed in that order)',
+      s: state({ jobs: [FAILED_S1, failed({ ...RETRY, createdAt: STAGE1.createdAt }, '', '0')] }),
+      expected: [
+        { kind: 'reportStage1Failures', job: STAGE1.name },
+        { kind: 'reportStage1Failures', job: RETRY.name },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'two Stage 1 Jobs created in the same second: by name (observed in that order)',
+      s: state({
+        jobs: [failed(STAGE1, '0,1,3', '2'), failed({ ...STAGE1, name: 'nba-stage1-b', uid: 'b' }, '0,1,3', '2')],
+        plans: [
+          plan(STAGE1, DATES),
+          ['nba-stage1-b', { ok: true, plan: { jobName: 'b', season: SEASON, dates: DATES } }],
+        ],
+      }),
+      expected: [
+        { kind: 'reportStage1Failures', job: STAGE1.name },
+        { kind: 'reportStage1Failures', job: 'nba-stage1-b' },
+        { kind: 'runGate' },
+      ],
+    },
+    {
       name: 'failures reported in creation order, whatever the order observed',
       s: state({
         jobs: [failed(RETRY, '', '0'), FAILED_S1],
@@ -792,6 +825,57 @@ describe('reconcile at its edges', () => {
     expect(parseStage3Summary(JSON.stringify({ ...SUMMARY, status }))?.status).toBe(status);
   });
 
+  /** Every order of a list. */
+  const orders = <T>(xs: readonly T[]): T[][] =>
+    xs.length <= 1
+      ? [[...xs]]
+      : xs.flatMap((x, i) => orders([...xs.slice(0, i), ...xs.slice(i + 1)]).map((o) => [x, ...o]));
+
+  it('openFailedDates gives the same answer for every order of the Jobs observed', () => {
+    // The date of index 2: failed by Stage 1 (ended 01:00); then retries a, b, c, d all ended at 03:00: a created
+    // at 02:00, b, c and d at 02:30 (so after a), ordered among themselves by name. The last of them decides.
+    const retry = (name: string, createdAt: string, ok: boolean): ObservedJob => {
+      const j = { ...RETRY, name, uid: name, createdAt };
+      return ok ? done(j, '2024-01-01T03:00:00Z') : failed(j, '', '0', 'FailedIndexes', '2024-01-01T03:00:00Z');
+    };
+    const a = retry('nba-retry-a', '2024-01-01T02:00:00Z', true);
+    const b = retry('nba-retry-b', '2024-01-01T02:30:00Z', false);
+    const c = retry('nba-retry-c', '2024-01-01T02:30:00Z', true);
+    const d = retry('nba-retry-d', '2024-01-01T02:30:00Z', false);
+    const plans = new Map([plan(STAGE1, DATES), plan(RETRY, ['2021-10-21'])]);
+    const s1 = failed(STAGE1, '0,1,3', '2');
+    for (const jobs of orders([s1, a, b, c])) {
+      expect(openFailedDates(jobs, plans), jobs.map((j) => j.name).join(' ')).toEqual([]);
+    }
+    for (const jobs of orders([s1, a, c, d])) {
+      expect(openFailedDates(jobs, plans), jobs.map((j) => j.name).join(' ')).toEqual(['2021-10-21']);
+    }
+    for (const jobs of orders([s1, c, b])) {
+      expect(openFailedDates(jobs, plans), jobs.map((j) => j.name).join(' ')).toEqual([]);
+    }
+  });
+
+  it('the gate is published on the Job that ended last, whatever the order observed', () => {
+    const s1 = failed(STAGE1, '0,1,3', '2', 'FailedIndexes', '2024-01-01T01:00:00Z');
+    const r1 = done({ ...RETRY, name: 'nba-retry-a', uid: 'a' }, '2024-01-01T03:00:00Z');
+    const r2 = done({ ...RETRY, name: 'nba-retry-b', uid: 'b' }, '2024-01-01T04:00:00Z');
+    for (const jobs of orders([s1, r1, r2])) {
+      const actions = reconcile(
+        state({
+          jobs,
+          reports: [report('failures', STAGE1.uid)],
+          gates: [[SEASON, { key: key(jobs), result: gateResult([]) }]],
+        }),
+      );
+      expect(
+        actions.find((x) => x.kind === 'publishGate'),
+        jobs.map((j) => j.name).join(' '),
+      ).toMatchObject({
+        lastJob: { name: 'nba-retry-b', uid: 'b' },
+      });
+    }
+  });
+
   describe('openFailedDates', () => {
     const plans = new Map([plan(STAGE1, DATES), plan(RETRY, ['2021-10-21'])]);
     it.each([
@@ -822,6 +906,19 @@ describe('reconcile at its edges', () => {
         want: ['2021-10-21'],
       },
       {
+        name: 'a running Job fails nothing yet',
+        jobs: () => [failed(STAGE1, '0,1,3', '2'), { ...RETRY, planConfigMap: 'later', completedIndexes: '' }],
+        want: ['2021-10-21'],
+      },
+      {
+        name: 'by end time, not creation: the Stage 1 Job that ended after the retry decides',
+        jobs: () => [
+          done(STAGE1, '2024-01-01T05:00:00Z'),
+          failed(RETRY, '', '0', 'FailedIndexes', '2024-01-01T03:00:00Z'),
+        ],
+        want: [],
+      },
+      {
         name: 'only Stage 1 Jobs count',
         jobs: () => [failed(STAGE1, '0,1,3', '2'), done({ ...RETRY, component: 'stage3' }, '2024-01-01T03:00:00Z')],
         want: ['2021-10-21'],
@@ -840,6 +937,7 @@ describe('reconcile at its edges', () => {
       const withReversed = new Map([
         ...plans,
         ['reversed', { ok: true, plan: { jobName: 'r', season: SEASON, dates: [...DATES].reverse() } }] as const,
+        ['later', { ok: true, plan: { jobName: 'l', season: SEASON, dates: ['2021-10-25'] } }] as const,
       ]);
       expect(openFailedDates(jobs(), withReversed as ReadonlyMap<string, PlanLookup>)).toEqual(want);
     });

@@ -70,10 +70,12 @@ function fill(table: TableSchema, date: string, over: Row): Row {
  * One date's complete data: game `gameId`, HOM 100 - AWY 90; player 1 (HOM) scored all 100, player 2 (AWY) all
  * 90; player 3 (HOM) is rostered and did not play, so the Phase 4 tables have three rows and the others two.
  */
-function dateRows(date: string, gameId: string): Map<TableSchema, Row[]> {
+function dateRows(date: string, gameId: string, second = false): Map<TableSchema, Row[]> {
+  // A second game of the date: teams HM2 and AW2, players 11, 12 and 13.
+  const [home, away, p] = second ? ['HM2', 'AW2', 10] : ['HOM', 'AWY', 0];
   const teams = [
-    { team: 'HOM', opp: 'AWY', pts: 100, player: 1 },
-    { team: 'AWY', opp: 'HOM', pts: 90, player: 2 },
+    { team: home, opp: away, pts: 100, player: p + 1 },
+    { team: away, opp: home, pts: 90, player: p + 2 },
   ];
   const players = (table: TableSchema, over: Row = {}) =>
     teams.map((t) =>
@@ -87,9 +89,9 @@ function dateRows(date: string, gameId: string): Map<TableSchema, Row[]> {
       }),
     );
   const rostered = [
-    { team: 'HOM', player: 1 },
-    { team: 'AWY', player: 2 },
-    { team: 'HOM', player: 3 },
+    { team: home, player: p + 1 },
+    { team: away, player: p + 2 },
+    { team: home, player: p + 3 },
   ];
   const perPlayer = (table: TableSchema, over: Row = {}) =>
     rostered.map((r) => fill(table, date, { cache_date: date, player_id: r.player, ...over }));
@@ -100,8 +102,8 @@ function dateRows(date: string, gameId: string): Map<TableSchema, Row[]> {
         fill(nbacSchedule, date, {
           game_date: date,
           game_id: gameId,
-          home_team_abbr: 'HOM',
-          away_team_abbr: 'AWY',
+          home_team_abbr: home,
+          away_team_abbr: away,
           home_score: 100,
           away_score: 90,
           game_status: 'Final',
@@ -152,7 +154,7 @@ function dateRows(date: string, gameId: string): Map<TableSchema, Row[]> {
       processorRunHistory,
       PROCESSORS.map((p, i) =>
         fill(processorRunHistory, date, {
-          run_id: `${date}-${i}`,
+          run_id: `${date}-${gameId}-${i}`,
           processor_name: p.name,
           data_date: date,
           status: 'success',
@@ -393,7 +395,7 @@ describe('validate on a complete date', () => {
     {
       name: 'a failed run followed by a success: passes',
       edit: (f) => {
-        change(f, processorRunHistory, { run_id: `${D1}-0` }, { status: 'failed', error_message: 'boom' });
+        change(f, processorRunHistory, { run_id: `${D1}-${G1}-0` }, { status: 'failed', error_message: 'boom' });
         rowsOf(f, processorRunHistory).push(
           fill(processorRunHistory, D1, {
             run_id: 'later',
@@ -723,11 +725,62 @@ describe('validate on a complete date', () => {
     },
   ];
 
+  // Many checks failing at once, each on rows of its own: first, so that a broken check shows in one test
+  // (and Stryker, stopping at the first failing test, need not run the rest).
+  it.each([
+    {
+      set: 'rows wrong',
+      names: [
+        'one summary too many',
+        "a scraper's latest run failed: named by itself (it has no table), with the first line of its error",
+        'points NULL in a player summary',
+        'team offense pace NULL',
+        'team defense def_rating NULL',
+        'TS% 1.51: fails',
+        'minutes 71: fails',
+        'raw fg_pct 1.01: fails',
+        'fatigue_score -1: fails',
+        'a feature NULL',
+        "a player's points not adding up to the team's",
+        'an offense summary disagreeing with the schedule',
+        'a defense row missing',
+        'a ml_feature_store row missing: 2 of 3 is 66.6%, rounded down',
+      ],
+    },
+    {
+      set: 'rows missing',
+      names: [
+        'a team without player rows sums to 0',
+        'a team without a roster',
+        'the schedule score disagreeing with the box scores',
+        'a blocked run without a message',
+        'TS% -0.01: fails',
+        'minutes -1: fails',
+        'a feature NULL',
+        'fatigue_score null: fails',
+      ],
+    },
+  ])('many checks failing at once, each for its own rows: $set', async ({ names }) => {
+    const picked = names.map((n) => {
+      const c = cases.find((x) => x.name === n);
+      if (!c) throw new Error(`no case ${n}`);
+      return c;
+    });
+    for (const c of picked) c.edit(fx);
+    const want: Record<string, ValidationFailure[]> = {};
+    for (const c of picked)
+      for (const [check, f] of Object.entries(c.failed)) want[check] = [...(want[check] ?? []), ...f];
+    const r = await report([fx], [{ season: '2021-22', dates: [planDate(D1, G1)] }]);
+    expect(failedChecks(r)).toEqual(want);
+  });
+
   it.each(cases)('$name', async ({ edit, failed }) => {
     edit(fx);
     const r = await report([fx], [{ season: '2021-22', dates: [planDate(D1, G1)] }]);
     expect(failedChecks(r)).toEqual(failed);
     expect(r.passed).toBe(Object.keys(failed).length === 0);
+    // Every cell a percentage, 0 of 0 expected included (full coverage).
+    expect(r.coverage.filter((c) => !(c.pct >= 0 && c.pct <= 100))).toEqual([]);
     for (const c of r.checks) expect(c.failureCount, c.name).toBe(c.failures.length);
   });
 });
@@ -785,6 +838,82 @@ describe('validate over several seasons and no dates', () => {
     expect(runs?.failureCount).toBe(4 * PROCESSORS.length);
     expect(runs?.failures).toHaveLength(Math.min(50, 4 * PROCESSORS.length));
     expect(runs?.failures[0]).toMatchObject({ date: D2, detail: 'never ran' });
+  });
+
+  it('a date with two games: twice the rows expected, and all there', async () => {
+    const both = dateRows(D1, G1);
+    for (const [table, rows] of dateRows(D1, '0022100002', true)) {
+      // One run history per processor and date is enough.
+      if (table !== processorRunHistory) rowsOf(both, table).push(...rows);
+    }
+    const r = await report(
+      [both],
+      [{ season: '2021-22', dates: [{ ...planDate(D1, G1), games: 2, gameIds: [G1, '0022100002'] }] }],
+    );
+    expect(failedChecks(r)).toEqual({});
+    expect(r.coverage.map((c) => [c.expected, c.present, c.pct])).toEqual([
+      [2, 2, 100],
+      [2, 2, 100],
+      [2, 2, 100],
+      [2, 2, 100],
+      [4, 4, 100],
+      [4, 4, 100],
+      [4, 4, 100],
+      [4, 4, 100],
+      [6, 6, 100],
+      [6, 6, 100],
+      [6, 6, 100],
+    ]);
+  });
+
+  it('a team row missing on a date with two games: 3 of 4', async () => {
+    const both = dateRows(D1, G1);
+    for (const [table, rows] of dateRows(D1, '0022100002', true)) {
+      if (table !== processorRunHistory) rowsOf(both, table).push(...rows);
+    }
+    drop(both, teamOffenseGameSummary, { team_abbr: 'AW2' });
+    drop(both, teamDefenseGameSummary, { team_abbr: 'AW2' });
+    drop(both, nbacTeamBoxscore, { team_abbr: 'AW2' });
+    change(both, nbacSchedule, { game_id: '0022100002' }, { away_score: null });
+    const r = await report(
+      [both],
+      [{ season: '2021-22', dates: [{ ...planDate(D1, G1), games: 2, gameIds: [G1, '0022100002'] }] }],
+    );
+    expect(failedChecks(r)).toEqual({
+      rows_present: [
+        fail('nba_raw.nbac_team_boxscore', '1 of 2 present (50%)'),
+        fail('nba_analytics.team_offense_game_summary', '3 of 4 present (75%)'),
+        fail('nba_analytics.team_defense_game_summary', '3 of 4 present (75%)'),
+      ],
+      two_team_rows_per_game: [
+        fail('nba_raw.nbac_team_boxscore', '3 rows, expected 4'),
+        fail('nba_analytics.team_offense_game_summary', '3 rows, expected 4'),
+        fail('nba_analytics.team_defense_game_summary', '3 rows, expected 4'),
+      ],
+    });
+  });
+
+  it('dates given out of order: sorted, and each season read from its first date to its last', async () => {
+    const r = await report(
+      [dateRows(D1, G1), dateRows(D3, G3)],
+      [
+        { season: '2021-22', dates: [planDate(D3, G3), planDate(D1, G1)] },
+        { season: '2022-23', dates: [] },
+      ],
+    );
+    expect(failedChecks(r)).toEqual({});
+    expect({ range: r.range, dates: r.dates }).toEqual({ range: { start: D1, end: D3 }, dates: [D1, D3] });
+    expect(r.coverage.every((c) => c.pct === 100)).toBe(true);
+  });
+
+  it('without a clock, the time of the report is now (a valid ISO time)', async () => {
+    const warehouse = await DuckDbWarehouse.open(':memory:');
+    try {
+      const r = await validate(warehouse, [{ season: '2021-22', dates: [] }]);
+      expect(new Date(r.generatedAt).toISOString()).toBe(r.generatedAt);
+    } finally {
+      await warehouse.close();
+    }
   });
 
   it('no date selected: not passed, nothing checked', async () => {

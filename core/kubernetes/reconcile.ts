@@ -225,21 +225,17 @@ export function parseStage3Summary(message: string | null | undefined): Stage3Su
   }
 }
 
+/** -1, 0 or 1 as text `x` sorts before, with or after `y` (ISO timestamps sort as text). */
+const cmp = (x: string, y: string) => (x < y ? -1 : x > y ? 1 : 0);
 /** Timestamps have whole seconds: on a tie a retry Job counts as the later one (it follows a Stage 1 Job). */
 const isRetry = (j: ObservedJob) => (j.name.startsWith('nba-retry-') ? 1 : 0);
 const byCreation = (a: ObservedJob, b: ObservedJob) =>
-  a.createdAt !== b.createdAt
-    ? a.createdAt < b.createdAt
-      ? -1
-      : 1
-    : isRetry(a) !== isRetry(b)
-      ? isRetry(a) - isRetry(b)
-      : a.name < b.name
-        ? -1
-        : 1;
-/** By end time; a stable sort keeps the creation order of Jobs that ended in the same second. */
-const byFinish = (a: ObservedJob, b: ObservedJob) =>
-  (a.finishedAt ?? '') === (b.finishedAt ?? '') ? 0 : (a.finishedAt ?? '') < (b.finishedAt ?? '') ? -1 : 1;
+  cmp(a.createdAt, b.createdAt) || isRetry(a) - isRetry(b) || cmp(a.name, b.name);
+/**
+ * By end time (only finished Jobs, which have one, are sorted so); a stable sort keeps the creation order of Jobs
+ * that ended in the same second.
+ */
+const byFinish = (a: ObservedJob, b: ObservedJob) => cmp(String(a.finishedAt), String(b.finishedAt));
 
 /**
  * The dates of a season whose latest attempt failed: a date counts as fixed once a Job that finished later
