@@ -589,6 +589,18 @@ describe('reconcile at its edges', () => {
       ],
     },
     {
+      name: 'a Job without per-index limits (failedIndexes null) past its deadline: every undone index, failedIndexes ""',
+      s: state({ jobs: [{ ...failed(STAGE1, '0-2', '', 'DeadlineExceeded'), failedIndexes: null }] }),
+      expected: [
+        {
+          kind: 'reportStage1Failures',
+          failedIndexes: '',
+          failed: [{ index: 3, date: DATES[3] as string, state: 'unfinished', logs: kubectl(STAGE1.name, 3) }],
+        },
+        { kind: 'runGate' },
+      ],
+    },
+    {
       name: 'a report of another kind for the same Job does not count as its failure report',
       s: state({ jobs: [FAILED_S1], reports: [report('validation', STAGE1.uid)] }),
       expected: [{ kind: 'reportStage1Failures' }, { kind: 'runGate' }],
