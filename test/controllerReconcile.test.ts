@@ -1,6 +1,7 @@
 // reconcile(observed) -> actions, as a table: each stage, each failure, and a restart at each point (the
 // observed state after a restart holds only what the cluster holds: the reports written, the Jobs created).
 
+import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { failureLog, failureLogText, fitConfigMap, stage3FailureMessage } from '../controller/reports.js';
 import type { GateResult } from '../core/gate.js';
@@ -152,14 +153,24 @@ const kinds = (actions: Action[]) => actions.map((a) => a.kind);
 const kubectl = (j: string, i: number) =>
   `kubectl logs -n ${NS} -l job-name=${j},batch.kubernetes.io/job-completion-index=${i}`;
 
+/**
+ * The gate key as the controller writes it into its gate report (so a restart finds it again): the first 16 hex
+ * digits of the SHA-256 of the sorted `name:uid` lines. Computed here apart from gateKey, and without calling
+ * core at load time: Stryker sees a mutant that breaks a file's loading as a survivor.
+ */
+function key(jobs: readonly ObservedJob[]): string {
+  const lines = jobs.map((j) => `${j.name}:${j.uid}`).sort();
+  return createHash('sha256').update(lines.join('\n')).digest('hex').slice(0, 16);
+}
+
 // --- The stages
 
 const FAILED_S1 = failed(STAGE1, '0,1,3', '2');
-const KEY_S1 = gateKey([FAILED_S1]);
+const KEY_S1 = key([FAILED_S1]);
 const DONE_S1 = done(STAGE1);
-const KEY_DONE = gateKey([DONE_S1]);
+const KEY_DONE = key([DONE_S1]);
 const DONE_RETRY = done(RETRY, '2024-01-01T03:00:00Z');
-const KEY_RETRY = gateKey([FAILED_S1, DONE_RETRY]);
+const KEY_RETRY = key([FAILED_S1, DONE_RETRY]);
 const STAGE3_JOB = job(STAGE3, { component: 'stage3', planConfigMap: null, completions: 1 });
 const SUMMARY = {
   status: 'failed',
@@ -445,14 +456,13 @@ describe('the pure helpers', () => {
 });
 
 describe('the reports', () => {
-  const action = reconcile(state({ jobs: [failed(STAGE1, '0,3', '1,2')] }))[0] as Extract<
-    Action,
-    { kind: 'reportStage1Failures' }
-  >;
+  // Computed inside each test, not at load time (see key()).
+  const failureAction = () =>
+    reconcile(state({ jobs: [failed(STAGE1, '0,3', '1,2')] }))[0] as Extract<Action, { kind: 'reportStage1Failures' }>;
 
   it('a failure log names each date, its attempts, reason, failing processor and logs command', () => {
     const log = failureLog(
-      action,
+      failureAction(),
       new Map([
         [1, { exitCodes: [null, 1, 1] }],
         [2, { exitCodes: [2] }],
@@ -520,5 +530,428 @@ describe('the reports', () => {
     expect(Buffer.byteLength(cut)).toBeLessThanOrEqual(1000);
     expect(cut).toMatch(/cut to fit a ConfigMap/);
     expect(fitConfigMap('small', 1000)).toBe('small');
+  });
+});
+
+describe('reconcile at its edges', () => {
+  const OTHER = '2022-23';
+  const other = job('nba-stage1-202223-33333333', { season: OTHER, completions: 1 });
+  const otherPlan = plan(other, ['2022-10-18']);
+
+  it.each([
+    {
+      name: 'a condition whose status is not True does not end a Job',
+      s: state({
+        jobs: [
+          {
+            ...STAGE1,
+            conditions: [
+              { type: 'Failed', status: 'False' },
+              { type: 'Complete', status: 'Unknown' },
+            ],
+          },
+        ],
+      }),
+      expected: [],
+    },
+    {
+      name: "the reason is the True Failed condition's, not a stale one's nor FailureTarget's",
+      s: state({
+        jobs: [
+          {
+            ...FAILED_S1,
+            conditions: [
+              { type: 'Failed', status: 'False', reason: 'Stale' },
+              { type: 'FailureTarget', status: 'True', reason: 'Target' },
+              { type: 'Failed', status: 'True', reason: 'DeadlineExceeded' },
+            ],
+          },
+        ],
+      }),
+      expected: [{ kind: 'reportStage1Failures', reason: 'DeadlineExceeded' }, { kind: 'runGate' }],
+    },
+    {
+      name: 'Complete with an index neither completed nor failed (a success policy): nothing to report',
+      s: state({ jobs: [{ ...done(STAGE1), completedIndexes: '0-2' }] }),
+      expected: [{ kind: 'runGate' }],
+    },
+    {
+      name: 'Complete with a failed index: reported as Complete, without a Failed reason',
+      s: state({ jobs: [{ ...done(STAGE1), completedIndexes: '0,1,3', failedIndexes: '2' }] }),
+      expected: [
+        {
+          kind: 'reportStage1Failures',
+          outcome: 'Complete',
+          reason: null,
+          failed: [{ index: 2, date: DATES[2] as string, state: 'failed', logs: kubectl(STAGE1.name, 2) }],
+        },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'a Job without per-index limits (failedIndexes null) past its deadline: every undone index, failedIndexes ""',
+      s: state({ jobs: [{ ...failed(STAGE1, '0-2', '', 'DeadlineExceeded'), failedIndexes: null }] }),
+      expected: [
+        {
+          kind: 'reportStage1Failures',
+          failedIndexes: '',
+          failed: [{ index: 3, date: DATES[3] as string, state: 'unfinished', logs: kubectl(STAGE1.name, 3) }],
+        },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'a report of another kind for the same Job does not count as its failure report',
+      s: state({ jobs: [FAILED_S1], reports: [report('validation', STAGE1.uid)] }),
+      expected: [{ kind: 'reportStage1Failures' }, { kind: 'runGate' }],
+    },
+    {
+      name: 'failures reported in creation order (observed in that order)',
+      s: state({ jobs: [FAILED_S1, failed(RETRY, '', '0')] }),
+      expected: [
+        { kind: 'reportStage1Failures', job: STAGE1.name },
+        { kind: 'reportStage1Failures', job: RETRY.name },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'created in the same second: the retry Job counts as the later one (observed in that order)',
+      s: state({ jobs: [FAILED_S1, failed({ ...RETRY, createdAt: STAGE1.createdAt }, '', '0')] }),
+      expected: [
+        { kind: 'reportStage1Failures', job: STAGE1.name },
+        { kind: 'reportStage1Failures', job: RETRY.name },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'two Stage 1 Jobs created in the same second: by name (observed in that order)',
+      s: state({
+        jobs: [failed(STAGE1, '0,1,3', '2'), failed({ ...STAGE1, name: 'nba-stage1-b', uid: 'b' }, '0,1,3', '2')],
+        plans: [
+          plan(STAGE1, DATES),
+          ['nba-stage1-b', { ok: true, plan: { jobName: 'b', season: SEASON, dates: DATES } }],
+        ],
+      }),
+      expected: [
+        { kind: 'reportStage1Failures', job: STAGE1.name },
+        { kind: 'reportStage1Failures', job: 'nba-stage1-b' },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'failures reported in creation order, whatever the order observed',
+      s: state({
+        jobs: [failed(RETRY, '', '0'), FAILED_S1],
+        reports: [],
+      }),
+      expected: [
+        { kind: 'reportStage1Failures', job: STAGE1.name },
+        { kind: 'reportStage1Failures', job: RETRY.name },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'created in the same second: the retry Job counts as the later one',
+      s: state({ jobs: [failed({ ...RETRY, createdAt: STAGE1.createdAt }, '', '0'), FAILED_S1] }),
+      expected: [
+        { kind: 'reportStage1Failures', job: STAGE1.name },
+        { kind: 'reportStage1Failures', job: RETRY.name },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'two Stage 1 Jobs created in the same second: by name',
+      s: state({
+        jobs: [failed({ ...STAGE1, name: 'nba-stage1-b', uid: 'b' }, '0,1,3', '2'), failed(STAGE1, '0,1,3', '2')],
+        plans: [
+          plan(STAGE1, DATES),
+          [`nba-stage1-b`, { ok: true, plan: { jobName: 'b', season: SEASON, dates: DATES } }],
+        ],
+      }),
+      expected: [
+        { kind: 'reportStage1Failures', job: STAGE1.name },
+        { kind: 'reportStage1Failures', job: 'nba-stage1-b' },
+        { kind: 'runGate' },
+      ],
+    },
+    {
+      name: 'a plan ConfigMap that cannot be used: says why',
+      s: state({ jobs: [STAGE1], plans: [[`${STAGE1.name}-plan`, { ok: false, problem: 'not JSON' }]] }),
+      expected: [
+        {
+          kind: 'warn',
+          subject: STAGE1.name,
+          message: `job ${STAGE1.name}: its plan ConfigMap ${STAGE1.name}-plan cannot be used: not JSON`,
+        },
+      ],
+    },
+    {
+      name: 'a plan ConfigMap not found: says it was not read',
+      s: state({ jobs: [STAGE1], plans: [] }),
+      expected: [
+        {
+          kind: 'warn',
+          message: `job ${STAGE1.name}: its plan ConfigMap ${STAGE1.name}-plan cannot be used: not read`,
+        },
+      ],
+    },
+    {
+      name: 'a Job without the plan annotation: says so',
+      s: state({ jobs: [{ ...STAGE1, planConfigMap: null }] }),
+      expected: [
+        {
+          kind: 'warn',
+          message: `job ${STAGE1.name}: no plan ConfigMap annotation, so its indexes cannot be turned into dates`,
+        },
+      ],
+    },
+    {
+      name: 'one plan of two unreadable: no gate',
+      s: state({
+        jobs: [FAILED_S1, DONE_RETRY],
+        plans: [plan(STAGE1, DATES)],
+        reports: [report('failures', STAGE1.uid)],
+      }),
+      expected: [{ kind: 'warn', subject: RETRY.name }],
+    },
+    {
+      name: "another season's gate report does not stand for this one's",
+      s: state({
+        jobs: [DONE_S1],
+        reports: [report('gate', null, { season: OTHER, gateKey: KEY_DONE, gatePassed: true })],
+      }),
+      expected: [{ kind: 'runGate', key: KEY_DONE }],
+    },
+    {
+      name: 'a gate report without a result: the gate runs',
+      s: state({ jobs: [DONE_S1], reports: [report('gate', null, { gateKey: KEY_DONE, gatePassed: null })] }),
+      expected: [{ kind: 'runGate', key: KEY_DONE }],
+    },
+    {
+      name: 'the gate published on the Job that finished last, not the one created last',
+      s: state({
+        jobs: [failed(STAGE1, '0,1,3', '2', 'FailedIndexes', '2024-01-01T05:00:00Z'), DONE_RETRY],
+        reports: [report('failures', STAGE1.uid)],
+        gates: [
+          [
+            SEASON,
+            {
+              key: key([failed(STAGE1, '0,1,3', '2', 'FailedIndexes', '2024-01-01T05:00:00Z'), DONE_RETRY]),
+              result: gateResult(['2021-10-21']),
+            },
+          ],
+        ],
+      }),
+      expected: [{ kind: 'publishGate', lastJob: { name: STAGE1.name, uid: STAGE1.uid } }],
+    },
+    {
+      name: 'gate passed without a Stage 3 spec that can be used: says why',
+      s: state({
+        jobs: [DONE_S1],
+        spec: { ok: false, problem: 'no job name' },
+        reports: [report('gate', null, { gateKey: KEY_DONE, gatePassed: true })],
+      }),
+      expected: [
+        { kind: 'warn', subject: `stage3-spec-${SEASON}`, message: 'gate passed but no Stage 3 spec: no job name' },
+      ],
+    },
+    {
+      name: 'only an old Stage 3 Job and no Stage 1 Job: nothing to do',
+      s: state({ jobs: [done({ ...STAGE3_JOB, name: 'nba-stage3-202122-old00000', uid: 'old' })] }),
+      expected: [],
+    },
+    {
+      name: 'no spec: the Stage 3 Job created last stands for the season',
+      s: state({
+        spec: null,
+        jobs: [
+          { ...STAGE3_JOB, name: 'nba-stage3-new', uid: 'new', createdAt: '2024-01-02T00:00:00Z' },
+          done({ ...STAGE3_JOB, name: 'nba-stage3-old', uid: 'old' }),
+          DONE_S1,
+        ],
+      }),
+      expected: [],
+    },
+    {
+      name: 'no spec and no Stage 3 Job: a Stage 1 Job is not taken for one',
+      s: state({ spec: null, jobs: [DONE_S1] }),
+      expected: [{ kind: 'runGate', key: KEY_DONE }],
+    },
+    {
+      name: 'Stage 3 failed: the Failed condition gives reason and message',
+      s: state({ jobs: [DONE_S1, failed(STAGE3_JOB, '', '', 'BackoffLimitExceeded')], pods: [[STAGE3, null]] }),
+      expected: [
+        { kind: 'reportStage3Failure', reason: 'BackoffLimitExceeded', conditionMessage: 'Job has failed indexes' },
+      ],
+    },
+    {
+      name: 'Stage 3 failed with a bare Failed condition: reason and message null',
+      s: state({ jobs: [DONE_S1, { ...done(STAGE3_JOB), conditions: [{ type: 'Failed', status: 'True' }] }] }),
+      expected: [{ kind: 'reportStage3Failure', reason: null, conditionMessage: null, termination: null }],
+    },
+    {
+      name: 'Stage 3 succeeded: validates the sorted dates of the plans that can be read',
+      s: state({
+        jobs: [DONE_S1, done(RETRY, '2024-01-01T03:00:00Z'), done(STAGE3_JOB)],
+        plans: [plan(STAGE1, DATES.slice(1)), plan(RETRY, ['2021-10-18', '2021-10-20'])],
+      }),
+      expected: [{ kind: 'validate', dates: ['2021-10-18', ...DATES.slice(1)] }],
+    },
+    {
+      name: 'Stage 3 succeeded with a plan unreadable: its dates are left out',
+      s: state({ jobs: [DONE_S1, DONE_RETRY, done(STAGE3_JOB)], plans: [plan(STAGE1, DATES)] }),
+      expected: [{ kind: 'warn' }, { kind: 'validate', dates: DATES }],
+    },
+    {
+      name: "each season's own Jobs: another season's Stage 3 Job and Stage 1 dates are not this one's",
+      s: state({
+        jobs: [DONE_S1, done(other), done({ ...STAGE3_JOB, season: OTHER })],
+        plans: [plan(STAGE1, DATES), otherPlan],
+      }),
+      expected: [
+        { kind: 'runGate', season: SEASON, key: KEY_DONE, dates: DATES },
+        { kind: 'validate', season: OTHER, dates: ['2022-10-18'] },
+      ],
+    },
+  ] as { name: string; s: ObservedState; expected: Partial<Action>[] }[])('$name', ({ s, expected }) => {
+    const actions = reconcile(s);
+    expect(kinds(actions)).toEqual(expected.map((e) => e.kind));
+    actions.forEach((a, i) => {
+      expect(a).toMatchObject(expected[i] as Action);
+    });
+  });
+
+  it('gateKey is the first 16 hex digits of the SHA-256 of the sorted name:uid lines', () => {
+    expect(gateKey([DONE_RETRY, FAILED_S1])).toBe(key([FAILED_S1, DONE_RETRY]));
+    expect(gateKey([FAILED_S1])).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('failedIndexesOf a Job still running: its failed indexes, none unfinished', () => {
+    expect(failedIndexesOf({ ...STAGE1, failedIndexes: '2' }, null, NS)).toEqual([
+      { index: 2, date: null, state: 'failed', logs: kubectl(STAGE1.name, 2) },
+    ]);
+    expect(failedIndexesOf({ ...STAGE1, completedIndexes: '0' }, null, NS)).toEqual([]);
+  });
+
+  it.each(['succeeded', 'failed', 'gate_failed', 'interrupted'])('parseStage3Summary reads status %s', (status) => {
+    expect(parseStage3Summary(JSON.stringify({ ...SUMMARY, status }))?.status).toBe(status);
+  });
+
+  /** Every order of a list. */
+  const orders = <T>(xs: readonly T[]): T[][] =>
+    xs.length <= 1
+      ? [[...xs]]
+      : xs.flatMap((x, i) => orders([...xs.slice(0, i), ...xs.slice(i + 1)]).map((o) => [x, ...o]));
+
+  it('openFailedDates gives the same answer for every order of the Jobs observed', () => {
+    // The date of index 2: failed by Stage 1 (ended 01:00); then retries a, b, c, d all ended at 03:00: a created
+    // at 02:00, b, c and d at 02:30 (so after a), ordered among themselves by name. The last of them decides.
+    const retry = (name: string, createdAt: string, ok: boolean): ObservedJob => {
+      const j = { ...RETRY, name, uid: name, createdAt };
+      return ok ? done(j, '2024-01-01T03:00:00Z') : failed(j, '', '0', 'FailedIndexes', '2024-01-01T03:00:00Z');
+    };
+    const a = retry('nba-retry-a', '2024-01-01T02:00:00Z', true);
+    const b = retry('nba-retry-b', '2024-01-01T02:30:00Z', false);
+    const c = retry('nba-retry-c', '2024-01-01T02:30:00Z', true);
+    const d = retry('nba-retry-d', '2024-01-01T02:30:00Z', false);
+    const plans = new Map([plan(STAGE1, DATES), plan(RETRY, ['2021-10-21'])]);
+    const s1 = failed(STAGE1, '0,1,3', '2');
+    for (const jobs of orders([s1, a, b, c])) {
+      expect(openFailedDates(jobs, plans), jobs.map((j) => j.name).join(' ')).toEqual([]);
+    }
+    for (const jobs of orders([s1, a, c, d])) {
+      expect(openFailedDates(jobs, plans), jobs.map((j) => j.name).join(' ')).toEqual(['2021-10-21']);
+    }
+    for (const jobs of orders([s1, c, b])) {
+      expect(openFailedDates(jobs, plans), jobs.map((j) => j.name).join(' ')).toEqual([]);
+    }
+  });
+
+  it('the gate is published on the Job that ended last, whatever the order observed', () => {
+    const s1 = failed(STAGE1, '0,1,3', '2', 'FailedIndexes', '2024-01-01T01:00:00Z');
+    const r1 = done({ ...RETRY, name: 'nba-retry-a', uid: 'a' }, '2024-01-01T03:00:00Z');
+    const r2 = done({ ...RETRY, name: 'nba-retry-b', uid: 'b' }, '2024-01-01T04:00:00Z');
+    for (const jobs of orders([s1, r1, r2])) {
+      const actions = reconcile(
+        state({
+          jobs,
+          reports: [report('failures', STAGE1.uid)],
+          gates: [[SEASON, { key: key(jobs), result: gateResult([]) }]],
+        }),
+      );
+      expect(
+        actions.find((x) => x.kind === 'publishGate'),
+        jobs.map((j) => j.name).join(' '),
+      ).toMatchObject({
+        lastJob: { name: 'nba-retry-b', uid: 'b' },
+      });
+    }
+  });
+
+  describe('openFailedDates', () => {
+    const plans = new Map([plan(STAGE1, DATES), plan(RETRY, ['2021-10-21'])]);
+    it.each([
+      {
+        name: 'jobs in any order: by end time',
+        jobs: () => [DONE_RETRY, failed(STAGE1, '0,1,3', '2')],
+        want: [],
+      },
+      {
+        name: 'ended in the same second: the one created later counts',
+        jobs: () => [
+          failed({ ...RETRY, createdAt: '2024-01-01T00:30:00Z' }, '0', '', 'FailedIndexes', '2024-01-01T01:00:00Z'),
+          failed(STAGE1, '0,1,3', '2', 'FailedIndexes', '2024-01-01T01:00:00Z'),
+        ],
+        want: [],
+      },
+      {
+        name: 'ended in the same second, created in the same second: the retry Job counts',
+        jobs: () => [
+          done({ ...RETRY, createdAt: STAGE1.createdAt }, '2024-01-01T01:00:00Z'),
+          failed(STAGE1, '0,1,3', '2'),
+        ],
+        want: [],
+      },
+      {
+        name: 'a running Job completes nothing yet',
+        jobs: () => [failed(STAGE1, '0,1,3', '2'), { ...RETRY, completedIndexes: '0' }],
+        want: ['2021-10-21'],
+      },
+      {
+        name: 'a running Job fails nothing yet',
+        jobs: () => [failed(STAGE1, '0,1,3', '2'), { ...RETRY, planConfigMap: 'later', completedIndexes: '' }],
+        want: ['2021-10-21'],
+      },
+      {
+        name: 'by end time, not creation: the Stage 1 Job that ended after the retry decides',
+        jobs: () => [
+          done(STAGE1, '2024-01-01T05:00:00Z'),
+          failed(RETRY, '', '0', 'FailedIndexes', '2024-01-01T03:00:00Z'),
+        ],
+        want: [],
+      },
+      {
+        name: 'only Stage 1 Jobs count',
+        jobs: () => [failed(STAGE1, '0,1,3', '2'), done({ ...RETRY, component: 'stage3' }, '2024-01-01T03:00:00Z')],
+        want: ['2021-10-21'],
+      },
+      {
+        name: 'a Job whose plan cannot be read is left out',
+        jobs: () => [failed(STAGE1, '0,1,3', '2'), done({ ...RETRY, planConfigMap: 'gone' }, '2024-01-01T03:00:00Z')],
+        want: ['2021-10-21'],
+      },
+      {
+        name: 'dates sorted, whatever the plan order',
+        jobs: () => [failed({ ...STAGE1, planConfigMap: 'reversed' }, '0,3', '1,2')],
+        want: ['2021-10-20', '2021-10-21'],
+      },
+    ])('$name', ({ jobs, want }) => {
+      const withReversed = new Map([
+        ...plans,
+        ['reversed', { ok: true, plan: { jobName: 'r', season: SEASON, dates: [...DATES].reverse() } }] as const,
+        ['later', { ok: true, plan: { jobName: 'l', season: SEASON, dates: ['2021-10-25'] } }] as const,
+      ]);
+      expect(openFailedDates(jobs(), withReversed as ReadonlyMap<string, PlanLookup>)).toEqual(want);
+    });
   });
 });

@@ -23,6 +23,11 @@ describe('parseIndexes', () => {
     ['1,3-5,7', [1, 3, 4, 5, 7]],
     ['3,4', [3, 4]],
     ['0-2,1', [0, 1, 2]],
+    // Sorted as numbers, each once, whatever the order given.
+    ['10,9,2', [2, 9, 10]],
+    ['3,1,1', [1, 3]],
+    // Spaces around a part are allowed.
+    [' 1, 3-4 ', [1, 3, 4]],
   ])('"%s" -> %j', (input, expected) => {
     expect(parseIndexes(input)).toEqual(expected);
   });
@@ -30,6 +35,10 @@ describe('parseIndexes', () => {
   it('rejects what is not an index list, saying which part', () => {
     expect(() => parseIndexes('1,x')).toThrow(/part "x"/);
     expect(() => parseIndexes('5-3')).toThrow(/runs backwards/);
+    // The whole part must be an index or a range: nothing before, nothing after.
+    for (const bad of ['a1', '1a', '1-3x', 'x1-3', '1--3', '-1']) {
+      expect(() => parseIndexes(bad), bad).toThrow(/not an index list/);
+    }
   });
 
   it('round-trips', () => {

@@ -1,8 +1,9 @@
 // The local job runtime: a real pod program run with Indexed Job semantics, a process per attempt and warm workers.
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DuckDbWarehouse } from '../core/adapters/duckdb/warehouse.js';
@@ -10,6 +11,7 @@ import { LocalJobRuntime } from '../core/adapters/local/jobRuntime.js';
 import { buildStage1Job, type IndexedJob } from '../core/jobs/spec.js';
 import type { IndexEvent, IndexedJobStatus } from '../core/ports/jobRuntime.js';
 import type { TableSchema } from '../core/schema/table.js';
+import { ManualClock } from './support/manualClock.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const POD = join(REPO_ROOT, 'test', 'fixtures', 'pod.mjs');
@@ -49,7 +51,6 @@ interface JobRun {
   readonly events: IndexEvent[];
   readonly lines: PodLine[];
   readonly rows: { idx: number; attempt: number }[];
-  readonly elapsedMs: number;
   readonly jobDir: string;
   readonly runtime: LocalJobRuntime;
 }
@@ -65,6 +66,12 @@ interface JobOptions {
   readonly activeDeadlineSeconds?: number;
   /** Asks the job to stop (aborts its signal, reason SIGTERM) on the first event this returns true for. */
   readonly stopOn?: (event: IndexEvent) => boolean;
+  /** The runtime's clock and timer; the real ones without it. */
+  readonly clock?: ManualClock;
+  /** Called with each event as it comes (after stopOn). */
+  readonly onEvent?: (event: IndexEvent) => void;
+  /** Runs while the job runs, given the pods' state folder; the job's status is awaited after it. */
+  readonly whileRunning?: (stateDir: string) => Promise<void>;
 }
 
 const tmpDirs: string[] = [];
@@ -127,26 +134,28 @@ async function runJob(o: JobOptions): Promise<JobRun> {
       warehouse,
       retryDelayMs: 0,
       podPerIndex: o.podPerIndex,
+      ...(o.clock ? { now: o.clock.now, setTimer: o.clock.setTimer } : {}),
     });
     const job = podJob(o, join(dir, 'state'));
     const events: IndexEvent[] = [];
-    const started = Date.now();
     const stop = new AbortController();
-    const status = await runtime.run(
+    const running = runtime.run(
       job,
       (e) => {
         events.push(e);
         if (o.stopOn?.(e)) stop.abort('SIGTERM');
+        o.onEvent?.(e);
       },
       { signal: stop.signal },
     );
-    const elapsedMs = Date.now() - started;
+    await o.whileRunning?.(join(dir, 'state'));
+    const status = await running;
     const jobDir = runtime.jobDir(job.metadata.name);
     const rows = (await warehouse.query('SELECT idx, attempt FROM nba_test.pod_runs ORDER BY idx, attempt')) as {
       idx: number;
       attempt: number;
     }[];
-    return { status, events, lines: readPodLines(jobDir), rows, elapsedMs, jobDir, runtime };
+    return { status, events, lines: readPodLines(jobDir), rows, jobDir, runtime };
   } finally {
     await warehouse.close();
   }
@@ -156,6 +165,15 @@ async function runJob(o: JobOptions): Promise<JobRun> {
 function maxConcurrent(lines: readonly PodLine[]): number {
   return Math.max(0, ...lines.filter((l) => l.pod === 'start').map((l) => l.running ?? 0));
 }
+
+/** Waits until a condition holds, checking it every 10 ms: no deadline of its own (the test's timeout is one). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(10);
+}
+
+/** The Job's start on the tests' manual clock. */
+const T0 = Date.UTC(2024, 0, 1);
+const iso = (ms: number) => new Date(ms).toISOString();
 
 function alive(pid: number): boolean {
   try {
@@ -351,18 +369,65 @@ describe.each([
     for (const l of run.lines) expect(alive(l.pid)).toBe(false);
   });
 
-  it('stops the job at activeDeadlineSeconds: Failed with reason DeadlineExceeded, its pods ended', async () => {
-    const run = await runJob({ podPerIndex, completions: 2, parallelism: 1, sleepMs: 3000, activeDeadlineSeconds: 1 });
+  it('stops the job at activeDeadlineSeconds: its running pod killed, Failed with reason DeadlineExceeded', async () => {
+    // Index 0 hangs until it is ended; the test moves the clock to the deadline once its pod has started.
+    const clock = new ManualClock(T0);
+    const run = await runJob({
+      podPerIndex,
+      completions: 2,
+      parallelism: 1,
+      behaviour: { 0: 'hang' },
+      activeDeadlineSeconds: 60,
+      clock,
+      whileRunning: async (stateDir) => {
+        await until(() => existsSync(join(stateDir, 'started', '0-1')));
+        expect(clock.pending()).toEqual([T0 + 60_000]);
+        clock.advance(59_999);
+        expect(clock.pending()).toEqual([T0 + 60_000]);
+        clock.advance(1);
+      },
+    });
     expect(run.status.conditions).toEqual(
       expect.arrayContaining([expect.objectContaining({ type: 'Failed', status: 'True', reason: 'DeadlineExceeded' })]),
     );
     expect(run.status.conditions.map((c) => c.type)).not.toContain('Complete');
     expect(run.status.completedIndexes).toBe('');
+    expect(run.status.failedIndexes).toBe('0,1');
     expect(run.status.succeeded).toBe(0);
-    for (const r of run.status.indexes) expect(r).toMatchObject({ state: 'failed', reason: 'DeadlineExceeded' });
-    // Kubernetes terminates the running pods at the deadline; one that sleeps 3 s must not finish.
+    expect(run.status.indexes).toEqual([
+      expect.objectContaining({ index: 0, state: 'failed', reason: 'DeadlineExceeded', exitCodes: [137] }),
+      expect.objectContaining({ index: 1, state: 'failed', reason: 'DeadlineExceeded', exitCodes: [] }),
+    ]);
+    expect({ startTime: run.status.startTime, completionTime: run.status.completionTime }).toEqual({
+      startTime: iso(T0),
+      completionTime: iso(T0 + 60_000),
+    });
+    // The hanging pod never ends by itself, index 1 never starts, and no pod outlives the job.
     expect(run.lines.filter((l) => l.pod === 'end')).toEqual([]);
-    expect(run.elapsedMs).toBeLessThan(2500);
+    expect(run.lines.filter((l) => l.index === 1)).toEqual([]);
     for (const l of run.lines) expect(alive(l.pid), `pod ${l.pid} still running`).toBe(false);
+  });
+
+  it.each([
+    { name: 'one ms before the deadline: index 1 runs', atMs: 59_999, completed: '0,1', failed: '' },
+    { name: 'at the deadline: index 1 fails without running', atMs: 60_000, completed: '0', failed: '1' },
+  ])('an index about to start $name', async ({ atMs, completed, failed }) => {
+    // Time moves while index 0 ends, its timer not yet run (a busy event loop): the check before each index decides.
+    const clock = new ManualClock(T0);
+    const run = await runJob({
+      podPerIndex,
+      completions: 2,
+      parallelism: 1,
+      activeDeadlineSeconds: 60,
+      clock,
+      onEvent: (e) => {
+        if (e.index === 0) clock.jump(atMs);
+      },
+    });
+    expect({ completed: run.status.completedIndexes, failed: run.status.failedIndexes }).toEqual({ completed, failed });
+    expect(run.lines.some((l) => l.index === 1)).toBe(failed === '');
+    if (failed) {
+      expect(run.status.indexes[1]).toMatchObject({ state: 'failed', reason: 'DeadlineExceeded', exitCodes: [] });
+    }
   });
 });

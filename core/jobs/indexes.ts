@@ -6,7 +6,8 @@ export function formatIndexes(indexes: Iterable<number>): string {
   const parts: string[] = [];
   for (let i = 0; i < sorted.length; ) {
     let j = i;
-    while (j + 1 < sorted.length && (sorted[j + 1] as number) === (sorted[j] as number) + 1) j++;
+    // Past the end sorted[j + 1] is undefined, never the next number: no bound needed.
+    while (sorted[j + 1] === (sorted[j] as number) + 1) j++;
     if (j === i) parts.push(`${sorted[i]}`);
     else if (j === i + 1) parts.push(`${sorted[i]},${sorted[j]}`);
     else parts.push(`${sorted[i]}-${sorted[j]}`);

@@ -5,20 +5,21 @@
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { constants } from 'node:os';
 import { join } from 'node:path';
 import { formatIndexes } from '../../jobs/indexes.js';
-import { INDEX_FAILURE_COUNT_ENV, type IndexedJob, JOB_PLAN_ENV, type PodFailurePolicyRule } from '../../jobs/spec.js';
-import type {
-  IndexEvent,
-  IndexedJobStatus,
-  IndexRecord,
-  JobCondition,
-  JobRunOptions,
-  JobRuntime,
-} from '../../ports/jobRuntime.js';
+import { INDEX_FAILURE_COUNT_ENV, type IndexedJob, JOB_PLAN_ENV } from '../../jobs/spec.js';
+import type { IndexEvent, IndexedJobStatus, IndexRecord, JobRunOptions, JobRuntime } from '../../ports/jobRuntime.js';
 import type { Warehouse } from '../../ports/warehouse.js';
 import { serveWarehouse } from './ipcWarehouse.js';
+import {
+  type AttemptResult,
+  deadlineOf,
+  decideAttempt,
+  type IndexLimits,
+  jobConditions,
+  pastDeadline,
+  withSignalCode,
+} from './jobRules.js';
 
 export interface LocalJobRuntimeOptions {
   /** Where the container's command runs: the package root, as /app is in the image. */
@@ -45,11 +46,19 @@ export interface LocalJobRuntimeOptions {
   readonly retryDelayMs?: number;
   /** Disruptions ignored per index before they count as failures. @default 3 */
   readonly maxIgnoredDisruptions?: number;
+  /** The clock (ms since the epoch): the Job's start, its deadline, its completion time. @default Date.now */
+  readonly now?: () => number;
+  /**
+   * Calls `fn` after `ms` and returns what cancels it: the active deadline and the pause before a retry wait on
+   * it, so that a test can end the deadline when it chooses. @default setTimeout
+   */
+  readonly setTimer?: (fn: () => void, ms: number) => () => void;
 }
 
-interface AttemptResult {
-  readonly exitCode: number | null;
-  readonly signal: NodeJS.Signals | null;
+/** The real timer. */
+function realTimer(fn: () => void, ms: number): () => void {
+  const t = setTimeout(fn, ms);
+  return () => clearTimeout(t);
 }
 
 /** One warm process: the container's command in worker mode. */
@@ -96,33 +105,19 @@ class Worker {
   }
 }
 
-/** A pod killed by a signal reports 128 + the signal's number, as a container's exit code does. */
-function withSignalCode(r: AttemptResult): AttemptResult {
-  if (r.exitCode !== null || !r.signal) return r;
-  return { exitCode: 128 + (constants.signals[r.signal] ?? 0), signal: r.signal };
-}
-
 /** A pause that ends early when the job is asked to stop. */
-function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+function pause(ms: number, signal: AbortSignal | undefined, setTimer: typeof realTimer): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve();
+    let cancel = () => {};
     const done = () => {
-      clearTimeout(timer);
+      cancel();
       signal?.removeEventListener('abort', done);
       resolve();
     };
-    const timer = setTimeout(done, ms);
+    cancel = setTimer(done, ms);
     signal?.addEventListener('abort', done, { once: true });
   });
-}
-
-function matches(rule: PodFailurePolicyRule, r: AttemptResult, disrupted: boolean): boolean {
-  if (rule.onPodConditions?.some((c) => c.type === 'DisruptionTarget')) return disrupted;
-  if (rule.onExitCodes && r.exitCode !== null && r.exitCode !== 0) {
-    const hit = rule.onExitCodes.values.includes(r.exitCode);
-    return rule.onExitCodes.operator === 'In' ? hit : !hit;
-  }
-  return false;
 }
 
 export class LocalJobRuntime implements JobRuntime {
@@ -150,11 +145,16 @@ export class LocalJobRuntime implements JobRuntime {
     if (spec.completionMode !== 'Indexed') throw new Error(`job ${job.metadata.name}: completionMode must be Indexed`);
     const name = job.metadata.name;
     mkdirSync(this.jobDir(name), { recursive: true });
-    const startTime = new Date();
-    const deadline = startTime.getTime() + spec.activeDeadlineSeconds * 1000;
+    const now = this.options.now ?? Date.now;
+    const setTimer = this.options.setTimer ?? realTimer;
+    const startMs = now();
+    const deadline = deadlineOf(startMs, spec.activeDeadlineSeconds);
     const retryDelayMs = this.options.retryDelayMs ?? 1000;
-    const maxIgnored = this.options.maxIgnoredDisruptions ?? 3;
-    const rules = spec.podFailurePolicy.rules;
+    const limits: IndexLimits = {
+      rules: spec.podFailurePolicy.rules,
+      backoffLimitPerIndex: spec.backoffLimitPerIndex,
+      maxIgnoredDisruptions: this.options.maxIgnoredDisruptions ?? 3,
+    };
     const n = spec.completions;
 
     const records: IndexRecord[] = [];
@@ -229,7 +229,7 @@ export class LocalJobRuntime implements JobRuntime {
       };
       for (;;) {
         if (signal?.aborted) return interrupted(null);
-        if (Date.now() > deadline || jobFailedBy === 'DeadlineExceeded') {
+        if (pastDeadline(now(), deadline) || jobFailedBy === 'DeadlineExceeded') {
           records.push({
             index,
             exitCodes,
@@ -253,10 +253,8 @@ export class LocalJobRuntime implements JobRuntime {
           exitCodes.push(r.exitCode);
           return interrupted(r.exitCode);
         }
-        // Locally, SIGTERM from outside is what an eviction is in the cluster.
-        const disrupted = r.signal === 'SIGTERM' && ignored < maxIgnored;
-        const rule = rules.find((x) => matches(x, r, disrupted));
-        if (rule?.action === 'Ignore') {
+        const decision = decideAttempt(limits, { failures, ignored }, r);
+        if (decision.kind === 'ignored') {
           exitCodes.push(null);
           ignored++;
           onIndex({ index, exitCode: null, outcome: 'disrupted' });
@@ -265,20 +263,21 @@ export class LocalJobRuntime implements JobRuntime {
         exitCodes.push(r.exitCode);
         failures++;
         failedPods++;
-        const reason =
-          rule?.action === 'FailIndex' || rule?.action === 'FailJob'
-            ? 'PodFailurePolicy'
-            : failures > spec.backoffLimitPerIndex
-              ? 'BackoffLimitExceeded'
-              : undefined;
-        if (rule?.action === 'FailJob') jobFailedBy ??= 'PodFailurePolicy';
-        if (reason) {
-          records.push({ index, exitCodes, failures, state: 'failed', reason, logs: this.logsOf(name, index) });
+        if (decision.kind === 'failed') {
+          if (decision.failJob) jobFailedBy ??= 'PodFailurePolicy';
+          records.push({
+            index,
+            exitCodes,
+            failures,
+            state: 'failed',
+            reason: decision.reason,
+            logs: this.logsOf(name, index),
+          });
           onIndex({ index, exitCode: r.exitCode, outcome: 'failed' });
           return;
         }
         onIndex({ index, exitCode: r.exitCode, outcome: 'retrying' });
-        await pause(retryDelayMs, signal);
+        await pause(retryDelayMs, signal, setTimer);
       }
     };
 
@@ -288,13 +287,13 @@ export class LocalJobRuntime implements JobRuntime {
         await runIndex(slot, index);
       }
     });
-    const timer = setTimeout(
+    const cancelDeadline = setTimer(
       () => {
         jobFailedBy ??= 'DeadlineExceeded';
         for (const w of workers) w.kill('SIGKILL');
         for (const pod of livePods) pod.kill('SIGKILL');
       },
-      Math.max(0, deadline - Date.now()),
+      Math.max(0, deadline - now()),
     );
     // Stop: start no new index, and end the running pods as the cluster ends a suspended Job's pods.
     const stop = () => {
@@ -306,7 +305,7 @@ export class LocalJobRuntime implements JobRuntime {
     try {
       await Promise.all(slots);
     } finally {
-      clearTimeout(timer);
+      cancelDeadline();
       signal?.removeEventListener('abort', stop);
       for (const w of workers) w?.stop();
     }
@@ -314,31 +313,13 @@ export class LocalJobRuntime implements JobRuntime {
     records.sort((a, b) => a.index - b.index);
     const succeeded = records.filter((r) => r.state === 'succeeded').map((r) => r.index);
     const failed = records.filter((r) => r.state === 'failed').map((r) => r.index);
-    const unfinished = n - succeeded.length - failed.length;
-    const conditions: JobCondition[] =
-      signal?.aborted && unfinished > 0
-        ? [
-            {
-              type: 'Suspended',
-              status: 'True',
-              reason: 'Interrupted',
-              message: `stopped on request (${String(signal.reason ?? 'abort')}): ${unfinished} of ${n} indexes not completed`,
-            },
-          ]
-        : failed.length > 0 || jobFailedBy || succeeded.length < n
-          ? [
-              { type: 'FailureTarget', status: 'True', reason: jobFailedBy ?? 'FailedIndexes' },
-              {
-                type: 'Failed',
-                status: 'True',
-                reason: jobFailedBy ?? 'FailedIndexes',
-                message: 'Job has failed indexes',
-              },
-            ]
-          : [
-              { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached' },
-              { type: 'Complete', status: 'True', reason: 'CompletionsReached' },
-            ];
+    const conditions = jobConditions({
+      completions: n,
+      succeeded: succeeded.length,
+      failed: failed.length,
+      jobFailedBy,
+      stopped: signal?.aborted ? { reason: signal.reason } : null,
+    });
     return {
       jobName: name,
       completedIndexes: formatIndexes(succeeded),
@@ -346,8 +327,8 @@ export class LocalJobRuntime implements JobRuntime {
       succeeded: succeeded.length,
       failed: failedPods,
       conditions,
-      startTime: startTime.toISOString(),
-      completionTime: new Date().toISOString(),
+      startTime: new Date(startMs).toISOString(),
+      completionTime: new Date(now()).toISOString(),
       indexes: records,
     };
   }
