@@ -10,25 +10,10 @@ import { DuckDbWarehouse } from '../core/adapters/duckdb/warehouse.js';
 import { LocalJobRuntime } from '../core/adapters/local/jobRuntime.js';
 import { buildStage1Job, type IndexedJob } from '../core/jobs/spec.js';
 import type { IndexEvent, IndexedJobStatus } from '../core/ports/jobRuntime.js';
-import type { TableSchema } from '../core/schema/table.js';
 import { ManualClock } from './support/manualClock.js';
+import { POD, podRuns } from './support/podRuns.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const POD = join(REPO_ROOT, 'test', 'fixtures', 'pod.mjs');
-
-/** The table test/fixtures/pod.mjs writes one row to per attempt. */
-const podRuns: TableSchema = {
-  dataset: 'nba_test',
-  name: 'pod_runs',
-  description: 'attempts of the test pod',
-  columns: [
-    { name: 'idx', type: 'INT64', description: 'JOB_COMPLETION_INDEX' },
-    { name: 'attempt', type: 'INT64', description: 'attempt number, from 1' },
-  ],
-  partitionColumn: 'idx',
-  key: ['idx', 'attempt'],
-  clusterBy: [],
-};
 
 /** What the pod logs at the start and end of each attempt. */
 interface PodLine {
