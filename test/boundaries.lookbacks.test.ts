@@ -9,9 +9,9 @@ import { playerGameSummaryProcessor, teamDefenseProcessor, teamOffenseProcessor 
 import { compositeFactorsProcessor, playerDailyCacheProcessor } from '../core/phase4/processors.js';
 import type { Processor } from '../core/pipeline/processor.js';
 import { requireDateInSeason } from '../core/pipeline/seasons.js';
-import type { Row } from '../core/schema/table.js';
-import type { TestPipeline } from './support/adapters.js';
-import { LOADED_FIXTURE, openLoaded } from './support/loaded.js';
+import { RunBatch } from '../core/runs/history.js';
+import type { Row, SqlValue } from '../core/schema/table.js';
+import { LOADED_FIXTURE, type LoadedPipeline, openLoaded } from './support/loaded.js';
 
 const log = silentLogger();
 
@@ -55,7 +55,7 @@ function daysBefore(date: IsoDate, days: number): IsoDate {
 const close = (a: number | null, b: unknown, digits: number) =>
   a === null ? b === null : typeof b === 'number' && Math.abs(a - b) < 10 ** -digits / 2;
 
-let t: TestPipeline;
+let t: LoadedPipeline;
 let gameDates: IsoDate[];
 /** The dates Phase 3 runs on: spread over the loaded weeks, from opening night to 30+ game histories. */
 let phase3Dates: IsoDate[];
@@ -68,7 +68,7 @@ let teamGames: TeamGame[];
 // counts each case as covering them (a mutant hit in beforeAll would make every test of the suite run for it).
 beforeAll(async () => {
   t = await openLoaded(LOADED_FIXTURE);
-  const q = (sql: string) => t.adapters.warehouse.query(sql);
+  const q = (sql: string) => t.pristine(sql);
   gameDates = (await q(`SELECT DISTINCT CAST(game_date AS STRING) AS d FROM nba_raw.nbac_schedule ORDER BY d`)).map(
     (r) => String(r.d),
   );
@@ -273,5 +273,56 @@ describe('lookback windows pinned at their edges', () => {
         `a window of ${shifted} would agree everywhere`,
       ).toBe(true);
     }
+  });
+});
+
+describe('Phase 3 processors: their decision and their shared reads', () => {
+  const PHASE3 = [playerGameSummaryProcessor, teamOffenseProcessor, teamDefenseProcessor];
+  // Thanksgiving 2021: the NBA played no game.
+  const OFF_DAY: IsoDate = '2021-11-25';
+
+  it.each(PHASE3.map((p) => ({ name: p.definition.name, p })))(
+    '$name: processed on a game date, no_games on an off-day',
+    async ({ p }) => {
+      const on = (date: IsoDate) => p.run({ ...t.adapters, ...requireDateInSeason(date), date, log });
+      const game = await on(phase3Dates[1] as IsoDate);
+      expect([game.decision, game.rows > 0]).toEqual(['processed', true]);
+      const off = await on(OFF_DAY);
+      expect([off.decision, off.rows, off.write?.rows]).toEqual(['no_games', 0, []]);
+    },
+  );
+
+  /** A date's batch with the warehouse's queries counted. */
+  function counted(date: IsoDate) {
+    const sqls: string[] = [];
+    const warehouse = {
+      ...t.adapters.warehouse,
+      dialect: t.adapters.warehouse.dialect,
+      query: (sql: string, params?: Readonly<Record<string, SqlValue>>) => {
+        sqls.push(sql);
+        return t.adapters.warehouse.query(sql, params);
+      },
+    };
+    const pending = new RunBatch();
+    return { sqls, ctx: { ...t.adapters, warehouse, pending, ...requireDateInSeason(date), date, log } };
+  }
+
+  it('prefetch starts each shared read before the run, and the two team processors read once a date', async () => {
+    const [first, second] = [phase3Dates[1] as IsoDate, phase3Dates[2] as IsoDate];
+    const a = counted(first);
+    for (const p of PHASE3) p.prefetch?.(a.ctx);
+    // Two reads before any run: the players', and the teams' (shared by offense and defense).
+    expect(a.sqls).toHaveLength(2);
+    const rows = [];
+    for (const p of PHASE3) rows.push((await p.run(a.ctx)).rows);
+    expect(a.sqls).toHaveLength(2);
+    // The same batch on another date reads that date's rows, not the first date's again.
+    const b = { ...a, ctx: { ...a.ctx, ...requireDateInSeason(second), date: second } };
+    for (const p of PHASE3) {
+      const result = await p.run(b.ctx);
+      expect(result.write?.rows.every((r) => r.game_date === second)).toBe(true);
+    }
+    expect(a.sqls).toHaveLength(4);
+    expect(rows.every((n) => n > 0)).toBe(true);
   });
 });

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { CHECKS, type CheckFailure, DependencyError } from '../core/checks/defensive.js';
 import { formatGate, type GateResult, type RunProblem, type TableCoverage } from '../core/gate.js';
+import { PHASE3_PROCESSORS, queryProcessor } from '../core/phase3/processors.js';
 import { clamp, FACTOR_RANGES } from '../core/phase4/factors.js';
 import { FEATURE_VERSION, FEATURES_V1, featureColumn } from '../core/phase4/features.js';
 
@@ -226,5 +227,21 @@ describe('the v1 feature vector', () => {
       'Usage, last 5 against season, [-1, 1]',
       "1 when the player's team is the nominal home team",
     ]);
+  });
+});
+
+describe('the Phase 3 processors as the pipeline lists them', () => {
+  it('are the player summary, then team offense and defense', () => {
+    expect(PHASE3_PROCESSORS.map((p) => p.definition.name)).toEqual([
+      'player_game_summary',
+      'team_offense_game_summary',
+      'team_defense_game_summary',
+    ]);
+  });
+
+  it('a query processor must write a table: a Phase 1 scraper writes objects', () => {
+    expect(() => queryProcessor('nbac_team_game_log_scraper', () => 'SELECT 1')).toThrow(
+      new Error('nbac_team_game_log_scraper does not write a table'),
+    );
   });
 });

@@ -21,8 +21,7 @@ import type { Processor, ProcessorResult } from '../core/pipeline/processor.js';
 import { requireDateInSeason } from '../core/pipeline/seasons.js';
 import { mlFeatureStore, playerCompositeFactors, playerDailyCache } from '../core/schema/derived.js';
 import type { Row } from '../core/schema/table.js';
-import type { TestPipeline } from './support/adapters.js';
-import { LOADED_FIXTURE, openLoaded } from './support/loaded.js';
+import { LOADED_FIXTURE, type LoadedPipeline, openLoaded } from './support/loaded.js';
 
 const log = silentLogger();
 let tick = 0;
@@ -37,7 +36,7 @@ interface Summary {
   readonly usage: number;
 }
 
-let t: TestPipeline;
+let t: LoadedPipeline;
 let summaries: Map<number, Summary[]>;
 let pace: { d: IsoDate; team: string; pace: number }[];
 let home: Map<string, boolean>;
@@ -50,7 +49,7 @@ const close = (a: unknown, b: unknown) => (a === null || b === null ? a === b : 
 // Only the fixture is read here; the processors run inside the cases (see boundaries.lookbacks.test.ts).
 beforeAll(async () => {
   t = await openLoaded(LOADED_FIXTURE);
-  const q = (sql: string) => t.adapters.warehouse.query(sql);
+  const q = (sql: string) => t.pristine(sql);
   summaries = new Map();
   for (const r of await q(
     `SELECT player_id, CAST(game_date AS STRING) AS d, fga, fta, tov FROM nba_analytics.player_game_summary ORDER BY game_date`,

@@ -3,7 +3,6 @@
 // report must fail exactly the checks it names, with exactly the failures it lists.
 
 import { beforeEach, describe, expect, it } from 'vitest';
-import { DuckDbWarehouse } from '../core/adapters/duckdb/warehouse.js';
 import { FACTOR_RANGES } from '../core/phase4/factors.js';
 import { FEATURES_V1, featureColumn } from '../core/phase4/features.js';
 import { PROCESSORS } from '../core/pipeline/definition.js';
@@ -27,6 +26,7 @@ import {
 import type { Row, SqlValue, TableSchema } from '../core/schema/table.js';
 import { validate } from '../core/stages/validate.js';
 import type { ValidationFailure, ValidationReport } from '../core/stages/validation.js';
+import { openMemoryWarehouse } from './support/memoryWarehouse.js';
 
 const D1 = '2021-10-19';
 const D2 = '2021-10-20';
@@ -218,7 +218,7 @@ async function report(
   fixtures: Fixture[],
   selections: { season: string; dates: PlanDate[] }[],
 ): Promise<ValidationReport> {
-  const warehouse = await DuckDbWarehouse.open(':memory:');
+  const warehouse = await openMemoryWarehouse();
   try {
     await warehouse.ensureTables(TABLES.map(relaxed));
     for (const fx of fixtures) {
@@ -907,7 +907,7 @@ describe('validate over several seasons and no dates', () => {
   });
 
   it('without a clock, the time of the report is now (a valid ISO time)', async () => {
-    const warehouse = await DuckDbWarehouse.open(':memory:');
+    const warehouse = await openMemoryWarehouse();
     try {
       const r = await validate(warehouse, [{ season: '2021-22', dates: [] }]);
       expect(new Date(r.generatedAt).toISOString()).toBe(r.generatedAt);

@@ -5,14 +5,20 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { openAdapters } from '../../core/adapters/index.js';
+import { inject } from 'vitest';
+import type { Adapters } from '../../core/adapters/index.js';
+import { InProcessEventBus } from '../../core/adapters/inprocess/events.js';
+import { LocalObjectStore } from '../../core/adapters/local/objectStore.js';
+import { BundledStatsSource } from '../../core/adapters/source/bundled.js';
 import { CheckedWarehouse } from '../../core/checks/data.js';
 import { loadConfig } from '../../core/config.js';
 import { runInOneCommit, runPhases1And2 } from '../../core/dateRun.js';
 import type { IsoDate } from '../../core/dates.js';
 import { silentLogger } from '../../core/log.js';
 import { phaseProcessors } from '../../core/pipeline/registry.js';
+import type { Row } from '../../core/schema/table.js';
 import type { TestPipeline } from './adapters.js';
+import { FixtureClient, RemoteWarehouse } from './remoteWarehouse.js';
 
 export interface LoadedOptions {
   /** The last date loaded; the first is the season's opening night, 2021-10-19. */
@@ -61,9 +67,15 @@ function folderOf(dir: string) {
 let tick = 0;
 const clock = () => new Date(Date.UTC(2020, 0, 1) + 1000 * tick++);
 
+/** The embedded adapters, imported on demand: a worker of a mutation run never loads DuckDB (see openLoaded). */
+async function openEmbedded(dir: string): Promise<Adapters> {
+  const { openAdapters } = await import('../../core/adapters/index.js');
+  return openAdapters(loadConfig({ env: {}, flags: folderOf(dir) }));
+}
+
 async function build(dir: string, options: LoadedOptions): Promise<void> {
   const log = silentLogger();
-  const adapters = await openAdapters(loadConfig({ env: {}, flags: folderOf(dir) }));
+  const adapters = await openEmbedded(dir);
   try {
     const opts = { trigger: { command: 'test', stage: 'fixture' }, skipDownstreamTrigger: true, clock };
     const gameDates: IsoDate[] = [];
@@ -108,18 +120,63 @@ export async function loadedFolder(options: LoadedOptions): Promise<string> {
   return dir;
 }
 
-/** A private copy of a loaded fixture, opened with the real embedded adapters. */
-export async function openLoaded(options: LoadedOptions): Promise<TestPipeline> {
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The fixture server's socket, in mutation runs (test/support/loadedSetup.ts). */
+    fixtureSocket?: string;
+  }
+}
+
+/**
+ * A private copy of a loaded fixture, opened with the real embedded adapters. In a mutation run the global
+ * setup serves copies (fixtureServer.ts) and the warehouse answers over its socket: the same DuckDB adapter,
+ * without loading DuckDB in every fresh worker.
+ */
+export async function openLoaded(options: LoadedOptions): Promise<LoadedPipeline> {
+  const socket = inject('fixtureSocket');
+  if (socket) return openServed(socket);
   const source = await loadedFolder(options);
   const dir = mkdtempSync(join(tmpdir(), 'nba-backfill-test-'));
   cpSync(source, dir, { recursive: true });
-  const adapters = await openAdapters(loadConfig({ env: {}, flags: folderOf(dir) }));
+  const adapters = await openEmbedded(dir);
   return {
     dir,
     adapters,
+    pristine: (sql) => adapters.warehouse.query(sql),
     async dispose() {
       await adapters.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  };
+}
+
+export interface LoadedPipeline extends TestPipeline {
+  /**
+   * Rows of the fixture as built, whatever a test has written since: for expectations computed in beforeAll
+   * (a mutation run answers each query once, not once per test file and mutant).
+   */
+  pristine(sql: string): Promise<Row[]>;
+}
+
+async function openServed(socket: string): Promise<LoadedPipeline> {
+  const client = await FixtureClient.connect(socket);
+  const { handle, dir } = await client.request<{ handle: number; dir: string }>({ op: 'open' });
+  const warehouse = new RemoteWarehouse(client, handle);
+  const events = new InProcessEventBus();
+  const adapters: Adapters = {
+    warehouse,
+    objects: new LocalObjectStore(join(dir, 'objects')),
+    events,
+    source: new BundledStatsSource(),
+    async close() {
+      await events.close();
+      await warehouse.close();
+    },
+  };
+  return {
+    dir,
+    adapters,
+    pristine: (sql) => client.request<Row[]>({ op: 'pristine', sql }),
+    dispose: () => adapters.close(),
   };
 }

@@ -1,11 +1,17 @@
 import { defineConfig } from 'vitest/config';
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
-// The suite Stryker runs for the gate, the defensive checks and the Phase 3-4 processors: in-process tests
-// on a shared loaded fixture (built once, unmutated, by the global setup), each running the mutated code
-// inside its cases, not in beforeAll (Stryker would count that as static coverage and run every test).
+// The suite Stryker runs for each mutant (stryker.config.json): in-process tests only, no pod spawned. The
+// tests of the gate, the defensive checks and the Phase 3-4 processors read a loaded fixture that the global
+// setup builds once, unmutated, and serves (test/support/fixtureServer.ts); each runs the mutated code inside
+// its cases, not in beforeAll (Stryker would count that as static coverage and run every test for it).
 const FILES = [
   'test/decisions.pure.test.ts',
+  'test/indexes.test.ts',
+  'test/jobRules.test.ts',
+  'test/controllerReconcile.test.ts',
+  'test/validateChecks.test.ts',
+  'test/report.test.ts',
   'test/boundaries.checks.test.ts',
   'test/boundaries.gate.test.ts',
   'test/phase4Rows.test.ts',
@@ -27,6 +33,8 @@ export default defineConfig({
   test: {
     include: FILES,
     globalSetup: ['test/support/loadedSetup.ts'],
+    // A file that fails to load (a static mutant breaking an import) counts as a failed test: see the reporter.
+    reporters: ['default', './test/support/loadFailureReporter.ts'],
     sequence: { sequencer: ListedOrder },
     testTimeout: 120_000,
     hookTimeout: 120_000,
