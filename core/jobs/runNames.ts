@@ -50,7 +50,7 @@ export function checkRunId(id: string, where: string): string {
   return id;
 }
 
-/** The name, or an Error saying which rule it breaks: a DNS-1123 label of at most 63 characters. */
+/** The name when it is a DNS-1123 label of at most 63 characters; else BadInputError naming the rule it breaks. */
 export function checkJobName(name: string): string {
   if (name.length > MAX_JOB_NAME_LENGTH) {
     throw new BadInputError(
