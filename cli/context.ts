@@ -5,6 +5,7 @@ import type { Command } from 'commander';
 import { type Adapters, openAdapters } from '../core/adapters/index.js';
 import { type Config, loadConfig } from '../core/config.js';
 import { exitCodeOf, messageOf, redact } from '../core/errors.js';
+import { runIdFrom } from '../core/jobs/runNames.js';
 import { createLogger, type Logger } from '../core/log.js';
 
 export interface GlobalFlags {
@@ -81,6 +82,11 @@ export interface CommandContext {
   readonly log: Logger;
   /** The JSON log file every run of this command writes to. */
   readonly logFile: string;
+  /**
+   * This invocation's run id, drawn at first use (a bad $BACKFILL_RUN_ID fails only the commands that start
+   * jobs): every Job it starts on this machine is named after it.
+   */
+  readonly runId: () => string;
 }
 
 /** Opens configuration, adapters and the log, runs the command, closes everything, sets the exit code. */
@@ -96,7 +102,9 @@ export async function withContext(
     adapters = await openAdapters(config, {
       onWait: (w) => log.info({ waitMs: w.ms, reason: w.reason, url: w.url }, w.message),
     });
-    process.exitCode = (await fn({ config, adapters, log, logFile })) ?? 0;
+    let runId: string | undefined;
+    const ctx = { config, adapters, log, logFile, runId: () => (runId ??= runIdFrom(process.env)) };
+    process.exitCode = (await fn(ctx)) ?? 0;
   } catch (err) {
     reportError(err);
   } finally {

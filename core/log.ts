@@ -45,6 +45,24 @@ export function createFileLogger(level: string, path: string): { log: Logger; cl
   };
 }
 
+/**
+ * A logger to several files at once, closed by the caller: a Stage 3 date logs to its own file and, as before,
+ * to the command's log. Each line is one appended write, so two writers of one file never split a line.
+ */
+export function createFilesLogger(level: string, paths: readonly string[]): { log: Logger; close(): void } {
+  const dests = paths.map((dest) => pino.destination({ dest, sync: true, mkdir: true, append: true }));
+  const log = pino(options(level), pino.multistream(dests.map((stream) => ({ stream, level: level as pino.Level }))));
+  return {
+    log,
+    close() {
+      for (const d of dests) {
+        d.flushSync();
+        d.end();
+      }
+    },
+  };
+}
+
 /** A logger that writes nothing, for library callers and tests that do not care. */
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });

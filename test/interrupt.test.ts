@@ -45,7 +45,8 @@ async function tableHashes(ws: Workspace, tables: readonly TableSchema[]): Promi
     let from = `SELECT * FROM ${qualifiedName(t)}`;
     let order = [t.partitionColumn, ...t.key];
     if (t === processorRunHistory) {
-      from = `SELECT * EXCLUDE (run_id, started_at, finished_at, rn) FROM (
+      // job_name too: each run's Jobs are named after the run (its run id), like run_id an id, not content.
+      from = `SELECT * EXCLUDE (run_id, job_name, started_at, finished_at, rn) FROM (
                 SELECT *, ROW_NUMBER() OVER (PARTITION BY processor_name, data_date
                                              ORDER BY started_at DESC, run_id DESC) AS rn
                   FROM nba_reference.processor_run_history) WHERE rn = 1`;
@@ -244,7 +245,8 @@ describe('interrupted and killed runs, then the same command again', () => {
   it('SIGINT during Stage 3: exit 130, the summary says interrupted, and resuming gives the same tables', async () => {
     const ws = workspace();
     expect((await ws.cli(['stage1', ...range, ...fast])).code).toBe(0);
-    const summaryFile = join(ws.dir, '.backfill/logs/stage3-2021-22.json');
+    // Each Stage 3 run writes its summary into its own folder, and prints where.
+    const summaryOf = (stdout: string) => join(ws.dir, /^summary: (\S+)$/m.exec(stdout)?.[1] ?? 'no summary line');
     const run = startCli(ws.dir, ['stage3', ...range]);
     await run.waitForStdout(/\[stage3 2021-22\] \d+\/14 done/);
     run.child.kill('SIGINT');
@@ -254,7 +256,7 @@ describe('interrupted and killed runs, then the same command again', () => {
     expect(out.stderr).toMatch(/received SIGINT: stopping between dates/);
     expect(out.stdout).toMatch(/Stage 3 for 2021-22 INTERRUPTED after \d+ date\(s\)/);
     expect(resumeArgs(out.stdout)).toEqual(['stage3', ...range]);
-    const summary = JSON.parse(readFileSync(summaryFile, 'utf8'));
+    const summary = JSON.parse(readFileSync(summaryOf(out.stdout), 'utf8'));
     expect(summary).toMatchObject({ status: 'interrupted', season: '2021-22', dates: 14, resumedFrom: null });
     expect(summary.processed).toBeGreaterThan(0);
     expect(summary.processed).toBeLessThan(14);
@@ -270,7 +272,7 @@ describe('interrupted and killed runs, then the same command again', () => {
     const resumed = await ws.cli(resumeArgs(out.stdout));
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/resumed at 2021-1/);
-    expect(JSON.parse(readFileSync(summaryFile, 'utf8'))).toMatchObject({
+    expect(JSON.parse(readFileSync(summaryOf(resumed.stdout), 'utf8'))).toMatchObject({
       status: 'succeeded',
       completedThrough: '2021-11-01',
     });

@@ -102,8 +102,10 @@ describe('Stage 1 with injected faults, then Stage 2', () => {
   it('lists the failing dates with their reasons and logs, retries exactly those, and then the gate passes', async () => {
     const logs = await ws.cli(['logs', '2021-11-05', '--season', '2021-22']);
     expect(logs.code).toBe(0);
-    expect(logs.stdout).toMatch(/index-4\.log \(job nba-stage1-202122-[0-9a-f]{8}, index 4\)/);
-    expect(logs.stdout).toMatch(/"date":"2021-11-05".*injected fault/);
+    expect(logs.stdout).toMatch(
+      /^== run (\d{8}-\d{9}-[0-9a-z]{4}) \(job nba-stage1-202122-\1, index 4\): \.backfill\/logs\/jobs\/nba-stage1-202122-\1\/index-4\.log\n/,
+    );
+    expect(logs.stdout).toMatch(/ ERROR nbac_player_game_log_scraper: processor failed: injected fault/);
     expect((await ws.cli(['logs', '2021-12-25', '--season', '2021-22'])).code).toBe(2);
 
     const failures = await ws.cli(['failures', '--season', '2021-22', '--format', 'json']);

@@ -1,38 +1,55 @@
-// `backfill logs <date>`: the logs of a date's Stage 1 pods, from the latest local job that ran it, or with
-// --cluster from the pods of the season's Jobs in a Kubernetes cluster (through the kubeconfig).
+// `backfill logs <date>`: a date's logs from the runs on this machine (Stage 1, retry and Stage 3 jobs, each
+// named after its run), the latest run by default, formatted for people; or with --cluster from the pods of the
+// season's Jobs in a Kubernetes cluster (through the kubeconfig).
 
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { isIsoDate } from '../../core/dates.js';
+import { type IsoDate, isIsoDate } from '../../core/dates.js';
 import { BadInputError, EXIT_OK } from '../../core/errors.js';
-import { readJobPlan } from '../../core/jobs/phase2Index.js';
 import { DEFAULT_NAMESPACE, NAMESPACE_ENV } from '../../core/jobs/spec.js';
-import { getSeason } from '../../core/pipeline/seasons.js';
+import { getSeason, locateDate, SEASONS } from '../../core/pipeline/seasons.js';
+import { dateLogs, describeJob, type LocalJob, latestRun, localJobs, renderLog } from '../../core/runs/runLogs.js';
 import { configFrom, type GlobalFlags, withoutAdapters } from '../context.js';
 
-interface Found {
-  readonly job: string;
-  readonly index: number;
-  readonly log: string;
-  readonly when: number;
+/** How many job folders a "no logs" message lists, newest first. */
+const LISTED_JOBS = 10;
+
+/** The date's season: the one it falls in, which --season (when given) must name. */
+function seasonOf(date: IsoDate, seasonFlag: string | undefined): string {
+  const found = locateDate(date);
+  if (!found) {
+    const ranges = SEASONS.map((s) => `${s.label}: ${s.regularSeason.start}..${s.playoffs.end}`).join('; ');
+    throw new BadInputError(`unknown date ${date}: it is in no season (${ranges})`, { where: 'date' });
+  }
+  if (seasonFlag !== undefined && getSeason(seasonFlag).label !== found.season.label) {
+    throw new BadInputError(`${date} is in season ${found.season.label}, not ${seasonFlag}`, { where: '--season' });
+  }
+  return found.season.label;
 }
 
-/** Every local job of the season whose plan holds the date, newest first. */
-export function jobsForDate(logDir: string, season: string, date: string): Found[] {
-  const jobsDir = join(logDir, 'jobs');
-  if (!existsSync(jobsDir)) return [];
-  const found: Found[] = [];
-  for (const job of readdirSync(jobsDir)) {
-    const planFile = join(jobsDir, job, 'job-plan.json');
-    if (!existsSync(planFile)) continue;
-    const plan = readJobPlan(planFile);
-    const index = plan.dates.indexOf(date);
-    if (plan.season !== season || index < 0) continue;
-    const log = join(jobsDir, job, `index-${index}.log`);
-    if (existsSync(log)) found.push({ job, index, log, when: statSync(log).mtimeMs });
+/** "No logs for the date", with what the log folder does hold. */
+function noLogs(date: IsoDate, jobsDir: string, jobs: readonly LocalJob[]): BadInputError {
+  if (jobs.length === 0) {
+    return new BadInputError(`no run has logs for ${date}: ${jobsDir} holds no job folder yet`, { where: 'date' });
   }
-  return found.sort((a, b) => b.when - a.when);
+  const newest = [...jobs].reverse();
+  const listed = newest.slice(0, LISTED_JOBS).map((j) => `  ${describeJob(j)}\n`);
+  const more = newest.length > LISTED_JOBS ? `  ... and ${newest.length - LISTED_JOBS} older\n` : '';
+  return new BadInputError(
+    `no run has logs for ${date} in ${jobsDir}; the jobs there, newest first:\n${listed.join('')}${more}`.trimEnd(),
+    { where: 'date' },
+  );
+}
+
+/** `--tail N`: a whole number >= 1. */
+function tailOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) {
+    throw new BadInputError(`--tail ${value}: must be a whole number >= 1`, { where: '--tail' });
+  }
+  return n;
 }
 
 /** The logs of the date's pods in the cluster of the current kubeconfig context. */
@@ -56,8 +73,10 @@ async function clusterLogs(date: string, season: string, namespace: string, all:
 }
 
 interface LogsFlags {
-  season: string;
+  season?: string;
   all?: boolean;
+  json?: boolean;
+  tail?: string;
   cluster?: boolean;
   namespace?: string;
 }
@@ -65,38 +84,50 @@ interface LogsFlags {
 export function registerLogs(program: Command): void {
   program
     .command('logs')
-    .description("print a date's Stage 1 logs (the local runtime's per-index log; with --cluster, its pods' logs)")
+    .description(
+      "print a date's logs from the latest run on this machine that logged it (Stage 1, retry or Stage 3), formatted for people; with --cluster, its Stage 1 pods' logs",
+    )
     .argument('<date>', 'the game date, YYYY-MM-DD')
-    .requiredOption('--season <season>', 'the season, e.g. 2021-22')
-    .option('--all', 'every job that ran the date, newest first (default: the newest only)')
+    .option('--season <season>', "the season, e.g. 2021-22 (default: the date's)")
+    .option('--all', 'every run that logged the date, oldest first, each headed by its run id (default: the latest)')
+    .option('--json', 'the raw JSON lines, without headers')
+    .option('--tail <n>', "only the last N lines of each job's log of the date")
     .option('--cluster', "read the pods' logs in the Kubernetes cluster of the current kubeconfig context")
     .option(
       '--namespace <namespace>',
       `with --cluster: the namespace (default $${NAMESPACE_ENV} or ${DEFAULT_NAMESPACE})`,
     )
+    .addHelpText(
+      'after',
+      '\nA line reads `<time> <LEVEL> <processor>: <message>: <error>`. A run is one invocation of run, stage1, retry or\nstage3; `backfill run` logs a date twice, in its Stage 1 job and in its Stage 3 job, and both are its latest run.',
+    )
     .action(async (date: string, flags: LogsFlags, command: Command) => {
       await withoutAdapters(async () => {
         if (!isIsoDate(date)) throw new BadInputError(`${date}: not a date (YYYY-MM-DD)`, { where: 'date' });
-        getSeason(flags.season);
+        const season = seasonOf(date, flags.season);
         if (flags.namespace && !flags.cluster) {
           throw new BadInputError('--namespace goes with --cluster', { where: '--namespace' });
         }
+        const tail = tailOf(flags.tail);
         if (flags.cluster) {
+          if (flags.json || tail !== undefined) {
+            throw new BadInputError('--json and --tail read the logs on this machine, not with --cluster', {
+              where: flags.json ? '--json' : '--tail',
+            });
+          }
           const namespace = flags.namespace || process.env[NAMESPACE_ENV] || DEFAULT_NAMESPACE;
-          return clusterLogs(date, flags.season, namespace, Boolean(flags.all));
+          return clusterLogs(date, season, namespace, Boolean(flags.all));
         }
         const config = configFrom(command.optsWithGlobals<GlobalFlags>());
-        const found = jobsForDate(config.logDir, flags.season, date);
-        if (found.length === 0) {
-          throw new BadInputError(
-            `no Stage 1 job of ${flags.season} in ${join(config.logDir, 'jobs')} has run ${date}`,
-            {
-              where: 'date',
-            },
-          );
-        }
-        for (const f of flags.all ? found : found.slice(0, 1)) {
-          process.stdout.write(`== ${f.log} (job ${f.job}, index ${f.index})\n${readFileSync(f.log, 'utf8')}`);
+        const jobsDir = join(config.logDir, 'jobs');
+        const jobs = localJobs(config.logDir).filter((j) => j.season === season);
+        const found = dateLogs(jobs, date);
+        if (found.length === 0) throw noLogs(date, jobsDir, localJobs(config.logDir));
+        for (const f of flags.all ? found : latestRun(found)) {
+          if (!flags.json) {
+            process.stdout.write(`== run ${f.runId ?? '(no run id)'} (job ${f.job}, index ${f.index}): ${f.file}\n`);
+          }
+          process.stdout.write(renderLog(readFileSync(f.file, 'utf8'), { json: flags.json, tail }));
         }
         return EXIT_OK;
       });

@@ -47,6 +47,8 @@ export async function runStage1Job(
   purpose = 'stage1',
   signal?: AbortSignal,
 ): Promise<Stage1Result> {
+  // The invocation's run names the job: its folder, logs and failure log are this run's own.
+  const runId = ctx.runId();
   const runtime = localRuntime(ctx, flags);
   const progress = new ProgressReporter(`[${purpose} ${season.label}]`, dates.length, process.stdout);
   const snapshots = statusSnapshots(ctx);
@@ -56,6 +58,7 @@ export async function runStage1Job(
     dates,
     parallelism: parallelismOf(flags),
     purpose,
+    runId,
     config: ctx.config,
     runtime,
     warehouse: ctx.adapters.warehouse,

@@ -1,9 +1,13 @@
 // `backfill stage3`: Phase 3 then Phase 4, date by date, strict mode; the program of the Stage 3 pod.
 
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
 import { formatGate } from '../../core/gate.js';
+import { localJobName } from '../../core/jobs/runNames.js';
+import type { JobPlan } from '../../core/jobs/spec.js';
+import { createFilesLogger } from '../../core/log.js';
 import type { Season } from '../../core/pipeline/seasons.js';
 import type { PlanDate } from '../../core/plan.js';
 import { ProgressReporter } from '../../core/progress.js';
@@ -25,7 +29,14 @@ export async function runStage3Season(
   flags: Stage3Flags,
   signal?: AbortSignal,
 ): Promise<Stage3Result> {
-  const summaryFile = flags.summaryFile ?? join(ctx.config.logDir, `stage3-${season.label}.json`);
+  // This run's Stage 3 of the season is a "job" of its own, as Stage 1's are: a folder named after the run with
+  // its dates (job-plan.json), one log per date it runs (index-<i>.log, i its place in the dates) and its summary.
+  const jobName = localJobName('stage3', season.label, ctx.runId());
+  const jobDir = join(ctx.config.logDir, 'jobs', jobName);
+  mkdirSync(jobDir, { recursive: true });
+  const plan: JobPlan = { jobName, season: season.label, dates: dates.map((d) => d.date), runId: ctx.runId() };
+  writeFileSync(join(jobDir, 'job-plan.json'), `${JSON.stringify(plan, null, 2)}\n`);
+  const summaryFile = flags.summaryFile ?? join(jobDir, 'summary.json');
   const progress = new ProgressReporter(`[stage3 ${season.label}]`, dates.length, process.stdout);
   let firstDate = true;
   if (ctx.config.phase4Mode === 'pubsub' && !ctx.config.events.startsWith('pubsub://')) {
@@ -43,6 +54,15 @@ export async function runStage3Season(
     phase4Mode: ctx.config.phase4Mode,
     phase4TimeoutMs: ctx.config.phase4TimeoutMs,
     signal,
+    // Each date's lines go to its own file and, as the stage's other lines, to the command's log. (The runs
+    // add the date to each line themselves.)
+    dateLog: (_date, index) => {
+      const files = createFilesLogger(ctx.config.logLevel, [join(jobDir, `index-${index}.log`), ctx.logFile]);
+      return {
+        log: files.log.child({ command: ctx.log.bindings().command, season: season.label, job: jobName, index }),
+        close: () => files.close(),
+      };
+    },
     onDate: (date, index) => {
       snapshots.update(season.label, 'stage3');
       if (firstDate) {

@@ -22,6 +22,7 @@ export const JobPlanSchema = z.object({
   jobName: z.string().min(1),
   season: z.string(),
   dates: z.array(z.string().refine(isIsoDate, 'must be a date YYYY-MM-DD')).min(1),
+  runId: z.string().min(1).optional(),
 });
 
 export function readJobPlan(path: string | undefined): JobPlan {

@@ -2,9 +2,9 @@
 // the local job runtime runs the very same Stage 1 object on this machine, and the controller creates the
 // Stage 3 object at run time. Also the names, labels and paths the chart and the controller agree on.
 
-import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { IsoDate } from '../dates.js';
+import { localJobName, PLAN_HASH_LABEL, planHash, RUN_ID_LABEL } from './runNames.js';
 
 /** Exit codes of the phase2-date program; the pod failure policy fails an index at once on PERMANENT. */
 export const EXIT_INDEX_OK = 0;
@@ -242,6 +242,8 @@ export interface JobPlan {
   readonly jobName: string;
   readonly season: string;
   readonly dates: readonly IsoDate[];
+  /** A local run's id (core/jobs/runNames.ts); the cluster's plans have none. */
+  readonly runId?: string;
 }
 
 export interface Stage1JobOptions {
@@ -260,6 +262,12 @@ export interface Stage1JobOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** A name suffix for retry jobs, e.g. `retry`. */
   readonly purpose?: string;
+  /**
+   * A local run's id: the Job is then named after the run (`nba-stage1-202122-<run id>`) and carries the plan
+   * hash and the run id in labels, so that two runs of the same dates keep apart. Without it the name is the
+   * plan's hash, as the cluster's Jobs are named (the chart and the controller rely on it being deterministic).
+   */
+  readonly runId?: string;
   /** @default 3600 (one hour for a season at parallelism 2 leaves a wide margin) */
   readonly activeDeadlineSeconds?: number;
   /** @default STAGE1_RESOURCES */
@@ -273,8 +281,7 @@ export interface Stage1JobOptions {
  * job name is also a label value (63 characters at most), so it stays well under that.
  */
 export function stage1JobName(season: string, dates: readonly IsoDate[], purpose = 'stage1'): string {
-  const hash = createHash('sha256').update(dates.join(',')).digest('hex').slice(0, 8);
-  return `nba-${purpose}-${season.replace('-', '')}-${hash}`;
+  return `nba-${purpose}-${season.replace('-', '')}-${planHash(dates)}`;
 }
 
 export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
@@ -283,7 +290,11 @@ export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
   if (!Number.isInteger(parallelism) || parallelism < 1) {
     throw new Error(`Stage 1 job parallelism ${parallelism}: must be a whole number >= 1`);
   }
-  const name = stage1JobName(options.season, options.dates, options.purpose ?? 'stage1');
+  const purpose = options.purpose ?? 'stage1';
+  const name =
+    options.runId === undefined
+      ? stage1JobName(options.season, options.dates, purpose)
+      : localJobName(purpose, options.season, options.runId);
   const jobPlanPath = options.jobPlanPath ?? posix.join(JOB_PLAN_DIR, JOB_PLAN_KEY);
   if (!posix.isAbsolute(jobPlanPath)) throw new Error(`Stage 1 job plan path "${jobPlanPath}": must be absolute`);
   const labels = {
@@ -291,6 +302,9 @@ export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
     [COMPONENT_LABEL]: COMPONENT_STAGE1,
     [PART_OF_LABEL]: APP_NAME,
     [SEASON_LABEL]: options.season,
+    ...(options.runId === undefined
+      ? {}
+      : { [RUN_ID_LABEL]: options.runId, [PLAN_HASH_LABEL]: planHash(options.dates) }),
   };
   const env: EnvVar[] = [
     { name: JOB_PLAN_ENV, value: jobPlanPath },

@@ -74,6 +74,11 @@ export interface Stage1Options {
   readonly parallelism: number;
   /** `stage1`, or `retry` for a job of failed dates. */
   readonly purpose?: string;
+  /**
+   * The run this job belongs to (core/jobs/runNames.ts): the job is named after it, so its folder, logs and
+   * failure log are its own. Without it, the name is the plan's hash, shared by every run of the same dates.
+   */
+  readonly runId?: string;
   readonly config: Config;
   readonly runtime: JobRuntime;
   readonly warehouse: Warehouse;
@@ -85,13 +90,14 @@ export interface Stage1Options {
 }
 
 export function stage1Job(
-  options: Pick<Stage1Options, 'season' | 'dates' | 'parallelism' | 'purpose' | 'config'>,
+  options: Pick<Stage1Options, 'season' | 'dates' | 'parallelism' | 'purpose' | 'runId' | 'config'>,
 ): IndexedJob {
   return buildStage1Job({
     season: options.season,
     dates: options.dates,
     parallelism: options.parallelism,
     purpose: options.purpose ?? 'stage1',
+    ...(options.runId === undefined ? {} : { runId: options.runId }),
     env: podSettings(options.config),
   });
 }
@@ -102,7 +108,12 @@ export async function runStage1(options: Stage1Options): Promise<Stage1Result> {
   const jobName = job.metadata.name;
   const dir = options.jobDir(jobName);
   mkdirSync(dir, { recursive: true });
-  const plan: JobPlan = { jobName, season: options.season, dates: options.dates };
+  const plan: JobPlan = {
+    jobName,
+    season: options.season,
+    dates: options.dates,
+    ...(options.runId === undefined ? {} : { runId: options.runId }),
+  };
   writeFileSync(join(dir, 'job-plan.json'), `${JSON.stringify(plan, null, 2)}\n`);
   const status = await options.runtime.run(job, (e) => options.onIndex?.(e, options.dates[e.index] as IsoDate), {
     signal: options.signal,

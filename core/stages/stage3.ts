@@ -54,6 +54,11 @@ export interface Stage3Options {
   readonly phase4TimeoutMs?: number;
   /** Aborted to stop before the next date; the summary then says `interrupted`. */
   readonly signal?: AbortSignal;
+  /**
+   * The logger of one date's runs (`index`: the date's place in `dates`), closed after the date: the local
+   * run gives each date its own log file. @default a child of `log` with the date
+   */
+  readonly dateLog?: (date: IsoDate, index: number) => { readonly log: Logger; close(): void };
 }
 
 export interface Stage3Result {
@@ -180,12 +185,18 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
         strictMode: options.strictMode ?? true,
         skipDownstreamTrigger: true,
       };
-      const result = remote
-        ? await runPhase3WithRemotePhase4(checked, log.child({ date }), date, {
-            ...runOptions,
-            phase4: { timeoutMs: options.phase4TimeoutMs ?? 600_000, ...(wakeups ? { wakeups } : {}) },
-          })
-        : await runPhases3And4(checked, log.child({ date }), date, runOptions);
+      const dated = options.dateLog?.(date, first + i) ?? { log: log.child({ date }), close: () => {} };
+      let result: Awaited<ReturnType<typeof runPhases3And4>>;
+      try {
+        result = remote
+          ? await runPhase3WithRemotePhase4(checked, dated.log, date, {
+              ...runOptions,
+              phase4: { timeoutMs: options.phase4TimeoutMs ?? 600_000, ...(wakeups ? { wakeups } : {}) },
+            })
+          : await runPhases3And4(checked, dated.log, date, runOptions);
+      } finally {
+        dated.close();
+      }
       // No sleeps, no time windows: the date is done when run history says every processor succeeded.
       const confirmed = result.ok && (await confirmedComplete(checked.warehouse, date, todo[i + 1]));
       perDateMs.push(performance.now() - started);
