@@ -54,6 +54,8 @@ export const STAGE3_TEMPLATE_DIR = '/etc/nba-backfill/stage3';
 /** The controller serves GET /healthz on this port (liveness and readiness probes). */
 export const CONTROLLER_HEALTH_PORT = 8080;
 export const CONTROLLER_HEALTH_PATH = '/healthz';
+/** Prometheus metrics, on the same port (the pod's scrape annotations name both). */
+export const CONTROLLER_METRICS_PATH = '/metrics';
 export const CONTROLLER_NAME = 'nba-backfill-controller';
 export const CONTROLLER_CONTAINER = 'controller';
 /** The ServiceAccount of the controller (it has the Role) and of the Job pods (no Kubernetes API rights). */
