@@ -14,6 +14,11 @@ export const EXIT_INDEX_PERMANENT = 2;
 export const PHASE2_DATE_CONTAINER = 'phase2-date';
 /** Where the pod finds the job's dates (a ConfigMap volume in the cluster, a file locally). */
 export const JOB_PLAN_ENV = 'BACKFILL_JOB_PLAN';
+/**
+ * Retries of a Stage 1 date (the Job's backoffLimitPerIndex): the pod program, built from the same source, knows
+ * from it and its failure count whether its attempt is the last one allowed.
+ */
+export const STAGE1_RETRIES_PER_DATE = 1;
 /** How many times this index already failed; the cluster fills it from the pod annotation. */
 export const INDEX_FAILURE_COUNT_ENV = 'BACKFILL_INDEX_FAILURE_COUNT';
 /** The controller's namespace, from the downward API. */
@@ -314,7 +319,7 @@ export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
       parallelism,
       // One retry per date: a transient failure gets a second chance, then the date is recorded as failed.
       // No maxFailedIndexes: a failed date never stops the others.
-      backoffLimitPerIndex: 1,
+      backoffLimitPerIndex: STAGE1_RETRIES_PER_DATE,
       activeDeadlineSeconds: options.activeDeadlineSeconds ?? 3600,
       podFailurePolicy: {
         rules: [
