@@ -15,6 +15,7 @@ import {
   CONTROLLER_CONTAINER,
   CONTROLLER_HEALTH_PATH,
   CONTROLLER_HEALTH_PORT,
+  CONTROLLER_METRICS_PATH,
   CONTROLLER_NAME,
   CONTROLLER_SERVICE_ACCOUNT,
   INDEX_FAILURE_COUNT_ENV,
@@ -250,7 +251,15 @@ export class ControllerChart extends Chart {
         strategy: { type: 'Recreate' },
         selector: { matchLabels: selector },
         template: {
-          metadata: { labels: labels(COMPONENT_CONTROLLER) },
+          metadata: {
+            labels: labels(COMPONENT_CONTROLLER),
+            // The common Prometheus convention (kubernetes-pods job): scrape /metrics on the health port.
+            annotations: {
+              'prometheus.io/scrape': 'true',
+              'prometheus.io/port': String(CONTROLLER_HEALTH_PORT),
+              'prometheus.io/path': CONTROLLER_METRICS_PATH,
+            },
+          },
           spec: {
             serviceAccountName: CONTROLLER_SERVICE_ACCOUNT,
             securityContext: kubePodSecurity(POD_SECURITY_CONTEXT),

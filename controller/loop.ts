@@ -8,6 +8,7 @@ import { messageOf } from '../core/errors.js';
 import { JOB_SELECTOR, type ObserveCache, observe } from '../core/kubernetes/observe.js';
 import { type ActionKind, type GateOutcome, reconcile } from '../core/kubernetes/reconcile.js';
 import { type ActOutcome, type ActPorts, act } from './act.js';
+import { ControllerMetrics } from './metrics.js';
 
 export interface ControllerOptions extends ActPorts {
   /** A pass at least this often even without events. @default 60000 */
@@ -31,6 +32,8 @@ export interface ControllerStats {
 
 export class Controller {
   readonly stats: ControllerStats = { passes: 0, failedPasses: 0, lists: 0, watchErrors: 0, actions: {} };
+  /** This controller's Prometheus metrics (its own registry). */
+  readonly metrics = new ControllerMetrics();
   private readonly options: ControllerOptions;
   private informer: ListWatch<V1Job> | null = null;
   private readonly gates = new Map<string, GateOutcome>();
@@ -98,6 +101,7 @@ export class Controller {
     // Stopping aborts the watch request, which reports as an error: not one.
     if (this.stopped) return;
     this.stats.watchErrors++;
+    this.metrics.watchRestarted();
     this.watchFailures++;
     const delay = this.backoff(this.watchFailures);
     this.log.warn({ err: messageOf(err), retryInMs: delay }, 'job watch failed; restarting it');
@@ -132,6 +136,7 @@ export class Controller {
         this.passFailures = 0;
       } catch (err) {
         this.stats.failedPasses++;
+        this.metrics.passFailed();
         this.passFailures++;
         const delay = this.backoff(this.passFailures);
         this.log.error({ err: messageOf(err), retryInMs: delay }, 'pass failed; trying again');
@@ -157,8 +162,10 @@ export class Controller {
   private async onePass(): Promise<void> {
     if (!this.synced) return;
     this.stats.passes++;
+    this.metrics.passStarted();
     const state = await observe(this.options.kube, this.currentJobs(), this.gates, this.cache);
     this.lastObservedAt = Date.now();
+    this.metrics.observed(state);
     const actions = reconcile(state);
     // A problem that went away is forgotten, so that it is logged again if it comes back.
     const standing = new Set(actions.flatMap((a) => (a.kind === 'warn' ? [a.subject] : [])));
@@ -171,10 +178,15 @@ export class Controller {
       }
       this.stats.actions[action.kind] = (this.stats.actions[action.kind] ?? 0) + 1;
       const outcome: ActOutcome = await act(this.options, action);
+      this.metrics.acted(action.kind);
       if (outcome.gate && action.kind === 'runGate') {
         this.gates.set(action.season, outcome.gate);
+        this.metrics.gateRan(action.season, outcome.gate.result.passed);
         this.dirty = true;
       }
+      // Reported once per Stage 3 Job (the report ConfigMap keeps later passes from reporting it again).
+      if (action.kind === 'validate' || action.kind === 'reportStage3Failure')
+        this.metrics.stage3Ended(action.season, action.summary);
       if (outcome.createdJob?.metadata?.name) this.expected.set(outcome.createdJob.metadata.name, outcome.createdJob);
     }
   }

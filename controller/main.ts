@@ -1,6 +1,6 @@
 // The controller's program (the Deployment runs `node build/controller/main.js`): configuration from the
-// environment, the warehouse from it, the cluster from the pod's service account, /healthz on port 8080,
-// JSON logs on stdout. Stops cleanly on SIGTERM.
+// environment, the warehouse from it, the cluster from the pod's service account, /healthz and /metrics on
+// port 8080, JSON logs on stdout. Stops cleanly on SIGTERM.
 
 import { hostname } from 'node:os';
 import { openAdapters } from '../core/adapters/index.js';
@@ -32,7 +32,12 @@ async function main(): Promise<void> {
     now: () => new Date(),
     instance: process.env.HOSTNAME || hostname(),
   });
-  const health = await startHealthServer(() => controller.health(), port);
+  const health = await startHealthServer(
+    () => controller.health(),
+    port,
+    undefined,
+    () => controller.metrics.render(),
+  );
   log.info(
     { server: kube.server, warehouse: adapters.warehouse.description, healthPort: health.port },
     'controller starting',

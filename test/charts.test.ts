@@ -121,7 +121,7 @@ interface Spec {
   replicas?: number;
   strategy?: unknown;
   selector?: { matchLabels: Record<string, string> };
-  template: { metadata: { labels: Record<string, string> }; spec: PodSpec };
+  template: { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; spec: PodSpec };
   [field: string]: unknown;
 }
 interface Manifest {
@@ -668,6 +668,16 @@ describe('the controller and its RBAC', () => {
       expect(probe?.httpGet.path).toBe(CONTROLLER_HEALTH_PATH);
       expect([port.name, CONTROLLER_HEALTH_PORT]).toContain(probe?.httpGet.port);
     }
+  });
+
+  it('asks Prometheus to scrape /metrics on the health port (the pod annotations)', () => {
+    const d = deployment();
+    expect(d.spec.template.metadata.annotations).toEqual({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': String(CONTROLLER_HEALTH_PORT),
+      'prometheus.io/path': '/metrics',
+    });
+    expect(containerOf(d).ports?.map((p) => p.containerPort)).toEqual([CONTROLLER_HEALTH_PORT]);
   });
 
   it('mounts every Stage 3 template at /etc/nba-backfill/stage3/<configmap>/job.json', () => {

@@ -7,7 +7,7 @@ import { type Adapters, openAdapters } from '../adapters/index.js';
 import { loadConfig } from '../config.js';
 import { runPhases1And2 } from '../dateRun.js';
 import { isIsoDate } from '../dates.js';
-import { BadInputError, messageOf } from '../errors.js';
+import { BadInputError, messageOf, oneLine } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   EXIT_INDEX_OK,
@@ -16,6 +16,7 @@ import {
   INDEX_FAILURE_COUNT_ENV,
   JOB_PLAN_ENV,
   type JobPlan,
+  STAGE1_RETRIES_PER_DATE,
 } from './spec.js';
 
 export const JobPlanSchema = z.object({
@@ -64,6 +65,29 @@ export function resolveAssignment(env: Readonly<Record<string, string | undefine
   return { index, date, plan, attempt: Number.isInteger(failures) && failures >= 0 ? failures + 1 : 1 };
 }
 
+/** The fields of every line a Stage 1 pod logs (before its date is known: the raw index only). */
+export function podLogFields(a: IndexAssignment | undefined, env: Readonly<Record<string, string | undefined>>) {
+  return a
+    ? { season: a.plan.season, stage: 'stage1', job: a.plan.jobName, index: a.index, date: a.date, attempt: a.attempt }
+    : { stage: 'stage1', index: env.JOB_COMPLETION_INDEX };
+}
+
+/** What the date's line says of a failure: a retry comes, or none does, and why. */
+function failureVerdict(attempt: number, permanent: boolean): { retryLimitReached: boolean; msg: string } {
+  const attempts = STAGE1_RETRIES_PER_DATE + 1;
+  if (permanent)
+    return {
+      retryLimitReached: false,
+      msg: 'date failed on bad input: no retry (the pod failure policy fails the index)',
+    };
+  if (attempt >= attempts)
+    return {
+      retryLimitReached: true,
+      msg: `date failed: retry limit reached (attempt ${attempt} of ${attempts}, backoffLimitPerIndex ${STAGE1_RETRIES_PER_DATE}); the date is recorded as failed`,
+    };
+  return { retryLimitReached: false, msg: `date failed: retriable (attempt ${attempt} of ${attempts}), it runs again` };
+}
+
 /**
  * Runs one index and returns its exit code: 0 done; 2 when every failure is bad input (a retry cannot help,
  * so the pod failure policy fails the index at once); 1 otherwise, which uses up the index's one retry.
@@ -71,10 +95,13 @@ export function resolveAssignment(env: Readonly<Record<string, string | undefine
 export async function runPhase2Index(
   env: Readonly<Record<string, string | undefined>>,
   logFor: (a: IndexAssignment | undefined, level: string) => Logger,
+  now: () => number = () => performance.now(),
 ): Promise<number> {
   let assignment: IndexAssignment | undefined;
   let adapters: Adapters | undefined;
   let log: Logger | undefined;
+  const started = now();
+  const durationMs = () => Math.round(now() - started);
   try {
     assignment = resolveAssignment(env);
     const config = loadConfig({ env, file: undefined });
@@ -91,17 +118,45 @@ export async function runPhase2Index(
       attempt: assignment.attempt,
       skipDownstreamTrigger: true,
     });
+    const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
     if (result.ok) {
-      log.info({ rows: result.rows }, 'index succeeded');
+      log.info({ durationMs: durationMs(), rows, rowsByProcessor: result.rows, outcome: 'succeeded' }, 'date loaded');
       return EXIT_INDEX_OK;
     }
+    // Each processor's error was logged once, with its stack, where it failed (core/runner.ts): here only what
+    // the attempt's outcome means.
     const permanent = result.failures.every((f) => f.error instanceof BadInputError);
-    for (const f of result.failures) log.error({ processor: f.processor, err: f.error }, 'processor failed');
-    log.error({ permanent }, permanent ? 'index failed on bad input: no retry' : 'index failed: retriable');
+    const verdict = failureVerdict(assignment.attempt, permanent);
+    log.error(
+      {
+        durationMs: durationMs(),
+        // What the processors that succeeded did (nothing of Phase 2 commits: the date commits whole or not).
+        rows,
+        rowsByProcessor: result.rows,
+        outcome: 'failed',
+        permanent,
+        retryLimitReached: verdict.retryLimitReached,
+        failures: result.failures.map((f) => ({ processor: f.processor, error: oneLine(f.error.message, 300) })),
+      },
+      verdict.msg,
+    );
     return permanent ? EXIT_INDEX_PERMANENT : EXIT_INDEX_RETRIABLE;
   } catch (err) {
-    (log ?? logFor(assignment, 'info')).error({ err }, 'index could not run');
-    return err instanceof BadInputError ? EXIT_INDEX_PERMANENT : EXIT_INDEX_RETRIABLE;
+    // Nothing logged this error yet: its stack goes on the date's line.
+    const permanent = err instanceof BadInputError;
+    const verdict = assignment ? failureVerdict(assignment.attempt, permanent) : null;
+    (log ?? logFor(assignment, 'info')).error(
+      {
+        durationMs: durationMs(),
+        rows: 0,
+        outcome: 'failed',
+        permanent,
+        retryLimitReached: verdict?.retryLimitReached ?? false,
+        err,
+      },
+      `index could not run: ${verdict?.msg ?? (permanent ? 'no retry' : 'retriable')}`,
+    );
+    return permanent ? EXIT_INDEX_PERMANENT : EXIT_INDEX_RETRIABLE;
   } finally {
     await adapters?.close();
   }

@@ -14,6 +14,11 @@ export const EXIT_INDEX_PERMANENT = 2;
 export const PHASE2_DATE_CONTAINER = 'phase2-date';
 /** Where the pod finds the job's dates (a ConfigMap volume in the cluster, a file locally). */
 export const JOB_PLAN_ENV = 'BACKFILL_JOB_PLAN';
+/**
+ * Retries of a Stage 1 date (the Job's backoffLimitPerIndex): the pod program, built from the same source, knows
+ * from it and its failure count whether its attempt is the last one allowed.
+ */
+export const STAGE1_RETRIES_PER_DATE = 1;
 /** How many times this index already failed; the cluster fills it from the pod annotation. */
 export const INDEX_FAILURE_COUNT_ENV = 'BACKFILL_INDEX_FAILURE_COUNT';
 /** The controller's namespace, from the downward API. */
@@ -54,6 +59,8 @@ export const STAGE3_TEMPLATE_DIR = '/etc/nba-backfill/stage3';
 /** The controller serves GET /healthz on this port (liveness and readiness probes). */
 export const CONTROLLER_HEALTH_PORT = 8080;
 export const CONTROLLER_HEALTH_PATH = '/healthz';
+/** Prometheus metrics, on the same port (the pod's scrape annotations name both). */
+export const CONTROLLER_METRICS_PATH = '/metrics';
 export const CONTROLLER_NAME = 'nba-backfill-controller';
 export const CONTROLLER_CONTAINER = 'controller';
 /** The ServiceAccount of the controller (it has the Role) and of the Job pods (no Kubernetes API rights). */
@@ -326,7 +333,7 @@ export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
       parallelism,
       // One retry per date: a transient failure gets a second chance, then the date is recorded as failed.
       // No maxFailedIndexes: a failed date never stops the others.
-      backoffLimitPerIndex: 1,
+      backoffLimitPerIndex: STAGE1_RETRIES_PER_DATE,
       activeDeadlineSeconds: options.activeDeadlineSeconds ?? 3600,
       podFailurePolicy: {
         rules: [

@@ -211,6 +211,8 @@ const Stage3SummarySchema = z.object({
   processor: z.string().optional(),
   check: z.string().optional(),
   error: z.string().optional(),
+  datesComplete: z.number().optional(),
+  msPerDate: z.array(z.number()).optional(),
 });
 
 /** The Stage 3 runner's summary from a termination message; null when the message is not one. */

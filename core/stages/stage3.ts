@@ -35,6 +35,10 @@ export interface Stage3Summary {
   readonly processor?: string;
   readonly check?: string;
   readonly error?: string;
+  /** Dates of the selection complete when it ended (absent when the gate refused it). */
+  readonly datesComplete?: number;
+  /** Whole milliseconds each date this run completed took, in order (left out if the message would not fit). */
+  readonly msPerDate?: readonly number[];
 }
 
 export interface Stage3Options {
@@ -59,6 +63,10 @@ export interface Stage3Options {
    * run gives each date its own log file. @default a child of `log` with the date
    */
   readonly dateLog?: (date: IsoDate, index: number) => { readonly log: Logger; close(): void };
+  /** The Job running it (the Stage 3 pod's), for its per-date log lines. @default null */
+  readonly job?: string | null;
+  /** Milliseconds for durations. @default performance.now */
+  readonly now?: () => number;
 }
 
 export interface Stage3Result {
@@ -105,12 +113,26 @@ async function confirmedComplete(
   return ok.length === STAGE3_PROCESSORS.length;
 }
 
+/** The summary as written: a termination message holds at most 4096 bytes, so the error is cut, then the durations dropped. */
+export function summaryText(summary: Stage3Summary): string {
+  const LIMIT = 4000;
+  let fitted = summary;
+  let text = JSON.stringify(fitted);
+  if (text.length > LIMIT && fitted.error) {
+    const room = LIMIT - (text.length - fitted.error.length);
+    fitted = { ...fitted, error: fitted.error.slice(0, Math.max(300, room)) };
+    text = JSON.stringify(fitted);
+  }
+  if (text.length > LIMIT && fitted.msPerDate) {
+    const { msPerDate: _dropped, ...rest } = fitted;
+    text = JSON.stringify(rest);
+  }
+  return text;
+}
+
 function writeSummary(path: string | undefined, summary: Stage3Summary): void {
   if (!path) return;
-  // A termination message holds at most 4096 bytes; the error is cut to fit.
-  let text = JSON.stringify(summary);
-  if (text.length > 4000 && summary.error) text = JSON.stringify({ ...summary, error: summary.error.slice(0, 3000) });
-  writeFileAtomic(path, `${text}\n`);
+  writeFileAtomic(path, `${summaryText(summary)}\n`);
 }
 
 export async function runStage3(ports: PipelinePorts, log: Logger, options: Stage3Options): Promise<Stage3Result> {
@@ -143,6 +165,17 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
       ? ports
       : { ...ports, warehouse: new CheckedWarehouse(ports.warehouse) };
   const perDateMs: number[] = [];
+  const now = options.now ?? (() => performance.now());
+  /** The fields of every per-date line: Stage 3 has no retry (backoffLimit 0), so each date runs once per Job. */
+  const dateFields = (date: IsoDate) => ({
+    season: options.season,
+    stage: 'stage3',
+    job: options.job ?? null,
+    index: dates.indexOf(date),
+    date,
+    attempt: 1,
+  });
+  const whole = (ms: readonly number[]) => ms.map((x) => Math.round(x));
   let completedThrough: IsoDate | null =
     first < 0 ? (dates.at(-1) ?? null) : first > 0 ? (dates[first - 1] as IsoDate) : null;
 
@@ -174,12 +207,20 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
     for (const [i, date] of todo.entries()) {
       if (options.signal?.aborted) {
         // Between dates: everything through completedThrough committed, nothing after it began.
-        const summary: Stage3Summary = { ...base, status: 'interrupted', processed: i, resumedFrom, completedThrough };
+        const summary: Stage3Summary = {
+          ...base,
+          status: 'interrupted',
+          processed: i,
+          resumedFrom,
+          completedThrough,
+          datesComplete: first + i,
+          msPerDate: whole(perDateMs),
+        };
         log.warn({ summary, signal: String(options.signal.reason) }, 'stage 3 interrupted');
         writeSummary(options.summaryFile, summary);
         return { summary, gate, perDateMs };
       }
-      const started = performance.now();
+      const started = now();
       const runOptions = {
         trigger: { command: 'backfill stage3', stage: 'stage3' },
         strictMode: options.strictMode ?? true,
@@ -199,10 +240,25 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
       }
       // No sleeps, no time windows: the date is done when run history says every processor succeeded.
       const confirmed = result.ok && (await confirmedComplete(checked.warehouse, date, todo[i + 1]));
-      perDateMs.push(performance.now() - started);
+      perDateMs.push(now() - started);
+      const durationMs = Math.round(perDateMs.at(-1) ?? 0);
+      const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
       if (!confirmed) {
         const f = result.failures[0];
         const error = f?.error;
+        // The processor's own line carries the error's stack (core/runner.ts); this one says what it means.
+        log.error(
+          {
+            ...dateFields(date),
+            durationMs,
+            rows,
+            outcome: 'failed',
+            processor: f?.processor ?? null,
+            error: oneLine(error?.message ?? 'run history does not show every Phase 3-4 processor succeeded', 500),
+            retryLimitReached: true,
+          },
+          `date failed: retry limit reached (Stage 3 does not retry; fix the cause and run it again: it resumes at ${date})`,
+        );
         const summary: Stage3Summary = {
           ...base,
           status: 'failed',
@@ -213,12 +269,15 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
           processor: f?.processor ?? 'unknown',
           check: error instanceof DependencyError || error instanceof Phase4WaitError ? error.check : 'error',
           error: oneLine(error?.message ?? 'run history does not show every Phase 3-4 processor succeeded', 2000),
+          datesComplete: first + i,
+          msPerDate: whole(perDateMs.slice(0, -1)),
         };
         log.error({ summary }, 'stage 3 stopped');
         writeSummary(options.summaryFile, summary);
         return { summary, gate, perDateMs };
       }
       completedThrough = date;
+      log.info({ ...dateFields(date), durationMs, rows, outcome: 'succeeded' }, 'date complete');
       // A long Stage 3 does not leave a season's work in the WAL until its end (a damaged WAL can lose it).
       if ((i + 1) % STAGE3_CHECKPOINT_DATES === 0) await checkpoint();
       await options.onDate?.(date, first + i, dates.length, perDateMs.at(-1) ?? 0);
@@ -229,6 +288,8 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
       processed: todo.length,
       resumedFrom,
       completedThrough,
+      datesComplete: dates.length,
+      msPerDate: whole(perDateMs),
     };
     writeSummary(options.summaryFile, summary);
     return { summary, gate, perDateMs };

@@ -1,13 +1,8 @@
 // The Stage 1 pod: one index of the Indexed Job (Phase 1-2 for one game date), logging JSON to stdout.
 // With BACKFILL_LOCAL_WORKER=1 (set by the local job runtime) it stays up and runs one index per message.
 
-import { type IndexAssignment, runPhase2Index } from '../../core/jobs/phase2Index.js';
+import { type IndexAssignment, podLogFields, runPhase2Index } from '../../core/jobs/phase2Index.js';
 import { createFileLogger, createLogger, type Logger } from '../../core/log.js';
-
-const fields = (a: IndexAssignment | undefined) =>
-  a
-    ? { job: a.plan.jobName, index: a.index, date: a.date, attempt: a.attempt }
-    : { index: process.env.JOB_COMPLETION_INDEX };
 
 interface RunMessage {
   readonly type: 'run';
@@ -20,12 +15,13 @@ if (process.env.BACKFILL_LOCAL_WORKER === '1' && process.send) {
   process.on('message', async (m: RunMessage) => {
     if (m?.type !== 'run') return;
     const files: { close(): void }[] = [];
+    const env = { ...process.env, ...m.env };
     const logFor = (a: IndexAssignment | undefined, level: string): Logger => {
       const f = createFileLogger(level, m.logFile);
       files.push(f);
-      return f.log.child(fields(a));
+      return f.log.child(podLogFields(a, env));
     };
-    const exitCode = await runPhase2Index({ ...process.env, ...m.env }, logFor);
+    const exitCode = await runPhase2Index(env, logFor);
     for (const f of files) f.close();
     process.send?.({ type: 'done', index: m.index, exitCode });
   });
@@ -34,6 +30,8 @@ if (process.env.BACKFILL_LOCAL_WORKER === '1' && process.send) {
   // Node as PID 1 ignores SIGTERM unless it listens: an evicted pod stops at once (its date's transaction
   // never committed, so nothing partial is left), and the failure policy ignores the disruption.
   process.on('SIGTERM', () => process.exit(143));
-  const exitCode = await runPhase2Index(process.env, (a, level) => createLogger(level, 1).child(fields(a)));
+  const exitCode = await runPhase2Index(process.env, (a, level) =>
+    createLogger(level, 1).child(podLogFields(a, process.env)),
+  );
   process.exit(exitCode);
 }
