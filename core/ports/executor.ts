@@ -37,17 +37,30 @@ const passKey = (actions: readonly Action[]) => actions.map((a) => `${a.kind} ${
  */
 export async function drive(executor: Executor, hooks: DriveHooks = {}): Promise<Driven> {
   const decisions: Action[] = [];
+  // A standing warning comes back every pass: told once.
+  const warned = new Set<string>();
+  const warn = (w: Action) => {
+    if (warned.has(passKey([w]))) return;
+    warned.add(passKey([w]));
+    hooks.onDecision?.(w);
+  };
   let previous: string | null = null;
   for (;;) {
     const actions = reconcile(await executor.observe());
-    for (const w of actions.filter((a) => a.kind === 'warn')) hooks.onDecision?.(w);
     const todo = actions.filter((a) => a.kind !== 'warn');
-    if (todo.length === 0) return { decisions, stopped: false };
+    if (todo.length === 0) {
+      for (const w of actions) warn(w);
+      return { decisions, stopped: false };
+    }
     // An executor whose acts do not show in its next observation would loop for ever: a bug, said as one.
     const key = passKey(todo);
     if (key === previous) throw new ProcessingError(`the executor did not carry out: ${todo[0]?.why}`);
     previous = key;
-    for (const action of todo) {
+    for (const action of actions) {
+      if (action.kind === 'warn') {
+        warn(action);
+        continue;
+      }
       if (hooks.stopped?.()) return { decisions, stopped: true };
       hooks.onDecision?.(action);
       decisions.push(action);
