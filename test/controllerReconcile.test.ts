@@ -1255,7 +1255,7 @@ describe('the reason of each decision on cluster observations', () => {
       why: 'gate passed for 2021-22: 1 date, 1 game complete',
     },
     {
-      name: 'a gate failed on missing games and failed runs: both said',
+      name: 'a gate failed on missing games and failed runs: both said, the dates in order',
       kind: 'publishGate',
       s: () =>
         state({
@@ -1265,12 +1265,13 @@ describe('the reason of each decision on cluster observations', () => {
               SEASON,
               {
                 key: KEY_DONE,
-                result: { ...gateResult(['2021-10-21']), runProblems: [problem('2021-10-22'), problem('2021-10-22')] },
+                result: { ...gateResult(['2021-10-21']), runProblems: [problem('2021-10-19'), problem('2021-10-19')] },
               },
             ],
           ],
         }),
-      why: 'gate failed for 2021-22: 2 dates incomplete (2021-10-21, 2021-10-22), 2 Phase 1-2 runs failed or missing',
+      // Sorted across tables and runs: the run's date comes first.
+      why: 'gate failed for 2021-22: 2 dates incomplete (2021-10-19, 2021-10-21), 2 Phase 1-2 runs failed or missing',
     },
     {
       name: 'a gate failed on one failed run only',

@@ -468,7 +468,8 @@ function seasonActions(state: ObservedState, season: string): Action[] {
 
 /** Every action the observed state calls for, season by season (in season order). */
 export function reconcile(state: ObservedState): Action[] {
-  const selected = [...(state.selection ?? [])].flatMap(([season, dates]) => (dates.length > 0 ? [season] : []));
-  const seasons = [...new Set([...state.jobs.map((j) => j.season), ...selected])].sort();
-  return seasons.flatMap((season) => seasonActions(state, season));
+  const seasons = new Set(state.jobs.map((j) => j.season));
+  // A selected season without dates adds nothing: seasonActions starts no Stage 1 Job for no dates.
+  if (state.selection) for (const season of state.selection.keys()) seasons.add(season);
+  return [...seasons].sort().flatMap((season) => seasonActions(state, season));
 }
