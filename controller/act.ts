@@ -339,5 +339,9 @@ export async function act(ports: ActPorts, action: Action): Promise<ActOutcome> 
     case 'warn':
       ports.log.warn({ season: action.season, subject: action.subject }, action.message);
       return {};
+    case 'startStage1':
+      // The cluster's Stage 1 Jobs come from the manifests (its observations name no selection): never decided here.
+      ports.log.warn({ season: action.season }, `not started by the controller: ${action.why}`);
+      return {};
   }
 }

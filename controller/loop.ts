@@ -1,13 +1,14 @@
 // The controller loop: the Jobs listed then watched (relisted on 410 Gone, the watch restarted after an
-// error), and on every change, and every resync period, one pass: observe -> reconcile -> act. Level-
-// triggered: a pass looks at the whole state, never at the event that woke it, so missed events, a relist
-// or a restart of the controller change nothing.
+// error), and on every change, and every resync period, one pass: observe -> reconcile -> act, through the
+// Kubernetes executor (executor.ts). Level-triggered: a pass looks at the whole state, never at the event that
+// woke it, so missed events, a relist or a restart of the controller change nothing.
 
 import type { ListWatch, V1Job } from '@kubernetes/client-node';
 import { messageOf } from '../core/errors.js';
-import { JOB_SELECTOR, type ObserveCache, observe } from '../core/kubernetes/observe.js';
-import { type ActionKind, type GateOutcome, reconcile } from '../core/kubernetes/reconcile.js';
-import { type ActOutcome, type ActPorts, act } from './act.js';
+import { JOB_SELECTOR } from '../core/kubernetes/observe.js';
+import { type ActionKind, reconcile } from '../core/kubernetes/reconcile.js';
+import type { ActPorts } from './act.js';
+import { KubeExecutor } from './executor.js';
 import { ControllerMetrics } from './metrics.js';
 
 export interface ControllerOptions extends ActPorts {
@@ -36,10 +37,7 @@ export class Controller {
   readonly metrics = new ControllerMetrics();
   private readonly options: ControllerOptions;
   private informer: ListWatch<V1Job> | null = null;
-  private readonly gates = new Map<string, GateOutcome>();
-  private readonly cache: ObserveCache = { plans: new Map() };
-  /** Jobs this controller created that the watch has not shown yet ("expectations"). */
-  private readonly expected = new Map<string, V1Job>();
+  private readonly executor: KubeExecutor;
   /** Warnings already logged, so that a standing problem is logged once, not every pass. */
   private readonly warned = new Map<string, string>();
   private stopped = true;
@@ -56,6 +54,7 @@ export class Controller {
 
   constructor(options: ControllerOptions) {
     this.options = options;
+    this.executor = new KubeExecutor(options, () => [...(this.informer?.list(options.kube.namespace) ?? [])]);
   }
 
   private get log() {
@@ -148,22 +147,11 @@ export class Controller {
     }
   }
 
-  /** The Jobs the watch holds, plus those this controller created and the watch has not shown yet. */
-  private currentJobs(): V1Job[] {
-    const jobs = [...(this.informer?.list(this.options.kube.namespace) ?? [])];
-    const names = new Set(jobs.map((j) => j.metadata?.name));
-    for (const [name, job] of this.expected) {
-      if (names.has(name)) this.expected.delete(name);
-      else jobs.push(job);
-    }
-    return jobs;
-  }
-
   private async onePass(): Promise<void> {
     if (!this.synced) return;
     this.stats.passes++;
     this.metrics.passStarted();
-    const state = await observe(this.options.kube, this.currentJobs(), this.gates, this.cache);
+    const state = await this.executor.observe();
     this.lastObservedAt = Date.now();
     this.metrics.observed(state);
     const actions = reconcile(state);
@@ -177,17 +165,19 @@ export class Controller {
         this.warned.set(action.subject, action.message);
       }
       this.stats.actions[action.kind] = (this.stats.actions[action.kind] ?? 0) + 1;
-      const outcome: ActOutcome = await act(this.options, action);
+      // The same words `backfill run` prints for the same decision (a warning is logged by act itself).
+      if (action.kind !== 'warn') this.log.info({ decision: action.kind, season: action.season }, action.why);
+      await this.executor.act(action);
       this.metrics.acted(action.kind);
-      if (outcome.gate && action.kind === 'runGate') {
-        this.gates.set(action.season, outcome.gate);
-        this.metrics.gateRan(action.season, outcome.gate.result.passed);
+      if (action.kind === 'runGate') {
+        const gate = this.executor.gateOf(action.season);
+        if (gate) this.metrics.gateRan(action.season, gate.result.passed);
+        // A gate result is no change in the cluster, so no event will ask for the pass that publishes it.
         this.dirty = true;
       }
       // Reported once per Stage 3 Job (the report ConfigMap keeps later passes from reporting it again).
       if (action.kind === 'validate' || action.kind === 'reportStage3Failure')
         this.metrics.stage3Ended(action.season, action.summary);
-      if (outcome.createdJob?.metadata?.name) this.expected.set(outcome.createdJob.metadata.name, outcome.createdJob);
     }
   }
 

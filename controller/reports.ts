@@ -16,7 +16,7 @@ import {
   MANAGED_BY_CONTROLLER,
   type ReportKind,
 } from '../core/kubernetes/contract.js';
-import type { Action } from '../core/kubernetes/reconcile.js';
+import { type Action, gateMissingDates } from '../core/kubernetes/reconcile.js';
 import type { Stage3Summary } from '../core/stages/stage3.js';
 import type { ValidationReport } from '../core/stages/validation.js';
 
@@ -234,12 +234,8 @@ export function compactGate(result: GateResult, perList = 500): GateResult & { r
   return { ...result, tables, runProblems: take(result.runProblems), cut };
 }
 
-/** The dates the gate found incomplete, across tables and runs. */
-export function gateMissingDates(result: GateResult): IsoDate[] {
-  return [
-    ...new Set([...result.tables.flatMap((t) => t.missingDates), ...result.runProblems.map((r) => r.date)]),
-  ].sort();
-}
+/** The dates the gate found incomplete, across tables and runs: the reconcile's reasons name them too. */
+export { gateMissingDates };
 
 export function gateEventMessage(result: GateResult): string {
   if (result.passed) {
@@ -251,7 +247,7 @@ export function gateEventMessage(result: GateResult): string {
 }
 
 /** What a failed Stage 3 Job says: the date and reason from its termination message, or the Job's reason. */
-export function stage3FailureMessage(action: Extract<Action, { kind: 'reportStage3Failure' }>): string {
+export function stage3FailureMessage(action: Omit<Extract<Action, { kind: 'reportStage3Failure' }>, 'why'>): string {
   const s = action.summary;
   if (s && s.status === 'failed') {
     return `Stage 3 of ${s.season} stopped at ${s.failedDate ?? 'an unknown date'} (${s.processor ?? 'unknown processor'}, ${s.check ?? 'error'}): ${s.error ?? 'no error message'}; completed through ${s.completedThrough ?? 'no date'}`;

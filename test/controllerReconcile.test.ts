@@ -1,9 +1,11 @@
 // reconcile(observed) -> actions, as a table: each stage, each failure, and a restart at each point (the
-// observed state after a restart holds only what the cluster holds: the reports written, the Jobs created).
+// observed state after a restart holds only what the cluster holds: the reports written, the Jobs created);
+// then the same stages as the local executor of `backfill run` observes them, and the reason of each decision.
 
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { failureLog, failureLogText, fitConfigMap, stage3FailureMessage } from '../controller/reports.js';
+import { observedStage1Job, observedStage3Job } from '../core/adapters/local/observed.js';
 import type { GateResult } from '../core/gate.js';
 import {
   type Action,
@@ -21,6 +23,7 @@ import {
   type Stage3Spec,
   type Stage3Termination,
 } from '../core/kubernetes/reconcile.js';
+import type { IndexedJobStatus } from '../core/ports/jobRuntime.js';
 
 const NS = 'nba-backfill';
 const SEASON = '2021-22';
@@ -953,5 +956,376 @@ describe('reconcile at its edges', () => {
       ]);
       expect(openFailedDates(jobs(), withReversed as ReadonlyMap<string, PlanLookup>)).toEqual(want);
     });
+  });
+});
+
+// --- The local executor's observations: `backfill run` starts Stage 1 itself and sees its Jobs as the local
+// job runtime reports them (converted by core/adapters/local/observed.ts), Stage 3 as a one-pod Job whose
+// termination message is the runner's summary, and the reports and gates it made in this run. Fixtures are
+// built inside the cases (thunks), never at load time.
+
+const LOCAL_LOG = (i: number) => `.backfill/logs/jobs/${STAGE1.name}/index-${i}.log`;
+
+function localStatus(over: Partial<IndexedJobStatus> = {}): IndexedJobStatus {
+  return {
+    jobName: STAGE1.name,
+    completedIndexes: '0-3',
+    failedIndexes: '',
+    succeeded: 4,
+    failed: 0,
+    conditions: [
+      { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached' },
+      { type: 'Complete', status: 'True', reason: 'CompletionsReached' },
+    ],
+    startTime: '2024-01-01T00:00:00.000Z',
+    completionTime: '2024-01-01T00:01:00.000Z',
+    indexes: DATES.map((_d, index) => ({
+      index,
+      exitCodes: [0],
+      failures: 0,
+      state: 'succeeded',
+      logs: LOCAL_LOG(index),
+    })),
+    ...over,
+  };
+}
+
+const localFailed = () =>
+  localStatus({
+    completedIndexes: '0,1,3',
+    failedIndexes: '2',
+    succeeded: 3,
+    failed: 1,
+    conditions: [
+      { type: 'FailureTarget', status: 'True', reason: 'FailedIndexes' },
+      { type: 'Failed', status: 'True', reason: 'FailedIndexes', message: 'Job has failed indexes' },
+    ],
+    indexes: DATES.map((_d, index) =>
+      index === 2
+        ? { index, exitCodes: [2], failures: 1, state: 'failed', reason: 'FailIndex', logs: LOCAL_LOG(index) }
+        : { index, exitCodes: [0], failures: 0, state: 'succeeded', logs: LOCAL_LOG(index) },
+    ),
+  });
+
+function localState(over: {
+  selection?: [string, string[]][];
+  status?: IndexedJobStatus;
+  stage3?: Record<string, unknown>;
+  reports?: ObservedReport[];
+  gates?: [string, GateOutcome][];
+}): ObservedState {
+  const jobs: ObservedJob[] = [];
+  const pods = new Map<string, Stage3Termination | null>();
+  if (over.status) jobs.push(observedStage1Job(over.status, SEASON, DATES));
+  if (over.stage3) {
+    const { job: j, termination } = observedStage3Job(STAGE3, SEASON, over.stage3 as never);
+    jobs.push(j);
+    pods.set(STAGE3, termination);
+  }
+  return {
+    namespace: '',
+    jobs,
+    plans: new Map([[STAGE1.name, { ok: true, plan: { jobName: STAGE1.name, season: SEASON, dates: DATES } }]]),
+    stage3Specs: new Map([[SEASON, { ok: true, jobName: STAGE3, manifest: {} }]]),
+    stage3Pods: pods,
+    reports: over.reports ?? [],
+    gates: new Map(over.gates ?? []),
+    selection: new Map(over.selection ?? [[SEASON, DATES]]),
+  };
+}
+
+const LOCAL_KEY = key([{ ...STAGE1, uid: STAGE1.name }]);
+const GATE_FAILED_WHY = 'gate failed for 2021-22: 1 date incomplete (2021-10-21)';
+
+describe("reconcile on the local executor's observations (backfill run)", () => {
+  const cases: { name: string; state: () => ObservedState; expected: Partial<Action>[] }[] = [
+    {
+      name: 'nothing run yet: start the Stage 1 job of the selected dates',
+      state: () => localState({}),
+      expected: [
+        {
+          kind: 'startStage1',
+          season: SEASON,
+          dates: DATES,
+          why: 'no Stage 1 job for 2021-22 yet: load 4 dates (2021-10-19..2021-10-22)',
+        },
+      ],
+    },
+    {
+      name: 'one date selected: named alone',
+      state: () => localState({ selection: [[SEASON, ['2021-10-19']]] }),
+      expected: [{ kind: 'startStage1', why: 'no Stage 1 job for 2021-22 yet: load 1 date (2021-10-19)' }],
+    },
+    {
+      name: 'two seasons selected: a Stage 1 job for each, in season order',
+      state: () =>
+        localState({
+          selection: [
+            ['2022-23', ['2022-10-18', '2022-10-19']],
+            [SEASON, DATES],
+          ],
+        }),
+      expected: [
+        { kind: 'startStage1', season: SEASON },
+        { kind: 'startStage1', season: '2022-23', dates: ['2022-10-18', '2022-10-19'] },
+      ],
+    },
+    {
+      name: 'a season with no date selected: nothing to do for it',
+      state: () => localState({ selection: [[SEASON, []]] }),
+      expected: [],
+    },
+    {
+      name: 'Stage 1 interrupted (Suspended): no new job, no gate (the run stops on the signal)',
+      state: () =>
+        localState({
+          status: localStatus({
+            completedIndexes: '0-1',
+            succeeded: 2,
+            conditions: [{ type: 'Suspended', status: 'True', reason: 'Interrupted' }],
+          }),
+        }),
+      expected: [],
+    },
+    {
+      name: 'Stage 1 complete: run the gate over its dates',
+      state: () => localState({ status: localStatus() }),
+      expected: [
+        {
+          kind: 'runGate',
+          key: LOCAL_KEY,
+          dates: DATES,
+          why: 'every Stage 1 job of 2021-22 finished (1 job, 4 dates): run the gate',
+        },
+      ],
+    },
+    {
+      name: 'Stage 1 failed a date: reported with its local log file, then the gate',
+      state: () => localState({ status: localFailed() }),
+      expected: [
+        {
+          kind: 'reportStage1Failures',
+          job: STAGE1.name,
+          outcome: 'Failed',
+          reason: 'FailedIndexes',
+          failed: [{ index: 2, date: '2021-10-21', state: 'failed', logs: LOCAL_LOG(2) }],
+          why: `Stage 1 job ${STAGE1.name} of 2021-22 ended Failed (FailedIndexes): 1 date not loaded (2021-10-21)`,
+        },
+        { kind: 'runGate', key: LOCAL_KEY },
+      ],
+    },
+    {
+      name: 'the gate computed and failed: publish it, naming the incomplete date',
+      state: () =>
+        localState({
+          status: localFailed(),
+          reports: [report('failures', STAGE1.name)],
+          gates: [[SEASON, { key: LOCAL_KEY, result: gateResult(['2021-10-21']) }]],
+        }),
+      expected: [{ kind: 'publishGate', key: LOCAL_KEY, why: GATE_FAILED_WHY }],
+    },
+    {
+      name: 'the failed gate published: nothing left to do, so the run stops there',
+      state: () =>
+        localState({
+          status: localFailed(),
+          reports: [report('failures', STAGE1.name), report('gate', null, { gateKey: LOCAL_KEY, gatePassed: false })],
+        }),
+      expected: [],
+    },
+    {
+      name: "the gate computed and passed: publish it and start Stage 3 under the cluster's Job name",
+      state: () => localState({ status: localStatus(), gates: [[SEASON, { key: LOCAL_KEY, result: gateResult([]) }]] }),
+      expected: [
+        { kind: 'publishGate', why: 'gate passed for 2021-22: 4 dates, 40 games complete' },
+        { kind: 'createStage3Job', job: STAGE3, why: `gate passed for 2021-22: start Stage 3 (job ${STAGE3})` },
+      ],
+    },
+    {
+      name: 'Stage 3 stopped at a date: report it, from the summary',
+      state: () => localState({ status: localStatus(), stage3: SUMMARY }),
+      expected: [
+        {
+          kind: 'reportStage3Failure',
+          job: STAGE3,
+          reason: 'BackoffLimitExceeded',
+          summary: SUMMARY as never,
+          why: 'Stage 3 of 2021-22 stopped at 2021-10-21: player_game_summary (gap_detection)',
+        },
+      ],
+    },
+    {
+      name: "Stage 3 refused by its own gate: reported in the runner's words",
+      state: () =>
+        localState({
+          status: localStatus(),
+          stage3: { ...SUMMARY, status: 'gate_failed', failedDate: undefined, error: 'the Phase 2 gate failed' },
+        }),
+      expected: [{ kind: 'reportStage3Failure', why: 'Stage 3 of 2021-22 ended gate_failed: the Phase 2 gate failed' }],
+    },
+    {
+      name: 'the Stage 3 failure reported: nothing left, the run stops',
+      state: () => localState({ status: localStatus(), stage3: SUMMARY, reports: [report('stage3-failure', STAGE3)] }),
+      expected: [],
+    },
+    {
+      name: 'Stage 3 succeeded: validate the dates',
+      state: () =>
+        localState({
+          status: localStatus(),
+          stage3: { ...SUMMARY, status: 'succeeded', completedThrough: '2021-10-22', failedDate: undefined },
+        }),
+      expected: [
+        {
+          kind: 'validate',
+          job: STAGE3,
+          dates: DATES,
+          why: 'Stage 3 of 2021-22 complete through 2021-10-22: validate 4 dates',
+        },
+      ],
+    },
+    {
+      name: 'validated: nothing left, the run is done',
+      state: () =>
+        localState({
+          status: localStatus(),
+          stage3: { ...SUMMARY, status: 'succeeded', completedThrough: '2021-10-22', failedDate: undefined },
+          reports: [report('validation', STAGE3)],
+        }),
+      expected: [],
+    },
+  ];
+
+  it.each(cases)('$name', ({ state: s, expected }) => {
+    const actions = reconcile(s());
+    expect(kinds(actions)).toEqual(expected.map((e) => e.kind));
+    actions.forEach((a, i) => {
+      expect(a).toMatchObject(expected[i] as Action);
+    });
+  });
+
+  it('a selection never starts a second Stage 1 job for a season that has one, whatever its state', () => {
+    for (const status of [localStatus(), localFailed(), localStatus({ conditions: [] })]) {
+      expect(kinds(reconcile(localState({ status })))).not.toContain('startStage1');
+    }
+  });
+});
+
+describe('the reason of each decision on cluster observations', () => {
+  const problem = (date: string) => ({ processor: 'nbac_schedule', date, problem: 'failed' as const, error: 'x' });
+  it.each([
+    {
+      name: 'Stage 1 past its deadline: the dates it never loaded',
+      kind: 'reportStage1Failures',
+      s: () => state({ jobs: [failed(STAGE1, '0', '', 'DeadlineExceeded')] }),
+      why: `Stage 1 job ${STAGE1.name} of 2021-22 ended Failed (DeadlineExceeded): 3 dates not loaded (2021-10-20, 2021-10-21, 2021-10-22)`,
+    },
+    {
+      name: 'Stage 1 failed without a readable plan: how many, no dates',
+      kind: 'reportStage1Failures',
+      s: () => state({ jobs: [FAILED_S1], plans: [] }),
+      why: `Stage 1 job ${STAGE1.name} of 2021-22 ended Failed (FailedIndexes): 1 date not loaded`,
+    },
+    {
+      name: 'a Failed condition without a reason: the outcome alone',
+      kind: 'reportStage1Failures',
+      s: () => state({ jobs: [{ ...FAILED_S1, conditions: [{ type: 'Failed', status: 'True' }] }] }),
+      why: `Stage 1 job ${STAGE1.name} of 2021-22 ended Failed: 1 date not loaded (2021-10-21)`,
+    },
+    {
+      name: 'a warning: its message',
+      kind: 'warn',
+      s: () => state({ jobs: [FAILED_S1], plans: [] }),
+      why: `job ${STAGE1.name}: its plan ConfigMap ${STAGE1.planConfigMap} cannot be used: not read`,
+    },
+    {
+      name: 'two Stage 1 jobs finished: both counted',
+      kind: 'runGate',
+      s: () => state({ jobs: [FAILED_S1, DONE_RETRY], reports: [report('failures', STAGE1.uid)] }),
+      why: 'every Stage 1 job of 2021-22 finished (2 jobs, 4 dates): run the gate',
+    },
+    {
+      name: 'a gate of one date and one game passed: singular words',
+      kind: 'publishGate',
+      s: () =>
+        state({
+          jobs: [DONE_S1],
+          gates: [[SEASON, { key: KEY_DONE, result: { ...gateResult([]), dates: 1, games: 1 } }]],
+        }),
+      why: 'gate passed for 2021-22: 1 date, 1 game complete',
+    },
+    {
+      name: 'a gate failed on missing games and failed runs: both said, the dates in order',
+      kind: 'publishGate',
+      s: () =>
+        state({
+          jobs: [DONE_S1],
+          gates: [
+            [
+              SEASON,
+              {
+                key: KEY_DONE,
+                result: { ...gateResult(['2021-10-21']), runProblems: [problem('2021-10-19'), problem('2021-10-19')] },
+              },
+            ],
+          ],
+        }),
+      // Sorted across tables and runs: the run's date comes first.
+      why: 'gate failed for 2021-22: 2 dates incomplete (2021-10-19, 2021-10-21), 2 Phase 1-2 runs failed or missing',
+    },
+    {
+      name: 'a gate failed on one failed run only',
+      kind: 'publishGate',
+      s: () =>
+        state({
+          jobs: [DONE_S1],
+          gates: [
+            [
+              SEASON,
+              { key: KEY_DONE, result: { ...gateResult([]), passed: false, runProblems: [problem('2021-10-19')] } },
+            ],
+          ],
+        }),
+      why: 'gate failed for 2021-22: 1 date incomplete (2021-10-19), 1 Phase 1-2 run failed or missing',
+    },
+    {
+      name: 'Stage 3 failed with no pod to read: the Job condition',
+      kind: 'reportStage3Failure',
+      s: () => state({ jobs: [DONE_S1, failed(STAGE3_JOB, '', '', 'DeadlineExceeded')], pods: [[STAGE3, null]] }),
+      why: `Stage 3 job ${STAGE3} of 2021-22 failed: DeadlineExceeded (Job has failed indexes)`,
+    },
+    {
+      name: 'Stage 3 failed with a bare Failed condition',
+      kind: 'reportStage3Failure',
+      s: () => state({ jobs: [DONE_S1, { ...STAGE3_JOB, conditions: [{ type: 'Failed', status: 'True' }] }] }),
+      why: `Stage 3 job ${STAGE3} of 2021-22 failed: no reason given`,
+    },
+    {
+      name: 'Stage 3 interrupted without an error: its status alone',
+      kind: 'reportStage3Failure',
+      s: () =>
+        state({
+          jobs: [DONE_S1, failed(STAGE3_JOB, '', '', 'BackoffLimitExceeded')],
+          pods: [
+            [
+              STAGE3,
+              {
+                ...TERMINATION,
+                message: JSON.stringify({ ...SUMMARY, status: 'interrupted', failedDate: undefined, error: undefined }),
+              },
+            ],
+          ],
+        }),
+      why: 'Stage 3 of 2021-22 ended interrupted',
+    },
+    {
+      name: 'Stage 3 complete without a summary: validate, no date named',
+      kind: 'validate',
+      s: () => state({ jobs: [DONE_S1, done(STAGE3_JOB)] }),
+      why: 'Stage 3 of 2021-22 complete: validate 4 dates',
+    },
+  ])('$name', ({ s, kind, why }) => {
+    const actions = reconcile(s());
+    expect(actions.filter((a) => a.kind === kind).map((a) => a.why)).toEqual([why]);
   });
 });

@@ -281,6 +281,43 @@ describe('interrupted and killed runs, then the same command again', () => {
   }, 120_000);
 
   it.each([
+    {
+      signal: 'SIGINT' as const,
+      code: 130,
+      hook: /\[stage1 2021-22\] \d+\/14 done/,
+      stopped: 'stopped in Stage 1 of 2021-22',
+      notReached: '== quality gate',
+    },
+    {
+      signal: 'SIGTERM' as const,
+      code: 143,
+      hook: /\[stage3 2021-22\] \d+\/14 done/,
+      stopped: 'stopped in Stage 3 of 2021-22',
+      notReached: '== stage 4',
+    },
+  ])(
+    '$signal of run while the reconcile drives it: exit $code, no later decision, and its resume command ends the run',
+    async ({ signal, code, hook, stopped, notReached }) => {
+      const ws = workspace();
+      const run = startCli(ws.dir, ['run', ...range, ...fast]);
+      await run.waitForStdout(hook);
+      run.child.kill(signal);
+      const out = await run.done;
+      expect(out.code, out.stdout + out.stderr).toBe(code);
+      expect(out.stdout).toContain(stopped);
+      expect(out.stdout).not.toContain(notReached);
+      expect(resumeArgs(out.stdout)).toEqual(['run', ...range, ...fast]);
+
+      const resumed = await ws.cli(resumeArgs(out.stdout));
+      expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
+      expect(resumed.stdout).toMatch(/== done: every stage passed/);
+      const derived = await tableHashes(ws, DERIVED_TABLES);
+      expect(derived).toEqual(Object.fromEntries(Object.keys(derived).map((k) => [k, wholeHashes[k]])));
+    },
+    120_000,
+  );
+
+  it.each([
     { stage: 'Stage 1', hook: /\[stage1 2021-22\] \d+\/14 done/, notReached: '== quality gate' },
     { stage: 'Stage 3', hook: /\[stage3 2021-22\] \d+\/14 done/, notReached: '== stage 4' },
   ])(

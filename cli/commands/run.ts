@@ -1,17 +1,71 @@
-// `backfill run`: the backfill on the configured adapters, stage by stage, each announced with what it did.
+// `backfill run`: plans, then lets the reconcile drive the local executor (observe -> decide -> act) until
+// nothing is left to do; prints each decision with its reason, and the outcome.
 
 import type { Command } from 'commander';
 import { EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
-import { formatGate, runGate } from '../../core/gate.js';
+import type { Action } from '../../core/kubernetes/reconcile.js';
 import { locateDate, resolveSeasons } from '../../core/pipeline/seasons.js';
 import { buildPlan, selectDates, validateSelection, writePlan } from '../../core/plan.js';
+import { drive } from '../../core/ports/executor.js';
 import { withContext } from '../context.js';
+import { LocalExecutor, type LocalResults } from '../localExecutor.js';
 import { addRuntimeOptions, addSelectionOptions, type RuntimeFlags, type SelectionFlags } from '../selection.js';
 import { formatResume, GracefulStop, sameCommand } from '../signals.js';
 import { loadScheduleAgainstPlan } from './plan.js';
-import { runStage1Job } from './stage1.js';
-import { runStage3Season } from './stage3.js';
-import { runValidation } from './validate.js';
+
+/** How each decision is headed in the output (the stage it belongs to). */
+export const DECISION_TITLES: Readonly<Record<Action['kind'], string>> = {
+  startStage1: 'stage 1',
+  reportStage1Failures: 'stage 1 failures',
+  runGate: 'quality gate',
+  publishGate: 'gate verdict',
+  createStage3Job: 'stage 3',
+  reportStage3Failure: 'stage 3 failure',
+  validate: 'stage 4',
+  warn: 'warning',
+};
+
+/** One decision as run prints it: `== <stage> <season>: <why>`. */
+export function decisionLine(d: Action): string {
+  return `== ${DECISION_TITLES[d.kind]} ${d.season}: ${d.why}\n`;
+}
+
+/** Where a stopped run stopped: in the stage of the decision it was carrying out. */
+function stoppedWhere(last: Action | undefined): string {
+  if (last?.kind === 'startStage1') return `in Stage 1 of ${last.season}`;
+  if (last?.kind === 'createStage3Job') return `in Stage 3 of ${last.season}`;
+  return last ? `after "${last.why}"` : 'before Stage 1';
+}
+
+/** The last words and exit code, from what the executor did. */
+function finish(results: LocalResults, flags: SelectionFlags): number {
+  const failedGates = [...results.gates].filter(([, g]) => !g.passed);
+  if (failedGates.length > 0) {
+    const commands: string[] = [];
+    if (failedGates.some(([, g]) => g.runProblems.some((r) => r.problem === 'failed')))
+      commands.push(`backfill retry --season ${flags.season}`);
+    for (const [season, gate] of failedGates) {
+      const missing = [...new Set(gate.tables.flatMap((t) => t.missingDates))]
+        .filter((d) => locateDate(d)?.season.label === season)
+        .sort();
+      if (missing.length > 0) {
+        commands.push(`backfill stage1 --season ${season} --start-date ${missing[0]} --end-date ${missing.at(-1)}`);
+      }
+    }
+    process.stdout.write(
+      `Stopped at the gate. Fix the cause (the source may simply lack the data: see the missing games), then load the dates again:\n${commands.map((c) => `  ${c}\n`).join('')}and check again with:\n  backfill gate --season ${flags.season} --season-type ${flags.seasonType}\n`,
+    );
+    return EXIT_PROCESSING_FAILURE;
+  }
+  if ([...results.stage3.values()].some((s) => s.status !== 'succeeded')) return EXIT_PROCESSING_FAILURE;
+  if (results.validations.size === 0) {
+    process.stdout.write('== done: no dates selected, nothing to do\n');
+    return EXIT_OK;
+  }
+  const passed = [...results.validations.values()].every((p) => p);
+  process.stdout.write(passed ? '== done: every stage passed\n' : '== done, but validation failed: see the report\n');
+  return passed ? EXIT_OK : EXIT_PROCESSING_FAILURE;
+}
 
 export function registerRun(program: Command): void {
   addRuntimeOptions(
@@ -51,61 +105,13 @@ export function registerRun(program: Command): void {
           );
           selections.push({ season, dates });
         }
-        for (const { season, dates } of selections) {
-          if (dates.length === 0) continue;
-          process.stdout.write(
-            `== stage 1 ${season.label}: Phase 1-2 for ${dates.length} dates, parallelism ${flags.parallelism}\n`,
-          );
-          await runStage1Job(
-            ctx,
-            season,
-            dates.map((d) => d.date),
-            flags,
-            'stage1',
-            stop.signal,
-          );
-          if (stop.received) return interrupted(`in Stage 1 of ${season.label}, before the gate`);
-        }
-        if (stop.received) return interrupted('before Stage 1');
-        process.stdout.write('== quality gate\n');
-        const gate = await runGate(
-          ctx.adapters.warehouse,
-          selections.map((s) => ({ season: s.season.label, dates: s.dates })),
-        );
-        process.stdout.write(formatGate(gate));
-        if (!gate.passed) {
-          const commands: string[] = [];
-          if (gate.runProblems.some((r) => r.problem === 'failed'))
-            commands.push(`backfill retry --season ${flags.season}`);
-          for (const { season } of selections) {
-            const missing = [...new Set(gate.tables.flatMap((t) => t.missingDates))]
-              .filter((d) => locateDate(d)?.season.label === season.label)
-              .sort();
-            if (missing.length > 0) {
-              commands.push(
-                `backfill stage1 --season ${season.label} --start-date ${missing[0]} --end-date ${missing.at(-1)}`,
-              );
-            }
-          }
-          process.stdout.write(
-            `Stopped at the gate. Fix the cause (the source may simply lack the data: see the missing games), then load the dates again:\n${commands.map((c) => `  ${c}\n`).join('')}and check again with:\n  backfill gate --season ${flags.season} --season-type ${flags.seasonType}\n`,
-          );
-          return EXIT_PROCESSING_FAILURE;
-        }
-        for (const { season, dates } of selections) {
-          if (dates.length === 0) continue;
-          process.stdout.write(`== stage 3 ${season.label}: Phase 3 then Phase 4, date by date, strict mode\n`);
-          const stage3 = await runStage3Season(ctx, season, dates, {}, stop.signal);
-          if (stop.received) return interrupted(`in Stage 3 of ${season.label}`);
-          if (stage3.summary.status !== 'succeeded') return EXIT_PROCESSING_FAILURE;
-        }
-        if (stop.received) return interrupted('before Stage 4 (validation)');
-        process.stdout.write('== stage 4: validation\n');
-        const report = await runValidation(ctx, selections, undefined);
-        process.stdout.write(
-          report.passed ? '== done: every stage passed\n' : '== done, but validation failed: see the report\n',
-        );
-        return report.passed ? EXIT_OK : EXIT_PROCESSING_FAILURE;
+        const executor = new LocalExecutor(ctx, flags, selections, stop.signal);
+        const driven = await drive(executor, {
+          onDecision: (d) => process.stdout.write(decisionLine(d)),
+          stopped: () => stop.received !== undefined,
+        });
+        if (driven.stopped) return interrupted(stoppedWhere(driven.decisions.at(-1)));
+        return finish(executor, flags);
       }).finally(() => stop.finish());
     });
 }

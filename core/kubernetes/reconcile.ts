@@ -1,6 +1,8 @@
-// The controller's decisions: a pure function from what it observed in the cluster (and the gate results it
-// computed) to the actions that bring the cluster where it should be. No I/O, no clock: the loop observes
-// and acts; everything it decides is here and tested as a table.
+// The backfill's decisions, for the controller and for `backfill run` alike: a pure function from what an
+// executor observed (Jobs, their plans, gate verdicts, Stage 3 outcomes, reports made) to the actions that move
+// each season forward, each with the reason a person reads. No I/O, no clock, no executor: the controller's
+// Kubernetes executor and the local one (core/ports/executor.ts) observe and act; every decision is here and
+// tested as a table.
 
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
@@ -9,7 +11,7 @@ import type { GateResult } from '../gate.js';
 import { parseIndexes } from '../jobs/indexes.js';
 import type { JobPlan } from '../jobs/spec.js';
 import type { Stage3Summary } from '../stages/stage3.js';
-import { COMPONENT_STAGE1, COMPONENT_STAGE3, kubectlLogsCommand, type ReportKind } from './contract.js';
+import { COMPONENT_STAGE1, COMPONENT_STAGE3, kubectlLogsCommand, listDates, type ReportKind } from './contract.js';
 
 /** One entry of `status.conditions`. */
 export interface JobCondition {
@@ -40,6 +42,11 @@ export interface ObservedJob {
   readonly failed: number;
   readonly active: number;
   readonly conditions: readonly JobCondition[];
+  /**
+   * Where each index's logs are, when the executor knows (the local runtime's log files); without it, the
+   * kubectl command that shows them in the namespace.
+   */
+  readonly indexLogs?: readonly string[];
 }
 
 /** A job plan ConfigMap as read: the plan, or why it could not be used. */
@@ -89,6 +96,11 @@ export interface ObservedState {
   readonly reports: readonly ObservedReport[];
   /** Gate results computed in this process, by season. */
   readonly gates: ReadonlyMap<string, GateOutcome>;
+  /**
+   * The dates each season is to load, when this executor starts Stage 1 itself (`backfill run`): a season with
+   * dates and no Stage 1 Job gets one. Absent in the cluster, where Stage 1 Jobs come from the manifests.
+   */
+  readonly selection?: ReadonlyMap<string, readonly IsoDate[]>;
 }
 
 /** One index of a Stage 1 Job that did not complete. */
@@ -102,56 +114,68 @@ export interface FailedIndex {
   readonly logs: string;
 }
 
-export type Action =
-  | {
-      readonly kind: 'reportStage1Failures';
-      readonly season: string;
-      readonly job: string;
-      readonly jobUid: string;
-      readonly outcome: 'Complete' | 'Failed';
-      /** The reason of the Failed condition (FailedIndexes, DeadlineExceeded, ...). */
-      readonly reason: string | null;
-      readonly completedIndexes: string;
-      readonly failedIndexes: string;
-      readonly failed: readonly FailedIndex[];
-    }
-  | { readonly kind: 'runGate'; readonly season: string; readonly key: string; readonly dates: readonly IsoDate[] }
-  | {
-      readonly kind: 'publishGate';
-      readonly season: string;
-      readonly key: string;
-      /** The finished Job whose end ran the gate: the Event is attached to it. */
-      readonly lastJob: { readonly name: string; readonly uid: string };
-      readonly result: GateResult;
-    }
-  | {
-      readonly kind: 'createStage3Job';
-      readonly season: string;
-      readonly job: string;
-      readonly manifest: Readonly<Record<string, unknown>>;
-    }
-  | {
-      readonly kind: 'reportStage3Failure';
-      readonly season: string;
-      readonly job: string;
-      readonly jobUid: string;
-      /** The reason and message of the Job's Failed condition. */
-      readonly reason: string | null;
-      readonly conditionMessage: string | null;
-      readonly termination: Stage3Termination | null;
-      /** The termination message read as the runner's summary (null when absent or not a summary). */
-      readonly summary: Stage3Summary | null;
-    }
-  | {
-      readonly kind: 'validate';
-      readonly season: string;
-      readonly job: string;
-      readonly jobUid: string;
-      readonly dates: readonly IsoDate[];
-      readonly summary: Stage3Summary | null;
-    }
-  /** Something only a person can fix (a missing ConfigMap, an unreadable plan): logged, nothing else. */
-  | { readonly kind: 'warn'; readonly season: string; readonly subject: string; readonly message: string };
+/**
+ * What every decision carries: its season and why it was taken, in words both modes print (`why`, as `reason`
+ * already names a Job condition's reason on some actions).
+ */
+interface Decided {
+  readonly season: string;
+  readonly why: string;
+}
+
+export type Action = Decided &
+  (
+    | { readonly kind: 'startStage1'; readonly season: string; readonly dates: readonly IsoDate[] }
+    | {
+        readonly kind: 'reportStage1Failures';
+        readonly season: string;
+        readonly job: string;
+        readonly jobUid: string;
+        readonly outcome: 'Complete' | 'Failed';
+        /** The reason of the Failed condition (FailedIndexes, DeadlineExceeded, ...). */
+        readonly reason: string | null;
+        readonly completedIndexes: string;
+        readonly failedIndexes: string;
+        readonly failed: readonly FailedIndex[];
+      }
+    | { readonly kind: 'runGate'; readonly season: string; readonly key: string; readonly dates: readonly IsoDate[] }
+    | {
+        readonly kind: 'publishGate';
+        readonly season: string;
+        readonly key: string;
+        /** The finished Job whose end ran the gate: the Event is attached to it. */
+        readonly lastJob: { readonly name: string; readonly uid: string };
+        readonly result: GateResult;
+      }
+    | {
+        readonly kind: 'createStage3Job';
+        readonly season: string;
+        readonly job: string;
+        readonly manifest: Readonly<Record<string, unknown>>;
+      }
+    | {
+        readonly kind: 'reportStage3Failure';
+        readonly season: string;
+        readonly job: string;
+        readonly jobUid: string;
+        /** The reason and message of the Job's Failed condition. */
+        readonly reason: string | null;
+        readonly conditionMessage: string | null;
+        readonly termination: Stage3Termination | null;
+        /** The termination message read as the runner's summary (null when absent or not a summary). */
+        readonly summary: Stage3Summary | null;
+      }
+    | {
+        readonly kind: 'validate';
+        readonly season: string;
+        readonly job: string;
+        readonly jobUid: string;
+        readonly dates: readonly IsoDate[];
+        readonly summary: Stage3Summary | null;
+      }
+    /** Something only a person can fix (a missing ConfigMap, an unreadable plan): logged, nothing else. */
+    | { readonly kind: 'warn'; readonly season: string; readonly subject: string; readonly message: string }
+  );
 
 export type ActionKind = Action['kind'];
 
@@ -188,7 +212,7 @@ export function failedIndexesOf(job: ObservedJob, plan: JobPlan | null, namespac
       index,
       date: plan?.dates[index] ?? null,
       state,
-      logs: kubectlLogsCommand(namespace, job.name, index),
+      logs: job.indexLogs?.[index] ?? kubectlLogsCommand(namespace, job.name, index),
     });
   }
   return out;
@@ -268,6 +292,42 @@ export function openFailedDates(jobs: readonly ObservedJob[], plans: ReadonlyMap
     .sort();
 }
 
+/** The dates a gate found incomplete: a missing game in a critical table, or a failed or missing run. */
+export function gateMissingDates(result: GateResult): IsoDate[] {
+  return [
+    ...new Set([...result.tables.flatMap((t) => t.missingDates), ...result.runProblems.map((r) => r.date)]),
+  ].sort();
+}
+
+/** The first and last of some sorted dates: `2021-10-19..2021-11-01`, or the one date. */
+const span = (dates: readonly IsoDate[]) => (dates.length === 1 ? String(dates[0]) : `${dates[0]}..${dates.at(-1)}`);
+
+/** `1 date`, `3 dates`. */
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? '' : 's'}`;
+
+/** Why a gate verdict is what it is, e.g. "gate failed for 2021-22: 3 dates incomplete (...)". */
+export function gateReason(season: string, result: GateResult): string {
+  if (result.passed)
+    return `gate passed for ${season}: ${count(result.dates, 'date')}, ${count(result.games, 'game')} complete`;
+  const missing = gateMissingDates(result);
+  const runs = result.runProblems.length;
+  return `gate failed for ${season}: ${count(missing.length, 'date')} incomplete (${listDates(missing)})${runs > 0 ? `, ${count(runs, 'Phase 1-2 run')} failed or missing` : ''}`;
+}
+
+/** Why a Stage 3 Job failed: the runner's summary when it left one, else what the Job says. */
+function stage3FailureReason(
+  season: string,
+  job: ObservedJob,
+  failed: JobCondition,
+  summary: Stage3Summary | null,
+): string {
+  if (summary?.failedDate) {
+    return `Stage 3 of ${season} stopped at ${summary.failedDate}: ${summary.processor} (${summary.check})`;
+  }
+  if (summary) return `Stage 3 of ${season} ended ${summary.status}${summary.error ? `: ${summary.error}` : ''}`;
+  return `Stage 3 job ${job.name} of ${season} failed: ${failed.reason ?? 'no reason given'}${failed.message ? ` (${failed.message})` : ''}`;
+}
+
 function reported(state: ObservedState, kind: ReportKind, jobUid: string): boolean {
   return state.reports.some((r) => r.kind === kind && r.jobUid === jobUid);
 }
@@ -281,26 +341,25 @@ function stage1Actions(state: ObservedState, season: string, jobs: readonly Obse
   for (const job of jobs) {
     const lookup = job.planConfigMap ? state.plans.get(job.planConfigMap) : undefined;
     if (!lookup?.ok) {
-      actions.push({
-        kind: 'warn',
-        season,
-        subject: job.name,
-        message: job.planConfigMap
-          ? `job ${job.name}: its plan ConfigMap ${job.planConfigMap} cannot be used: ${lookup?.problem ?? 'not read'}`
-          : `job ${job.name}: no plan ConfigMap annotation, so its indexes cannot be turned into dates`,
-      });
+      const message = job.planConfigMap
+        ? `job ${job.name}: its plan ConfigMap ${job.planConfigMap} cannot be used: ${lookup?.problem ?? 'not read'}`
+        : `job ${job.name}: no plan ConfigMap annotation, so its indexes cannot be turned into dates`;
+      actions.push({ kind: 'warn', season, subject: job.name, message, why: message });
     }
     const outcome = jobOutcome(job);
     if (!outcome || reported(state, 'failures', job.uid)) continue;
     const failed = failedIndexesOf(job, lookup?.ok ? lookup.plan : null, state.namespace);
     if (failed.length === 0) continue;
+    const reason = condition(job, 'Failed')?.reason ?? null;
+    const dated = failed.flatMap((f) => (f.date ? [f.date] : []));
     actions.push({
       kind: 'reportStage1Failures',
       season,
+      why: `Stage 1 job ${job.name} of ${season} ended ${outcome}${reason ? ` (${reason})` : ''}: ${count(failed.length, 'date')} not loaded${dated.length > 0 ? ` (${listDates(dated)})` : ''}`,
       job: job.name,
       jobUid: job.uid,
       outcome,
-      reason: condition(job, 'Failed')?.reason ?? null,
+      reason,
       completedIndexes: job.completedIndexes,
       failedIndexes: job.failedIndexes ?? '',
       failed,
@@ -323,6 +382,7 @@ function stage3Actions(state: ObservedState, season: string, job: ObservedJob, d
       {
         kind: 'reportStage3Failure',
         season,
+        why: stage3FailureReason(season, job, failed, summary),
         job: job.name,
         jobUid: job.uid,
         reason: failed.reason ?? null,
@@ -333,12 +393,26 @@ function stage3Actions(state: ObservedState, season: string, job: ObservedJob, d
     ];
   }
   if (reported(state, 'validation', job.uid)) return [];
-  return [{ kind: 'validate', season, job: job.name, jobUid: job.uid, dates, summary }];
+  const through = summary?.completedThrough ? ` through ${summary.completedThrough}` : '';
+  const why = `Stage 3 of ${season} complete${through}: validate ${count(dates.length, 'date')}`;
+  return [{ kind: 'validate', season, why, job: job.name, jobUid: job.uid, dates, summary }];
 }
 
 /** The actions that move one season forward. */
 function seasonActions(state: ObservedState, season: string): Action[] {
   const stage1 = state.jobs.filter((j) => j.season === season && j.component === COMPONENT_STAGE1).sort(byCreation);
+  const wanted = state.selection?.get(season) ?? [];
+  if (stage1.length === 0 && wanted.length > 0) {
+    // Only an executor that starts Stage 1 itself names a selection; in the cluster the manifests create it.
+    return [
+      {
+        kind: 'startStage1',
+        season,
+        dates: wanted,
+        why: `no Stage 1 job for ${season} yet: load ${count(wanted.length, 'date')} (${span(wanted)})`,
+      },
+    ];
+  }
   const actions = stage1Actions(state, season, stage1);
   const plans = stage1.map((j) => (j.planConfigMap ? state.plans.get(j.planConfigMap) : undefined));
   const dates = [...new Set(plans.flatMap((p) => (p?.ok ? p.plan.dates : [])))].sort();
@@ -359,13 +433,17 @@ function seasonActions(state: ObservedState, season: string): Action[] {
     passed = published.gatePassed;
   } else {
     const computed = state.gates.get(season);
-    if (!computed || computed.key !== key) return [...actions, { kind: 'runGate', season, key, dates }];
+    if (!computed || computed.key !== key) {
+      const why = `every Stage 1 job of ${season} finished (${count(stage1.length, 'job')}, ${count(dates.length, 'date')}): run the gate`;
+      return [...actions, { kind: 'runGate', season, why, key, dates }];
+    }
     // stage1 has a Job (checked above). Sorting a copy keeps stage1 in creation order, though nothing reads it after.
     // Stryker disable next-line MethodExpression: equivalent, stage1 is not read after this sort
     const last = [...stage1].sort(byFinish).at(-1) as ObservedJob;
     actions.push({
       kind: 'publishGate',
       season,
+      why: gateReason(season, computed.result),
       key,
       lastJob: { name: last.name, uid: last.uid },
       result: computed.result,
@@ -375,21 +453,25 @@ function seasonActions(state: ObservedState, season: string): Action[] {
   if (!passed) return actions;
   if (!spec?.ok) {
     const problem = spec ? spec.problem : 'not found';
-    return [
-      ...actions,
-      {
-        kind: 'warn',
-        season,
-        subject: `stage3-spec-${season}`,
-        message: `gate passed but no Stage 3 spec: ${problem}`,
-      },
-    ];
+    const message = `gate passed but no Stage 3 spec: ${problem}`;
+    return [...actions, { kind: 'warn', season, subject: `stage3-spec-${season}`, message, why: message }];
   }
-  return [...actions, { kind: 'createStage3Job', season, job: spec.jobName, manifest: spec.manifest }];
+  return [
+    ...actions,
+    {
+      kind: 'createStage3Job',
+      season,
+      why: `gate passed for ${season}: start Stage 3 (job ${spec.jobName})`,
+      job: spec.jobName,
+      manifest: spec.manifest,
+    },
+  ];
 }
 
 /** Every action the observed state calls for, season by season (in season order). */
 export function reconcile(state: ObservedState): Action[] {
-  const seasons = [...new Set(state.jobs.map((j) => j.season))].sort();
-  return seasons.flatMap((season) => seasonActions(state, season));
+  const seasons = new Set(state.jobs.map((j) => j.season));
+  // A selected season without dates adds nothing: seasonActions starts no Stage 1 Job for no dates.
+  if (state.selection) for (const season of state.selection.keys()) seasons.add(season);
+  return [...seasons].sort().flatMap((season) => seasonActions(state, season));
 }
