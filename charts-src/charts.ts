@@ -474,10 +474,10 @@ A date's pod logs: \`kubectl logs -n ${config.namespace} -l job-name=<job>,batch
 |---|---|
 | image | \`${config.image}\` |
 | namespace | \`${config.namespace}\` |
-| BACKFILL_WAREHOUSE | \`${s.warehouse}\` |
-| BACKFILL_OBJECTS | \`${s.objects}\` |
-| BACKFILL_EVENTS | \`${s.events}\` |
-| BACKFILL_SOURCE | \`${s.source}\` |
+| BACKFILL_WAREHOUSE | \`${s.warehouse.url}\` |
+| BACKFILL_OBJECTS | \`${s.objects.url}\` |
+| BACKFILL_EVENTS | \`${s.events.url}\` |
+| BACKFILL_SOURCE | \`${s.source.url}\` |
 | Google service account (Workload Identity) | \`${config.gcpServiceAccount}\` |
 | season type | ${config.seasonType} |
 | Stage 1 activeDeadlineSeconds | ${config.stage1DeadlineSeconds} |

@@ -834,9 +834,9 @@ describe('chart settings', () => {
       CHART_SEASONS: '2022-23',
       CHART_EXTRA_ENV: 'BIGQUERY_EMULATOR_HOST=http://bq:9050,METADATA_SERVER_DETECTION=none',
     });
-    expect(c.settings.warehouse).toBe('bigquery://my-nba-project');
-    expect(c.settings.objects).toBe('gs://my-bucket/raw');
-    expect(c.settings.events).toBe('pubsub://my-nba-project');
+    expect(c.settings.warehouse).toMatchObject({ kind: 'bigquery', url: 'bigquery://my-nba-project' });
+    expect(c.settings.objects).toMatchObject({ kind: 'gs', url: 'gs://my-bucket/raw', bucket: 'my-bucket' });
+    expect(c.settings.events).toMatchObject({ kind: 'pubsub', url: 'pubsub://my-nba-project' });
     expect(c.gcpServiceAccount).toBe('nba-backfill@my-nba-project.iam.gserviceaccount.com');
     expect(c.image).toBe('nba-backfill:1.2.3');
     expect(c.stage1Parallelism).toBe(8);

@@ -47,17 +47,16 @@ export interface Stage1Result {
 /** The settings a pod needs, as the BACKFILL_* variables the cluster manifests carry too. */
 export function podSettings(config: Config): Record<string, string> {
   // Local paths become absolute (the pods may run elsewhere); bigquery://, gs:// and the like pass as they are.
-  const abs = (url: string) => {
-    if (!/^(duckdb|file):/.test(url)) return url;
-    const i = url.indexOf(':');
-    const path = url.slice(i + 1);
-    return path === ':memory:' || isAbsolute(path) ? url : `${url.slice(0, i + 1)}${resolve(path)}`;
+  const abs = (target: { readonly kind: string; readonly url: string; readonly path?: string }) => {
+    const path = target.path;
+    if (path === undefined || path === ':memory:' || isAbsolute(path)) return target.url;
+    return `${target.kind}:${resolve(path)}`;
   };
   const env: Record<string, string> = {
     BACKFILL_WAREHOUSE: abs(config.warehouse),
     BACKFILL_OBJECTS: abs(config.objects),
-    BACKFILL_EVENTS: config.events,
-    BACKFILL_SOURCE: config.source,
+    BACKFILL_EVENTS: config.events.url,
+    BACKFILL_SOURCE: config.source.url,
     BACKFILL_HTTP_TIMEOUT_MS: String(config.http.timeoutMs),
     BACKFILL_HTTP_MAX_RETRIES: String(config.http.maxRetries),
     BACKFILL_HTTP_MIN_INTERVAL_MS: String(config.http.minIntervalMs),
