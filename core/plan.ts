@@ -10,7 +10,6 @@ import { BadInputError, ProcessingError } from './errors.js';
 import { writeFileAtomic } from './files.js';
 import { rawKey } from './phase1/scrapers.js';
 import type { PipelinePorts } from './pipeline/processor.js';
-import { getProcessor } from './pipeline/registry.js';
 import {
   getSeason,
   locateDate,
@@ -22,6 +21,7 @@ import {
   type SeasonTypeChoice,
   seasonRange,
 } from './pipeline/seasons.js';
+import { getProcessor } from './processors.js';
 import { runProcessor } from './runner.js';
 import { RunBatch, type Trigger } from './runs/history.js';
 
