@@ -1,13 +1,13 @@
 // One index of the Stage 1 Indexed Job: resolve its game date from JOB_COMPLETION_INDEX and the job plan,
 // run Phase 1-2 for it, and answer with the exit code the pod failure policy reads.
 
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { type Adapters, openAdapters } from '../adapters/index.js';
 import { loadConfig } from '../config.js';
 import { runPhases1And2 } from '../dateRun.js';
 import { isIsoDate } from '../dates.js';
-import { BadInputError, messageOf, oneLine } from '../errors.js';
+import { BadInputError, oneLine } from '../errors.js';
+import { readJsonFile } from '../files.js';
 import type { Logger } from '../log.js';
 import {
   EXIT_INDEX_OK,
@@ -28,18 +28,7 @@ export const JobPlanSchema = z.object({
 
 export function readJobPlan(path: string | undefined): JobPlan {
   if (!path) throw new BadInputError(`${JOB_PLAN_ENV} is not set: the pod cannot know its dates`);
-  let body: unknown;
-  try {
-    body = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new BadInputError(`job plan ${path}: ${messageOf(err)}`, { where: path });
-  }
-  const parsed = JobPlanSchema.safeParse(body);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new BadInputError(`job plan ${path}: ${i?.path.join('.')}: ${i?.message}`, { where: path });
-  }
-  return parsed.data;
+  return readJsonFile(path, 'job plan', JobPlanSchema);
 }
 
 export interface IndexAssignment {

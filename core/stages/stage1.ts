@@ -1,12 +1,12 @@
 // Stage 1: Phase 1-2 for every date of a plan as one Indexed Job, then the failure log (a file and a table).
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../config.js';
 import { type IsoDate, isIsoDate } from '../dates.js';
 import { BadInputError, messageOf } from '../errors.js';
-import { FileWriteError, writeFileAtomic } from '../files.js';
+import { FileWriteError, readJsonFile, writeFileAtomic } from '../files.js';
 import { parseIndexes } from '../jobs/indexes.js';
 import { buildStage1Job, type IndexedJob, type JobPlan } from '../jobs/spec.js';
 import { PROCESSORS } from '../pipeline/definition.js';
@@ -277,34 +277,24 @@ export function failureLogRows(
 }
 
 export function readFailureLog(path: string): FailureLog {
-  let body: unknown;
-  try {
-    body = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new BadInputError(`failure log ${path}: ${(err as Error).message}`, { where: path });
-  }
-  const parsed = FailureLogSchema.safeParse(body);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new BadInputError(`failure log ${path}: ${i?.path.join('.')}: ${i?.message}`, { where: path });
-  }
+  const log = readJsonFile(path, 'failure log', FailureLogSchema);
   // A date outside its season would run a job for it and leave a failure row for that date forever.
-  const season = SEASONS.find((s) => s.label === parsed.data.season);
+  const season = SEASONS.find((s) => s.label === log.season);
   if (!season) {
     throw new BadInputError(
-      `failure log ${path}: season "${parsed.data.season}" is not one of ${SEASONS.map((s) => s.label).join(', ')}`,
+      `failure log ${path}: season "${log.season}" is not one of ${SEASONS.map((s) => s.label).join(', ')}`,
       { where: path },
     );
   }
   const range = seasonRange(season);
-  const outside = parsed.data.failed.filter((f) => !inRange(f.date, range)).map((f) => f.date);
+  const outside = log.failed.filter((f) => !inRange(f.date, range)).map((f) => f.date);
   if (outside.length > 0) {
     throw new BadInputError(
       `failure log ${path}: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} outside season ${season.label} (${range.start}..${range.end})`,
       { where: path },
     );
   }
-  return parsed.data;
+  return log;
 }
 
 const PHASE12_PROCESSORS = PROCESSORS.filter((p) => p.phase === 1 || p.phase === 2).length;
