@@ -10,8 +10,8 @@ import { loadFaults } from '../core/faults.js';
 import { parseJsonFile, readJsonFile } from '../core/files.js';
 import { JobPlanSchema, readJobPlan } from '../core/jobs/phase2Index.js';
 import { readPlan } from '../core/plan.js';
+import { readFailureLog } from '../core/stages/failureLog.js';
 import { readValidationReports } from '../core/stages/observe.js';
-import { readFailureLog } from '../core/stages/stage1.js';
 
 /** A file `name` holding `text` in a fresh folder; the folder and the file's path. */
 function fileWith(name: string, text: string): { dir: string; path: string } {
