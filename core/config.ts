@@ -1,6 +1,7 @@
 // Configuration from defaults, a JSON file, the environment and flags, validated with zod.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { BadInputError, redact } from './errors.js';
 
@@ -365,4 +366,30 @@ export function parseSetting<K extends UrlSetting>(name: K, value: string): Conf
   if (parsed.success) return parsed.data as Config[K];
   const reasons = parsed.error.issues.map((issue) => issue.message).join('; ');
   throw new BadInputError(`${name} = ${redact(JSON.stringify(value))}: ${reasons}`, { where: name });
+}
+
+/**
+ * The settings a pod needs, as the BACKFILL_* variables the cluster manifests carry too: what loadConfig reads
+ * back in the pod. Used by the local job runtime's Stage 1 and by the chart.
+ */
+export function podSettings(config: Config): Record<string, string> {
+  // Local paths become absolute (the pods may run elsewhere); bigquery://, gs:// and the like pass as they are.
+  const abs = (target: { readonly kind: string; readonly url: string; readonly path?: string }) => {
+    const path = target.path;
+    if (path === undefined || path === ':memory:' || isAbsolute(path)) return target.url;
+    return `${target.kind}:${resolve(path)}`;
+  };
+  const env: Record<string, string> = {
+    BACKFILL_WAREHOUSE: abs(config.warehouse),
+    BACKFILL_OBJECTS: abs(config.objects),
+    BACKFILL_EVENTS: config.events.url,
+    BACKFILL_SOURCE: config.source.url,
+    BACKFILL_HTTP_TIMEOUT_MS: String(config.http.timeoutMs),
+    BACKFILL_HTTP_MAX_RETRIES: String(config.http.maxRetries),
+    BACKFILL_HTTP_MIN_INTERVAL_MS: String(config.http.minIntervalMs),
+    BACKFILL_HTTP_BACKOFF_BASE_MS: String(config.http.backoffBaseMs),
+    BACKFILL_HTTP_MAX_RETRY_AFTER_MS: String(config.http.maxRetryAfterMs),
+  };
+  if (config.faults) env.BACKFILL_FAULTS = resolve(config.faults);
+  return env;
 }

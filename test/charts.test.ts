@@ -23,7 +23,6 @@ import {
 } from '../charts-src/charts.js';
 import { CHART_DEFAULTS, loadChartConfig } from '../charts-src/config.js';
 import { compareWith, describeStaleness, isStale, readFiles } from '../charts-src/files.js';
-import { resolveAssignment } from '../core/jobs/phase2Index.js';
 import {
   CONTROLLER_HEALTH_PATH,
   CONTROLLER_HEALTH_PORT,
@@ -46,6 +45,7 @@ import { packageRoot } from '../core/paths.js';
 import { getSeason } from '../core/pipeline/seasons.js';
 import { readPlan, selectDates } from '../core/plan.js';
 import { stage1Job } from '../core/stages/stage1.js';
+import { resolveAssignment } from '../jobs/phase2-date/runIndex.js';
 
 /** The fields of the synthesized manifests that these tests read (parsed JSON, checked field by field). */
 interface Meta {

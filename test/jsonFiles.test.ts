@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { BadInputError } from '../core/errors.js';
 import { loadFaults } from '../core/faults.js';
 import { parseJsonFile, readJsonFile } from '../core/files.js';
-import { JobPlanSchema, readJobPlan } from '../core/jobs/phase2Index.js';
+import { JobPlanSchema, readJobPlan } from '../core/jobs/jobPlan.js';
 import { readPlan } from '../core/plan.js';
 import { readFailureLog } from '../core/stages/failureLog.js';
 import { readValidationReports } from '../core/stages/observe.js';

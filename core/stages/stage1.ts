@@ -1,8 +1,8 @@
 // Stage 1: Phase 1-2 for every date of a plan as one Indexed Job, then the failure log (a file and a table).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
-import type { Config } from '../config.js';
+import { join } from 'node:path';
+import { type Config, podSettings } from '../config.js';
 import type { IsoDate } from '../dates.js';
 import { messageOf } from '../errors.js';
 import { FileWriteError, writeFileAtomic } from '../files.js';
@@ -30,29 +30,6 @@ export interface Stage1Result {
    */
   readonly failureLogError: string | null;
   readonly wallSeconds: number;
-}
-
-/** The settings a pod needs, as the BACKFILL_* variables the cluster manifests carry too. */
-export function podSettings(config: Config): Record<string, string> {
-  // Local paths become absolute (the pods may run elsewhere); bigquery://, gs:// and the like pass as they are.
-  const abs = (target: { readonly kind: string; readonly url: string; readonly path?: string }) => {
-    const path = target.path;
-    if (path === undefined || path === ':memory:' || isAbsolute(path)) return target.url;
-    return `${target.kind}:${resolve(path)}`;
-  };
-  const env: Record<string, string> = {
-    BACKFILL_WAREHOUSE: abs(config.warehouse),
-    BACKFILL_OBJECTS: abs(config.objects),
-    BACKFILL_EVENTS: config.events.url,
-    BACKFILL_SOURCE: config.source.url,
-    BACKFILL_HTTP_TIMEOUT_MS: String(config.http.timeoutMs),
-    BACKFILL_HTTP_MAX_RETRIES: String(config.http.maxRetries),
-    BACKFILL_HTTP_MIN_INTERVAL_MS: String(config.http.minIntervalMs),
-    BACKFILL_HTTP_BACKOFF_BASE_MS: String(config.http.backoffBaseMs),
-    BACKFILL_HTTP_MAX_RETRY_AFTER_MS: String(config.http.maxRetryAfterMs),
-  };
-  if (config.faults) env.BACKFILL_FAULTS = resolve(config.faults);
-  return env;
 }
 
 export interface Stage1Options {
