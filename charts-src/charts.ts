@@ -5,6 +5,7 @@ import { readdirSync } from 'node:fs';
 import { App, Chart, Yaml } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-28';
 import type { Construct } from 'constructs';
+import { podSettings } from '../core/config.js';
 import {
   APP_NAME,
   buildStage3Job,
@@ -39,7 +40,6 @@ import {
 } from '../core/jobs/spec.js';
 import { getSeason } from '../core/pipeline/seasons.js';
 import { readPlan, selectDates } from '../core/plan.js';
-import { podSettings } from '../core/stages/stage1.js';
 import type { ChartConfig } from './config.js';
 import {
   kubeConfigMap,
@@ -474,10 +474,10 @@ A date's pod logs: \`kubectl logs -n ${config.namespace} -l job-name=<job>,batch
 |---|---|
 | image | \`${config.image}\` |
 | namespace | \`${config.namespace}\` |
-| BACKFILL_WAREHOUSE | \`${s.warehouse}\` |
-| BACKFILL_OBJECTS | \`${s.objects}\` |
-| BACKFILL_EVENTS | \`${s.events}\` |
-| BACKFILL_SOURCE | \`${s.source}\` |
+| BACKFILL_WAREHOUSE | \`${s.warehouse.url}\` |
+| BACKFILL_OBJECTS | \`${s.objects.url}\` |
+| BACKFILL_EVENTS | \`${s.events.url}\` |
+| BACKFILL_SOURCE | \`${s.source.url}\` |
 | Google service account (Workload Identity) | \`${config.gcpServiceAccount}\` |
 | season type | ${config.seasonType} |
 | Stage 1 activeDeadlineSeconds | ${config.stage1DeadlineSeconds} |

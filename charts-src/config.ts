@@ -132,11 +132,12 @@ export function loadChartConfig(env: Env = process.env): ChartConfig {
     });
     throw new BadInputError(`invalid chart settings:\n  ${lines.join('\n  ')}`, { where: 'chart settings' });
   }
-  for (const [key, value] of Object.entries(wanted)) {
-    if (key !== 'source' && !/^(bigquery|gs|pubsub):\/\//.test(value)) {
+  const production = { warehouse: 'bigquery', objects: 'gs', events: 'pubsub' } as const;
+  for (const key of ['warehouse', 'objects', 'events'] as const) {
+    if (parsed.data[key].kind !== production[key]) {
       throw new BadInputError(
-        `${CHART_ENV[key as keyof typeof wanted]}=${value}: a cluster needs the production adapter (pods share no disk)`,
-        { where: CHART_ENV[key as keyof typeof wanted] },
+        `${CHART_ENV[key]}=${wanted[key]}: a cluster needs the production adapter (pods share no disk)`,
+        { where: CHART_ENV[key] },
       );
     }
   }

@@ -80,7 +80,7 @@ export function localRuntime(ctx: CommandContext, flags: RuntimeFlags): LocalJob
     warehouse: ctx.adapters.warehouse,
     // A DuckDB file has one writer process, so the pods write through this process; a BigQuery warehouse
     // takes the pods' writes directly, as in the cluster.
-    envOverrides: ctx.config.warehouse.startsWith('duckdb:') ? { BACKFILL_WAREHOUSE: 'ipc:parent' } : {},
+    envOverrides: ctx.config.warehouse.kind === 'duckdb' ? { BACKFILL_WAREHOUSE: 'ipc:parent' } : {},
     podPerIndex: flags.podPerIndex ?? false,
     retryDelayMs: wholeNumber('--retry-delay-ms', flags.retryDelayMs, 0, 600_000),
   });

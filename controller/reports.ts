@@ -17,6 +17,7 @@ import {
   type ReportKind,
 } from '../core/kubernetes/contract.js';
 import { type Action, gateMissingDates } from '../core/kubernetes/reconcile.js';
+import type { FailureLogEntry } from '../core/stages/failureLog.js';
 import type { Stage3Summary } from '../core/stages/stage3.js';
 import type { ValidationReport } from '../core/stages/validation.js';
 
@@ -37,18 +38,6 @@ export interface IndexAttempts {
 export interface FailedRun {
   readonly processor: string;
   readonly error: string | null;
-}
-
-/** One failed date in the failure log: the same fields as the local runtime's failure log file. */
-export interface FailureLogEntry {
-  readonly date: IsoDate;
-  readonly index: number;
-  readonly processor: string | null;
-  readonly error: string | null;
-  readonly attempts: number;
-  readonly exitCodes: readonly (number | null)[];
-  readonly reason: string;
-  readonly logs: string;
 }
 
 /** The failure log of a finished Job; readable by `backfill retry --from-log` once saved to a file. */

@@ -1,25 +1,120 @@
 // Configuration from defaults, a JSON file, the environment and flags, validated with zod.
 
 import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { BadInputError, redact } from './errors.js';
+
+/** Where the warehouse lives. `url` is the setting as given, for messages and for the pods' environment. */
+export type WarehouseTarget =
+  | { readonly kind: 'duckdb'; readonly url: string /** a file, or `:memory:` */; readonly path: string }
+  | {
+      readonly kind: 'bigquery';
+      readonly url: string;
+      readonly project: string;
+      /** @default 'US' */
+      readonly location: string;
+      /** Put before every dataset name (`dev_` gives `dev_nba_raw`). @default '' */
+      readonly datasetPrefix: string;
+    }
+  /** A local job runtime's pod: the parent process holds the DuckDB file and serves it over IPC. */
+  | { readonly kind: 'ipc'; readonly url: string };
+export type BigQueryTarget = Extract<WarehouseTarget, { kind: 'bigquery' }>;
+
+export type ObjectsTarget =
+  | { readonly kind: 'file'; readonly url: string; readonly path: string }
+  | {
+      readonly kind: 'gs';
+      readonly url: string;
+      readonly bucket: string;
+      /** Where the layout starts inside the bucket: '' or a path ending in '/'. */
+      readonly prefix: string;
+    };
+export type GcsTarget = Extract<ObjectsTarget, { kind: 'gs' }>;
+
+export type EventsTarget =
+  | { readonly kind: 'inprocess'; readonly url: string }
+  | { readonly kind: 'pubsub'; readonly url: string; readonly project: string };
+export type PubSubTarget = Extract<EventsTarget, { kind: 'pubsub' }>;
+
+/** `url` of an `http` source is the API's base URL. */
+export type SourceTarget =
+  | { readonly kind: 'bundled'; readonly url: string }
+  | { readonly kind: 'http'; readonly url: string };
+
+const GCP_PROJECT = '[a-z][a-z0-9-]{4,28}[a-z0-9]';
+const BIGQUERY_URL = new RegExp(`^bigquery://(${GCP_PROJECT})(?:\\?(.*))?$`);
+const GCS_URL = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:\/(.*))?$/;
+const PUBSUB_URL = new RegExp(`^pubsub://(${GCP_PROJECT})$`);
+
+type Refuse = (message: string) => typeof z.NEVER;
+
+/** A refusal becomes an issue of the setting being parsed, so that the message names it, its value and origin. */
+function refuser(ctx: z.core.$RefinementCtx): Refuse {
+  return (message) => {
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  };
+}
+
+/** The part after `duckdb:` or `file:`. */
+const afterScheme = (url: string) => url.slice(url.indexOf(':') + 1);
+
+function parseWarehouse(url: string, refuse: Refuse): WarehouseTarget {
+  if (url === 'ipc:parent') return { kind: 'ipc', url };
+  const m = BIGQUERY_URL.exec(url);
+  if (!m) return { kind: 'duckdb', url, path: afterScheme(url) };
+  const query = new URLSearchParams(m[2] ?? '');
+  for (const key of query.keys()) {
+    if (key !== 'location' && key !== 'datasetPrefix') {
+      return refuse(`unknown setting "${key}" in the URL (known: location, datasetPrefix)`);
+    }
+  }
+  const location = query.get('location') ?? 'US';
+  const datasetPrefix = query.get('datasetPrefix') ?? '';
+  if (!/^[A-Za-z][A-Za-z0-9-]{1,40}$/.test(location)) {
+    return refuse(`location "${location}" is not a BigQuery location such as US or EU`);
+  }
+  if (!/^[A-Za-z0-9_]{0,100}$/.test(datasetPrefix)) {
+    return refuse(`datasetPrefix "${datasetPrefix}" may hold only letters, digits and underscores`);
+  }
+  return { kind: 'bigquery', url, project: m[1] as string, location, datasetPrefix };
+}
+
+function parseObjects(url: string, refuse: Refuse): ObjectsTarget {
+  const m = GCS_URL.exec(url);
+  if (!m) return { kind: 'file', url, path: afterScheme(url) };
+  const path = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
+  if (path.split('/').some((part) => part === '.' || part === '..') || path.includes('//')) {
+    return refuse('the prefix must be a plain path without empty, . or .. parts');
+  }
+  return { kind: 'gs', url, bucket: m[1] as string, prefix: path === '' ? '' : `${path}/` };
+}
+
+function parseEvents(url: string): EventsTarget {
+  const m = PUBSUB_URL.exec(url);
+  return m ? { kind: 'pubsub', url, project: m[1] as string } : { kind: 'inprocess', url };
+}
 
 export const ConfigSchema = z.strictObject({
   warehouse: z
     .string()
     .regex(
-      /^(duckdb:.+|ipc:parent|bigquery:\/\/[a-z][a-z0-9-]{4,28}[a-z0-9](\?[^\s]*)?)$/,
+      new RegExp(`^(duckdb:.+|ipc:parent|bigquery://${GCP_PROJECT}(\\?[^\\s]*)?)$`),
       'must be duckdb:<path to a DuckDB file> (or duckdb::memory:) or bigquery://<project>[?location=US&datasetPrefix=...]; ipc:parent is set by the local job runtime for its pods',
-    ),
+    )
+    .transform((url, ctx) => parseWarehouse(url, refuser(ctx))),
   objects: z
     .string()
     .regex(
       /^(file:.+|gs:\/\/[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](\/[^\s]*)?)$/,
       'must be file:<folder> or gs://<bucket>[/<prefix>]',
-    ),
+    )
+    .transform((url, ctx) => parseObjects(url, refuser(ctx))),
   events: z
     .string()
-    .regex(/^(inprocess|pubsub:\/\/[a-z][a-z0-9-]{4,28}[a-z0-9])$/, 'must be inprocess or pubsub://<project>'),
+    .regex(new RegExp(`^(inprocess|pubsub://${GCP_PROJECT})$`), 'must be inprocess or pubsub://<project>')
+    .transform(parseEvents),
   /**
    * How Stage 3 runs Phase 4: `inline` in its own pod, or `pubsub`: publish Phase 3's completion and wait
    * until run history shows Phase 4 done for the date (Phase 4 runs as subscribers).
@@ -29,10 +124,8 @@ export const ConfigSchema = z.strictObject({
   phase4TimeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive('must be > 0'),
   source: z
     .string()
-    .regex(
-      /^(bundled|https?:\/\/[^\s]+)$/,
-      'must be "bundled" or an http(s):// base URL of an NBA.com-style stats API',
-    ),
+    .regex(/^(bundled|https?:\/\/[^\s]+)$/, 'must be "bundled" or an http(s):// base URL of an NBA.com-style stats API')
+    .transform((url): SourceTarget => (url === 'bundled' ? { kind: 'bundled', url } : { kind: 'http', url })),
   http: z.strictObject({
     timeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive('must be > 0'),
     maxRetries: z.coerce
@@ -57,10 +150,13 @@ export const ConfigSchema = z.strictObject({
   }),
 });
 
-export type Config = z.infer<typeof ConfigSchema>;
+/** The settings as given: every URL a string. */
+export type Settings = z.input<typeof ConfigSchema>;
+/** The settings validated, each URL parsed once into what it points at (`config.warehouse.kind`). */
+export type Config = z.output<typeof ConfigSchema>;
 
 /** The embedded defaults: everything on this machine, under the project-local .backfill folder. */
-export const DEFAULTS: Config = {
+export const DEFAULTS: Settings = {
   warehouse: 'duckdb:.backfill/warehouse.duckdb',
   objects: 'file:.backfill/objects',
   events: 'inprocess',
@@ -259,7 +355,41 @@ export function loadConfig(inputs: ConfigInputs = {}): Config {
   return parsed.data;
 }
 
-/** The path part of `duckdb:<path>` or `file:<folder>`. */
-export function locationOf(url: string): string {
-  return url.slice(url.indexOf(':') + 1);
+type UrlSetting = (typeof URL_SETTINGS)[number];
+
+/**
+ * One URL setting parsed on its own, by the rules loadConfig applies (tools and tests that hold a URL, not a
+ * whole configuration). Bad input names the setting, the value and the rule.
+ */
+export function parseSetting<K extends UrlSetting>(name: K, value: string): Config[K] {
+  const parsed = ConfigSchema.shape[name].safeParse(value);
+  if (parsed.success) return parsed.data as Config[K];
+  const reasons = parsed.error.issues.map((issue) => issue.message).join('; ');
+  throw new BadInputError(`${name} = ${redact(JSON.stringify(value))}: ${reasons}`, { where: name });
+}
+
+/**
+ * The settings a pod needs, as the BACKFILL_* variables the cluster manifests carry too: what loadConfig reads
+ * back in the pod. Used by the local job runtime's Stage 1 and by the chart.
+ */
+export function podSettings(config: Config): Record<string, string> {
+  // Local paths become absolute (the pods may run elsewhere); bigquery://, gs:// and the like pass as they are.
+  const abs = (target: { readonly kind: string; readonly url: string; readonly path?: string }) => {
+    const path = target.path;
+    if (path === undefined || path === ':memory:' || isAbsolute(path)) return target.url;
+    return `${target.kind}:${resolve(path)}`;
+  };
+  const env: Record<string, string> = {
+    BACKFILL_WAREHOUSE: abs(config.warehouse),
+    BACKFILL_OBJECTS: abs(config.objects),
+    BACKFILL_EVENTS: config.events.url,
+    BACKFILL_SOURCE: config.source.url,
+    BACKFILL_HTTP_TIMEOUT_MS: String(config.http.timeoutMs),
+    BACKFILL_HTTP_MAX_RETRIES: String(config.http.maxRetries),
+    BACKFILL_HTTP_MIN_INTERVAL_MS: String(config.http.minIntervalMs),
+    BACKFILL_HTTP_BACKOFF_BASE_MS: String(config.http.backoffBaseMs),
+    BACKFILL_HTTP_MAX_RETRY_AFTER_MS: String(config.http.maxRetryAfterMs),
+  };
+  if (config.faults) env.BACKFILL_FAULTS = resolve(config.faults);
+  return env;
 }

@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import { CheckedWarehouse } from './checks/data.js';
 import type { IsoDate } from './dates.js';
 import type { PipelinePorts, Processor } from './pipeline/processor.js';
-import { phaseProcessors } from './pipeline/registry.js';
 import { requireDateInSeason } from './pipeline/seasons.js';
+import { phaseProcessors } from './processors.js';
 import { type RunOptions, runProcessor } from './runner.js';
 import { RunBatch } from './runs/history.js';
 

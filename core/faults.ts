@@ -6,10 +6,10 @@
 // `how`: invalid-json, negative-minutes, duplicate-row (the file is rewritten as it is stored), drop-game (one
 // game's rows vanish from the file) or empty (the source itself answers an empty result set, or empty rosters).
 
-import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { isIsoDate } from './dates.js';
-import { BadInputError, ProcessingError } from './errors.js';
+import { ProcessingError } from './errors.js';
+import { readJsonFile } from './files.js';
 import { RAW_SOURCES, type RawSourceName } from './pipeline/definition.js';
 import type { ObjectStore } from './ports/objectStore.js';
 import type { LeagueGameLogQuery, RosterQuery, StatsResponse, StatsSource } from './ports/source.js';
@@ -37,18 +37,7 @@ export const FaultsSchema = z
 export type Faults = z.infer<typeof FaultsSchema>;
 
 export function loadFaults(path: string): Faults {
-  let body: unknown;
-  try {
-    body = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new BadInputError(`fault file ${path}: ${(err as Error).message}`, { where: path });
-  }
-  const parsed = FaultsSchema.safeParse(body);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new BadInputError(`fault file ${path}: ${i?.path.join('.') || '(root)'}: ${i?.message}`, { where: path });
-  }
-  return parsed.data;
+  return readJsonFile(path, 'fault file', FaultsSchema);
 }
 
 /**

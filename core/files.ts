@@ -1,8 +1,10 @@
-// Files the user keeps (plans, failure logs, Stage 3 summaries, reports), written whole or not at all.
+// Files the user keeps (plans, failure logs, Stage 3 summaries, reports), written whole or not at all, and
+// read back checked against their schema.
 
 import * as fs from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { ProcessingError } from './errors.js';
+import type { z } from 'zod';
+import { BadInputError, messageOf, ProcessingError } from './errors.js';
 
 /** The file operations writeFileAtomic uses; tests pass one that fails where a full disk would. */
 export interface FileIo {
@@ -103,4 +105,36 @@ export function writeFileAtomic(path: string, text: string, io: FileIo = NODE_FI
     throw new FileWriteError(path, err);
   }
   io.syncDir(dir);
+}
+
+/**
+ * A JSON text checked against its schema. A bad one throws BadInputError naming the file (`<what> <path>`) and,
+ * for a body of the wrong shape, the first field that is wrong (`dates.3: must be a date YYYY-MM-DD`).
+ */
+export function parseJsonFile<S extends z.ZodType>(text: string, path: string, what: string, schema: S): z.output<S> {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new BadInputError(`${what} ${path}: not valid JSON: ${messageOf(err)}`, { where: path });
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new BadInputError(`${what} ${path}: ${issue?.path.join('.') || '(root)'}: ${issue?.message}`, {
+      where: path,
+    });
+  }
+  return parsed.data;
+}
+
+/** parseJsonFile of a file read whole; a file that cannot be read is bad input too, with the reason. */
+export function readJsonFile<S extends z.ZodType>(path: string, what: string, schema: S): z.output<S> {
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new BadInputError(`${what} ${path}: ${messageOf(err)}`, { where: path });
+  }
+  return parseJsonFile(text, path, what, schema);
 }

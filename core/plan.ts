@@ -7,10 +7,9 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { eachDate, type IsoDate, isIsoDate } from './dates.js';
 import { BadInputError, ProcessingError } from './errors.js';
-import { writeFileAtomic } from './files.js';
+import { parseJsonFile, writeFileAtomic } from './files.js';
 import { rawKey } from './phase1/scrapers.js';
 import type { PipelinePorts } from './pipeline/processor.js';
-import { getProcessor } from './pipeline/registry.js';
 import {
   getSeason,
   locateDate,
@@ -22,6 +21,7 @@ import {
   type SeasonTypeChoice,
   seasonRange,
 } from './pipeline/seasons.js';
+import { getProcessor } from './processors.js';
 import { runProcessor } from './runner.js';
 import { RunBatch, type Trigger } from './runs/history.js';
 
@@ -202,25 +202,15 @@ export async function readPlan(planDir: string, season: string): Promise<Plan> {
       where: path,
     });
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch (err) {
-    throw new BadInputError(`${path}: not valid JSON: ${(err as Error).message}`, { where: path });
+  const plan = parseJsonFile(text, path, 'plan', PlanSchema);
+  if (plan.season !== season) {
+    throw new BadInputError(`${path}: holds the plan of ${plan.season}, not ${season}`, { where: path });
   }
-  const parsed = PlanSchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new BadInputError(`${path}: not a plan: ${issue?.path.join('.')}: ${issue?.message}`, { where: path });
-  }
-  if (parsed.data.season !== season) {
-    throw new BadInputError(`${path}: holds the plan of ${parsed.data.season}, not ${season}`, { where: path });
-  }
-  const problems = planDateProblems(parsed.data, getSeason(season));
+  const problems = planDateProblems(plan, getSeason(season));
   if (problems.length > 0) {
     throw new BadInputError(`${path}: not a plan of ${season}: ${problems.join('; ')}`, { where: path });
   }
-  return parsed.data;
+  return plan;
 }
 
 /**

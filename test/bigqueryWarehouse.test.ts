@@ -10,10 +10,10 @@ import {
   type BigQueryWarehouseOptions,
   commitStatement,
   openBigQueryWarehouse,
-  parseBigQueryUrl,
   stagingStatement,
 } from '../core/adapters/bigquery/warehouse.js';
 import { ALL_TABLES } from '../core/adapters/index.js';
+import { type BigQueryTarget, parseSetting } from '../core/config.js';
 import { BadInputError, ProcessingError } from '../core/errors.js';
 import { nbacPlayerBoxscore, nbacSchedule, processorRunHistory } from '../core/schema/raw.js';
 import type { Row, TableSchema } from '../core/schema/table.js';
@@ -42,12 +42,18 @@ afterEach(() => {
   expect(violations).toEqual([]);
 });
 
+function bigQueryTarget(url: string): BigQueryTarget {
+  const target = parseSetting('warehouse', url);
+  if (target.kind !== 'bigquery') throw new Error(`${url} is not a BigQuery warehouse`);
+  return target;
+}
+
 /** Waits the adapter asked for, instead of sleeping them. */
 let sleeps: number[] = [];
 
 async function open(query: string, options: BigQueryWarehouseOptions = {}): Promise<BigQueryWarehouse> {
   sleeps = [];
-  return openBigQueryWarehouse(`bigquery://${PROJECT}?${query}`, {
+  return openBigQueryWarehouse(bigQueryTarget(`bigquery://${PROJECT}?${query}`), {
     retry: { baseDelayMs: 100, maxDelayMs: 1000 },
     sleep: async (ms) => {
       sleeps.push(ms);
@@ -107,12 +113,17 @@ function bodyOf(r: ObservedRequest | undefined): {
 
 describe('the warehouse URL', () => {
   it('reads the project, the location and the dataset prefix, with US and no prefix by default', () => {
-    expect(parseBigQueryUrl('bigquery://my-project-1')).toEqual({
+    expect(parseSetting('warehouse', 'bigquery://my-project-1')).toEqual({
+      kind: 'bigquery',
+      url: 'bigquery://my-project-1',
       project: 'my-project-1',
       location: 'US',
       datasetPrefix: '',
     });
-    expect(parseBigQueryUrl('bigquery://my-project-1?location=europe-west1&datasetPrefix=dev_')).toEqual({
+    const url = 'bigquery://my-project-1?location=europe-west1&datasetPrefix=dev_';
+    expect(parseSetting('warehouse', url)).toEqual({
+      kind: 'bigquery',
+      url,
       project: 'my-project-1',
       location: 'europe-west1',
       datasetPrefix: 'dev_',
@@ -120,13 +131,14 @@ describe('the warehouse URL', () => {
   });
 
   it.each([
-    ['bigquery://My_Project', 'project id'],
+    ['bigquery://My_Project', 'bigquery://<project>'],
     ['bigquery://my-project-1?keyFile=/tmp/key.json', 'unknown setting "keyFile"'],
     ['bigquery://my-project-1?datasetPrefix=dev-', 'datasetPrefix "dev-"'],
     ['bigquery://my-project-1?location=us%20east', 'location "us east"'],
-  ])('refuses %s as bad input', (url, says) => {
-    expect(() => parseBigQueryUrl(url)).toThrow(BadInputError);
-    expect(() => parseBigQueryUrl(url)).toThrow(says);
+  ])('refuses %s as bad input naming the setting', (url, says) => {
+    expect(() => parseSetting('warehouse', url)).toThrow(BadInputError);
+    expect(() => parseSetting('warehouse', url)).toThrow(/^warehouse = "bigquery:\/\/[^"]+": /);
+    expect(() => parseSetting('warehouse', url)).toThrow(says);
   });
 });
 
@@ -534,7 +546,7 @@ describe('every statement the adapter can emit', () => {
   it('parses with sqlglot’s BigQuery dialect, with no value written into the SQL', async () => {
     const glot = await Sqlglot.start();
     try {
-      const names = new BigQueryNames(parseBigQueryUrl(`bigquery://${PROJECT}?datasetPrefix=dev_`));
+      const names = new BigQueryNames(bigQueryTarget(`bigquery://${PROJECT}?datasetPrefix=dev_`));
       const rows = [game('2021-10-19', 'g1')];
       const history = [run('r1', '2021-10-19')];
       const statements = [

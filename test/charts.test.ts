@@ -23,7 +23,6 @@ import {
 } from '../charts-src/charts.js';
 import { CHART_DEFAULTS, loadChartConfig } from '../charts-src/config.js';
 import { compareWith, describeStaleness, isStale, readFiles } from '../charts-src/files.js';
-import { resolveAssignment } from '../core/jobs/phase2Index.js';
 import {
   CONTROLLER_HEALTH_PATH,
   CONTROLLER_HEALTH_PORT,
@@ -46,6 +45,7 @@ import { packageRoot } from '../core/paths.js';
 import { getSeason } from '../core/pipeline/seasons.js';
 import { readPlan, selectDates } from '../core/plan.js';
 import { stage1Job } from '../core/stages/stage1.js';
+import { resolveAssignment } from '../jobs/phase2-date/runIndex.js';
 
 /** The fields of the synthesized manifests that these tests read (parsed JSON, checked field by field). */
 interface Meta {
@@ -834,9 +834,9 @@ describe('chart settings', () => {
       CHART_SEASONS: '2022-23',
       CHART_EXTRA_ENV: 'BIGQUERY_EMULATOR_HOST=http://bq:9050,METADATA_SERVER_DETECTION=none',
     });
-    expect(c.settings.warehouse).toBe('bigquery://my-nba-project');
-    expect(c.settings.objects).toBe('gs://my-bucket/raw');
-    expect(c.settings.events).toBe('pubsub://my-nba-project');
+    expect(c.settings.warehouse).toMatchObject({ kind: 'bigquery', url: 'bigquery://my-nba-project' });
+    expect(c.settings.objects).toMatchObject({ kind: 'gs', url: 'gs://my-bucket/raw', bucket: 'my-bucket' });
+    expect(c.settings.events).toMatchObject({ kind: 'pubsub', url: 'pubsub://my-nba-project' });
     expect(c.gcpServiceAccount).toBe('nba-backfill@my-nba-project.iam.gserviceaccount.com');
     expect(c.image).toBe('nba-backfill:1.2.3');
     expect(c.stage1Parallelism).toBe(8);

@@ -4,16 +4,20 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DEFAULTS, loadConfig } from '../core/config.js';
+import { DEFAULTS, loadConfig, parseSetting } from '../core/config.js';
 import { BadInputError } from '../core/errors.js';
 
 describe('loadConfig', () => {
   it('defaults to the embedded adapters', () => {
     const c = loadConfig({ env: {}, file: undefined });
-    expect(c.warehouse).toBe('duckdb:.backfill/warehouse.duckdb');
-    expect(c.objects).toBe('file:.backfill/objects');
-    expect(c.events).toBe('inprocess');
-    expect(c.source).toBe('bundled');
+    expect(c.warehouse).toEqual({
+      kind: 'duckdb',
+      url: 'duckdb:.backfill/warehouse.duckdb',
+      path: '.backfill/warehouse.duckdb',
+    });
+    expect(c.objects).toEqual({ kind: 'file', url: 'file:.backfill/objects', path: '.backfill/objects' });
+    expect(c.events).toEqual({ kind: 'inprocess', url: 'inprocess' });
+    expect(c.source).toEqual({ kind: 'bundled', url: 'bundled' });
   });
 
   it('lets the file, then the environment, then flags override', () => {
@@ -26,7 +30,7 @@ describe('loadConfig', () => {
       flags: { planDir: 'p3' },
     });
     expect(c).toMatchObject({
-      warehouse: 'duckdb:a.duckdb',
+      warehouse: { kind: 'duckdb', url: 'duckdb:a.duckdb', path: 'a.duckdb' },
       planDir: 'p3',
       http: { timeoutMs: 5, maxRetries: 2, minIntervalMs: DEFAULTS.http.minIntervalMs },
     });
@@ -215,8 +219,102 @@ describe('URL settings never carry credentials', () => {
   });
 
   it('still accepts an @ in a path or query, where it is not user info', () => {
-    expect(loadConfig({ env: {}, flags: { source: 'https://stats.example.com/v1/@me?x=a@b' } }).source).toBe(
-      'https://stats.example.com/v1/@me?x=a@b',
+    expect(loadConfig({ env: {}, flags: { source: 'https://stats.example.com/v1/@me?x=a@b' } }).source).toEqual({
+      kind: 'http',
+      url: 'https://stats.example.com/v1/@me?x=a@b',
+    });
+  });
+});
+
+describe('URL settings are parsed once, into what they point at', () => {
+  it.each([
+    {
+      name: 'a DuckDB file',
+      setting: 'warehouse',
+      url: 'duckdb:w/a.duckdb',
+      want: { kind: 'duckdb', path: 'w/a.duckdb' },
+    },
+    {
+      name: 'DuckDB in memory',
+      setting: 'warehouse',
+      url: 'duckdb::memory:',
+      want: { kind: 'duckdb', path: ':memory:' },
+    },
+    {
+      name: 'BigQuery with the defaults',
+      setting: 'warehouse',
+      url: 'bigquery://my-project-1',
+      want: { kind: 'bigquery', project: 'my-project-1', location: 'US', datasetPrefix: '' },
+    },
+    {
+      name: 'BigQuery with a location and a dataset prefix',
+      setting: 'warehouse',
+      url: 'bigquery://my-project-1?location=EU&datasetPrefix=dev_',
+      want: { kind: 'bigquery', project: 'my-project-1', location: 'EU', datasetPrefix: 'dev_' },
+    },
+    { name: "the local job runtime's pods", setting: 'warehouse', url: 'ipc:parent', want: { kind: 'ipc' } },
+    { name: 'a local folder', setting: 'objects', url: 'file:/data/raw', want: { kind: 'file', path: '/data/raw' } },
+    { name: 'a bucket', setting: 'objects', url: 'gs://b-1', want: { kind: 'gs', bucket: 'b-1', prefix: '' } },
+    {
+      name: 'a bucket and a prefix, slashes trimmed',
+      setting: 'objects',
+      url: 'gs://b-1/a/b/',
+      want: { kind: 'gs', bucket: 'b-1', prefix: 'a/b/' },
+    },
+    { name: 'in-process events', setting: 'events', url: 'inprocess', want: { kind: 'inprocess' } },
+    {
+      name: 'Pub/Sub',
+      setting: 'events',
+      url: 'pubsub://my-project-1',
+      want: { kind: 'pubsub', project: 'my-project-1' },
+    },
+    { name: 'the bundled data', setting: 'source', url: 'bundled', want: { kind: 'bundled' } },
+    { name: 'an HTTP API', setting: 'source', url: 'https://stats.example.com/v1', want: { kind: 'http' } },
+  ] as const)('$name: $url', ({ setting, url, want }) => {
+    expect(loadConfig({ env: {}, flags: { [setting]: url } })[setting]).toEqual({ ...want, url });
+  });
+
+  it.each([
+    {
+      name: 'an unknown BigQuery URL parameter',
+      flags: { warehouse: 'bigquery://my-project-1?keyFile=k.json' },
+      // The value of a parameter named like a key file is redacted, as in every configuration error.
+      says: 'warehouse = "bigquery://my-project-1?keyFile=***" (from flag --warehouse): unknown setting "keyFile" in the URL (known: location, datasetPrefix)',
+    },
+    {
+      name: 'a BigQuery location that is none',
+      flags: { warehouse: 'bigquery://my-project-1?location=us%20east' },
+      says: 'warehouse = "bigquery://my-project-1?location=us%20east" (from flag --warehouse): location "us east" is not a BigQuery location',
+    },
+    {
+      name: 'a BigQuery dataset prefix with a dash',
+      flags: { warehouse: 'bigquery://my-project-1?datasetPrefix=dev-' },
+      says: 'datasetPrefix "dev-" may hold only letters, digits and underscores',
+    },
+    {
+      name: 'a gs:// prefix with a .. part',
+      flags: { objects: 'gs://b-1/a/../b' },
+      says: 'objects = "gs://b-1/a/../b" (from flag --objects): the prefix must be a plain path without empty, . or .. parts',
+    },
+    {
+      name: 'a gs:// prefix with an empty part',
+      flags: { objects: 'gs://b-1/a//b' },
+      says: 'the prefix must be a plain path',
+    },
+  ])('refuses $name at load time, naming the setting', ({ flags, says }) => {
+    const err = refusal({ env: {}, flags });
+    expect(err.message).toContain(says);
+  });
+
+  it('parses one setting alone by the same rules (parseSetting)', () => {
+    expect(parseSetting('objects', 'gs://b-1/x')).toEqual({
+      kind: 'gs',
+      url: 'gs://b-1/x',
+      bucket: 'b-1',
+      prefix: 'x/',
+    });
+    expect(() => parseSetting('warehouse', 'bigquery://my-project-1?keyFile=k')).toThrow(
+      'warehouse = "bigquery://my-project-1?keyFile=***": unknown setting "keyFile" in the URL',
     );
   });
 });

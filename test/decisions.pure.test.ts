@@ -7,7 +7,7 @@ import { CHECKS, type CheckFailure, DependencyError } from '../core/checks/defen
 import { formatGate, type GateResult, type RunProblem, type TableCoverage } from '../core/gate.js';
 import { PHASE3_PROCESSORS, queryProcessor } from '../core/phase3/processors.js';
 import { clamp, FACTOR_RANGES } from '../core/phase4/factors.js';
-import { FEATURE_VERSION, FEATURES_V1, featureColumn } from '../core/phase4/features.js';
+import { FEATURE_VERSION, FEATURES_V1, featureColumn } from '../core/schema/features.js';
 
 /** A table's coverage with `missing` of 120 games missing, spread over `dates` dates. */
 function coverage(name: string, missing: number, dates = 1): TableCoverage {

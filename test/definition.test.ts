@@ -10,8 +10,8 @@ import {
   processorsOfPhase,
   requireBackfillPhase,
 } from '../core/pipeline/definition.js';
-import { getProcessor } from '../core/pipeline/registry.js';
 import { getSeason, locateDate, requireDateInSeason, resolveSeasons, SEASONS } from '../core/pipeline/seasons.js';
+import { getProcessor } from '../core/processors.js';
 
 describe('seasons', () => {
   it('holds the four seasons with their real first and last regular-season days', () => {

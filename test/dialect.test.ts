@@ -4,7 +4,8 @@
 
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ColumnType } from '../core/schema/table.js';
+import { createTableSql } from '../core/adapters/duckdb/warehouse.js';
+import { type ColumnType, col, type TableSchema } from '../core/schema/table.js';
 import {
   BIGQUERY_DIALECT,
   bigQueryParameterName,
@@ -170,6 +171,27 @@ describe('constructs the engines spell differently', () => {
         'TIMESTAMP',
         'VARCHAR',
       ]);
+    } finally {
+      conn.closeSync();
+    }
+  });
+
+  it('creates the DuckDB warehouse tables with the same type names (one type map)', async () => {
+    const types: ColumnType[] = ['STRING', 'INT64', 'FLOAT64', 'BOOL', 'DATE', 'TIMESTAMP', 'JSON'];
+    const table: TableSchema = {
+      dataset: 'main',
+      name: 'typed_by_ddl',
+      description: '',
+      columns: types.map((t, i) => col(`c${i}`, t, '', true)),
+      partitionColumn: 'c4',
+      key: [],
+      clusterBy: [],
+    };
+    const conn = await duck.connect();
+    try {
+      await conn.run(createTableSql(table));
+      const reader = await conn.runAndReadAll('SELECT * FROM main.typed_by_ddl');
+      expect(reader.columnTypes().map(String)).toEqual(types.map((t) => DUCKDB_DIALECT.typeName(t)));
     } finally {
       conn.closeSync();
     }

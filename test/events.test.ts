@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { InProcessEventBus } from '../core/adapters/inprocess/events.js';
 import { silentLogger } from '../core/log.js';
-import { getProcessor } from '../core/pipeline/registry.js';
 import { type ReceivedEvent, TOPIC_PHASE2_COMPLETE } from '../core/ports/events.js';
+import { getProcessor } from '../core/processors.js';
 import { runProcessor } from '../core/runner.js';
 import { openTestPipeline } from './support/adapters.js';
 

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GcsObjectStore, type GcsObjectStoreOptions } from '../core/adapters/gcs/objectStore.js';
 import { openAdapters } from '../core/adapters/index.js';
-import { loadConfig } from '../core/config.js';
+import { loadConfig, parseSetting } from '../core/config.js';
 import { runPhases1And2 } from '../core/dateRun.js';
 import { BadInputError, ProcessingError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
@@ -13,13 +13,20 @@ import { crc32cBase64, type GcsServer, startGcsServer } from './support/gcsServe
 
 const BUCKET = 'nba-raw-test';
 
+/** The store of a `gs://` setting, parsed as the configuration parses it. */
+function gcsStore(url: string, options: GcsObjectStoreOptions = {}): GcsObjectStore {
+  const target = parseSetting('objects', url);
+  if (target.kind !== 'gs') throw new Error(`${url} is not a gs:// setting`);
+  return new GcsObjectStore(target.bucket, target.prefix, options);
+}
+
 describe('GcsObjectStore against the GCS JSON API', () => {
   let server: GcsServer;
   const delays: number[] = [];
   const previousHost = process.env.STORAGE_EMULATOR_HOST;
 
   const store = (url = `gs://${BUCKET}/backfill`, options: GcsObjectStoreOptions = {}) =>
-    GcsObjectStore.fromUrl(url, {
+    gcsStore(url, {
       delay: async (ms) => {
         delays.push(ms);
       },
@@ -154,15 +161,16 @@ describe('GcsObjectStore against the GCS JSON API', () => {
     );
   });
 
-  it('parses gs:// URLs and refuses malformed ones', () => {
-    expect(GcsObjectStore.fromUrl('gs://b-1').description).toBe('gs://b-1/');
-    expect(GcsObjectStore.fromUrl('gs://b-1/a/b/').locate('k')).toBe('gs://b-1/a/b/k');
-    expect(() => GcsObjectStore.fromUrl('s3://b/x')).toThrow(BadInputError);
-    expect(() => GcsObjectStore.fromUrl('gs://b-1/a/../b')).toThrow(/plain path/);
+  it('opens the bucket and prefix of a parsed gs:// setting; the setting refuses malformed URLs naming itself', () => {
+    expect(gcsStore('gs://b-1').description).toBe('gs://b-1/');
+    expect(gcsStore('gs://b-1/a/b/').locate('k')).toBe('gs://b-1/a/b/k');
+    expect(() => parseSetting('objects', 's3://b/x')).toThrow(BadInputError);
+    expect(() => parseSetting('objects', 's3://b/x')).toThrow('objects = "s3://b/x": must be file:<folder> or gs://');
+    expect(() => parseSetting('objects', 'gs://b-1/a/../b')).toThrow(/^objects = "gs:\/\/b-1\/a\/..\/b": .*plain path/);
     const saved = process.env.STORAGE_EMULATOR_HOST;
     process.env.STORAGE_EMULATOR_HOST = '127.0.0.1:4443';
     try {
-      expect(() => GcsObjectStore.fromUrl('gs://b-1')).toThrow(/must be a URL with its scheme/);
+      expect(() => gcsStore('gs://b-1')).toThrow(/must be a URL with its scheme/);
     } finally {
       process.env.STORAGE_EMULATOR_HOST = saved;
     }

@@ -7,7 +7,7 @@ import { runPhases1And2, runPhases3And4 } from '../core/dateRun.js';
 import type { IsoDate } from '../core/dates.js';
 import { silentLogger } from '../core/log.js';
 import type { PipelinePorts } from '../core/pipeline/processor.js';
-import { getProcessor } from '../core/pipeline/registry.js';
+import { getProcessor } from '../core/processors.js';
 import { type RunOutcome, runProcessor } from '../core/runner.js';
 import { openTestPipeline, type TestPipeline } from './support/adapters.js';
 

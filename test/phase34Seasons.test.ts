@@ -8,9 +8,9 @@ import { runPhases1And2, runPhases3And4 } from '../core/dateRun.js';
 import { silentLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import { FACTOR_RANGES } from '../core/phase4/factors.js';
-import { FEATURES_V1, featureColumn } from '../core/phase4/features.js';
 import { SEASONS } from '../core/pipeline/seasons.js';
 import { type PlanDate, readPlan, selectDates } from '../core/plan.js';
+import { FEATURES_V1, featureColumn } from '../core/schema/features.js';
 import { validate } from '../core/stages/validate.js';
 import { openTestPipeline, type TestPipeline } from './support/adapters.js';
 

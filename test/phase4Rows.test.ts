@@ -9,7 +9,6 @@ import { runDefensiveChecks } from '../core/checks/defensive.js';
 import { runInOneCommit } from '../core/dateRun.js';
 import { daysBetween, type IsoDate } from '../core/dates.js';
 import { silentLogger } from '../core/log.js';
-import { FEATURES_V1, featureColumn } from '../core/phase4/features.js';
 import {
   compositeFactorsProcessor,
   mlFeatureStoreProcessor,
@@ -20,6 +19,7 @@ import { getProcessorDefinition } from '../core/pipeline/definition.js';
 import type { Processor, ProcessorResult } from '../core/pipeline/processor.js';
 import { requireDateInSeason } from '../core/pipeline/seasons.js';
 import { mlFeatureStore, playerCompositeFactors, playerDailyCache } from '../core/schema/derived.js';
+import { FEATURES_V1, featureColumn } from '../core/schema/features.js';
 import type { Row } from '../core/schema/table.js';
 import { LOADED_FIXTURE, type LoadedPipeline, openLoaded } from './support/loaded.js';
 

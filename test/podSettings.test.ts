@@ -2,8 +2,7 @@
 
 import { isAbsolute } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../core/config.js';
-import { podSettings } from '../core/stages/stage1.js';
+import { loadConfig, podSettings } from '../core/config.js';
 
 describe('podSettings', () => {
   it('makes the embedded defaults absolute', () => {

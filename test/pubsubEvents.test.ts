@@ -8,7 +8,7 @@ import { PubSub } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openAdapters } from '../core/adapters/index.js';
 import { PubSubEventBus } from '../core/adapters/pubsub/events.js';
-import { loadConfig } from '../core/config.js';
+import { loadConfig, parseSetting } from '../core/config.js';
 import { runPhases1And2 } from '../core/dateRun.js';
 import { BadInputError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
@@ -43,7 +43,10 @@ describe.skipIf(!runEmulatorTests)('PubSubEventBus on the Pub/Sub emulator', () 
 
   it('describes itself with its project and the emulator it uses', () => {
     expect(bus.description).toBe(`pubsub://${emulator.projectId} (emulator at ${emulator.host})`);
-    expect(() => PubSubEventBus.fromUrl('pubsub://x')).toThrow(BadInputError);
+    expect(() => parseSetting('events', 'pubsub://x')).toThrow(BadInputError);
+    expect(() => parseSetting('events', 'pubsub://x')).toThrow(
+      'events = "pubsub://x": must be inprocess or pubsub://<project>',
+    );
   });
 
   it('creates a missing topic on publish and delivers the JSON body and attributes as sent', async () => {

@@ -8,7 +8,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { BundledStatsSource } from '../core/adapters/source/bundled.js';
 import { redact } from '../core/errors.js';
 import { createFileLogger, silentLogger } from '../core/log.js';
-import { getProcessor } from '../core/pipeline/registry.js';
+import { getProcessor } from '../core/processors.js';
 import { runProcessor } from '../core/runner.js';
 import { openTestPipeline } from './support/adapters.js';
 import { requestOf, type StatsServer, startStatsServer } from './support/statsServer.js';

@@ -4,7 +4,6 @@
 
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FACTOR_RANGES } from '../core/phase4/factors.js';
-import { FEATURES_V1, featureColumn } from '../core/phase4/features.js';
 import { PROCESSORS } from '../core/pipeline/definition.js';
 import type { PlanDate } from '../core/plan.js';
 import {
@@ -15,6 +14,7 @@ import {
   teamDefenseGameSummary,
   teamOffenseGameSummary,
 } from '../core/schema/derived.js';
+import { FEATURES_V1, featureColumn } from '../core/schema/features.js';
 import {
   espnTeamRoster,
   nbacGamebookPlayerStats,

@@ -7,8 +7,8 @@ import { eachDate, type IsoDate, isIsoDate } from '../../core/dates.js';
 import { BadInputError, EXIT_BAD_INPUT, EXIT_OK, EXIT_PROCESSING_FAILURE, redact } from '../../core/errors.js';
 import { type PhaseNumber, requireBackfillPhase } from '../../core/pipeline/definition.js';
 import type { Processor } from '../../core/pipeline/processor.js';
-import { getProcessor, phaseProcessors } from '../../core/pipeline/registry.js';
 import { requireDateInSeason } from '../../core/pipeline/seasons.js';
+import { getProcessor, phaseProcessors } from '../../core/processors.js';
 import { runProcessor } from '../../core/runner.js';
 import { withContext } from '../context.js';
 

@@ -6,12 +6,13 @@ import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE, oneLine } from '../../
 import { parseIndexes } from '../../core/jobs/indexes.js';
 import { DEFAULT_NAMESPACE, NAMESPACE_ENV } from '../../core/jobs/spec.js';
 import { requireBackfillPhase } from '../../core/pipeline/definition.js';
-import { getProcessor } from '../../core/pipeline/registry.js';
 import { resolveSeasons, type Season, seasonRange } from '../../core/pipeline/seasons.js';
+import { getProcessor } from '../../core/processors.js';
 import { ProgressReporter } from '../../core/progress.js';
 import { runProcessor } from '../../core/runner.js';
 import { latestRuns } from '../../core/runs/history.js';
-import { openFailures, readFailureLog, runStage1, type Stage1Result } from '../../core/stages/stage1.js';
+import { readFailureLog } from '../../core/stages/failureLog.js';
+import { openFailures, runStage1, type Stage1Result } from '../../core/stages/stage1.js';
 import { checkpointAfter } from '../checkpoint.js';
 import { type CommandContext, reportError, withContext, withoutAdapters } from '../context.js';
 import { formatTable } from '../output.js';

@@ -39,9 +39,9 @@ export async function runStage3Season(
   const summaryFile = flags.summaryFile ?? join(jobDir, 'summary.json');
   const progress = new ProgressReporter(`[stage3 ${season.label}]`, dates.length, process.stdout);
   let firstDate = true;
-  if (ctx.config.phase4Mode === 'pubsub' && !ctx.config.events.startsWith('pubsub://')) {
+  if (ctx.config.phase4Mode === 'pubsub' && ctx.config.events.kind !== 'pubsub') {
     throw new BadInputError(
-      `phase4Mode pubsub needs events pubsub://<project> (events is ${ctx.config.events}): Phase 4 subscribers get their work from Pub/Sub, so with in-process events nothing would run Phase 4 and every date would time out`,
+      `phase4Mode pubsub needs events pubsub://<project> (events is ${ctx.config.events.url}): Phase 4 subscribers get their work from Pub/Sub, so with in-process events nothing would run Phase 4 and every date would time out`,
       { where: 'configuration' },
     );
   }

@@ -2,7 +2,7 @@
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { type Config, locationOf } from '../config.js';
+import type { Config } from '../config.js';
 import { BadInputError } from '../errors.js';
 import { CorruptingObjectStore, FaultInjectingSource, loadFaults } from '../faults.js';
 import type { EventBus } from '../ports/events.js';
@@ -42,9 +42,9 @@ const waitOnStderr = (wait: HttpWait) => process.stderr.write(`backfill: ${wait.
 
 /** The bundled source is shared in a process: a warm pod loads a season's data once, not once per date. */
 export function createSource(config: Config, hooks: SourceHooks = {}): StatsSource {
-  if (config.source === 'bundled') return (bundled ??= new BundledStatsSource());
+  if (config.source.kind === 'bundled') return (bundled ??= new BundledStatsSource());
   return new HttpStatsSource({
-    baseUrl: config.source,
+    baseUrl: config.source.url,
     timeoutMs: config.http.timeoutMs,
     maxRetries: config.http.maxRetries,
     minIntervalMs: config.http.minIntervalMs,
@@ -62,21 +62,26 @@ export interface AdapterOptions {
 }
 
 async function openWarehouse(config: Config): Promise<Warehouse> {
-  if (config.warehouse === 'ipc:parent') {
-    if (!process.send) throw new BadInputError('warehouse ipc:parent needs a parent process (the local job runtime)');
-    return new IpcWarehouse(process as unknown as IpcChannel);
+  const target = config.warehouse;
+  switch (target.kind) {
+    case 'ipc':
+      if (!process.send) {
+        throw new BadInputError('warehouse ipc:parent needs a parent process (the local job runtime)');
+      }
+      return new IpcWarehouse(process as unknown as IpcChannel);
+    case 'bigquery': {
+      // Loaded on demand: the embedded path never pays for the Google client libraries.
+      const { openBigQueryWarehouse } = await import('./bigquery/warehouse.js');
+      const warehouse = await openBigQueryWarehouse(target);
+      await warehouse.ensureTables(ALL_TABLES);
+      return warehouse;
+    }
+    case 'duckdb': {
+      const warehouse = await DuckDbWarehouse.open(target.path === ':memory:' ? target.path : resolve(target.path));
+      await warehouse.ensureTables(ALL_TABLES);
+      return warehouse;
+    }
   }
-  if (config.warehouse.startsWith('bigquery://')) {
-    // Loaded on demand: the embedded path never pays for the Google client libraries.
-    const { openBigQueryWarehouse } = await import('./bigquery/warehouse.js');
-    const warehouse = await openBigQueryWarehouse(config.warehouse);
-    await warehouse.ensureTables(ALL_TABLES);
-    return warehouse;
-  }
-  const path = locationOf(config.warehouse);
-  const warehouse = await DuckDbWarehouse.open(path === ':memory:' ? path : resolve(path));
-  await warehouse.ensureTables(ALL_TABLES);
-  return warehouse;
 }
 
 /**
@@ -84,28 +89,33 @@ async function openWarehouse(config: Config): Promise<Warehouse> {
  * does not exist yet (nothing has run). A DuckDB file another process holds throws WarehouseLockedError.
  */
 export async function openWarehouseReadOnly(config: Config): Promise<Warehouse | undefined> {
-  if (config.warehouse === 'ipc:parent') throw new BadInputError('status cannot read the warehouse ipc:parent');
-  if (config.warehouse.startsWith('bigquery://')) {
-    const { openBigQueryWarehouse } = await import('./bigquery/warehouse.js');
-    return openBigQueryWarehouse(config.warehouse);
+  const target = config.warehouse;
+  switch (target.kind) {
+    case 'ipc':
+      throw new BadInputError('status cannot read the warehouse ipc:parent');
+    case 'bigquery': {
+      const { openBigQueryWarehouse } = await import('./bigquery/warehouse.js');
+      return openBigQueryWarehouse(target);
+    }
+    case 'duckdb':
+      if (target.path === ':memory:' || !existsSync(resolve(target.path))) return undefined;
+      return DuckDbWarehouse.open(resolve(target.path), { readOnly: true });
   }
-  const path = locationOf(config.warehouse);
-  if (path === ':memory:' || !existsSync(resolve(path))) return undefined;
-  return DuckDbWarehouse.open(resolve(path), { readOnly: true });
 }
 
 async function openObjectStore(config: Config): Promise<ObjectStore> {
-  if (config.objects.startsWith('gs://')) {
+  const target = config.objects;
+  if (target.kind === 'gs') {
     const { GcsObjectStore } = await import('./gcs/objectStore.js');
-    return GcsObjectStore.fromUrl(config.objects);
+    return new GcsObjectStore(target.bucket, target.prefix);
   }
-  return new LocalObjectStore(resolve(locationOf(config.objects)));
+  return new LocalObjectStore(resolve(target.path));
 }
 
 async function openEventBus(config: Config): Promise<EventBus> {
-  if (config.events.startsWith('pubsub://')) {
+  if (config.events.kind === 'pubsub') {
     const { PubSubEventBus } = await import('./pubsub/events.js');
-    return PubSubEventBus.fromUrl(config.events);
+    return new PubSubEventBus(config.events.project);
   }
   return new InProcessEventBus();
 }

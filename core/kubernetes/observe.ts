@@ -3,7 +3,7 @@
 
 import type { V1ConfigMap, V1Job, V1Pod } from '@kubernetes/client-node';
 import { messageOf } from '../errors.js';
-import { JobPlanSchema } from '../jobs/phase2Index.js';
+import { JobPlanSchema } from '../jobs/jobPlan.js';
 import { PHASE3_RUNNER_CONTAINER } from '../jobs/spec.js';
 import {
   ANNOTATION_GATE_KEY,

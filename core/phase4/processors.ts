@@ -7,9 +7,9 @@ import { inputRows, queryProcessor } from '../phase3/processors.js';
 import { getProcessorDefinition } from '../pipeline/definition.js';
 import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
 import { mlFeatureStore, playerCompositeFactors, playerDailyCache } from '../schema/derived.js';
+import { FEATURE_VERSION, FEATURES_V1, featureColumn } from '../schema/features.js';
 import { qualifiedName, type Row, type TableSchema } from '../schema/table.js';
 import { clamp } from './factors.js';
-import { FEATURE_VERSION, FEATURES_V1, featureColumn } from './features.js';
 
 /** The teams playing the date, each with its opponent, and their players as of the date. */
 const rosterCte = `

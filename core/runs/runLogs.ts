@@ -5,7 +5,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IsoDate } from '../dates.js';
 import { oneLine } from '../errors.js';
-import { readJobPlan } from '../jobs/phase2Index.js';
+import { readJobPlan } from '../jobs/jobPlan.js';
 
 /** A job folder: what its job-plan.json says. */
 export interface LocalJob {

@@ -1,6 +1,6 @@
 // The nba_analytics (Phase 3) and nba_precompute (Phase 4) tables.
 
-import { FEATURES_V1, featureColumn } from '../phase4/features.js';
+import { FEATURES_V1, featureColumn } from './features.js';
 import { col, type TableSchema } from './table.js';
 
 const gameKey = [
@@ -160,7 +160,7 @@ export const mlFeatureStore: TableSchema = {
   description: 'A fixed, versioned, named feature vector per player and date: no nulls, only finite numbers.',
   columns: [
     ...cacheKey,
-    col('feature_version', 'STRING', 'Version of the feature list (core/phase4/features.ts)'),
+    col('feature_version', 'STRING', 'Version of the feature list (core/schema/features.ts)'),
     col('history_games', 'INT64', 'Games behind the features; 0 means the history features are their defaults'),
     ...FEATURES_V1.map((f) => col(featureColumn(f.name), 'FLOAT64', `${f.description} (default ${f.defaultValue})`)),
   ],

@@ -1,11 +1,11 @@
 // Reads the facts `backfill status` derives a season's status from: run history, the gate, Stage 3's progress
 // and the validation reports. Reads only.
 
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { IsoDate } from '../dates.js';
-import { BadInputError } from '../errors.js';
+import { readJsonFile } from '../files.js';
 import { runGate } from '../gate.js';
 import { PROCESSORS } from '../pipeline/definition.js';
 import { getSeason, seasonRange } from '../pipeline/seasons.js';
@@ -34,20 +34,7 @@ export function readValidationReports(dir: string): ValidationReportRef[] {
   for (const name of readdirSync(dir).sort()) {
     if (!/^validation-.*\.json$/.test(name)) continue;
     const path = join(dir, name);
-    let body: unknown;
-    try {
-      body = JSON.parse(readFileSync(path, 'utf8'));
-    } catch (err) {
-      throw new BadInputError(`${path}: not valid JSON: ${(err as Error).message}`, { where: path });
-    }
-    const parsed = ReportSchema.safeParse(body);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new BadInputError(`${path}: not a validation report: ${issue?.path.join('.')}: ${issue?.message}`, {
-        where: path,
-      });
-    }
-    out.push({ path, ...parsed.data });
+    out.push({ path, ...readJsonFile(path, 'validation report', ReportSchema) });
   }
   return out;
 }

@@ -14,7 +14,6 @@ import { type IsoDate, isIsoDate } from '../dates.js';
 import { BadInputError, messageOf, ProcessingError } from '../errors.js';
 import { processorsOfPhase } from '../pipeline/definition.js';
 import type { PipelinePorts } from '../pipeline/processor.js';
-import { phaseProcessors } from '../pipeline/registry.js';
 import { locateDate } from '../pipeline/seasons.js';
 import {
   type EventBus,
@@ -24,6 +23,7 @@ import {
   TOPIC_PHASE4_COMPLETE,
 } from '../ports/events.js';
 import type { Warehouse } from '../ports/warehouse.js';
+import { phaseProcessors } from '../processors.js';
 import type { RunOptions } from '../runner.js';
 import { type LatestRun, latestRuns, type Trigger } from '../runs/history.js';
 

@@ -1,39 +1,27 @@
 // Stage 1: Phase 1-2 for every date of a plan as one Indexed Job, then the failure log (a file and a table).
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
-import { z } from 'zod';
-import type { Config } from '../config.js';
-import { type IsoDate, isIsoDate } from '../dates.js';
-import { BadInputError, messageOf } from '../errors.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Config, podSettings } from '../config.js';
+import type { IsoDate } from '../dates.js';
+import { messageOf } from '../errors.js';
 import { FileWriteError, writeFileAtomic } from '../files.js';
 import { parseIndexes } from '../jobs/indexes.js';
 import { buildStage1Job, type IndexedJob, type JobPlan } from '../jobs/spec.js';
 import { PROCESSORS } from '../pipeline/definition.js';
-import { inRange, SEASONS, seasonRange } from '../pipeline/seasons.js';
 import type { IndexEvent, IndexedJobStatus, JobRuntime } from '../ports/jobRuntime.js';
 import type { Warehouse } from '../ports/warehouse.js';
 import { latestRuns } from '../runs/history.js';
 import { backfillFailureLog } from '../schema/raw.js';
 import type { Row } from '../schema/table.js';
-
-export interface FailedDate {
-  readonly date: IsoDate;
-  readonly index: number;
-  readonly processor: string | null;
-  readonly error: string | null;
-  readonly attempts: number;
-  readonly exitCodes: readonly (number | null)[];
-  readonly reason: string;
-  readonly logs: string;
-}
+import type { FailureLogEntry } from './failureLog.js';
 
 export interface Stage1Result {
   readonly jobName: string;
   readonly season: string;
   readonly dates: readonly IsoDate[];
   readonly status: IndexedJobStatus;
-  readonly failed: readonly FailedDate[];
+  readonly failed: readonly FailureLogEntry[];
   /** The failure log file (written whether or not anything failed). */
   readonly failureLogFile: string;
   /**
@@ -42,30 +30,6 @@ export interface Stage1Result {
    */
   readonly failureLogError: string | null;
   readonly wallSeconds: number;
-}
-
-/** The settings a pod needs, as the BACKFILL_* variables the cluster manifests carry too. */
-export function podSettings(config: Config): Record<string, string> {
-  // Local paths become absolute (the pods may run elsewhere); bigquery://, gs:// and the like pass as they are.
-  const abs = (url: string) => {
-    if (!/^(duckdb|file):/.test(url)) return url;
-    const i = url.indexOf(':');
-    const path = url.slice(i + 1);
-    return path === ':memory:' || isAbsolute(path) ? url : `${url.slice(0, i + 1)}${resolve(path)}`;
-  };
-  const env: Record<string, string> = {
-    BACKFILL_WAREHOUSE: abs(config.warehouse),
-    BACKFILL_OBJECTS: abs(config.objects),
-    BACKFILL_EVENTS: config.events,
-    BACKFILL_SOURCE: config.source,
-    BACKFILL_HTTP_TIMEOUT_MS: String(config.http.timeoutMs),
-    BACKFILL_HTTP_MAX_RETRIES: String(config.http.maxRetries),
-    BACKFILL_HTTP_MIN_INTERVAL_MS: String(config.http.minIntervalMs),
-    BACKFILL_HTTP_BACKOFF_BASE_MS: String(config.http.backoffBaseMs),
-    BACKFILL_HTTP_MAX_RETRY_AFTER_MS: String(config.http.maxRetryAfterMs),
-  };
-  if (config.faults) env.BACKFILL_FAULTS = resolve(config.faults);
-  return env;
 }
 
 export interface Stage1Options {
@@ -150,7 +114,7 @@ export async function describeFailures(
   jobName: string,
   status: IndexedJobStatus,
   dates: readonly IsoDate[],
-): Promise<FailedDate[]> {
+): Promise<FailureLogEntry[]> {
   const failedIndexes = parseIndexes(status.failedIndexes);
   if (failedIndexes.length === 0) return [];
   const runs = await warehouse.query(
@@ -203,27 +167,6 @@ function failedRunOf(runs: readonly Row[], index: number, date: string): Row | u
     })[0];
 }
 
-export const FailureLogSchema = z.object({
-  jobName: z.string(),
-  season: z.string(),
-  completedIndexes: z.string(),
-  failedIndexes: z.string(),
-  failed: z.array(
-    z
-      .object({
-        date: z.string().refine(isIsoDate, 'must be a date YYYY-MM-DD'),
-        index: z.number().int(),
-        processor: z.string().nullable(),
-        error: z.string().nullable(),
-        attempts: z.number().int(),
-        reason: z.string(),
-        logs: z.string(),
-      })
-      .passthrough(),
-  ),
-});
-export type FailureLog = z.infer<typeof FailureLogSchema>;
-
 /**
  * Writes the failure log file and appends the failed dates to nba_reference.backfill_failure_log. The file
  * is a convenience (`retry --from-log`); the table is the record. So a file that cannot be written (a full
@@ -231,7 +174,7 @@ export type FailureLog = z.infer<typeof FailureLogSchema>;
  */
 async function recordFailures(
   warehouse: Warehouse,
-  run: { jobName: string; season: string; failed: readonly FailedDate[]; file: string; status: IndexedJobStatus },
+  run: { jobName: string; season: string; failed: readonly FailureLogEntry[]; file: string; status: IndexedJobStatus },
 ): Promise<string | null> {
   const log = {
     jobName: run.jobName,
@@ -259,7 +202,7 @@ async function recordFailures(
 export function failureLogRows(
   jobName: string,
   season: string,
-  failed: readonly FailedDate[],
+  failed: readonly FailureLogEntry[],
   recordedAt: string,
 ): Row[] {
   return failed.map((f) => ({
@@ -275,37 +218,6 @@ export function failureLogRows(
     log_location: f.logs,
     recorded_at: recordedAt,
   }));
-}
-
-export function readFailureLog(path: string): FailureLog {
-  let body: unknown;
-  try {
-    body = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new BadInputError(`failure log ${path}: ${(err as Error).message}`, { where: path });
-  }
-  const parsed = FailureLogSchema.safeParse(body);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new BadInputError(`failure log ${path}: ${i?.path.join('.')}: ${i?.message}`, { where: path });
-  }
-  // A date outside its season would run a job for it and leave a failure row for that date forever.
-  const season = SEASONS.find((s) => s.label === parsed.data.season);
-  if (!season) {
-    throw new BadInputError(
-      `failure log ${path}: season "${parsed.data.season}" is not one of ${SEASONS.map((s) => s.label).join(', ')}`,
-      { where: path },
-    );
-  }
-  const range = seasonRange(season);
-  const outside = parsed.data.failed.filter((f) => !inRange(f.date, range)).map((f) => f.date);
-  if (outside.length > 0) {
-    throw new BadInputError(
-      `failure log ${path}: ${outside.join(', ')} ${outside.length === 1 ? 'is' : 'are'} outside season ${season.label} (${range.start}..${range.end})`,
-      { where: path },
-    );
-  }
-  return parsed.data;
 }
 
 const PHASE12_PROCESSORS = PROCESSORS.filter((p) => p.phase === 1 || p.phase === 2).length;

@@ -3,11 +3,11 @@
 
 import type { IsoDate } from '../dates.js';
 import { FACTOR_RANGES } from '../phase4/factors.js';
-import { FEATURES_V1, featureColumn } from '../phase4/features.js';
 import { PROCESSORS } from '../pipeline/definition.js';
 import type { PlanDate } from '../plan.js';
 import type { Warehouse } from '../ports/warehouse.js';
 import { latestRuns } from '../runs/history.js';
+import { FEATURES_V1, featureColumn } from '../schema/features.js';
 import type { Row, SqlValue } from '../schema/table.js';
 import type {
   CoverageCell,

@@ -1,8 +1,8 @@
 // The Stage 1 pod: one index of the Indexed Job (Phase 1-2 for one game date), logging JSON to stdout.
 // With BACKFILL_LOCAL_WORKER=1 (set by the local job runtime) it stays up and runs one index per message.
 
-import { type IndexAssignment, podLogFields, runPhase2Index } from '../../core/jobs/phase2Index.js';
 import { createFileLogger, createLogger, type Logger } from '../../core/log.js';
+import { type IndexAssignment, podLogFields, runPhase2Index } from './runIndex.js';
 
 interface RunMessage {
   readonly type: 'run';

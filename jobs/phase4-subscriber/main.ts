@@ -19,9 +19,9 @@ async function main(): Promise<number> {
     process.once('SIGINT', () => resolve('SIGINT'));
   });
   const config = loadConfig({});
-  if (!config.events.startsWith('pubsub://')) {
+  if (config.events.kind !== 'pubsub') {
     throw new BadInputError(
-      `the Phase 4 subscriber needs Pub/Sub events (BACKFILL_EVENTS=pubsub://<project>), got "${config.events}"`,
+      `the Phase 4 subscriber needs Pub/Sub events (BACKFILL_EVENTS=pubsub://<project>), got "${config.events.url}"`,
       { where: 'BACKFILL_EVENTS' },
     );
   }
@@ -40,7 +40,7 @@ async function main(): Promise<number> {
   const adapters = await openAdapters(config);
   let fail: (err: Error) => void = () => {};
   const failed = new Promise<Error>((resolve) => (fail = resolve));
-  const events = PubSubEventBus.fromUrl(config.events, {
+  const events = new PubSubEventBus(config.events.project, {
     maxConcurrentMessages: concurrency,
     // The client retries transient stream errors itself: one that reaches us stops the pod for a restart.
     onSubscriptionError: (error) => fail(error),

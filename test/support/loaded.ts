@@ -15,7 +15,7 @@ import { loadConfig } from '../../core/config.js';
 import { runInOneCommit, runPhases1And2 } from '../../core/dateRun.js';
 import type { IsoDate } from '../../core/dates.js';
 import { silentLogger } from '../../core/log.js';
-import { phaseProcessors } from '../../core/pipeline/registry.js';
+import { phaseProcessors } from '../../core/processors.js';
 import type { Row } from '../../core/schema/table.js';
 import type { TestPipeline } from './adapters.js';
 import { FixtureClient, RemoteWarehouse } from './remoteWarehouse.js';

@@ -16,13 +16,20 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Adapters, openAdapters } from '../../core/adapters/index.js';
-import { DEFAULTS, locationOf } from '../../core/config.js';
+import { ConfigSchema, DEFAULTS } from '../../core/config.js';
 import { RAW_SOURCES, type RawSourceName } from '../../core/pipeline/definition.js';
 import { RAW_TABLES } from '../../core/schema/raw.js';
 import { qualifiedName, type Row } from '../../core/schema/table.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(REPO_ROOT, 'build', 'cli', 'main.js');
+
+/** Where the default settings keep the warehouse file and the raw files, relative to a workspace. */
+const DEFAULT_LOCAL = (() => {
+  const { warehouse, objects } = ConfigSchema.parse(DEFAULTS);
+  if (warehouse.kind !== 'duckdb' || objects.kind !== 'file') throw new Error('the defaults are not local');
+  return { warehouse: warehouse.path, objects: objects.path };
+})();
 
 /** The newest modification time of the TypeScript sources the CLI is built from. */
 function newestSource(dir: string): number {
@@ -187,16 +194,18 @@ export function createWorkspace(): Workspace {
     },
     rawFile(source, date) {
       const s = RAW_SOURCES[source];
-      return join(dir, locationOf(DEFAULTS.objects), s.prefix, `game_date=${date}`, s.file);
+      return join(dir, DEFAULT_LOCAL.objects, s.prefix, `game_date=${date}`, s.file);
     },
     async withAdapters(fn) {
-      const adapters = await openAdapters({
-        ...DEFAULTS,
-        warehouse: `duckdb:${join(dir, locationOf(DEFAULTS.warehouse))}`,
-        objects: `file:${join(dir, locationOf(DEFAULTS.objects))}`,
-        planDir: join(dir, DEFAULTS.planDir),
-        logDir: join(dir, DEFAULTS.logDir),
-      });
+      const adapters = await openAdapters(
+        ConfigSchema.parse({
+          ...DEFAULTS,
+          warehouse: `duckdb:${join(dir, DEFAULT_LOCAL.warehouse)}`,
+          objects: `file:${join(dir, DEFAULT_LOCAL.objects)}`,
+          planDir: join(dir, DEFAULTS.planDir),
+          logDir: join(dir, DEFAULTS.logDir),
+        }),
+      );
       try {
         return await fn(adapters);
       } finally {

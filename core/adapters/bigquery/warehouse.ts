@@ -3,6 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { BigQuery, type Dataset, type TableField } from '@google-cloud/bigquery';
+import type { BigQueryTarget } from '../../config.js';
 import { BadInputError, ProcessingError } from '../../errors.js';
 import type { PartitionReplace, TableRows, Warehouse, WarehouseChange } from '../../ports/warehouse.js';
 import {
@@ -22,49 +23,8 @@ import {
   renameParameters,
 } from '../../sql/dialect.js';
 
-/** Where the warehouse lives: `bigquery://<project>[?location=US&datasetPrefix=<p>]`. */
-export interface BigQueryTarget {
-  readonly project: string;
-  /** @default 'US' */
-  readonly location: string;
-  /** Put before every dataset name (`dev_` gives `dev_nba_raw`). @default '' */
-  readonly datasetPrefix: string;
-}
-
 /** The four datasets of the platform; SQL names their tables `dataset.table`. */
 export const DATASETS = ['nba_raw', 'nba_analytics', 'nba_precompute', 'nba_reference'] as const;
-
-export function parseBigQueryUrl(url: string): BigQueryTarget {
-  const m = /^bigquery:\/\/([a-z][a-z0-9-]{4,28}[a-z0-9])(?:\?(.*))?$/.exec(url);
-  if (!m) {
-    throw new BadInputError(
-      `warehouse ${url}: must be bigquery://<project>[?location=US&datasetPrefix=...] with a Google Cloud project id`,
-      { where: url },
-    );
-  }
-  const query = new URLSearchParams(m[2] ?? '');
-  for (const key of query.keys()) {
-    if (key !== 'location' && key !== 'datasetPrefix') {
-      throw new BadInputError(`warehouse ${url}: unknown setting "${key}" (known: location, datasetPrefix)`, {
-        where: url,
-      });
-    }
-  }
-  const location = query.get('location') ?? 'US';
-  const datasetPrefix = query.get('datasetPrefix') ?? '';
-  if (!/^[A-Za-z][A-Za-z0-9-]{1,40}$/.test(location)) {
-    throw new BadInputError(`warehouse ${url}: location "${location}" is not a BigQuery location such as US or EU`, {
-      where: url,
-    });
-  }
-  if (!/^[A-Za-z0-9_]{0,100}$/.test(datasetPrefix)) {
-    throw new BadInputError(
-      `warehouse ${url}: datasetPrefix "${datasetPrefix}" may hold only letters, digits and underscores`,
-      { where: url },
-    );
-  }
-  return { project: m[1] as string, location, datasetPrefix };
-}
 
 /** Retries of transient errors: exponential backoff with jitter, bounded. */
 export interface RetryPolicy {
@@ -703,15 +663,14 @@ function oneLineSql(sql: string): string {
 }
 
 /**
- * Opens the BigQuery warehouse of a `bigquery://<project>[?location=US&datasetPrefix=<p>]` URL. Credentials
+ * Opens the BigQuery warehouse of a parsed `bigquery://<project>[?location=US&datasetPrefix=<p>]` setting. Credentials
  * are Application Default Credentials (Workload Identity on GKE, `gcloud auth application-default login` on a
  * workstation); no key file is read here. BIGQUERY_EMULATOR_HOST points the client at a local server.
  */
 export async function openBigQueryWarehouse(
-  url: string,
+  target: BigQueryTarget,
   options: BigQueryWarehouseOptions = {},
 ): Promise<BigQueryWarehouse> {
-  const target = parseBigQueryUrl(url);
   // The client's own retries are off: ours back off with jitter, bounded, and know BigQuery's reasons.
   const client =
     options.client ??

@@ -28,17 +28,6 @@ import {
 } from '../../schema/table.js';
 import { DUCKDB_DIALECT } from '../../sql/dialect.js';
 
-const DUCKDB_TYPES: Record<ColumnType, string> = {
-  STRING: 'VARCHAR',
-  INT64: 'BIGINT',
-  FLOAT64: 'DOUBLE',
-  BOOL: 'BOOLEAN',
-  DATE: 'DATE',
-  TIMESTAMP: 'TIMESTAMP',
-  // Kept as text: DuckDB's JSON type needs an extension that may not be installable offline.
-  JSON: 'VARCHAR',
-};
-
 const IDENT_START = /[A-Za-z_]/;
 const IDENT_PART = /[A-Za-z0-9_]/;
 
@@ -156,7 +145,9 @@ export async function inTransaction(exec: (sql: string) => Promise<unknown>, bod
 }
 
 export function createTableSql(table: TableSchema): string {
-  const cols = table.columns.map((c) => `  ${c.name} ${DUCKDB_TYPES[c.type]}${c.nullable ? '' : ' NOT NULL'}`);
+  const cols = table.columns.map(
+    (c) => `  ${c.name} ${DUCKDB_DIALECT.typeName(c.type)}${c.nullable ? '' : ' NOT NULL'}`,
+  );
   return `CREATE TABLE IF NOT EXISTS ${qualifiedName(table)} (\n${cols.join(',\n')}\n)`;
 }
 

@@ -4,8 +4,6 @@ import { type File, Storage } from '@google-cloud/storage';
 import { BadInputError, messageOf, ProcessingError } from '../../errors.js';
 import type { ObjectStore } from '../../ports/objectStore.js';
 
-const URL_PATTERN = /^gs:\/\/([a-z0-9][a-z0-9._-]{1,220}[a-z0-9])(?:\/(.*))?$/;
-
 /** Connection-level failures worth another try (a reset socket, a refused or timed-out connection, DNS). */
 const TRANSIENT_CODES = new Set([
   'ECONNRESET',
@@ -75,8 +73,9 @@ export class GcsObjectStore implements ObjectStore {
   private readonly random: () => number;
 
   /**
+   * Application Default Credentials, or STORAGE_EMULATOR_HOST when it is set.
    * @param bucket the bucket's name
-   * @param prefix where the layout starts inside it: '' or a path ending in '/'
+   * @param prefix where the layout starts inside it: '' or a path ending in '/' (a parsed `gs://` setting's)
    */
   constructor(
     readonly bucket: string,
@@ -101,19 +100,6 @@ export class GcsObjectStore implements ObjectStore {
     // Retries are ours, the same for every request: the client's own skip uploads without a generation
     // precondition, and a raw file's put is an idempotent overwrite that is always safe to repeat.
     this.storage = new Storage({ retryOptions: { autoRetry: false }, timeout: options.timeoutMs ?? 60_000 });
-  }
-
-  /** `gs://<bucket>[/<prefix>]`: Application Default Credentials, or STORAGE_EMULATOR_HOST when it is set. */
-  static fromUrl(url: string, options: GcsObjectStoreOptions = {}): GcsObjectStore {
-    const m = URL_PATTERN.exec(url);
-    if (!m) throw new BadInputError(`object store "${url}" must be gs://<bucket>[/<prefix>]`, { where: url });
-    const path = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
-    if (path.split('/').some((part) => part === '.' || part === '..') || path.includes('//')) {
-      throw new BadInputError(`object store "${url}": the prefix must be a plain path without empty, . or .. parts`, {
-        where: url,
-      });
-    }
-    return new GcsObjectStore(m[1] as string, path === '' ? '' : `${path}/`, options);
   }
 
   locate(key: string): string {

@@ -12,8 +12,6 @@ import {
 import { BadInputError, ProcessingError } from '../../errors.js';
 import type { EventBus, EventHandler, EventMessage, ReceivedEvent } from '../../ports/events.js';
 
-const URL_PATTERN = /^pubsub:\/\/([a-z][a-z0-9-]{4,28}[a-z0-9])$/;
-
 /** gRPC status codes the client reports. */
 const ALREADY_EXISTS = 6;
 
@@ -91,13 +89,6 @@ export class PubSubEventBus implements EventBus {
     // The client reads PUBSUB_EMULATOR_HOST itself (plain-text gRPC, no credentials); otherwise it uses
     // Application Default Credentials or Workload Identity.
     this.client = new PubSub({ projectId });
-  }
-
-  /** `pubsub://<project>`. */
-  static fromUrl(url: string, options: PubSubEventBusOptions = {}): PubSubEventBus {
-    const m = URL_PATTERN.exec(url);
-    if (!m) throw new BadInputError(`events "${url}" must be pubsub://<project>`, { where: url });
-    return new PubSubEventBus(m[1] as string, options);
   }
 
   /** The topic, created when it does not exist; the answer is kept, so a topic is checked once per process. */

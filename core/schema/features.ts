@@ -1,5 +1,6 @@
 // The ML feature vector: fixed, versioned and named. Every feature has a default for players with little
-// history, so the stored vector never holds a null or a non-finite number.
+// history, so the stored vector never holds a null or a non-finite number. It lives beside the schema whose
+// ml_feature_store columns it names (derived.ts); Phase 4 fills them and validation checks them.
 
 export const FEATURE_VERSION = 'v1';
 

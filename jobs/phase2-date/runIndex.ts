@@ -1,14 +1,12 @@
 // One index of the Stage 1 Indexed Job: resolve its game date from JOB_COMPLETION_INDEX and the job plan,
-// run Phase 1-2 for it, and answer with the exit code the pod failure policy reads.
+// run Phase 1-2 for it, and answer with the exit code the pod failure policy reads. The phase2-date pod's
+// program, beside its main.ts: it picks adapters from configuration, which is an entrypoint's job, not core's.
 
-import { readFileSync } from 'node:fs';
-import { z } from 'zod';
-import { type Adapters, openAdapters } from '../adapters/index.js';
-import { loadConfig } from '../config.js';
-import { runPhases1And2 } from '../dateRun.js';
-import { isIsoDate } from '../dates.js';
-import { BadInputError, messageOf, oneLine } from '../errors.js';
-import type { Logger } from '../log.js';
+import { type Adapters, openAdapters } from '../../core/adapters/index.js';
+import { loadConfig } from '../../core/config.js';
+import { runPhases1And2 } from '../../core/dateRun.js';
+import { BadInputError, oneLine } from '../../core/errors.js';
+import { readJobPlan } from '../../core/jobs/jobPlan.js';
 import {
   EXIT_INDEX_OK,
   EXIT_INDEX_PERMANENT,
@@ -17,30 +15,8 @@ import {
   JOB_PLAN_ENV,
   type JobPlan,
   STAGE1_RETRIES_PER_DATE,
-} from './spec.js';
-
-export const JobPlanSchema = z.object({
-  jobName: z.string().min(1),
-  season: z.string(),
-  dates: z.array(z.string().refine(isIsoDate, 'must be a date YYYY-MM-DD')).min(1),
-  runId: z.string().min(1).optional(),
-});
-
-export function readJobPlan(path: string | undefined): JobPlan {
-  if (!path) throw new BadInputError(`${JOB_PLAN_ENV} is not set: the pod cannot know its dates`);
-  let body: unknown;
-  try {
-    body = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (err) {
-    throw new BadInputError(`job plan ${path}: ${messageOf(err)}`, { where: path });
-  }
-  const parsed = JobPlanSchema.safeParse(body);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new BadInputError(`job plan ${path}: ${i?.path.join('.')}: ${i?.message}`, { where: path });
-  }
-  return parsed.data;
-}
+} from '../../core/jobs/spec.js';
+import type { Logger } from '../../core/log.js';
 
 export interface IndexAssignment {
   readonly index: number;
