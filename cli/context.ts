@@ -5,7 +5,9 @@ import { type Adapters, openAdapters } from '../core/adapters/index.js';
 import { type Config, loadConfig } from '../core/config.js';
 import { exitCodeOf, messageOf, redact } from '../core/errors.js';
 import { runIdFrom } from '../core/jobs/runNames.js';
+import { DEFAULT_NAMESPACE, NAMESPACE_ENV } from '../core/jobs/spec.js';
 import { createLogger, type LogDestination, type Logger, logDestination } from '../core/log.js';
+import type { Cluster } from '../core/ports/cluster.js';
 
 export interface GlobalFlags {
   config?: string;
@@ -115,6 +117,16 @@ export async function withContext(
   } finally {
     await adapters?.close();
   }
+}
+
+/**
+ * The cluster port on the cluster of the current kubeconfig context (or the pod's service account), in
+ * `namespace`, else $BACKFILL_NAMESPACE, else the chart's. The Kubernetes adapter is loaded only here, on demand:
+ * the client costs every other command its start-up time.
+ */
+export async function openCluster(namespace?: string): Promise<Cluster> {
+  const { KubeClient } = await import('../core/kubernetes/kube.js');
+  return KubeClient.fromDefault(namespace || process.env[NAMESPACE_ENV] || DEFAULT_NAMESPACE);
 }
 
 /** Runs a command that needs no adapters, with the same error handling. */

@@ -13,7 +13,7 @@ import { type Plan, planPath, readPlan, validateSelection } from '../../core/pla
 import { observeSeason } from '../../core/stages/observe.js';
 import { readSnapshot, StatusSnapshots, snapshotPath } from '../../core/stages/statusSnapshot.js';
 import { type ClusterFacts, type SeasonObservation, type SeasonStatus, seasonStatus } from '../../core/status.js';
-import { type CommandContext, configFrom, type GlobalFlags, withoutAdapters } from '../context.js';
+import { type CommandContext, configFrom, type GlobalFlags, openCluster, withoutAdapters } from '../context.js';
 import { addSelectionOptions, type SelectionFlags } from '../selection.js';
 
 export const STATUS_FORMATS = ['table', 'json'] as const;
@@ -139,11 +139,10 @@ export function formatStatus(entries: readonly StatusEntry[]): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** The cluster of the current kubeconfig context, read once for every season (the SDK loaded only then). */
-async function readClusterOf(namespace: string): Promise<ClusterReading> {
-  const { KubeClient } = await import('../../core/kubernetes/kube.js');
+/** The cluster of the current kubeconfig context, read once for every season. */
+async function readClusterOf(namespace: string | undefined): Promise<ClusterReading> {
   const { readCluster } = await import('../../core/kubernetes/clusterStatus.js');
-  return readCluster(KubeClient.fromDefault(namespace));
+  return readCluster(await openCluster(namespace));
 }
 
 /** The seasons status covers: the one named, or every season that has a plan. */
@@ -204,7 +203,7 @@ export function registerStatus(program: Command): void {
             observed = fromSnapshots(err, config.logDir, seasons);
           }
           if (flags.cluster) {
-            const cluster = await readClusterOf(flags.namespace || process.env[NAMESPACE_ENV] || DEFAULT_NAMESPACE);
+            const cluster = await readClusterOf(flags.namespace);
             const { withCluster } = await import('../../core/kubernetes/clusterStatus.js');
             observed = observed.map((o) => ({ ...o, obs: withCluster(o.obs, cluster) }));
           }

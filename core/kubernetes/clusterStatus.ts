@@ -1,11 +1,11 @@
 // `backfill status --cluster`: the cluster's Jobs, plans and validation ConfigMaps read once, then merged into
 // each season's observation of the warehouse (pure), so that the same seasonStatus derives the view.
 
-import type { V1ConfigMap } from '@kubernetes/client-node';
 import { z } from 'zod';
 import type { IsoDate } from '../dates.js';
 import { messageOf, ProcessingError } from '../errors.js';
 import type { Plan } from '../plan.js';
+import type { Cluster, ClusterConfigMap } from '../ports/cluster.js';
 import type { SeasonObservation, ValidationReportRef } from '../status.js';
 import {
   COMPONENT_STAGE1,
@@ -15,7 +15,6 @@ import {
   LABEL_SEASON,
   MANAGED_BY_CONTROLLER,
 } from './contract.js';
-import type { KubeClient } from './kube.js';
 import { JOB_SELECTOR, planLookup, toObservedJob } from './observe.js';
 import { jobOutcome, type ObservedJob, openFailedDates, type PlanLookup } from './reconcile.js';
 
@@ -47,7 +46,7 @@ const ValidationSummarySchema = z.object({
 });
 
 /** A validation ConfigMap's summary.json; a ConfigMap that does not hold one is an error naming it. */
-export function toClusterValidation(configMap: V1ConfigMap): ClusterValidation {
+export function toClusterValidation(configMap: ClusterConfigMap): ClusterValidation {
   const name = configMap.metadata?.name ?? '';
   const text = configMap.data?.['summary.json'];
   const fail = (why: string) =>
@@ -68,7 +67,7 @@ export function toClusterValidation(configMap: V1ConfigMap): ClusterValidation {
 }
 
 /** Reads the Jobs the controller watches, their plans and the validation ConfigMaps. */
-export async function readCluster(kube: KubeClient): Promise<ClusterReading> {
+export async function readCluster(kube: Cluster): Promise<ClusterReading> {
   const jobs = (await kube.listJobs(JOB_SELECTOR)).map(toObservedJob).filter((j): j is ObservedJob => j !== null);
   const plans = new Map<string, PlanLookup>();
   for (const job of jobs) {
