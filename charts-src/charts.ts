@@ -20,6 +20,7 @@ import {
   CONTROLLER_NAME,
   CONTROLLER_SERVICE_ACCOUNT,
   INDEX_FAILURE_COUNT_ENV,
+  JOB_NAME_ENV,
   JOB_PLAN_ENV,
   JOB_SERVICE_ACCOUNT,
   LOG_DIR_ENV,
@@ -79,7 +80,7 @@ export interface SeasonDates {
 export function podEnv(config: ChartConfig): Record<string, string> {
   const settings = podSettings(config.settings);
   // Variables the builders and the controller Deployment set themselves: a second entry would be ambiguous.
-  const own = [LOG_DIR_ENV, JOB_PLAN_ENV, INDEX_FAILURE_COUNT_ENV, NAMESPACE_ENV, 'BACKFILL_LOG_LEVEL'];
+  const own = [LOG_DIR_ENV, JOB_PLAN_ENV, INDEX_FAILURE_COUNT_ENV, NAMESPACE_ENV, JOB_NAME_ENV, 'BACKFILL_LOG_LEVEL'];
   for (const name of Object.keys(config.extraEnv)) {
     if (
       name in settings ||

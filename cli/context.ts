@@ -1,12 +1,13 @@
 // What every command shares: configuration from its flags, the adapters, a logger, and error handling.
 
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import { type Adapters, openAdapters } from '../core/adapters/index.js';
 import { type Config, loadConfig } from '../core/config.js';
 import { exitCodeOf, messageOf, redact } from '../core/errors.js';
 import { runIdFrom } from '../core/jobs/runNames.js';
-import { createLogger, type Logger } from '../core/log.js';
+import { DEFAULT_NAMESPACE, NAMESPACE_ENV } from '../core/jobs/spec.js';
+import { createLogger, type LogDestination, type Logger, logDestination } from '../core/log.js';
+import type { Cluster } from '../core/ports/cluster.js';
 
 export interface GlobalFlags {
   config?: string;
@@ -19,6 +20,7 @@ export interface GlobalFlags {
   faults?: string;
   planDir?: string;
   logDir?: string;
+  logFile?: string;
   logLevel?: string;
   httpTimeoutMs?: string;
   httpMaxRetries?: string;
@@ -42,7 +44,11 @@ export function addGlobalOptions(program: Command): Command {
     .option('--faults <file>', 'fault-injection file: fail or corrupt chosen dates (see README, "Fault injection")')
     .option('--plan-dir <dir>', 'where plan files are written and read (default plans)')
     .option('--log-dir <dir>', 'where logs are written (default .backfill/logs)')
-    .option('--log-level <level>', 'level of the JSON log file (default info)')
+    .option(
+      '--log-file <file>',
+      'where the JSON log goes (default <log dir>/backfill.log); - or /dev/stderr: standard error, /dev/stdout: standard output',
+    )
+    .option('--log-level <level>', 'level of the JSON log (default info)')
     .option('--http-timeout-ms <ms>', 'HTTP source: request timeout')
     .option('--http-max-retries <n>', 'HTTP source: retries of a transient error')
     .option('--http-min-interval-ms <ms>', 'HTTP source: minimum spacing between requests (politeness)')
@@ -66,6 +72,7 @@ export function configFrom(flags: GlobalFlags): Config {
       faults: flags.faults,
       planDir: flags.planDir,
       logDir: flags.logDir,
+      logFile: flags.logFile,
       logLevel: flags.logLevel,
       'http.timeoutMs': flags.httpTimeoutMs,
       'http.maxRetries': flags.httpMaxRetries,
@@ -80,8 +87,8 @@ export interface CommandContext {
   readonly config: Config;
   readonly adapters: Adapters;
   readonly log: Logger;
-  /** The JSON log file every run of this command writes to. */
-  readonly logFile: string;
+  /** Where this command's JSON log goes (the `logFile` setting): a file, or standard output or error. */
+  readonly logFile: LogDestination;
   /**
    * This invocation's run id, drawn at first use (a bad $BACKFILL_RUN_ID fails only the commands that start
    * jobs): every Job it starts on this machine is named after it.
@@ -97,7 +104,7 @@ export async function withContext(
   let adapters: Adapters | undefined;
   try {
     const config = configFrom(command.optsWithGlobals<GlobalFlags>());
-    const logFile = join(config.logDir, 'backfill.log');
+    const logFile = logDestination(config.logFile, config.logDir);
     const log = createLogger(config.logLevel, logFile).child({ command: command.name() });
     adapters = await openAdapters(config, {
       onWait: (w) => log.info({ waitMs: w.ms, reason: w.reason, url: w.url }, w.message),
@@ -110,6 +117,16 @@ export async function withContext(
   } finally {
     await adapters?.close();
   }
+}
+
+/**
+ * The cluster port on the cluster of the current kubeconfig context (or the pod's service account), in
+ * `namespace`, else $BACKFILL_NAMESPACE, else the chart's. The Kubernetes adapter is loaded only here, on demand:
+ * the client costs every other command its start-up time.
+ */
+export async function openCluster(namespace?: string): Promise<Cluster> {
+  const { KubeClient } = await import('../core/kubernetes/kube.js');
+  return KubeClient.fromDefault(namespace || process.env[NAMESPACE_ENV] || DEFAULT_NAMESPACE);
 }
 
 /** Runs a command that needs no adapters, with the same error handling. */

@@ -2,7 +2,6 @@
 // validation on the warehouse, and a log line for each. Every write is idempotent ("already exists" is
 // success), and the ConfigMap that marks a report as done is written last.
 
-import type { V1Job } from '@kubernetes/client-node';
 import type { IsoDate } from '../core/dates.js';
 import { messageOf, oneLine } from '../core/errors.js';
 import { formatGate, runGate } from '../core/gate.js';
@@ -20,10 +19,10 @@ import {
   stage3ResultConfigMapName,
   validationConfigMapName,
 } from '../core/kubernetes/contract.js';
-import type { KubeClient } from '../core/kubernetes/kube.js';
 import type { Action, GateOutcome } from '../core/kubernetes/reconcile.js';
 import type { Logger } from '../core/log.js';
 import type { PlanDate } from '../core/plan.js';
+import type { Cluster, ClusterJob } from '../core/ports/cluster.js';
 import type { Warehouse } from '../core/ports/warehouse.js';
 import { latestRuns } from '../core/runs/history.js';
 import { backfillFailureLog } from '../core/schema/raw.js';
@@ -58,7 +57,7 @@ function emitEvent(ports: ActPorts, input: Omit<JobEventInput, 'namespace' | 'no
 export type PlanDatesFn = (season: string, dates: readonly IsoDate[]) => Promise<PlanDate[]>;
 
 export interface ActPorts {
-  readonly kube: KubeClient;
+  readonly kube: Cluster;
   readonly warehouse: Warehouse;
   readonly log: Logger;
   readonly planDates: PlanDatesFn;
@@ -70,7 +69,7 @@ export interface ActPorts {
 /** What an action produced that the loop keeps: a gate result, or a Job it created. */
 export interface ActOutcome {
   readonly gate?: GateOutcome;
-  readonly createdJob?: V1Job;
+  readonly createdJob?: ClusterJob;
 }
 
 type Of<K extends Action['kind']> = Extract<Action, { kind: K }>;
@@ -229,7 +228,7 @@ async function publishGate(ports: ActPorts, a: Of<'publishGate'>): Promise<ActOu
 async function createStage3Job(ports: ActPorts, a: Of<'createStage3Job'>): Promise<ActOutcome> {
   const log = ports.log.child({ season: a.season, job: a.job });
   // Created where the controller runs, whatever namespace the synthesized spec was written for.
-  const manifest = a.manifest as V1Job;
+  const manifest = a.manifest as ClusterJob;
   const { namespace: _ignored, ...metadata } = manifest.metadata ?? {};
   const { created, job } = await ports.kube.createJob({ ...manifest, metadata });
   if (!created) {

@@ -2,9 +2,9 @@
 // watch holds (plus those it created that the watch has not shown yet), their ConfigMaps and pods, and the gate
 // results it computed; it carries out a decision through `act`.
 
-import type { V1Job } from '@kubernetes/client-node';
 import { type ObserveCache, observe } from '../core/kubernetes/observe.js';
 import type { Action, GateOutcome, ObservedState } from '../core/kubernetes/reconcile.js';
+import type { ClusterJob } from '../core/ports/cluster.js';
 import type { Executor } from '../core/ports/executor.js';
 import { type ActPorts, act } from './act.js';
 
@@ -12,16 +12,16 @@ export class KubeExecutor implements Executor {
   private readonly gates = new Map<string, GateOutcome>();
   private readonly cache: ObserveCache = { plans: new Map() };
   /** Jobs this executor created that the watch has not shown yet ("expectations"). */
-  private readonly expected = new Map<string, V1Job>();
+  private readonly expected = new Map<string, ClusterJob>();
 
   /** `watched`: the Jobs the watch holds now. */
   constructor(
     private readonly ports: ActPorts,
-    private readonly watched: () => V1Job[],
+    private readonly watched: () => ClusterJob[],
   ) {}
 
   /** The Jobs the watch holds, plus those this executor created and the watch has not shown yet. */
-  private currentJobs(): V1Job[] {
+  private currentJobs(): ClusterJob[] {
     const jobs = [...this.watched()];
     const names = new Set(jobs.map((j) => j.metadata?.name));
     for (const [name, job] of this.expected) {

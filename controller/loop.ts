@@ -3,10 +3,10 @@
 // Kubernetes executor (executor.ts). Level-triggered: a pass looks at the whole state, never at the event that
 // woke it, so missed events, a relist or a restart of the controller change nothing.
 
-import type { ListWatch, V1Job } from '@kubernetes/client-node';
 import { messageOf } from '../core/errors.js';
 import { JOB_SELECTOR } from '../core/kubernetes/observe.js';
 import { type ActionKind, reconcile } from '../core/kubernetes/reconcile.js';
+import type { JobInformer } from '../core/ports/cluster.js';
 import type { ActPorts } from './act.js';
 import { KubeExecutor } from './executor.js';
 import { ControllerMetrics } from './metrics.js';
@@ -36,7 +36,7 @@ export class Controller {
   /** This controller's Prometheus metrics (its own registry). */
   readonly metrics = new ControllerMetrics();
   private readonly options: ControllerOptions;
-  private informer: ListWatch<V1Job> | null = null;
+  private informer: JobInformer | null = null;
   private readonly executor: KubeExecutor;
   /** Warnings already logged, so that a standing problem is logged once, not every pass. */
   private readonly warned = new Map<string, string>();

@@ -1,7 +1,6 @@
 // What the controller publishes, built as plain objects: the report ConfigMaps (failure log, gate, Stage 3
 // failure, validation) and the Events. Pure: the loop hands in the facts and the time.
 
-import type { CoreV1Event, V1ConfigMap } from '@kubernetes/client-node';
 import type { IsoDate } from '../core/dates.js';
 import { oneLine } from '../core/errors.js';
 import type { GateResult } from '../core/gate.js';
@@ -17,6 +16,7 @@ import {
   type ReportKind,
 } from '../core/kubernetes/contract.js';
 import { type Action, gateMissingDates } from '../core/kubernetes/reconcile.js';
+import type { ClusterConfigMap, ClusterEvent } from '../core/ports/cluster.js';
 import type { FailureLogEntry } from '../core/stages/failureLog.js';
 import type { Stage3Summary } from '../core/stages/stage3.js';
 import type { ValidationReport } from '../core/stages/validation.js';
@@ -128,7 +128,7 @@ export interface ReportConfigMapInput {
 }
 
 /** A report ConfigMap, labelled so that the controller finds it again after a restart. */
-export function reportConfigMap(input: ReportConfigMapInput): V1ConfigMap {
+export function reportConfigMap(input: ReportConfigMapInput): ClusterConfigMap {
   const annotations: Record<string, string> = { ...input.annotations };
   if (input.job) {
     annotations[ANNOTATION_JOB] = input.job.name;
@@ -177,7 +177,7 @@ export interface JobEventInput {
 }
 
 /** A core/v1 Event about a Job, as `kubectl describe job` and `kubectl get events` show it. */
-export function jobEvent(input: JobEventInput): CoreV1Event {
+export function jobEvent(input: JobEventInput): ClusterEvent {
   return {
     apiVersion: 'v1',
     kind: 'Event',

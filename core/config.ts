@@ -145,6 +145,11 @@ export const ConfigSchema = z.strictObject({
   faults: z.string(),
   planDir: z.string().min(1, 'must not be empty'),
   logDir: z.string().min(1, 'must not be empty'),
+  /**
+   * Where each command's JSON log goes: empty for `<logDir>/backfill.log`, `-` (or `/dev/stderr`) for standard
+   * error, `/dev/stdout` for standard output (a pod's, which `kubectl logs` and Cloud Logging read), or a file.
+   */
+  logFile: z.string(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     error: 'must be one of fatal, error, warn, info, debug, trace, silent',
   }),
@@ -167,6 +172,7 @@ export const DEFAULTS: Settings = {
   faults: '',
   planDir: 'plans',
   logDir: '.backfill/logs',
+  logFile: '',
   logLevel: 'info',
 };
 
@@ -186,6 +192,7 @@ const SETTINGS: Record<string, { env: string; flag: string }> = {
   faults: { env: 'BACKFILL_FAULTS', flag: '--faults' },
   planDir: { env: 'BACKFILL_PLAN_DIR', flag: '--plan-dir' },
   logDir: { env: 'BACKFILL_LOG_DIR', flag: '--log-dir' },
+  logFile: { env: 'BACKFILL_LOG_FILE', flag: '--log-file' },
   logLevel: { env: 'BACKFILL_LOG_LEVEL', flag: '--log-level' },
 };
 

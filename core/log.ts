@@ -1,9 +1,25 @@
 // Structured logs with pino: JSON lines with the date, processor and run fields as they are, never a secret.
 
+import { join } from 'node:path';
 import { type Logger, type LoggerOptions, pino } from 'pino';
 import { redact } from './errors.js';
 
 export type { Logger };
+
+/** Where a logger writes: a file path, or a file descriptor (1 standard output, 2 standard error). */
+export type LogDestination = string | number;
+
+/**
+ * The destination the `logFile` setting names: `-` or `/dev/stderr` standard error, `/dev/stdout` standard
+ * output, empty `<logDir>/backfill.log`, anything else a file. The standard streams are written as the
+ * descriptors the process has, never reopened by path: a pod's stdout is a pipe, and the Stage 3 pod's per-date
+ * lines must reach it (`kubectl logs`, Cloud Logging) beside the lines of the logger that runs the stage.
+ */
+export function logDestination(logFile: string, logDir: string): LogDestination {
+  if (logFile === '-' || logFile === '/dev/stderr') return 2;
+  if (logFile === '/dev/stdout') return 1;
+  return logFile || join(logDir, 'backfill.log');
+}
 
 /**
  * Cloud Logging's `severity` for each pino level, so that a pod's JSON lines are graded without a parser
@@ -42,7 +58,7 @@ function options(level: string): LoggerOptions {
   };
 }
 
-export function createLogger(level: string, destination: number | string = 2): Logger {
+export function createLogger(level: string, destination: LogDestination = 2): Logger {
   return pino(options(level), pino.destination({ dest: destination, sync: true, mkdir: true }));
 }
 
@@ -61,9 +77,10 @@ export function createFileLogger(level: string, path: string): { log: Logger; cl
 
 /**
  * A logger to several files at once, closed by the caller: a Stage 3 date logs to its own file and, as before,
- * to the command's log. Each line is one appended write, so two writers of one file never split a line.
+ * to the command's log. Each line is one appended write, so two writers of one file never split a line. A
+ * standard stream among them stays open when the logger closes (sonic-boom never closes descriptors 1 and 2).
  */
-export function createFilesLogger(level: string, paths: readonly string[]): { log: Logger; close(): void } {
+export function createFilesLogger(level: string, paths: readonly LogDestination[]): { log: Logger; close(): void } {
   const dests = paths.map((dest) => pino.destination({ dest, sync: true, mkdir: true, append: true }));
   const log = pino(options(level), pino.multistream(dests.map((stream) => ({ stream, level: level as pino.Level }))));
   return {

@@ -30,9 +30,20 @@ export interface RunningCommand {
   readonly pid: number;
 }
 
+/** What a Kubernetes cluster holds about the season (`status --cluster`): its Jobs as the controller sees them. */
+export interface ClusterFacts {
+  readonly namespace: string;
+  /** The season's Stage 1, retry and Stage 3 Jobs that have not ended, oldest first. */
+  readonly runningJobs: readonly { readonly name: string; readonly stage: 'stage1' | 'stage3' }[];
+  /** The season's newest Stage 3 Job and how it ended (`outcome` null: not yet), or null when it has none. */
+  readonly stage3Job: { readonly name: string; readonly outcome: 'Complete' | 'Failed' | null } | null;
+}
+
 /**
  * The facts about one season over its whole plan, whatever the selection: the warehouse, the reports and, in a
- * snapshot, the command running. Plain JSON, so that a running command can write it for `status` to read.
+ * snapshot, the command running; with `cluster`, also the cluster's Jobs (its failed dates and validation
+ * ConfigMaps are then in failedDates and validationReports). Plain JSON, so that a running command can write it
+ * for `status` to read.
  */
 export interface SeasonObservation {
   readonly season: string;
@@ -49,6 +60,8 @@ export interface SeasonObservation {
   readonly stage3Failures: readonly Stage3Failure[];
   readonly validationReports: readonly ValidationReportRef[];
   readonly running: RunningCommand | null;
+  /** Set when read from a cluster: the next step is then the cluster's (a Job, the controller), not a command here. */
+  readonly cluster?: ClusterFacts;
 }
 
 /** One season's status: the JSON form `backfill status --format json` prints (documented in README, kept stable). */
@@ -147,6 +160,8 @@ export function seasonStatus(obs: SeasonObservation, sel: DateSelection): Season
 
   const report = coveringReport(obs, dates);
   const running = obs.running;
+  const clusterRunning = (stage: RunningCommand['stage']) =>
+    obs.cluster?.runningJobs.some((j) => j.stage === stage) ?? false;
   const flags = selectionFlags(obs.season, sel);
   const base = {
     season: obs.season,
@@ -157,13 +172,21 @@ export function seasonStatus(obs: SeasonObservation, sel: DateSelection): Season
       failed: failedDates.length,
       failedDates,
       neverRun,
-      running: running?.stage === 'stage1',
+      running: running?.stage === 'stage1' || clusterRunning('stage1'),
     },
     gate: { passed: gatePassed, missingDates: gatePassed === false ? missing : [] },
-    stage3: { completeThrough, remaining, running: running?.stage === 'stage3', lastFailure },
+    stage3: {
+      completeThrough,
+      remaining,
+      running: running?.stage === 'stage3' || clusterRunning('stage3'),
+      lastFailure,
+    },
     validation: { passed: report?.passed ?? null, report: report?.path ?? null },
   };
-  return { ...base, ...decideNext(obs.season, flags, sel.seasonType, base, running) };
+  const next = obs.cluster
+    ? decideNextInCluster(obs.season, flags, base, obs.cluster)
+    : decideNext(obs.season, flags, sel.seasonType, base, running);
+  return { ...base, ...next };
 }
 
 type Base = Omit<SeasonStatus, 'next' | 'reason'>;
@@ -217,6 +240,78 @@ function decideNext(
         s.validation.passed === false
           ? `validation failed (${s.validation.report}): fix the cause, then validate again`
           : 'Stage 3 is complete and no validation report covers these dates',
+    };
+  }
+  return { next: null, reason: `nothing to do: every stage of ${season} is done and validation passed` };
+}
+
+/**
+ * The next step in the cluster, in the same stage order: there the controller takes every step it can (the gate
+ * when a season's Stage 1 Jobs end, the Stage 3 Job once, the validation), so `next` is what a person does (a
+ * retry Job, the season's manifest, deleting a failed Stage 3 Job so that the controller creates it again), or
+ * null with the reason saying what the cluster is doing. A Job not ended is waited for.
+ */
+function decideNextInCluster(
+  season: string,
+  flags: string,
+  s: Base,
+  cluster: ClusterFacts,
+): { next: string | null; reason: string } {
+  const ns = cluster.namespace;
+  const newest = cluster.runningJobs.at(-1);
+  if (newest) {
+    return {
+      next: null,
+      reason: `Job ${newest.name} is running ${newest.stage === 'stage1' ? 'Stage 1' : 'Stage 3'} for ${season} in namespace ${ns}: wait for it to end (the controller takes the next step)`,
+    };
+  }
+  if (s.stage1.dates === 0) return { next: null, reason: `no game dates of ${season} selected` };
+  if (s.stage1.failed > 0) {
+    return {
+      next: `backfill retry --season ${season} --cluster --namespace ${ns}`,
+      reason: `${plural(s.stage1.failed, 'date')} failed in Stage 1 (${listed(s.stage1.failedDates)}): fix the cause, then a retry Job loads them (the controller runs the gate again when it ends)`,
+    };
+  }
+  if (s.stage1.neverRun > 0) {
+    return {
+      next: `kubectl apply -f dist/40-stage1-${season}.k8s.yaml`,
+      reason: `${plural(s.stage1.neverRun, 'date')} of ${s.stage1.dates} not loaded by a Stage 1 Job yet: apply the season's Stage 1 manifest`,
+    };
+  }
+  if (s.gate.passed === false) {
+    const m = s.gate.missingDates;
+    return {
+      next: null,
+      reason: `gate failed for ${season}: ${plural(m.length, 'date')} incomplete (${listed(m)}) though no Job failed them: load them again with a retry Job of those dates (\`backfill retry --cluster --from-log FILE\`)`,
+    };
+  }
+  const job = cluster.stage3Job;
+  if (s.stage3.remaining > 0) {
+    if (!job) {
+      return {
+        next: null,
+        reason: `the gate passes for these dates: the controller creates the Stage 3 Job of ${season} once it has run the gate over the season's ended Stage 1 Jobs`,
+      };
+    }
+    const f = s.stage3.lastFailure;
+    return {
+      next: `kubectl -n ${ns} delete job ${job.name}`,
+      reason: `${f ? `Stage 3 Job ${job.name} stopped at ${f.date}: ${f.processor} (${f.check})` : `Stage 3 Job ${job.name} ${job.outcome === 'Failed' ? 'failed' : 'ended'} with ${plural(s.stage3.remaining, 'date')} not complete`}; fix the cause, then delete the Job: the controller creates it again and it resumes at ${s.stage3.completeThrough ? `the date after ${s.stage3.completeThrough}` : 'the first date'}`,
+    };
+  }
+  if (s.validation.passed === null && job?.outcome === 'Complete') {
+    return {
+      next: null,
+      reason: `Stage 3 Job ${job.name} is complete: the controller runs the validation (ConfigMap ${job.name}-validation)`,
+    };
+  }
+  if (s.validation.passed !== true) {
+    return {
+      next: `backfill validate ${flags}`,
+      reason:
+        s.validation.passed === false
+          ? `validation failed (${s.validation.report}): fix the cause, then validate again`
+          : 'Stage 3 is complete and no validation ConfigMap covers these dates',
     };
   }
   return { next: null, reason: `nothing to do: every stage of ${season} is done and validation passed` };

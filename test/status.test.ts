@@ -11,7 +11,13 @@ import { BadInputError } from '../core/errors.js';
 import { SEASON_TYPE_REGULAR } from '../core/pipeline/seasons.js';
 import { type DateSelection, formatPlan, type Plan } from '../core/plan.js';
 import { readSnapshot, StatusSnapshots, snapshotPath } from '../core/stages/statusSnapshot.js';
-import { type SeasonObservation, type SeasonStatus, seasonStatus, type ValidationReportRef } from '../core/status.js';
+import {
+  type ClusterFacts,
+  type SeasonObservation,
+  type SeasonStatus,
+  seasonStatus,
+  type ValidationReportRef,
+} from '../core/status.js';
 
 const SEASON = '2021-22';
 const D = ['2021-10-19', '2021-10-20', '2021-10-21', '2021-10-22', '2021-10-23', '2021-10-24'];
@@ -236,8 +242,135 @@ const CASES: Case[] = [
   },
 ];
 
+// --- In a cluster (`status --cluster`): the same view, the next step the cluster's
+
+const NS = 'nba-backfill';
+const S3JOB = 'nba-stage3-202122-0a1b2c3d';
+const inCluster = (obs: SeasonObservation, over: Partial<ClusterFacts> = {}): SeasonObservation => ({
+  ...obs,
+  cluster: { namespace: NS, runningJobs: [], stage3Job: null, ...over },
+});
+
+const CLUSTER_CASES: Case[] = [
+  {
+    name: 'no Stage 1 Job yet: apply the season manifest',
+    obs: inCluster(observed()),
+    expected: { stage1: { dates: 6, loaded: 0, failed: 0, failedDates: [], neverRun: 6, running: false } },
+    next: `kubectl apply -f dist/40-stage1-${SEASON}.k8s.yaml`,
+    reason: /^6 dates of 6 not loaded by a Stage 1 Job yet: apply the season's Stage 1 manifest$/,
+  },
+  {
+    name: 'a Stage 1 Job running: wait for it, Stage 1 shown running',
+    obs: inCluster(observed({ loadedDates: D.slice(0, 2) }), {
+      runningJobs: [{ name: 'nba-stage1-202122-098ef6b6', stage: 'stage1' }],
+    }),
+    expected: { stage1: { dates: 6, loaded: 2, failed: 0, failedDates: [], neverRun: 4, running: true } },
+    next: null,
+    reason:
+      /^Job nba-stage1-202122-098ef6b6 is running Stage 1 for 2021-22 in namespace nba-backfill: wait for it to end/,
+  },
+  {
+    name: 'a failed date: a retry Job in the cluster',
+    obs: inCluster(
+      observed({ loadedDates: D.slice(1), failedDates: [D[0] as string], gateMissingDates: [D[0] as string] }),
+    ),
+    expected: {
+      stage1: { dates: 6, loaded: 5, failed: 1, failedDates: [D[0] as string], neverRun: 0, running: false },
+    },
+    next: `backfill retry --season ${SEASON} --cluster --namespace ${NS}`,
+    reason: /^1 date failed in Stage 1 \(2021-10-19\): fix the cause, then a retry Job loads them/,
+  },
+  {
+    name: 'the gate failed on dates no Job failed: nothing the cluster runs by itself, the reason says what to do',
+    obs: inCluster(observed({ loadedDates: D, gateMissingDates: [D[2] as string] })),
+    expected: { gate: { passed: false, missingDates: [D[2] as string] } },
+    next: null,
+    reason: /^gate failed for 2021-22: 1 date incomplete \(2021-10-21\) though no Job failed them: .*--from-log/,
+  },
+  {
+    name: 'the gate passes and no Stage 3 Job yet: the controller creates it',
+    obs: inCluster(gatePassed()),
+    expected: { stage3: { completeThrough: null, remaining: 6, running: false, lastFailure: null } },
+    next: null,
+    reason: /^the gate passes for these dates: the controller creates the Stage 3 Job of 2021-22/,
+  },
+  {
+    name: 'the Stage 3 Job running: wait for it, Stage 3 shown running',
+    obs: inCluster(gatePassed({ stage3CompleteDates: D.slice(0, 2) }), {
+      runningJobs: [{ name: S3JOB, stage: 'stage3' }],
+      stage3Job: { name: S3JOB, outcome: null },
+    }),
+    expected: { stage3: { completeThrough: D[1] as string, remaining: 4, running: true, lastFailure: null } },
+    next: null,
+    reason: new RegExp(`^Job ${S3JOB} is running Stage 3 for 2021-22 in namespace nba-backfill`),
+  },
+  {
+    name: 'the Stage 3 Job stopped at a blocked date: delete it, the controller creates it again',
+    obs: inCluster(gatePassed({ stage3CompleteDates: D.slice(0, 3), stage3Failures: [blocked] }), {
+      stage3Job: { name: S3JOB, outcome: 'Failed' },
+    }),
+    expected: {
+      stage3: {
+        completeThrough: D[2] as string,
+        remaining: 3,
+        running: false,
+        lastFailure: { date: blocked.date, processor: blocked.processor, check: blocked.check, error: blocked.error },
+      },
+    },
+    next: `kubectl -n ${NS} delete job ${S3JOB}`,
+    reason: new RegExp(
+      `^Stage 3 Job ${S3JOB} stopped at 2021-10-22: player_game_summary \\(gap_detection\\); fix the cause, then delete the Job: the controller creates it again and it resumes at the date after 2021-10-21$`,
+    ),
+  },
+  {
+    name: 'the Stage 3 Job failed without a run history failure (its pod killed): delete it',
+    obs: inCluster(gatePassed(), { stage3Job: { name: S3JOB, outcome: 'Failed' } }),
+    expected: { stage3: { completeThrough: null, remaining: 6, running: false, lastFailure: null } },
+    next: `kubectl -n ${NS} delete job ${S3JOB}`,
+    reason: new RegExp(`^Stage 3 Job ${S3JOB} failed with 6 dates not complete; .* resumes at the first date$`),
+  },
+  {
+    name: 'Stage 3 complete, no validation ConfigMap yet: the controller validates',
+    obs: inCluster(gatePassed({ stage3CompleteDates: D }), { stage3Job: { name: S3JOB, outcome: 'Complete' } }),
+    expected: { validation: { passed: null, report: null } },
+    next: null,
+    reason: new RegExp(
+      `^Stage 3 Job ${S3JOB} is complete: the controller runs the validation \\(ConfigMap ${S3JOB}-validation\\)$`,
+    ),
+  },
+  {
+    name: 'validation failed in its ConfigMap: validate again against the warehouse',
+    obs: inCluster(
+      gatePassed({
+        stage3CompleteDates: D,
+        validationReports: [report(false, { path: `configmap/${S3JOB}-validation` })],
+      }),
+      { stage3Job: { name: S3JOB, outcome: 'Complete' } },
+    ),
+    expected: { validation: { passed: false, report: `configmap/${S3JOB}-validation` } },
+    next: `backfill validate ${FLAGS}`,
+    reason: new RegExp(`^validation failed \\(configmap/${S3JOB}-validation\\)`),
+  },
+  {
+    name: 'all done in the cluster: nothing to run',
+    obs: inCluster(gatePassed({ stage3CompleteDates: D, validationReports: [report(true)] }), {
+      stage3Job: { name: S3JOB, outcome: 'Complete' },
+    }),
+    expected: { validation: { passed: true, report: report(true).path } },
+    next: null,
+    reason: /^nothing to do: every stage of 2021-22 is done and validation passed$/,
+  },
+];
+
 describe('seasonStatus', () => {
   it.each(CASES)('$name', ({ obs, sel, expected, next, reason }) => {
+    const status = seasonStatus(obs, sel ?? ALL);
+    expect(status).toMatchObject(expected);
+    expect(status.next).toBe(next);
+    expect(status.reason).toMatch(reason);
+  });
+
+  it.each(CLUSTER_CASES)('in a cluster: $name', ({ obs, sel, expected, next, reason }) => {
     const status = seasonStatus(obs, sel ?? ALL);
     expect(status).toMatchObject(expected);
     expect(status.next).toBe(next);

@@ -10,7 +10,7 @@ import { BadInputError, EXIT_OK } from '../../core/errors.js';
 import { DEFAULT_NAMESPACE, NAMESPACE_ENV } from '../../core/jobs/spec.js';
 import { getSeason, locateDate, SEASONS } from '../../core/pipeline/seasons.js';
 import { dateLogs, describeJob, type LocalJob, latestRun, localJobs, renderLog } from '../../core/runs/runLogs.js';
-import { configFrom, type GlobalFlags, withoutAdapters } from '../context.js';
+import { configFrom, type GlobalFlags, openCluster, withoutAdapters } from '../context.js';
 
 /** How many job folders a "no logs" message lists, newest first. */
 const LISTED_JOBS = 10;
@@ -54,10 +54,8 @@ function tailOf(value: string | undefined): number | undefined {
 
 /** The logs of the date's pods in the cluster of the current kubeconfig context. */
 async function clusterLogs(date: string, season: string, namespace: string, all: boolean): Promise<number> {
-  // Loaded on demand: the Kubernetes client costs every other command its start-up time.
-  const { KubeClient } = await import('../../core/kubernetes/kube.js');
   const { datePodLogs } = await import('../../core/kubernetes/cluster.js');
-  const kube = KubeClient.fromDefault(namespace);
+  const kube = await openCluster(namespace);
   const pods = await datePodLogs(kube, season, date, all);
   if (pods.length === 0) {
     throw new BadInputError(

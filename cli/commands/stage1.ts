@@ -14,7 +14,7 @@ import { latestRuns } from '../../core/runs/history.js';
 import { readFailureLog } from '../../core/stages/failureLog.js';
 import { openFailures, runStage1, type Stage1Result } from '../../core/stages/stage1.js';
 import { checkpointAfter } from '../checkpoint.js';
-import { type CommandContext, reportError, withContext, withoutAdapters } from '../context.js';
+import { type CommandContext, openCluster, reportError, withContext, withoutAdapters } from '../context.js';
 import { formatTable } from '../output.js';
 import {
   addRuntimeOptions,
@@ -291,11 +291,9 @@ async function retryInCluster(
       where: '--cluster',
     });
   }
-  const namespace = flags.namespace || process.env[NAMESPACE_ENV] || DEFAULT_NAMESPACE;
-  // Loaded on demand: the Kubernetes client costs every other command its start-up time.
-  const { KubeClient } = await import('../../core/kubernetes/kube.js');
   const { clusterFailedDates, createRetryJob } = await import('../../core/kubernetes/cluster.js');
-  const kube = KubeClient.fromDefault(namespace);
+  const kube = await openCluster(flags.namespace);
+  const namespace = kube.namespace;
   let plans: { season: Season; dates: IsoDate[] }[] = [];
   if (flags.fromLog) {
     plans = [failureLogPlan(flags.fromLog, flags.season)];

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
 import { formatGate } from '../../core/gate.js';
-import { localJobName } from '../../core/jobs/runNames.js';
+import { checkJobName, localJobName } from '../../core/jobs/runNames.js';
 import type { JobPlan } from '../../core/jobs/spec.js';
 import { createFilesLogger } from '../../core/log.js';
 import type { Season } from '../../core/pipeline/seasons.js';
@@ -19,6 +19,8 @@ import { statusSnapshots } from './status.js';
 
 export interface Stage3Flags {
   summaryFile?: string;
+  /** The Job this Stage 3 runs as (the pod's Kubernetes Job); default a local name after the run id. */
+  jobName?: string;
 }
 
 /** Runs Stage 3 for a season with progress on stdout; prints what stopped it, if anything. */
@@ -31,7 +33,7 @@ export async function runStage3Season(
 ): Promise<Stage3Result> {
   // This run's Stage 3 of the season is a "job" of its own, as Stage 1's are: a folder named after the run with
   // its dates (job-plan.json), one log per date it runs (index-<i>.log, i its place in the dates) and its summary.
-  const jobName = localJobName('stage3', season.label, ctx.runId());
+  const jobName = flags.jobName ? checkJobName(flags.jobName) : localJobName('stage3', season.label, ctx.runId());
   const jobDir = join(ctx.config.logDir, 'jobs', jobName);
   mkdirSync(jobDir, { recursive: true });
   const plan: JobPlan = { jobName, season: season.label, dates: dates.map((d) => d.date), runId: ctx.runId() };
@@ -51,6 +53,7 @@ export async function runStage3Season(
     season: season.label,
     dates,
     summaryFile,
+    job: jobName,
     phase4Mode: ctx.config.phase4Mode,
     phase4TimeoutMs: ctx.config.phase4TimeoutMs,
     signal,
@@ -113,6 +116,10 @@ export function registerStage3(program: Command): void {
       ),
   )
     .option('--summary-file <path>', "where the machine-readable summary goes (the pod's termination message)")
+    .option(
+      '--job-name <name>',
+      "the Job this Stage 3 runs as (the Stage 3 pod passes its Kubernetes Job's): names its log folder and the job of its log lines; default nba-stage3-<season>-<run id>",
+    )
     .addHelpText(
       'after',
       '\nRefuses to start unless the Phase 2 gate passes. Seasons are independent: with --season all they run one\nafter another here; in the cluster each season has its own Stage 3 Job. Exit 1 when it stops or is refused.\nSIGINT (Ctrl-C) or SIGTERM: the date in progress commits, no other starts, the summary says interrupted, exit\n130 or 143; a second signal stops at once (the date in progress then never commits).',
@@ -120,13 +127,22 @@ export function registerStage3(program: Command): void {
     .action(async (flags: SelectionFlags & Stage3Flags, command: Command) => {
       const stop = new GracefulStop();
       await withContext(command, async (ctx) => {
+        if (flags.jobName && flags.season === 'all') {
+          throw new BadInputError(
+            `--job-name ${flags.jobName} names one season's Stage 3 Job: give --season S, not all (each season's Stage 3 is a Job of its own)`,
+            { where: '--job-name' },
+          );
+        }
         let failed = false;
         for (const { season, dates } of await selectFromPlans(ctx.config.planDir, flags)) {
           const result = await runStage3Season(
             ctx,
             season,
             dates,
-            { summaryFile: flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile },
+            {
+              summaryFile: flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile,
+              jobName: flags.jobName,
+            },
             stop.signal,
           );
           if (stop.received) {

@@ -5,13 +5,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Command, Option } from 'commander';
 import { openWarehouseReadOnly } from '../../core/adapters/index.js';
-import { EXIT_OK, ProcessingError, redact, WarehouseLockedError } from '../../core/errors.js';
+import { BadInputError, EXIT_OK, ProcessingError, redact, WarehouseLockedError } from '../../core/errors.js';
+import { DEFAULT_NAMESPACE, NAMESPACE_ENV } from '../../core/jobs/spec.js';
+import type { ClusterReading } from '../../core/kubernetes/clusterStatus.js';
 import { getSeason, SEASONS, type Season } from '../../core/pipeline/seasons.js';
 import { type Plan, planPath, readPlan, validateSelection } from '../../core/plan.js';
 import { observeSeason } from '../../core/stages/observe.js';
 import { readSnapshot, StatusSnapshots, snapshotPath } from '../../core/stages/statusSnapshot.js';
-import { type SeasonObservation, type SeasonStatus, seasonStatus } from '../../core/status.js';
-import { type CommandContext, configFrom, type GlobalFlags, withoutAdapters } from '../context.js';
+import { type ClusterFacts, type SeasonObservation, type SeasonStatus, seasonStatus } from '../../core/status.js';
+import { type CommandContext, configFrom, type GlobalFlags, openCluster, withoutAdapters } from '../context.js';
 import { addSelectionOptions, type SelectionFlags } from '../selection.js';
 
 export const STATUS_FORMATS = ['table', 'json'] as const;
@@ -24,7 +26,8 @@ export interface SnapshotSource {
   readonly command: string;
 }
 
-export type StatusEntry = SeasonStatus & { readonly snapshot: SnapshotSource | null };
+/** With --cluster, also `cluster`: the namespace, the Jobs not ended, the newest Stage 3 Job. */
+export type StatusEntry = SeasonStatus & { readonly snapshot: SnapshotSource | null; readonly cluster?: ClusterFacts };
 
 const snapshotsByContext = new WeakMap<CommandContext, StatusSnapshots>();
 
@@ -105,7 +108,7 @@ export function formatStatus(entries: readonly StatusEntry[]): string {
     ].join(', ');
     if (lines.length > 0) lines.push('');
     lines.push(
-      `${e.season} (${sel})${e.snapshot ? `  [snapshot written at ${e.snapshot.writtenAt} by PID ${e.snapshot.pid}: ${e.snapshot.file}]` : ''}`,
+      `${e.season} (${sel})${e.cluster ? `  [cluster: namespace ${e.cluster.namespace}, and the warehouse]` : ''}${e.snapshot ? `  [snapshot written at ${e.snapshot.writtenAt} by PID ${e.snapshot.pid}: ${e.snapshot.file}]` : ''}`,
     );
     const s1 = e.stage1;
     lines.push(
@@ -125,9 +128,21 @@ export function formatStatus(entries: readonly StatusEntry[]): string {
     lines.push(
       `  validation  ${v.passed === null ? 'not run' : v.passed ? 'passed' : 'FAILED'}${v.report ? ` (${v.report})` : ''}`,
     );
+    if (e.cluster) {
+      const c = e.cluster;
+      const running = c.runningJobs.map((j) => j.name).join(', ');
+      const s3 = c.stage3Job ? `Stage 3 Job ${c.stage3Job.name} ${c.stage3Job.outcome ?? 'running'}` : 'no Stage 3 Job';
+      lines.push(`  jobs        ${running ? `running: ${running}` : 'none running'}; ${s3}`);
+    }
     lines.push(`  next        ${e.next ?? '(nothing to run)'}`, `              ${e.reason}`);
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The cluster of the current kubeconfig context, read once for every season. */
+async function readClusterOf(namespace: string | undefined): Promise<ClusterReading> {
+  const { readCluster } = await import('../../core/kubernetes/clusterStatus.js');
+  return readCluster(await openCluster(namespace));
 }
 
 /** The seasons status covers: the one named, or every season that has a plan. */
@@ -146,41 +161,63 @@ export function registerStatus(program: Command): void {
     'all',
   )
     .addOption(new Option('--format <format>', 'table or json').choices([...STATUS_FORMATS]).default('table'))
+    .option(
+      '--cluster',
+      "also read the Kubernetes cluster of the current kubeconfig context: its Jobs (running, failed dates) and the controller's validation ConfigMaps; the next step is the cluster's",
+    )
+    .option(
+      '--namespace <namespace>',
+      `with --cluster: the namespace (default $${NAMESPACE_ENV} or ${DEFAULT_NAMESPACE})`,
+    )
     .addHelpText(
       'after',
-      '\nOpens the warehouse read-only. While stage1, retry, stage3 or run holds a DuckDB file, it shows the status\nsnapshot that command writes to <log dir>/status/<season>.json. The JSON form is documented in README.',
+      "\nOpens the warehouse read-only. While stage1, retry, stage3 or run holds a DuckDB file, it shows the status\nsnapshot that command writes to <log dir>/status/<season>.json. The JSON form is documented in README.\nWith --cluster, give the warehouse the cluster's pods use (--warehouse bigquery://...).",
     )
-    .action(async (flags: SelectionFlags & { format: string }, command: Command) => {
-      await withoutAdapters(async () => {
-        const config = configFrom(command.optsWithGlobals<GlobalFlags>());
-        const seasons = seasonsOf(flags.season, config.planDir);
-        for (const season of seasons) validateSelection(season, flags);
-        const plans: Plan[] = [];
-        for (const season of seasons) plans.push(await readPlan(config.planDir, season.label));
-        let observed: { obs: SeasonObservation; snapshot: SnapshotSource | null }[];
-        try {
-          const warehouse = await openWarehouseReadOnly(config);
-          try {
-            observed = [];
-            for (const plan of plans) {
-              observed.push({
-                obs: await observeSeason(warehouse, plan, join(config.logDir, 'reports')),
-                snapshot: null,
-              });
-            }
-          } finally {
-            await warehouse?.close();
+    .action(
+      async (flags: SelectionFlags & { format: string; cluster?: boolean; namespace?: string }, command: Command) => {
+        await withoutAdapters(async () => {
+          if (flags.namespace && !flags.cluster) {
+            throw new BadInputError('--namespace goes with --cluster', { where: '--namespace' });
           }
-        } catch (err) {
-          if (!(err instanceof WarehouseLockedError)) throw err;
-          observed = fromSnapshots(err, config.logDir, seasons);
-        }
-        const entries: StatusEntry[] = observed.map((o) => ({ ...seasonStatus(o.obs, flags), snapshot: o.snapshot }));
-        if (flags.format === 'json') process.stdout.write(`${JSON.stringify({ seasons: entries }, null, 2)}\n`);
-        else if (entries.length === 0)
-          process.stdout.write(`no plans in ${config.planDir}: run backfill plan --season S first\n`);
-        else process.stdout.write(formatStatus(entries));
-        return EXIT_OK;
-      });
-    });
+          const config = configFrom(command.optsWithGlobals<GlobalFlags>());
+          const seasons = seasonsOf(flags.season, config.planDir);
+          for (const season of seasons) validateSelection(season, flags);
+          const plans: Plan[] = [];
+          for (const season of seasons) plans.push(await readPlan(config.planDir, season.label));
+          let observed: { obs: SeasonObservation; snapshot: SnapshotSource | null }[];
+          try {
+            const warehouse = await openWarehouseReadOnly(config);
+            try {
+              observed = [];
+              for (const plan of plans) {
+                observed.push({
+                  obs: await observeSeason(warehouse, plan, join(config.logDir, 'reports')),
+                  snapshot: null,
+                });
+              }
+            } finally {
+              await warehouse?.close();
+            }
+          } catch (err) {
+            if (!(err instanceof WarehouseLockedError)) throw err;
+            observed = fromSnapshots(err, config.logDir, seasons);
+          }
+          if (flags.cluster) {
+            const cluster = await readClusterOf(flags.namespace);
+            const { withCluster } = await import('../../core/kubernetes/clusterStatus.js');
+            observed = observed.map((o) => ({ ...o, obs: withCluster(o.obs, cluster) }));
+          }
+          const entries: StatusEntry[] = observed.map((o) => ({
+            ...seasonStatus(o.obs, flags),
+            snapshot: o.snapshot,
+            ...(o.obs.cluster ? { cluster: o.obs.cluster } : {}),
+          }));
+          if (flags.format === 'json') process.stdout.write(`${JSON.stringify({ seasons: entries }, null, 2)}\n`);
+          else if (entries.length === 0)
+            process.stdout.write(`no plans in ${config.planDir}: run backfill plan --season S first\n`);
+          else process.stdout.write(formatStatus(entries));
+          return EXIT_OK;
+        });
+      },
+    );
 }

@@ -25,6 +25,17 @@ export const INDEX_FAILURE_COUNT_ENV = 'BACKFILL_INDEX_FAILURE_COUNT';
 export const NAMESPACE_ENV = 'BACKFILL_NAMESPACE';
 /** The log folder setting (core/config.ts); in a pod it points into the writable emptyDir. */
 export const LOG_DIR_ENV = 'BACKFILL_LOG_DIR';
+/**
+ * The JSON log setting (core/config.ts). The Stage 3 pod's command sends it to standard output, where
+ * `kubectl logs` and Cloud Logging read it (its per-date lines), as the Stage 1 pods' lines are.
+ */
+export const LOG_FILE_ENV = 'BACKFILL_LOG_FILE';
+export const POD_STDOUT = '/dev/stdout';
+/**
+ * The Stage 3 pod's Job name, from its `job-name` label (the downward API): `backfill stage3 --job-name` puts it
+ * in every per-date log line, so that a line leads back to the Job, as a Stage 1 pod's does.
+ */
+export const JOB_NAME_ENV = 'BACKFILL_JOB_NAME';
 
 // ---- The contract between the chart, the controller and `backfill retry` against a cluster ----
 
@@ -507,8 +518,9 @@ export function buildStage3Job(options: Stage3JobOptions): SinglePodJob {
     { name: 'BACKFILL_SEASON', value: options.season },
     { name: 'BACKFILL_SEASON_TYPE', value: options.seasonType ?? 'regular' },
     { name: 'BACKFILL_SUMMARY_FILE', value: TERMINATION_MESSAGE_PATH },
+    { name: JOB_NAME_ENV, valueFrom: { fieldRef: { fieldPath: "metadata.labels['job-name']" } } },
     { name: 'BACKFILL_LOG_LEVEL', value: 'info' },
-    ...sortedEnv({ [LOG_DIR_ENV]: POD_LOG_DIR, ...options.env }),
+    ...sortedEnv({ [LOG_DIR_ENV]: POD_LOG_DIR, [LOG_FILE_ENV]: POD_STDOUT, ...options.env }),
   ];
   return {
     apiVersion: 'batch/v1',

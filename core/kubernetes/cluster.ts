@@ -2,7 +2,6 @@
 // season's Stage 1 Job is its model, so the retry runs exactly as the original did), the dates failing now,
 // and the logs of a date's pods.
 
-import type { V1ConfigMap, V1Job, V1Pod } from '@kubernetes/client-node';
 import type { IsoDate } from '../dates.js';
 import { BadInputError } from '../errors.js';
 import {
@@ -12,8 +11,8 @@ import {
   type ResourceRequirements,
   stage1JobWithPlan,
 } from '../jobs/spec.js';
+import type { Cluster, ClusterConfigMap, ClusterJob, ClusterPod } from '../ports/cluster.js';
 import { COMPONENT_STAGE1, indexPodSelector, LABEL_COMPONENT, LABEL_SEASON, planConfigMapName } from './contract.js';
-import type { KubeClient } from './kube.js';
 import { planLookup, toObservedJob } from './observe.js';
 import { jobOutcome, type ObservedJob, openFailedDates, type PlanLookup } from './reconcile.js';
 
@@ -21,10 +20,10 @@ const stage1Selector = (season: string) => `${LABEL_COMPONENT}=${COMPONENT_STAGE
 
 /** A season's Stage 1 and retry Jobs, newest first, each with its plan as read from its ConfigMap. */
 export async function seasonJobs(
-  kube: KubeClient,
+  kube: Cluster,
   season: string,
-): Promise<{ job: ObservedJob; raw: V1Job; plan: PlanLookup }[]> {
-  const out: { job: ObservedJob; raw: V1Job; plan: PlanLookup }[] = [];
+): Promise<{ job: ObservedJob; raw: ClusterJob; plan: PlanLookup }[]> {
+  const out: { job: ObservedJob; raw: ClusterJob; plan: PlanLookup }[] = [];
   for (const raw of await kube.listJobs(stage1Selector(season))) {
     const job = toObservedJob(raw);
     if (!job) continue;
@@ -37,7 +36,7 @@ export async function seasonJobs(
 }
 
 /** The season's dates whose latest attempt in the cluster failed. */
-export async function clusterFailedDates(kube: KubeClient, season: string): Promise<IsoDate[]> {
+export async function clusterFailedDates(kube: Cluster, season: string): Promise<IsoDate[]> {
   const jobs = await seasonJobs(kube, season);
   const running = jobs.filter((j) => jobOutcome(j.job) === null).map((j) => j.job.name);
   if (running.length > 0) {
@@ -63,7 +62,7 @@ export interface RetryJobResult {
  * resources, service account and deadline from the season's Stage 1 Job, so the retry runs as it did.
  */
 export async function createRetryJob(
-  kube: KubeClient,
+  kube: Cluster,
   season: string,
   dates: readonly IsoDate[],
   parallelism: number,
@@ -98,8 +97,8 @@ export async function createRetryJob(
   });
   const name = job.metadata.name;
   // The plan first: the Job's pods mount it. The same name always holds the same dates, so one already there is it.
-  await kube.createConfigMap(planConfigMap as unknown as V1ConfigMap);
-  const { created } = await kube.createJob(job as unknown as V1Job);
+  await kube.createConfigMap(planConfigMap as unknown as ClusterConfigMap);
+  const { created } = await kube.createJob(job as unknown as ClusterJob);
   if (!created) {
     const existing = await kube.getJob(name);
     const observed = existing ? toObservedJob(existing) : null;
@@ -125,18 +124,13 @@ export interface DatePodLog {
  * The logs of every pod that ran `date` in the season's Stage 1 and retry Jobs, newest Job first, oldest
  * attempt first within a Job. `all: false` keeps the newest Job only.
  */
-export async function datePodLogs(
-  kube: KubeClient,
-  season: string,
-  date: IsoDate,
-  all: boolean,
-): Promise<DatePodLog[]> {
+export async function datePodLogs(kube: Cluster, season: string, date: IsoDate, all: boolean): Promise<DatePodLog[]> {
   const jobs = (await seasonJobs(kube, season)).filter((j) => j.plan.ok && j.plan.plan.dates.includes(date));
   const out: DatePodLog[] = [];
   for (const { job, plan } of all ? jobs : jobs.slice(0, 1)) {
     if (!plan.ok) continue;
     const index = plan.plan.dates.indexOf(date);
-    const pods: V1Pod[] = await kube.listPods(indexPodSelector(job.name, index));
+    const pods: ClusterPod[] = await kube.listPods(indexPodSelector(job.name, index));
     const byAge = pods.sort((a, b) =>
       String(a.metadata?.creationTimestamp?.toISOString?.() ?? '') <
       String(b.metadata?.creationTimestamp?.toISOString?.() ?? '')

@@ -1,6 +1,6 @@
-// The Kubernetes adapter: the few calls the controller and the CLI's cluster mode make, over
-// @kubernetes/client-node, with the API's answers turned into values ("already exists", "not found") and
-// every other failure into an error that names the call, the object and the API server's own message.
+// The Kubernetes adapter: the cluster port (core/ports/cluster.ts) over @kubernetes/client-node, with the API's
+// answers turned into values ("already exists", "not found") and every other failure into an error that names
+// the call, the object and the API server's own message. The only module that imports the SDK.
 
 import {
   ApiException,
@@ -11,10 +11,10 @@ import {
   ListWatch,
   type V1ConfigMap,
   type V1Job,
-  type V1Pod,
   Watch,
 } from '@kubernetes/client-node';
 import { messageOf, ProcessingError } from '../errors.js';
+import type { Cluster, ClusterConfigMap, ClusterEvent, ClusterJob, ClusterPod, JobInformer } from '../ports/cluster.js';
 
 /** A call to the API server failed: its HTTP status (0 when no answer came), the Status reason and message. */
 export class KubeApiError extends ProcessingError {
@@ -65,7 +65,7 @@ function toError(call: string, err: unknown): KubeApiError {
 const codeOf = (err: unknown) => (err instanceof ApiException ? err.code : undefined);
 
 /** The Kubernetes calls of this project, in one namespace. */
-export class KubeClient {
+export class KubeClient implements Cluster {
   readonly namespace: string;
   readonly kubeConfig: KubeConfig;
   private readonly batch: BatchV1Api;
@@ -123,24 +123,25 @@ export class KubeClient {
 
   // --- Jobs
 
-  async listJobs(labelSelector?: string): Promise<V1Job[]> {
+  async listJobs(labelSelector?: string): Promise<ClusterJob[]> {
     const list = await this.call(`list ${this.where('jobs')}${labelSelector ? ` (${labelSelector})` : ''}`, () =>
       this.batch.listNamespacedJob({ namespace: this.namespace, labelSelector }),
     );
     return list.items;
   }
 
-  async getJob(name: string): Promise<V1Job | null> {
+  async getJob(name: string): Promise<ClusterJob | null> {
     return this.tolerate(`get ${this.where('job', name)}`, [404], null, () =>
       this.batch.readNamespacedJob({ name, namespace: this.namespace }),
     );
   }
 
   /** Creates a Job; `created: false` when one of that name exists already (HTTP 409 AlreadyExists). */
-  async createJob(job: V1Job): Promise<{ created: boolean; job: V1Job | null }> {
+  async createJob(job: ClusterJob): Promise<{ created: boolean; job: ClusterJob | null }> {
     const name = job.metadata?.name;
+    // The object goes as it is: the port's type lists the fields read, a manifest carries all of its own.
     const made = await this.tolerate(`create ${this.where('job', name)}`, [409], null, () =>
-      this.batch.createNamespacedJob({ namespace: this.namespace, body: job }),
+      this.batch.createNamespacedJob({ namespace: this.namespace, body: job as V1Job }),
     );
     return { created: made !== null, job: made };
   }
@@ -149,7 +150,7 @@ export class KubeClient {
    * Stage 1 and Stage 3 Jobs, listed then watched (client-node's ListWatch: it relists when the watch answers
    * 410 Gone and resumes from the last resourceVersion after a normal end). `onList` is told of every list.
    */
-  jobInformer(labelSelector: string, onList?: (count: number) => void): ListWatch<V1Job> {
+  jobInformer(labelSelector: string, onList?: (count: number) => void): JobInformer {
     const path = `/apis/batch/v1/namespaces/${this.namespace}/jobs`;
     const list = async () => {
       const jobs = await this.call(`list ${this.where('jobs')} (${labelSelector})`, () =>
@@ -158,18 +159,25 @@ export class KubeClient {
       onList?.(jobs.items.length);
       return jobs;
     };
-    return new ListWatch<V1Job>(path, new Watch(this.kubeConfig), list, false, labelSelector);
+    const informer = new ListWatch<V1Job>(path, new Watch(this.kubeConfig), list, false, labelSelector);
+    return {
+      on: (verb: string, cb: (arg: never) => void) => informer.on(verb as 'add', cb as (job: V1Job) => void),
+      start: () => informer.start(),
+      stop: () => informer.stop(),
+      list: (namespace?: string) => informer.list(namespace),
+      get: (name: string, namespace?: string) => informer.get(name, namespace),
+    } as JobInformer;
   }
 
   // --- ConfigMaps
 
-  async getConfigMap(name: string): Promise<V1ConfigMap | null> {
+  async getConfigMap(name: string): Promise<ClusterConfigMap | null> {
     return this.tolerate(`get ${this.where('configmap', name)}`, [404], null, () =>
       this.core.readNamespacedConfigMap({ name, namespace: this.namespace }),
     );
   }
 
-  async listConfigMaps(labelSelector: string): Promise<V1ConfigMap[]> {
+  async listConfigMaps(labelSelector: string): Promise<ClusterConfigMap[]> {
     const list = await this.call(`list ${this.where('configmaps')} (${labelSelector})`, () =>
       this.core.listNamespacedConfigMap({ namespace: this.namespace, labelSelector }),
     );
@@ -177,15 +185,15 @@ export class KubeClient {
   }
 
   /** Creates a ConfigMap; false when one of that name exists already. */
-  async createConfigMap(configMap: V1ConfigMap): Promise<boolean> {
+  async createConfigMap(configMap: ClusterConfigMap): Promise<boolean> {
     const made = await this.tolerate(`create ${this.where('configmap', configMap.metadata?.name)}`, [409], null, () =>
-      this.core.createNamespacedConfigMap({ namespace: this.namespace, body: configMap }),
+      this.core.createNamespacedConfigMap({ namespace: this.namespace, body: configMap as V1ConfigMap }),
     );
     return made !== null;
   }
 
   /** Creates the ConfigMap, or replaces the one of that name (at its current resourceVersion). */
-  async upsertConfigMap(configMap: V1ConfigMap): Promise<'created' | 'updated'> {
+  async upsertConfigMap(configMap: ClusterConfigMap): Promise<'created' | 'updated'> {
     const name = configMap.metadata?.name ?? '';
     if (await this.createConfigMap(configMap)) return 'created';
     // Optimistic concurrency: replace at the version just read; a concurrent writer makes us read again.
@@ -195,10 +203,10 @@ export class KubeClient {
         if (await this.createConfigMap(configMap)) return 'created';
         continue;
       }
-      const body: V1ConfigMap = {
+      const body = {
         ...configMap,
         metadata: { ...configMap.metadata, resourceVersion: current.metadata?.resourceVersion },
-      };
+      } as V1ConfigMap;
       const replaced = await this.tolerate(
         `replace ${this.where('configmap', name)}`,
         attempt < 3 ? [409] : [],
@@ -212,16 +220,16 @@ export class KubeClient {
   // --- Events
 
   /** Records an Event; false when an Event of that name exists already (it was recorded before). */
-  async createEvent(event: CoreV1Event): Promise<boolean> {
+  async createEvent(event: ClusterEvent): Promise<boolean> {
     const made = await this.tolerate(`create ${this.where('event', event.metadata?.name)}`, [409], null, () =>
-      this.core.createNamespacedEvent({ namespace: this.namespace, body: event }),
+      this.core.createNamespacedEvent({ namespace: this.namespace, body: event as CoreV1Event }),
     );
     return made !== null;
   }
 
   // --- Pods
 
-  async listPods(labelSelector: string): Promise<V1Pod[]> {
+  async listPods(labelSelector: string): Promise<ClusterPod[]> {
     const list = await this.call(`list ${this.where('pods')} (${labelSelector})`, () =>
       this.core.listNamespacedPod({ namespace: this.namespace, labelSelector }),
     );

@@ -1,10 +1,10 @@
 // From Kubernetes objects to the controller's observed state: Jobs, plan and spec ConfigMaps, the reports it
 // wrote, and how Stage 3 pods ended. Conversions are pure; `observe` does the reads.
 
-import type { V1ConfigMap, V1Job, V1Pod } from '@kubernetes/client-node';
 import { messageOf } from '../errors.js';
 import { JobPlanSchema } from '../jobs/jobPlan.js';
 import { PHASE3_RUNNER_CONTAINER } from '../jobs/spec.js';
+import type { Cluster, ClusterConfigMap, ClusterJob, ClusterPod } from '../ports/cluster.js';
 import {
   ANNOTATION_GATE_KEY,
   ANNOTATION_GATE_PASSED,
@@ -24,7 +24,6 @@ import {
   STAGE3_SPEC_KEY,
   stage3SpecConfigMapName,
 } from './contract.js';
-import type { KubeClient } from './kube.js';
 import {
   type GateOutcome,
   jobOutcome,
@@ -45,7 +44,7 @@ const iso = (d: Date | string | undefined | null): string | null =>
   d === undefined || d === null ? null : d instanceof Date ? d.toISOString() : String(d);
 
 /** A Job as the controller sees it; null for a Job without the component and season labels. */
-export function toObservedJob(job: V1Job): ObservedJob | null {
+export function toObservedJob(job: ClusterJob): ObservedJob | null {
   const labels = job.metadata?.labels ?? {};
   const component = labels[LABEL_COMPONENT];
   const season = labels[LABEL_SEASON];
@@ -78,7 +77,7 @@ export function toObservedJob(job: V1Job): ObservedJob | null {
 }
 
 /** A plan ConfigMap read for a Job: the plan, checked against the Job it belongs to. */
-export function planLookup(configMap: V1ConfigMap | null, job: ObservedJob): PlanLookup {
+export function planLookup(configMap: ClusterConfigMap | null, job: ObservedJob): PlanLookup {
   if (!configMap) return { ok: false, problem: 'not found' };
   const text = configMap.data?.[PLAN_CONFIGMAP_KEY];
   if (text === undefined) return { ok: false, problem: `no key ${PLAN_CONFIGMAP_KEY}` };
@@ -102,7 +101,7 @@ export function planLookup(configMap: V1ConfigMap | null, job: ObservedJob): Pla
 }
 
 /** A season's Stage 3 spec ConfigMap read: a batch/v1 Job with a name. */
-export function stage3Spec(configMap: V1ConfigMap | null, season: string): Stage3Spec {
+export function stage3Spec(configMap: ClusterConfigMap | null, season: string): Stage3Spec {
   const name = stage3SpecConfigMapName(season);
   if (!configMap) return { ok: false, problem: `configmap ${name} not found` };
   const text = configMap.data?.[STAGE3_SPEC_KEY];
@@ -121,7 +120,7 @@ export function stage3Spec(configMap: V1ConfigMap | null, season: string): Stage
 }
 
 /** A report ConfigMap the controller wrote; null for anything else. */
-export function toObservedReport(configMap: V1ConfigMap): ObservedReport | null {
+export function toObservedReport(configMap: ClusterConfigMap): ObservedReport | null {
   const labels = configMap.metadata?.labels ?? {};
   const kind = labels[LABEL_REPORT] as ReportKind | undefined;
   if (!kind || !REPORT_KINDS.includes(kind) || labels[LABEL_MANAGED_BY] !== MANAGED_BY_CONTROLLER) return null;
@@ -138,7 +137,7 @@ export function toObservedReport(configMap: V1ConfigMap): ObservedReport | null 
 }
 
 /** How the newest terminated pod of a Stage 3 Job ended (its runner container's state). */
-export function stage3Termination(pods: readonly V1Pod[]): Stage3Termination | null {
+export function stage3Termination(pods: readonly ClusterPod[]): Stage3Termination | null {
   const ended = pods
     .map((pod) => {
       const statuses = pod.status?.containerStatuses ?? [];
@@ -166,8 +165,8 @@ export interface ObserveCache {
 
 /** Reads everything reconcile needs besides the Jobs (which the watch keeps). */
 export async function observe(
-  kube: KubeClient,
-  jobs: readonly V1Job[],
+  kube: Cluster,
+  jobs: readonly ClusterJob[],
   gates: ReadonlyMap<string, GateOutcome>,
   cache: ObserveCache,
 ): Promise<ObservedState> {

@@ -1,5 +1,6 @@
 // The Stage 3 pod: `backfill stage3` for the season in BACKFILL_SEASON, its summary written to the
-// termination message path, JSON logs on stdout. Exit 0 done, 1 stopped (the summary says where and why).
+// termination message path. Its JSON log (a line per date) goes where BACKFILL_LOG_FILE says: the Job sets
+// /dev/stdout, beside the command's progress lines. Exit 0 done, 1 stopped (the summary says where and why).
 
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -20,6 +21,8 @@ const args = [
   process.env.BACKFILL_SEASON_TYPE ?? 'regular',
   '--summary-file',
   process.env.BACKFILL_SUMMARY_FILE ?? '/dev/termination-log',
+  // The Job's name (the downward API gives the pod's job-name label), so the log lines lead back to the Job.
+  ...(process.env.BACKFILL_JOB_NAME ? ['--job-name', process.env.BACKFILL_JOB_NAME] : []),
 ];
 const child = spawn(process.execPath, args, { stdio: 'inherit' });
 // Node as PID 1 ignores SIGTERM unless it listens: pass it on, so that an evicted pod's Stage 3 stops between
