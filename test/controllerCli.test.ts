@@ -159,7 +159,10 @@ describe('the controller program (node build/controller/main.js)', () => {
         return r?.status === 200 ? r.text() : undefined;
       });
       expect(health).toMatch(/^(ok|starting)/);
-      expect((await fetch(`http://127.0.0.1:${port}/metrics`)).status).toBe(404);
+      // Prometheus metrics on the same port (their values: controllerMetrics.test.ts); anything else is 404.
+      const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect([metrics.status, await metrics.text()]).toEqual([200, expect.stringContaining('nba_backfill_')]);
+      expect((await fetch(`http://127.0.0.1:${port}/nothing`)).status).toBe(404);
       // The finished Stage 1 jobs of the other tests are in the cluster: its passes read them as the controller.
       await waitFor('a job listed', () => stdout.includes('jobs listed; watching'));
     } finally {

@@ -168,6 +168,12 @@ async function runDecisions(
 }
 
 const kindsOf = (ds: readonly Decision[]) => ds.map((d) => `${d.kind} ${d.season}`);
+/**
+ * The decisions with Job names left out of their reasons: a local Job is named after its run (a run id), a
+ * cluster's after its plan (a hash), by design; the words around the names must agree.
+ */
+const unnamed = (ds: readonly Decision[]) =>
+  ds.map((d) => ({ ...d, why: d.why.replace(/\bjob nba-(stage[13])-(\d+)-[a-z0-9-]+/g, 'job nba-$1-$2-<name>') }));
 const configMap = (name: string) => server.get('configmaps', NAMESPACE, name);
 
 describe('backfill run and the controller take the same decisions', () => {
@@ -186,7 +192,7 @@ describe('backfill run and the controller take the same decisions', () => {
       'createStage3Job 2021-22',
       'validate 2021-22',
     ]);
-    expect(local.decisions.slice(1)).toEqual(cluster);
+    expect(unnamed(local.decisions.slice(1))).toEqual(unnamed(cluster));
     expect(cluster.map((d) => d.why)).toEqual([
       'every Stage 1 job of 2021-22 finished (1 job, 4 dates): run the gate',
       expect.stringMatching(/^gate passed for 2021-22: 4 dates, \d+ games complete$/),
@@ -207,7 +213,7 @@ describe('backfill run and the controller take the same decisions', () => {
       'runGate 2021-22',
       'publishGate 2021-22',
     ]);
-    expect(local.decisions.slice(1)).toEqual(cluster);
+    expect(unnamed(local.decisions.slice(1))).toEqual(unnamed(cluster));
     expect(cluster.map((d) => d.why)).toEqual([
       expect.stringMatching(
         /^Stage 1 job nba-stage1-202122-[0-9a-f]+ of 2021-22 ended Failed \(FailedIndexes\): 1 date not loaded \(2021-10-21\)$/,
