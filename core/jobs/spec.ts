@@ -179,6 +179,12 @@ export interface JobPodSpec {
   readonly [key: string]: unknown;
 }
 
+/** A Job's pod template: its labels and its pod. */
+export interface JobPodTemplate {
+  readonly metadata: { readonly labels: Readonly<Record<string, string>> };
+  readonly spec: JobPodSpec;
+}
+
 /** uid/gid 1000: the `node` user of the image. */
 export const POD_SECURITY_CONTEXT: PodSecurityContext = {
   runAsNonRoot: true,
@@ -232,6 +238,53 @@ function checkResources(what: string, r: ResourceRequirements): ResourceRequirem
 
 // ---- Stage 1 ----
 
+/** What differs between the Stage 1 and Stage 3 pods; the rest of their template is the same. */
+interface PodTemplateOptions {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly container: string;
+  readonly command: readonly string[];
+  readonly env: readonly EnvVar[];
+  /** @default DEFAULT_IMAGE */
+  readonly image: string | undefined;
+  /** @default JOB_SERVICE_ACCOUNT */
+  readonly serviceAccountName: string | undefined;
+  readonly resources: ResourceRequirements;
+  /** Mounts and volumes besides the writable /tmp every pod has. */
+  readonly mounts: readonly VolumeMount[];
+  readonly volumes: readonly Volume[];
+  readonly termination: {
+    readonly terminationMessagePath?: string;
+    readonly terminationMessagePolicy: 'File' | 'FallbackToLogsOnError';
+  };
+}
+
+/** The one pod template of the project's Jobs: restricted security, one container, a small writable /tmp. */
+function podTemplate(o: PodTemplateOptions): JobPodTemplate {
+  return {
+    metadata: { labels: o.labels },
+    spec: {
+      restartPolicy: 'Never',
+      serviceAccountName: o.serviceAccountName ?? JOB_SERVICE_ACCOUNT,
+      securityContext: POD_SECURITY_CONTEXT,
+      containers: [
+        {
+          name: o.container,
+          image: o.image ?? DEFAULT_IMAGE,
+          // A tag such as :latest would otherwise mean Always, and an image loaded into kind has no registry.
+          imagePullPolicy: 'IfNotPresent',
+          command: [...o.command],
+          env: [...o.env],
+          resources: o.resources,
+          securityContext: CONTAINER_SECURITY_CONTEXT,
+          volumeMounts: [...o.mounts, { name: TMP_VOLUME, mountPath: TMP_DIR }],
+          ...o.termination,
+        },
+      ],
+      volumes: [...o.volumes, { name: TMP_VOLUME, emptyDir: { sizeLimit: TMP_SIZE_LIMIT } }],
+    },
+  };
+}
+
 /** The subset of batch/v1 Job this project sets and the local runtime reads. */
 export interface IndexedJob {
   readonly apiVersion: 'batch/v1';
@@ -248,10 +301,7 @@ export interface IndexedJob {
     readonly backoffLimitPerIndex: number;
     readonly activeDeadlineSeconds: number;
     readonly podFailurePolicy: { readonly rules: readonly PodFailurePolicyRule[] };
-    readonly template: {
-      readonly metadata: { readonly labels: Readonly<Record<string, string>> };
-      readonly spec: JobPodSpec;
-    };
+    readonly template: JobPodTemplate;
   };
 }
 
@@ -359,42 +409,28 @@ export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
           },
         ],
       },
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: 'Never',
-          serviceAccountName: options.serviceAccountName ?? JOB_SERVICE_ACCOUNT,
-          securityContext: POD_SECURITY_CONTEXT,
-          containers: [
-            {
-              name: PHASE2_DATE_CONTAINER,
-              image: options.image ?? DEFAULT_IMAGE,
-              // A tag such as :latest would otherwise mean Always, and an image loaded into kind has no registry.
-              imagePullPolicy: 'IfNotPresent',
-              command: ['node', 'build/jobs/phase2-date/main.js'],
-              env,
-              resources: checkResources(`Stage 1 job ${name}`, options.resources ?? STAGE1_RESOURCES),
-              securityContext: CONTAINER_SECURITY_CONTEXT,
-              volumeMounts: [
-                { name: JOB_PLAN_VOLUME, mountPath: posix.dirname(jobPlanPath), readOnly: true },
-                { name: TMP_VOLUME, mountPath: TMP_DIR },
-              ],
-              // A failed date's last log lines show in `kubectl describe pod` and the pod's status.
-              terminationMessagePolicy: 'FallbackToLogsOnError',
+      template: podTemplate({
+        labels,
+        container: PHASE2_DATE_CONTAINER,
+        command: ['node', 'build/jobs/phase2-date/main.js'],
+        env,
+        image: options.image,
+        serviceAccountName: options.serviceAccountName,
+        resources: checkResources(`Stage 1 job ${name}`, options.resources ?? STAGE1_RESOURCES),
+        // The plan's ConfigMap, mounted where the pod reads its date.
+        mounts: [{ name: JOB_PLAN_VOLUME, mountPath: posix.dirname(jobPlanPath), readOnly: true }],
+        volumes: [
+          {
+            name: JOB_PLAN_VOLUME,
+            configMap: {
+              name: planConfigMapName(name),
+              items: [{ key: JOB_PLAN_KEY, path: posix.basename(jobPlanPath) }],
             },
-          ],
-          volumes: [
-            {
-              name: JOB_PLAN_VOLUME,
-              configMap: {
-                name: planConfigMapName(name),
-                items: [{ key: JOB_PLAN_KEY, path: posix.basename(jobPlanPath) }],
-              },
-            },
-            { name: TMP_VOLUME, emptyDir: { sizeLimit: TMP_SIZE_LIMIT } },
-          ],
-        },
-      },
+          },
+        ],
+        // A failed date's last log lines show in `kubectl describe pod` and the pod's status.
+        termination: { terminationMessagePolicy: 'FallbackToLogsOnError' },
+      }),
     },
   };
 }
@@ -469,10 +505,7 @@ export interface SinglePodJob {
     readonly backoffLimit: 0;
     readonly activeDeadlineSeconds: number;
     readonly podFailurePolicy: { readonly rules: readonly PodFailurePolicyRule[] };
-    readonly template: {
-      readonly metadata: { readonly labels: Readonly<Record<string, string>> };
-      readonly spec: JobPodSpec;
-    };
+    readonly template: JobPodTemplate;
   };
 }
 
@@ -535,29 +568,18 @@ export function buildStage3Job(options: Stage3JobOptions): SinglePodJob {
       podFailurePolicy: {
         rules: [{ action: 'Ignore', onPodConditions: [{ type: 'DisruptionTarget', status: 'True' }] }],
       },
-      template: {
-        metadata: { labels },
-        spec: {
-          restartPolicy: 'Never',
-          serviceAccountName: options.serviceAccountName ?? JOB_SERVICE_ACCOUNT,
-          securityContext: POD_SECURITY_CONTEXT,
-          containers: [
-            {
-              name: PHASE3_RUNNER_CONTAINER,
-              image: options.image ?? DEFAULT_IMAGE,
-              imagePullPolicy: 'IfNotPresent',
-              command: ['node', 'build/jobs/phase3-runner/main.js'],
-              env,
-              resources: checkResources(`Stage 3 job ${name}`, options.resources ?? STAGE3_RESOURCES),
-              securityContext: CONTAINER_SECURITY_CONTEXT,
-              volumeMounts: [{ name: TMP_VOLUME, mountPath: TMP_DIR }],
-              terminationMessagePath: TERMINATION_MESSAGE_PATH,
-              terminationMessagePolicy: 'File',
-            },
-          ],
-          volumes: [{ name: TMP_VOLUME, emptyDir: { sizeLimit: TMP_SIZE_LIMIT } }],
-        },
-      },
+      template: podTemplate({
+        labels,
+        container: PHASE3_RUNNER_CONTAINER,
+        command: ['node', 'build/jobs/phase3-runner/main.js'],
+        env,
+        image: options.image,
+        serviceAccountName: options.serviceAccountName,
+        resources: checkResources(`Stage 3 job ${name}`, options.resources ?? STAGE3_RESOURCES),
+        mounts: [],
+        volumes: [],
+        termination: { terminationMessagePath: TERMINATION_MESSAGE_PATH, terminationMessagePolicy: 'File' },
+      }),
     },
   };
 }
