@@ -1,9 +1,11 @@
-// `backfill stage3`: Phase 3 then Phase 4, date by date, strict mode; the program of the Stage 3 pod.
+// `backfill stage3`: Phase 3 then Phase 4, in batches of dates with date-by-date semantics, strict mode; the
+// program of the Stage 3 pod.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
+import { loadFaults } from '../../core/faults.js';
 import { formatGate } from '../../core/gate.js';
 import { localJobName } from '../../core/jobs/runNames.js';
 import type { JobPlan } from '../../core/jobs/spec.js';
@@ -11,14 +13,23 @@ import { createFilesLogger } from '../../core/log.js';
 import type { Season } from '../../core/pipeline/seasons.js';
 import type { PlanDate } from '../../core/plan.js';
 import { ProgressReporter } from '../../core/progress.js';
-import { runStage3, type Stage3Result } from '../../core/stages/stage3.js';
+import { runStage3, STAGE3_BATCH_SIZE, type Stage3Result } from '../../core/stages/stage3.js';
 import { type CommandContext, withContext } from '../context.js';
-import { addSelectionOptions, type SelectionFlags, selectFromPlans } from '../selection.js';
+import { addSelectionOptions, type SelectionFlags, selectFromPlans, wholeNumber } from '../selection.js';
 import { formatResume, GracefulStop, sameCommand } from '../signals.js';
 import { statusSnapshots } from './status.js';
 
 export interface Stage3Flags {
   summaryFile?: string;
+  /** Dates computed and committed at once. @default STAGE3_BATCH_SIZE */
+  batchSize?: number;
+}
+
+/** The largest --batch-size: a whole season's regular and playoff dates. */
+const MAX_BATCH_SIZE = 400;
+
+export function batchSizeOf(value: string | undefined): number {
+  return value === undefined ? STAGE3_BATCH_SIZE : wholeNumber('--batch-size', value, 1, MAX_BATCH_SIZE);
 }
 
 /** Runs Stage 3 for a season with progress on stdout; prints what stopped it, if anything. */
@@ -54,6 +65,8 @@ export async function runStage3Season(
     phase4Mode: ctx.config.phase4Mode,
     phase4TimeoutMs: ctx.config.phase4TimeoutMs,
     signal,
+    batchSize: flags.batchSize ?? STAGE3_BATCH_SIZE,
+    processorErrors: ctx.config.faults ? (loadFaults(ctx.config.faults).processorErrors ?? []) : [],
     // Each date's lines go to its own file and, as the stage's other lines, to the command's log. (The runs
     // add the date to each line themselves.)
     dateLog: (_date, index) => {
@@ -113,20 +126,25 @@ export function registerStage3(program: Command): void {
       ),
   )
     .option('--summary-file <path>', "where the machine-readable summary goes (the pod's termination message)")
+    .option(
+      '--batch-size <n>',
+      `dates computed and committed at once (1 = date by date); each date still succeeds, fails or is blocked on its own (default ${STAGE3_BATCH_SIZE})`,
+    )
     .addHelpText(
       'after',
-      '\nRefuses to start unless the Phase 2 gate passes. Seasons are independent: with --season all they run one\nafter another here; in the cluster each season has its own Stage 3 Job. Exit 1 when it stops or is refused.\nSIGINT (Ctrl-C) or SIGTERM: the date in progress commits, no other starts, the summary says interrupted, exit\n130 or 143; a second signal stops at once (the date in progress then never commits).',
+      '\nRefuses to start unless the Phase 2 gate passes. Seasons are independent: with --season all they run one\nafter another here; in the cluster each season has its own Stage 3 Job. Exit 1 when it stops or is refused.\n--batch-size: a batch computes its dates in one pass and commits once; the first date blocked or failed ends it,\nthe dates before it committed, nothing after it written, as date by date.\nSIGINT (Ctrl-C) or SIGTERM: the batch in progress commits, no other starts, the summary says interrupted, exit\n130 or 143; a second signal stops at once (the batch in progress then never commits).',
     )
-    .action(async (flags: SelectionFlags & Stage3Flags, command: Command) => {
+    .action(async (flags: SelectionFlags & { summaryFile?: string; batchSize?: string }, command: Command) => {
       const stop = new GracefulStop();
       await withContext(command, async (ctx) => {
+        const batchSize = batchSizeOf(flags.batchSize);
         let failed = false;
         for (const { season, dates } of await selectFromPlans(ctx.config.planDir, flags)) {
           const result = await runStage3Season(
             ctx,
             season,
             dates,
-            { summaryFile: flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile },
+            { summaryFile: flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile, batchSize },
             stop.signal,
           );
           if (stop.received) {
