@@ -55,7 +55,8 @@ export interface Stage3Options {
   readonly summaryFile?: string;
   readonly strictMode?: boolean;
   readonly onDate?: (date: IsoDate, index: number, total: number, ms: number) => void | Promise<void>;
-  readonly onGate?: (gate: GateResult) => void;
+  /** Told the gate's result before any date runs (awaited). */
+  readonly onGate?: (gate: GateResult) => void | Promise<void>;
   /**
    * `inline` (default): this process runs Phase 4. `pubsub`: Phase 3's completions are published and
    * Stage 3 waits until run history shows Phase 4 done for the date (jobs/phase4-subscriber runs it).
@@ -151,7 +152,7 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
   const dates = options.dates.map((d) => d.date);
   const base = { season: options.season, dates: dates.length };
   const gate = await runGate(ports.warehouse, [{ season: options.season, dates: options.dates }]);
-  options.onGate?.(gate);
+  await options.onGate?.(gate);
   if (!gate.passed) {
     const missing = [...new Set(gate.tables.flatMap((t) => t.missingDates))].sort();
     const summary: Stage3Summary = {
