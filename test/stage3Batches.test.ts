@@ -53,8 +53,15 @@ describe('Stage 3 in batches', () => {
     made.push(ws);
     return ws;
   };
-  /** A date inside the second batch of the default size, neither its first nor its last. */
-  const insideBatch = () => dates[STAGE3_BATCH_SIZE + 3] as IsoDate;
+  /**
+   * The fourth date of the first batch of the default size (batches grow 1, 2, 4, ... up to it): inside a
+   * batch, neither its first nor its last, after earlier batches.
+   */
+  const insideBatch = () => {
+    let start = 0;
+    for (let size = 1; size < STAGE3_BATCH_SIZE; size = Math.min(STAGE3_BATCH_SIZE, 2 * size)) start += size;
+    return dates[start + 3] as IsoDate;
+  };
 
   beforeAll(async () => {
     await ensureBuilt();
@@ -74,10 +81,10 @@ describe('Stage 3 in batches', () => {
   });
 
   it('the default batch size and --batch-size 1 give the same Phase 3-4 tables and run history', async () => {
-    // At least two batches, the last one short: the split is exercised, not one batch of everything.
-    expect(STAGE3_BATCH_SIZE).toBeGreaterThan(1);
-    expect(dates.length).toBeGreaterThan(STAGE3_BATCH_SIZE + 4);
-    expect(dates.length % STAGE3_BATCH_SIZE).not.toBe(0);
+    // Several batches, the last one short, and the stop cases below fall inside one.
+    expect(STAGE3_BATCH_SIZE).toBeGreaterThan(4);
+    expect(dates.indexOf(insideBatch())).toBeGreaterThan(STAGE3_BATCH_SIZE / 2);
+    expect(dates.indexOf(insideBatch())).toBeLessThan(dates.length - 4);
     const got: Record<number, Awaited<ReturnType<typeof snapshot>>> = {};
     for (const size of SIZES) {
       const ws = copy();

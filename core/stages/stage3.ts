@@ -76,8 +76,10 @@ export interface Stage3Options {
   /** Milliseconds for durations. @default performance.now */
   readonly now?: () => number;
   /**
-   * Dates computed and committed at once; each still succeeds, fails or is blocked on its own, as date by
-   * date (`1`). pubsub mode runs date by date. @default STAGE3_BATCH_SIZE
+   * The most dates computed and committed at once; each still succeeds, fails or is blocked on its own, as
+   * date by date (`1`). Batches grow from one date, doubling up to this size (1, 2, 4, ...), so that the
+   * first dates report soon and a signal or a stop early in the run costs little. pubsub mode runs date by
+   * date. @default STAGE3_BATCH_SIZE
    */
   readonly batchSize?: number;
   /** Injected processor errors (a fault file's processorErrors). */
@@ -217,7 +219,8 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
   }
 
   async function runDates(): Promise<Stage3Result> {
-    const size = remote ? 1 : Math.max(1, Math.trunc(options.batchSize ?? STAGE3_BATCH_SIZE));
+    const largest = remote ? 1 : Math.max(1, Math.trunc(options.batchSize ?? STAGE3_BATCH_SIZE));
+    let size = 1;
     const processors = stage3Processors(options.processorErrors);
     const runOptions = {
       trigger: { command: 'backfill stage3', stage: 'stage3' },
@@ -313,6 +316,7 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
       }
       if (results.length === 0) throw new Error(`Stage 3 ran no date of the batch from ${chunk[0]}`);
       i += results.length;
+      size = Math.min(largest, 2 * size);
     }
     const summary: Stage3Summary = {
       ...base,
