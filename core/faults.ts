@@ -4,7 +4,7 @@
 //     "permanent": ["2021-11-05"],            ... fails on every attempt (a source outage for that date)
 //     "corrupt": [{ "date": "2021-11-07", "file": "playerGameLogs", "how": "negative-minutes" }],
 //     "processorErrors": [{ "date": "2022-01-12", "processor": "player_daily_cache" }] }
-//                                          that Phase 3-4 processor throws on that date (Stage 3, process)
+//                                          that Phase 3-4 processor throws on that date in Stage 3
 // `how`: invalid-json, negative-minutes, duplicate-row (the file is rewritten as it is stored), drop-game (one
 // game's rows vanish from the file) or empty (the source itself answers an empty result set, or empty rosters).
 
