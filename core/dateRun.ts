@@ -175,6 +175,17 @@ async function prefetchChecks(
   const inBatch = new Set(dates);
   const byTable = new Map<TableSchema, Set<IsoDate>>();
   const runDates = new Set<IsoDate>();
+  // The season's game dates, sorted: a window's dates are a slice of them.
+  const gameDates = [...new Set(schedule.map((g) => g.date))].sort();
+  const firstAtOrAfter = (d: IsoDate) => {
+    let lo = 0;
+    for (let hi = gameDates.length; lo < hi; ) {
+      const mid = (lo + hi) >> 1;
+      if ((gameDates[mid] as IsoDate) < d) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
   for (const p of processors) {
     const def = p.definition;
     for (const date of dates) {
@@ -183,7 +194,13 @@ async function prefetchChecks(
       );
       for (const dep of def.dependencies) {
         const [start, end] = dep.scope === 'date' ? [date, date] : [window.start, window.end];
-        const scheduled = schedule.filter((g) => g.date >= start && g.date <= end).map((g) => g.date);
+        const scheduled =
+          start > end
+            ? []
+            : gameDates.slice(
+                firstAtOrAfter(start),
+                firstAtOrAfter(end) + (gameDates[firstAtOrAfter(end)] === end ? 1 : 0),
+              );
         for (const table of [dep.table, ...(dep.expectedFrom ? [dep.expectedFrom] : [])]) {
           let set = byTable.get(table);
           if (!set) byTable.set(table, (set = new Set()));
