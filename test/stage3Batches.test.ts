@@ -12,7 +12,8 @@ import type { IsoDate } from '../core/dates.js';
 import { silentLogger } from '../core/log.js';
 import { getSeason } from '../core/pipeline/seasons.js';
 import { readPlan, selectDates } from '../core/plan.js';
-import { ANALYTICS_TABLES, PRECOMPUTE_TABLES } from '../core/schema/derived.js';
+import type { WarehouseChange } from '../core/ports/warehouse.js';
+import { ANALYTICS_TABLES, PRECOMPUTE_TABLES, playerGameSummary } from '../core/schema/derived.js';
 import { nbacPlayerBoxscore } from '../core/schema/raw.js';
 import { runStage3, STAGE3_BATCH_SIZE, type Stage3Summary } from '../core/stages/stage3.js';
 import { tableHashes } from './support/hashes.js';
@@ -212,6 +213,45 @@ describe('Stage 3 in batches', () => {
     }
     expect(stopped[1]?.snap).toEqual(stopped[0]?.snap);
   }, 300_000);
+
+  it.each([
+    { batchSize: 1, sizes: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1] },
+    { batchSize: 2, sizes: [1, 2, 2, 2, 2, 1] },
+    { batchSize: 4, sizes: [1, 2, 4, 3] },
+    { batchSize: 32, sizes: [1, 2, 4, 3] },
+  ])(
+    'batches grow 1, 2, 4, ... up to --batch-size $batchSize: ten dates commit as $sizes',
+    async ({ batchSize, sizes }) => {
+      const ws = copy();
+      const plan = await readPlan(join(ws.dir, 'plans'), '2021-22');
+      const planDates = selectDates(plan, getSeason('2021-22'), { seasonType: 'regular', startDate: START }).slice(
+        0,
+        10,
+      );
+      const commits: number[] = [];
+      await ws.withAdapters(async (a) => {
+        const counted = new Proxy(a.warehouse, {
+          get(target, prop) {
+            if (prop === 'commit')
+              return (change: WarehouseChange) => {
+                commits.push(change.replace.filter((r) => r.table === playerGameSummary).length);
+                return target.commit(change);
+              };
+            const value = Reflect.get(target, prop);
+            return typeof value === 'function' ? value.bind(target) : value;
+          },
+        });
+        const r = await runStage3({ ...a, warehouse: counted }, silentLogger(), {
+          season: '2021-22',
+          dates: planDates,
+          batchSize,
+        });
+        expect(r.summary).toMatchObject({ status: 'succeeded', processed: 10, datesComplete: 10 });
+        expect(r.perDateMs).toHaveLength(10);
+      });
+      expect(commits).toEqual(sizes);
+    },
+  );
 
   it.each([
     { name: 'zero', value: '0' },
