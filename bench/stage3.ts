@@ -1,6 +1,7 @@
-// Benchmark: Stage 3 cost per date (one season and all four), the whole `backfill run --season all`, and
-// Stage 3 against the platform's old way (one `backfill process` process per processor per date).
-// Usage: npm run bench:stage3 -- [--part per-date,run,old-way]   (build first: npm run build)
+// Benchmark: batched Stage 3 against date by date over one season, side by side; Stage 3 cost per date (one
+// season and all four), the whole `backfill run --season all`, and Stage 3 against the platform's old way (one
+// `backfill process` process per processor per date).
+// Usage: npm run bench:stage3 -- [--part batch,per-date,run,old-way] [--batch-sizes 1,32]   (build first)
 
 import { spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
@@ -15,10 +16,15 @@ import { silentLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import { SEASONS } from '../core/pipeline/seasons.js';
 import { readPlan, selectDates } from '../core/plan.js';
-import { runStage3 } from '../core/stages/stage3.js';
+import { runStage3, STAGE3_BATCH_SIZE } from '../core/stages/stage3.js';
 import { treeRssKiB } from './memory.js';
 
-const { values } = parseArgs({ options: { part: { type: 'string', default: 'per-date,run,old-way' } } });
+const { values } = parseArgs({
+  options: {
+    part: { type: 'string', default: 'batch,per-date,run,old-way' },
+    'batch-sizes': { type: 'string', default: `1,${STAGE3_BATCH_SIZE}` },
+  },
+});
 const parts = new Set(String(values.part).split(','));
 const root = packageRoot();
 const cli = join(root, 'build', 'cli', 'main.js');
@@ -52,6 +58,39 @@ async function timedCli(
 }
 
 console.log(`Stage 3 benchmark, Node ${process.version}`);
+
+if (parts.has('batch')) {
+  // One season's Phase 1-2 loaded once; then Stage 3 of the whole season at each batch size, each from a copy
+  // of the same file, one after the other in this process.
+  const dir = workspace();
+  const season = SEASONS[0] as (typeof SEASONS)[number];
+  const configFor = (file: string) =>
+    loadConfig({ env: {}, flags: { warehouse: `duckdb:${file}`, objects: `file:${join(dir, 'objects')}` } });
+  const base = join(dir, 'base.duckdb');
+  const loaded = await openAdapters(configFor(base));
+  const dates = selectDates(await readPlan(join(root, 'plans'), season.label), season, { seasonType: 'regular' });
+  for (const d of dates)
+    await runPhases1And2(loaded, log, d.date, { trigger: { command: 'bench' }, skipDownstreamTrigger: true });
+  await loaded.close();
+  const seconds = new Map<number, number>();
+  for (const size of String(values['batch-sizes']).split(',').map(Number)) {
+    const file = join(dir, `batch-${size}.duckdb`);
+    cpSync(base, file);
+    const adapters = await openAdapters(configFor(file));
+    const ports = { ...adapters, warehouse: new CheckedWarehouse(adapters.warehouse) };
+    const started = performance.now();
+    const r = await runStage3(ports, log, { season: season.label, dates, batchSize: size });
+    const s = (performance.now() - started) / 1000;
+    await adapters.close();
+    if (r.summary.status !== 'succeeded') throw new Error(`stage 3 at batch size ${size}: ${r.summary.error}`);
+    seconds.set(size, s);
+    const slowest = seconds.get(Math.min(...seconds.keys())) ?? s;
+    console.log(
+      `Stage 3 of ${season.label} regular (${dates.length} dates), --batch-size ${size}: ${s.toFixed(2)} s, ${fmt((1000 * s) / dates.length)} a date; ${(slowest / s).toFixed(1)}x the smallest size`,
+    );
+  }
+  rmSync(dir, { recursive: true, force: true });
+}
 
 if (parts.has('per-date')) {
   const dir = workspace();

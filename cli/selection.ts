@@ -60,7 +60,7 @@ export function addRuntimeOptions(cmd: Command): Command {
     .option('--retry-delay-ms <ms>', "pause before a failed date's one retry", '1000');
 }
 
-function wholeNumber(flag: string, value: string, min: number, max: number): number {
+export function wholeNumber(flag: string, value: string, min: number, max: number): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < min || n > max) {
     throw new BadInputError(`${flag} ${value}: must be a whole number from ${min} to ${max}`, { where: flag });

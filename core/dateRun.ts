@@ -1,13 +1,16 @@
 // A date's processors, run in order and committed together: Phases 1-2 in Stage 1, Phases 3-4 in Stage 3.
 
 import type { Logger } from 'pino';
-import { CheckedWarehouse } from './checks/data.js';
+import { CheckedWarehouse, checkDataOf } from './checks/data.js';
+import { lookbackWindow } from './checks/defensive.js';
 import type { IsoDate } from './dates.js';
-import type { PipelinePorts, Processor } from './pipeline/processor.js';
+import { type ProcessorErrorFault, withProcessorFaults } from './faults.js';
+import type { PipelinePorts, Processor, ProcessorResult, RangeContext } from './pipeline/processor.js';
 import { requireDateInSeason } from './pipeline/seasons.js';
 import { phaseProcessors } from './processors.js';
 import { type RunOptions, runProcessor } from './runner.js';
-import { RunBatch } from './runs/history.js';
+import { type PendingWrites, RunBatch } from './runs/history.js';
+import type { TableSchema } from './schema/table.js';
 
 export interface ProcessorFailure {
   readonly processor: string;
@@ -134,12 +137,182 @@ export async function runInOneCommit(
   return { date, ok: failures.length === 0, failures, rows };
 }
 
+/** Phase 3 then Phase 4, with the processor errors a fault file injects (none by default). */
+export function stage3Processors(faults: readonly ProcessorErrorFault[] = []): Processor[] {
+  return withProcessorFaults([...phaseProcessors(3), ...phaseProcessors(4)], faults);
+}
+
 /** Phases 3 and 4 for one date, in one commit: Stage 3's step. */
 export function runPhases3And4(
   ports: PipelinePorts,
   log: Logger,
   date: IsoDate,
   options: RunOptions,
+  faults: readonly ProcessorErrorFault[] = [],
 ): Promise<DateRunResult> {
-  return runInOneCommit(ports, log, date, [...phaseProcessors(3), ...phaseProcessors(4)], options);
+  return runInOneCommit(ports, log, date, stage3Processors(faults), options);
+}
+
+/** The table a processor writes, if any. */
+function tableOf(p: Processor): TableSchema | undefined {
+  return p.definition.output.kind === 'table' ? p.definition.output.table : undefined;
+}
+
+/**
+ * Starts the reads of every check of the batch's processors and dates at once, in two queries: each table's
+ * rows per game on every date of any check's window (the batch's own writes excepted: those come from the
+ * batch), and the latest runs on those dates. The checks of each (processor, date) then run in memory.
+ */
+async function prefetchChecks(
+  ports: PipelinePorts,
+  dates: readonly IsoDate[],
+  processors: readonly Processor[],
+): Promise<void> {
+  const data = checkDataOf(ports.warehouse);
+  const { season } = requireDateInSeason(dates[0] as IsoDate);
+  const schedule = await data.schedule(season.label);
+  const written = new Set(processors.map(tableOf).filter((t) => t !== undefined));
+  const inBatch = new Set(dates);
+  const byTable = new Map<TableSchema, Set<IsoDate>>();
+  const runDates = new Set<IsoDate>();
+  // The season's game dates, sorted: a window's dates are a slice of them.
+  const gameDates = [...new Set(schedule.map((g) => g.date))].sort();
+  const firstAtOrAfter = (d: IsoDate) => {
+    let lo = 0;
+    for (let hi = gameDates.length; lo < hi; ) {
+      const mid = (lo + hi) >> 1;
+      if ((gameDates[mid] as IsoDate) < d) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  for (const p of processors) {
+    const def = p.definition;
+    for (const date of dates) {
+      const window = data.memo(`window|${season.label}|${date}|${def.lookbackGames}|${def.phase === 3}`, () =>
+        lookbackWindow(schedule, date, def.lookbackGames, def.phase === 3),
+      );
+      for (const dep of def.dependencies) {
+        const [start, end] = dep.scope === 'date' ? [date, date] : [window.start, window.end];
+        const scheduled =
+          start > end
+            ? []
+            : gameDates.slice(
+                firstAtOrAfter(start),
+                firstAtOrAfter(end) + (gameDates[firstAtOrAfter(end)] === end ? 1 : 0),
+              );
+        for (const table of [dep.table, ...(dep.expectedFrom ? [dep.expectedFrom] : [])]) {
+          let set = byTable.get(table);
+          if (!set) byTable.set(table, (set = new Set()));
+          for (const d of scheduled) if (!(written.has(table) && inBatch.has(d))) set.add(d);
+        }
+        for (const d of scheduled) runDates.add(d);
+      }
+    }
+  }
+  await Promise.all([
+    data.prefetch([...byTable].map(([table, set]) => ({ table, dates: [...set] }))),
+    runDates.size > 0 ? data.latestRunsOn([...runDates]) : Promise.resolve(),
+  ]);
+}
+
+/**
+ * A Stage 3 batch: Phases 3 and 4 for consecutive dates of one season with date-by-date semantics, in one
+ * commit. Each processor computes every date of the batch in one pass (Phase 4 reads the batch's Phase 3 rows
+ * before they are committed: its query takes them from Phase 3's own query over the batch), and the checks'
+ * reads for every date come in two queries. Then, date by date and processor by processor as a run of each
+ * date would, the checks decide and the runs are recorded: the first date with a blocked or failed processor
+ * ends the batch, with the runs before it on that date, and nothing after it is recorded or written. The
+ * dates before it and that date's records commit together, once.
+ *
+ * A processor that throws over the range does not say on which date: the batch then runs date by date (a
+ * commit each), which stops on the date it throws on, with the error a run of that date alone gives.
+ * Returns each date's result in order, through the first date that failed.
+ */
+export async function runInBatch(
+  ports: PipelinePorts,
+  logOf: (date: IsoDate) => Logger,
+  dates: readonly IsoDate[],
+  processors: readonly Processor[],
+  options: RunOptions,
+): Promise<DateRunResult[]> {
+  const first = dates[0];
+  if (first === undefined) return [];
+  const { season } = requireDateInSeason(first);
+  for (const d of dates) {
+    if (requireDateInSeason(d).season.label !== season.label) {
+      throw new Error(`a Stage 3 batch holds dates of one season: ${first} and ${d} are not`);
+    }
+  }
+  const dateByDate = async (): Promise<DateRunResult[]> => {
+    const out: DateRunResult[] = [];
+    for (const date of dates) {
+      const result = await runInOneCommit(ports, logOf(date), date, processors, options);
+      out.push(result);
+      if (!result.ok) break;
+    }
+    return out;
+  };
+  if (dates.length === 1 || processors.some((p) => !p.runDates)) return dateByDate();
+
+  const batch = new RunBatch();
+  const computed = new Map<Processor, ReadonlyMap<IsoDate, ProcessorResult>>();
+  // While computing, a later processor reads an earlier one's rows of any date of the batch (the feature
+  // store reads the cache and the factors); the records come later, when the checks have passed.
+  const computing: PendingWrites = {
+    rowsOf: (table, date) => {
+      for (const [p, results] of computed) if (tableOf(p) === table) return results.get(date)?.write?.rows;
+      return undefined;
+    },
+    runsOn: () => [],
+    shared: (key, load) => batch.shared(key, load),
+  };
+  const ctx: RangeContext = { ...ports, dates, season, log: logOf(first), pending: computing };
+  try {
+    for (const p of processors) p.prefetch?.(ctx);
+    const checks = prefetchChecks(ports, dates, processors);
+    for (const p of processors) computed.set(p, await (p.runDates as NonNullable<Processor['runDates']>)(ctx));
+    await checks;
+  } catch (err) {
+    ctx.log.warn({ err, dates: dates.length }, 'a processor failed over the batch: running its dates one by one');
+    return dateByDate();
+  }
+
+  const results: { date: IsoDate; rows: Record<string, number>; failures: ProcessorFailure[] }[] = [];
+  for (const date of dates) {
+    const rows: Record<string, number> = {};
+    const failures: ProcessorFailure[] = [];
+    for (const p of processors) {
+      const result = computed.get(p)?.get(date);
+      const done: Processor = {
+        definition: p.definition,
+        run: async () => {
+          if (!result) throw new Error(`${p.definition.name} computed no result for ${date}`);
+          return result;
+        },
+      };
+      const out = await runProcessor(ports, logOf(date), done, date, { ...options, batch });
+      if (out.ok) rows[p.definition.name] = out.result.rows;
+      else {
+        failures.push({ processor: p.definition.name, error: out.error, runId: out.runId });
+        break;
+      }
+    }
+    results.push({ date, rows, failures });
+    if (failures.length > 0) break;
+  }
+  try {
+    await batch.commit(ports.warehouse);
+  } catch (err) {
+    // Nothing of the batch was written: every run of it is recorded failed, and every date fails.
+    const error = err instanceof Error ? err : new Error(String(err));
+    const lost = await batch.fail(ports.warehouse, error, new Date());
+    return results.map((r) => ({
+      date: r.date,
+      ok: false,
+      failures: [{ processor: lost[0] ?? 'commit', error, runId: '' }],
+      rows: {},
+    }));
+  }
+  return results.map((r) => ({ date: r.date, ok: r.failures.length === 0, failures: r.failures, rows: r.rows }));
 }

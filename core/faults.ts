@@ -2,19 +2,28 @@
 // real data. A JSON file named by --faults / BACKFILL_FAULTS:
 //   { "transient": ["2021-11-03"],            the date's player-log request fails on its first attempt only
 //     "permanent": ["2021-11-05"],            ... fails on every attempt (a source outage for that date)
-//     "corrupt": [{ "date": "2021-11-07", "file": "playerGameLogs", "how": "negative-minutes" }] }
+//     "corrupt": [{ "date": "2021-11-07", "file": "playerGameLogs", "how": "negative-minutes" }],
+//     "processorErrors": [{ "date": "2022-01-12", "processor": "player_daily_cache" }] }
+//                                          that Phase 3-4 processor throws on that date in Stage 3
 // `how`: invalid-json, negative-minutes, duplicate-row (the file is rewritten as it is stored), drop-game (one
 // game's rows vanish from the file) or empty (the source itself answers an empty result set, or empty rosters).
 
 import { z } from 'zod';
 import { isIsoDate } from './dates.js';
-import { ProcessingError } from './errors.js';
+import { BadInputError, ProcessingError } from './errors.js';
 import { readJsonFile } from './files.js';
-import { RAW_SOURCES, type RawSourceName } from './pipeline/definition.js';
+import { PROCESSORS, RAW_SOURCES, type RawSourceName } from './pipeline/definition.js';
+import type { Processor } from './pipeline/processor.js';
 import type { ObjectStore } from './ports/objectStore.js';
 import type { LeagueGameLogQuery, RosterQuery, StatsResponse, StatsSource } from './ports/source.js';
 
 const date = z.string().refine(isIsoDate, 'must be a date YYYY-MM-DD');
+
+/** The processors an injected error can make throw: Stage 3's. */
+const STAGE3_PROCESSOR_NAMES = PROCESSORS.filter((p) => p.phase === 3 || p.phase === 4).map((p) => p.name) as [
+  string,
+  ...string[],
+];
 
 export const FaultsSchema = z
   .object({
@@ -31,8 +40,11 @@ export const FaultsSchema = z
           .strict(),
       )
       .default([]),
+    processorErrors: z.array(z.object({ date, processor: z.enum(STAGE3_PROCESSOR_NAMES) }).strict()).optional(),
   })
   .strict();
+
+export type ProcessorErrorFault = { readonly date: string; readonly processor: string };
 
 export type Faults = z.infer<typeof FaultsSchema>;
 
@@ -133,4 +145,42 @@ export class CorruptingObjectStore implements ObjectStore {
   locate(key: string) {
     return this.inner.locate(key);
   }
+}
+
+/** The error an injected processor fault throws. */
+export function injectedProcessorError(processor: string, date: string): ProcessingError {
+  return new ProcessingError(`injected fault: ${processor} throws on ${date}`);
+}
+
+/**
+ * The processors, each made to throw on the dates a fault names for it: a date's run throws on that date, and
+ * a run over a range of dates throws when the range holds one (as a processor failing on one of its dates
+ * fails its whole pass).
+ */
+export function withProcessorFaults(
+  processors: readonly Processor[],
+  faults: readonly ProcessorErrorFault[],
+): Processor[] {
+  if (faults.length === 0) return [...processors];
+  return processors.map((p) => {
+    const dates = new Set(faults.filter((f) => f.processor === p.definition.name).map((f) => f.date));
+    if (dates.size === 0) return p;
+    const runDates = p.runDates;
+    return {
+      ...p,
+      async run(ctx) {
+        if (dates.has(ctx.date)) throw injectedProcessorError(p.definition.name, ctx.date);
+        return p.run(ctx);
+      },
+      ...(runDates
+        ? {
+            async runDates(ctx) {
+              const hit = ctx.dates.find((d) => dates.has(d));
+              if (hit) throw injectedProcessorError(p.definition.name, hit);
+              return runDates(ctx);
+            },
+          }
+        : {}),
+    } satisfies Processor;
+  });
 }

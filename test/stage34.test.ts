@@ -85,11 +85,13 @@ describe('Stage 3 after the gate', () => {
   it('stops at the first blocked date of a gap that appears after the gate, then resumes there and completes', async () => {
     const summaryFile = join(t.dir, 'summary.json');
     const ports = { ...t.adapters, warehouse: new CheckedWarehouse(t.adapters.warehouse) };
-    // The gate passes at the start; while Stage 3 runs, the player rows of 2021-10-29 disappear.
+    // The gate passes at the start; while Stage 3 runs, the player rows of 2021-10-29 disappear. Date by date,
+    // so that the rows go after 2021-10-25 commits (a gap inside a batch: stage3Batches.test.ts).
     const first = await runStage3(ports, silentLogger(), {
       season: '2021-22',
       dates,
       summaryFile,
+      batchSize: 1,
       onDate: async (date) => {
         if (date === '2021-10-25') {
           await ports.warehouse.commit({

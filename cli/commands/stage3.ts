@@ -1,9 +1,11 @@
-// `backfill stage3`: Phase 3 then Phase 4, date by date, strict mode; the program of the Stage 3 pod.
+// `backfill stage3`: Phase 3 then Phase 4, in batches of dates with date-by-date semantics, strict mode; the
+// program of the Stage 3 pod.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
+import { loadFaults } from '../../core/faults.js';
 import { formatGate } from '../../core/gate.js';
 import { checkJobName, localJobName } from '../../core/jobs/runNames.js';
 import type { JobPlan } from '../../core/jobs/spec.js';
@@ -11,9 +13,9 @@ import { createFilesLogger } from '../../core/log.js';
 import type { Season } from '../../core/pipeline/seasons.js';
 import type { PlanDate } from '../../core/plan.js';
 import { ProgressReporter } from '../../core/progress.js';
-import { runStage3, type Stage3Result } from '../../core/stages/stage3.js';
+import { runStage3, STAGE3_BATCH_SIZE, type Stage3Result } from '../../core/stages/stage3.js';
 import { type CommandContext, withContext } from '../context.js';
-import { addSelectionOptions, type SelectionFlags, selectFromPlans } from '../selection.js';
+import { addSelectionOptions, type SelectionFlags, selectFromPlans, wholeNumber } from '../selection.js';
 import { formatResume, GracefulStop, sameCommand } from '../signals.js';
 import { statusSnapshots } from './status.js';
 
@@ -21,6 +23,15 @@ export interface Stage3Flags {
   summaryFile?: string;
   /** The Job this Stage 3 runs as (the pod's Kubernetes Job); default a local name after the run id. */
   jobName?: string;
+  /** Dates computed and committed at once. @default STAGE3_BATCH_SIZE */
+  batchSize?: number;
+}
+
+/** The largest --batch-size: a whole season's regular and playoff dates. */
+const MAX_BATCH_SIZE = 400;
+
+export function batchSizeOf(value: string | undefined): number {
+  return value === undefined ? STAGE3_BATCH_SIZE : wholeNumber('--batch-size', value, 1, MAX_BATCH_SIZE);
 }
 
 /** Runs Stage 3 for a season with progress on stdout; prints what stopped it, if anything. */
@@ -57,6 +68,8 @@ export async function runStage3Season(
     phase4Mode: ctx.config.phase4Mode,
     phase4TimeoutMs: ctx.config.phase4TimeoutMs,
     signal,
+    batchSize: flags.batchSize ?? STAGE3_BATCH_SIZE,
+    processorErrors: ctx.config.faults ? (loadFaults(ctx.config.faults).processorErrors ?? []) : [],
     // Each date's lines go to its own file and, as the stage's other lines, to the command's log. (The runs
     // add the date to each line themselves.)
     dateLog: (_date, index) => {
@@ -120,42 +133,53 @@ export function registerStage3(program: Command): void {
       '--job-name <name>',
       "the Job this Stage 3 runs as (the Stage 3 pod passes its Kubernetes Job's): names its log folder and the job of its log lines; default nba-stage3-<season>-<run id>",
     )
+    .option(
+      '--batch-size <n>',
+      `dates computed and committed at once (1 = date by date); each date still succeeds, fails or is blocked on its own (default ${STAGE3_BATCH_SIZE})`,
+    )
     .addHelpText(
       'after',
-      '\nRefuses to start unless the Phase 2 gate passes. Seasons are independent: with --season all they run one\nafter another here; in the cluster each season has its own Stage 3 Job. Exit 1 when it stops or is refused.\nSIGINT (Ctrl-C) or SIGTERM: the date in progress commits, no other starts, the summary says interrupted, exit\n130 or 143; a second signal stops at once (the date in progress then never commits).',
+      '\nRefuses to start unless the Phase 2 gate passes. Seasons are independent: with --season all they run one\nafter another here; in the cluster each season has its own Stage 3 Job. Exit 1 when it stops or is refused.\n--batch-size: a batch computes its dates in one pass and commits once; the first date blocked or failed ends it,\nthe dates before it committed, nothing after it written, as date by date.\nSIGINT (Ctrl-C) or SIGTERM: the batch in progress commits, no other starts, the summary says interrupted, exit\n130 or 143; a second signal stops at once (the batch in progress then never commits).',
     )
-    .action(async (flags: SelectionFlags & Stage3Flags, command: Command) => {
-      const stop = new GracefulStop();
-      await withContext(command, async (ctx) => {
-        if (flags.jobName && flags.season === 'all') {
-          throw new BadInputError(
-            `--job-name ${flags.jobName} names one season's Stage 3 Job: give --season S, not all (each season's Stage 3 is a Job of its own)`,
-            { where: '--job-name' },
-          );
-        }
-        let failed = false;
-        for (const { season, dates } of await selectFromPlans(ctx.config.planDir, flags)) {
-          const result = await runStage3Season(
-            ctx,
-            season,
-            dates,
-            {
-              summaryFile: flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile,
-              jobName: flags.jobName,
-            },
-            stop.signal,
-          );
-          if (stop.received) {
-            // Stage 3 resumes by itself at the first date that is not complete: the same command.
-            process.stdout.write(formatResume(stop, sameCommand()));
-            return stop.exitCode;
+    .action(
+      async (
+        flags: SelectionFlags & { summaryFile?: string; jobName?: string; batchSize?: string },
+        command: Command,
+      ) => {
+        const stop = new GracefulStop();
+        await withContext(command, async (ctx) => {
+          if (flags.jobName && flags.season === 'all') {
+            throw new BadInputError(
+              `--job-name ${flags.jobName} names one season's Stage 3 Job: give --season S, not all (each season's Stage 3 is a Job of its own)`,
+              { where: '--job-name' },
+            );
           }
-          if (result.summary.status !== 'succeeded') {
-            failed = true;
-            break;
+          const batchSize = batchSizeOf(flags.batchSize);
+          let failed = false;
+          for (const { season, dates } of await selectFromPlans(ctx.config.planDir, flags)) {
+            const result = await runStage3Season(
+              ctx,
+              season,
+              dates,
+              {
+                summaryFile: flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile,
+                jobName: flags.jobName,
+                batchSize,
+              },
+              stop.signal,
+            );
+            if (stop.received) {
+              // Stage 3 resumes by itself at the first date that is not complete: the same command.
+              process.stdout.write(formatResume(stop, sameCommand()));
+              return stop.exitCode;
+            }
+            if (result.summary.status !== 'succeeded') {
+              failed = true;
+              break;
+            }
           }
-        }
-        return failed ? EXIT_PROCESSING_FAILURE : EXIT_OK;
-      }).finally(() => stop.finish());
-    });
+          return failed ? EXIT_PROCESSING_FAILURE : EXIT_OK;
+        }).finally(() => stop.finish());
+      },
+    );
 }

@@ -29,6 +29,15 @@ function keyColumns(table: TableSchema): string[] {
   ].filter((c): c is string => c !== null);
 }
 
+/** Counts of rows not committed yet, kept while their array lives: a batch's checks ask for them many times. */
+const PENDING_COUNTS = new WeakMap<readonly Row[], Map<string, number>>();
+
+function countPendingRows(table: TableSchema, rows: readonly Row[]): Map<string, number> {
+  let counts = PENDING_COUNTS.get(rows);
+  if (!counts) PENDING_COUNTS.set(rows, (counts = countRows(table, rows)));
+  return counts;
+}
+
 /** Rows per key, counted in code from rows about to be written (or just written). */
 function countRows(table: TableSchema, rows: readonly Row[]): Map<string, number> {
   const cols = keyColumns(table);
@@ -40,7 +49,16 @@ function countRows(table: TableSchema, rows: readonly Row[]): Map<string, number
   return counts;
 }
 
+/** Each pending run as a LatestRun, made once: a batch's checks read the same runs for many dates. */
+const AS_LATEST = new WeakMap<RunRecord, LatestRun>();
+
 function asLatestRun(r: RunRecord): LatestRun {
+  let latest = AS_LATEST.get(r);
+  if (!latest) AS_LATEST.set(r, (latest = toLatestRun(r)));
+  return latest;
+}
+
+function toLatestRun(r: RunRecord): LatestRun {
   return {
     processorName: r.processorName,
     phase: r.phase,
@@ -149,7 +167,7 @@ export class CheckData {
     const byDate = this.byDateOf(table);
     return (date) => {
       const rows = pending?.rowsOf(table, date);
-      return rows ? countRows(table, rows) : (byDate.get(date) ?? new Map<string, number>());
+      return rows ? countPendingRows(table, rows) : (byDate.get(date) ?? new Map<string, number>());
     };
   }
 

@@ -1,21 +1,49 @@
-// Phase 3: per player and per team game summaries with 10-15 game lookbacks, one date at a time.
-// Every lookback reads the season's games before the date only (`game_date < @date`): it never includes the
+// Phase 3: per player and per team game summaries with 10-15 game lookbacks, for a range of dates in one pass.
+// Every lookback reads the season's games before the row's own date only (`e.game_date < t.game_date`): it never includes the
 // current game or a later one, and it resets with the season because it reads one season.
 
+import type { IsoDate } from '../dates.js';
 import { getProcessorDefinition } from '../pipeline/definition.js';
-import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
-import type { Row, TableSchema } from '../schema/table.js';
+import {
+  datesOf,
+  type Processor,
+  type ProcessorContext,
+  type ProcessorResult,
+  type RangeContext,
+  rangeProcessor,
+} from '../pipeline/processor.js';
+import type { Row, SqlValue, TableSchema } from '../schema/table.js';
+import type { SqlDialect } from '../sql/dialect.js';
+
+type AnyContext = ProcessorContext | RangeContext;
 
 /**
- * The rows of a query for the context's date and season. With a `key`, processors of the same date and
+ * The dates of a run in SQL: `list` for `IN (...)` and `days` as a one-column relation (`day`), each date a
+ * parameter (@d0, @d1, ...). A range is its explicit dates, never a BETWEEN: a date of the season between two
+ * of them that the run does not cover (another season type, a skipped date) is left alone, as a run of each
+ * date alone would.
+ */
+export function batchDates(d: SqlDialect, dates: readonly IsoDate[]): { list: string; days: string } {
+  const each = dates.map((_, i) => d.asDate(`@d${i}`));
+  return { list: each.join(', '), days: each.map((e) => `SELECT ${e} AS day`).join(' UNION ALL ') };
+}
+
+/**
+ * The rows of a query for the context's dates and season. With a `key`, processors of the same dates and
  * transaction that read the same inputs share one query (see PendingWrites.shared).
  */
-export function inputRows(ctx: ProcessorContext, sql: string, key?: string): Promise<readonly Row[]> {
+export function inputRows(ctx: AnyContext, sql: string, key?: string): Promise<readonly Row[]> {
+  const dates = datesOf(ctx);
   // season_start bounds the lookbacks from below too, so that on BigQuery a date reads its season's
   // partitions only, not every earlier season's.
-  const params = { season: ctx.season.label, season_start: ctx.season.regularSeason.start, date: ctx.date };
+  const params: Record<string, SqlValue> = {
+    season: ctx.season.label,
+    season_start: ctx.season.regularSeason.start,
+    to: dates.at(-1) as IsoDate,
+  };
+  for (const [i, d] of dates.entries()) params[`d${i}`] = d;
   const load = () => ctx.warehouse.query(sql, params);
-  return key && ctx.pending ? ctx.pending.shared(`${key}|${ctx.date}`, load) : load();
+  return key && ctx.pending ? ctx.pending.shared(`${key}|${dates.join(',')}`, load) : load();
 }
 
 /** A row with exactly a table's columns. */
@@ -25,47 +53,69 @@ export function project(table: TableSchema, row: Row): Row {
   return out;
 }
 
-/**
- * A processor whose rows for the date come from one query; the runner replaces the date with them. With a
- * `shareAs` key the query may hold more columns, shared with another processor, and each takes its own.
- */
-export function queryProcessor(name: string, sql: (ctx: ProcessorContext) => string, shareAs?: string): Processor {
-  const definition = getProcessorDefinition(name);
-  if (definition.output.kind !== 'table') throw new Error(`${name} does not write a table`);
-  const table: TableSchema = definition.output.table;
+/** Rows by their date (a column holding an ISO date string), with an entry, maybe empty, for every date. */
+export function byDate(dates: readonly IsoDate[], rows: readonly Row[], column: string): Map<IsoDate, Row[]> {
+  const out = new Map<IsoDate, Row[]>(dates.map((d) => [d, []]));
+  for (const r of rows) out.get(String(r[column]))?.push(r);
+  return out;
+}
+
+/** A date's result from its rows: processed, or no_games without any. */
+export function resultOf(table: TableSchema, rows: Row[], details?: Record<string, unknown>): ProcessorResult {
   return {
-    definition,
-    prefetch: shareAs ? (ctx) => void inputRows(ctx, sql(ctx), shareAs) : undefined,
-    async run(ctx): Promise<ProcessorResult> {
-      const rows = (await inputRows(ctx, sql(ctx), shareAs)).map((r) => project(table, r));
-      return {
-        rows: rows.length,
-        decision: rows.length > 0 ? 'processed' : 'no_games',
-        write: { table, rows },
-      };
-    },
+    rows: rows.length,
+    decision: rows.length > 0 ? 'processed' : 'no_games',
+    ...(details ? { details } : {}),
+    write: { table, rows },
   };
 }
 
 /**
- * The date's box rows, each with the player's earlier games of the season before it: how many, the last
+ * A processor whose rows for its dates come from one query (each row's date in `dateColumn`); the runner
+ * replaces each date with its rows. With a `shareAs` key the query may hold more columns, shared with another
+ * processor, and each takes its own.
+ */
+export function queryProcessor(
+  name: string,
+  sql: (ctx: AnyContext) => string,
+  shareAs?: string,
+  dateColumn = 'game_date',
+): Processor {
+  const definition = getProcessorDefinition(name);
+  if (definition.output.kind !== 'table') throw new Error(`${name} does not write a table`);
+  const table: TableSchema = definition.output.table;
+  return rangeProcessor(
+    definition,
+    async (ctx) => {
+      const rows = (await inputRows(ctx, sql(ctx), shareAs)).map((r) => project(table, r));
+      return new Map([...byDate(ctx.dates, rows, dateColumn)].map(([d, rs]) => [d, resultOf(table, rs)]));
+    },
+    shareAs ? (ctx) => void inputRows(ctx, sql(ctx), shareAs) : undefined,
+  );
+}
+
+/**
+ * Each date's box rows, each with the player's earlier games of the season before its date: how many, the last
  * date, and the latest 10 points and minutes (newest first), as one GROUP BY over the earlier rows.
  */
 export const playerGameSummaryProcessor = queryProcessor(
   'player_game_summary',
   (ctx) => {
     const d = ctx.warehouse.dialect;
+    const { list } = batchDates(d, datesOf(ctx));
     return `
     WITH today AS (
-      SELECT * FROM nba_raw.nbac_player_boxscore WHERE game_date = @date AND season = @season
+      SELECT * FROM nba_raw.nbac_player_boxscore WHERE game_date IN (${list}) AND season = @season
     ),
     earlier AS (
-      SELECT e.player_id, COUNT(*) AS games, MAX(e.game_date) AS last_date,
+      SELECT t.player_id, t.game_date AS day, COUNT(*) AS games, MAX(e.game_date) AS last_date,
              ${d.latestValues('e.points', 'e.game_date', 10)} AS points10,
              ${d.latestValues('e.minutes', 'e.game_date', 10)} AS minutes10
-        FROM nba_raw.nbac_player_boxscore AS e
-       WHERE e.season = @season AND e.game_date >= @season_start AND e.game_date < @date AND e.player_id IN (SELECT player_id FROM today)
-       GROUP BY e.player_id
+        FROM today AS t
+        JOIN (SELECT player_id, game_date, points, minutes FROM nba_raw.nbac_player_boxscore
+               WHERE season = @season AND game_date >= @season_start AND game_date < @to) AS e
+          ON e.player_id = t.player_id AND e.game_date < t.game_date
+       GROUP BY t.player_id, t.game_date
     )
     SELECT t.game_id, CAST(t.game_date AS STRING) AS game_date, t.season, t.season_type,
            t.player_id, t.player_name, t.team_abbr, t.opponent_team_abbr, t.is_home, t.win,
@@ -78,13 +128,13 @@ export const playerGameSummaryProcessor = queryProcessor(
            COALESCE(e.games, 0) + 1 AS season_games_played,
            ${d.dateDiffDays('t.game_date', 'e.last_date')} AS days_rest,
            COALESCE(${d.dateDiffDays('t.game_date', 'e.last_date')} = 1, FALSE) AS back_to_back
-      FROM today AS t LEFT JOIN earlier AS e ON e.player_id = t.player_id`;
+      FROM today AS t LEFT JOIN earlier AS e ON e.player_id = t.player_id AND e.day = t.game_date`;
   },
   'player_game_summary',
 );
 
 /**
- * Both team summaries of the date, from one query that the two processors share: each team's row beside
+ * Both team summaries of each date, from one query that the two processors share: each team's row beside
  * its opponent's row of the same game, with the team's previous 10 offensive ratings (its own earlier rows
  * of the season) and previous 15 defensive ratings (the earlier rows whose opponent it was: a team's
  * defensive rating in a game is its opponent's offensive rating).
@@ -92,31 +142,32 @@ export const playerGameSummaryProcessor = queryProcessor(
  * Pace is possessions per 48 minutes, the mean of both teams' possessions over the game's length. Player
  * minutes are rounded, so the game length is snapped to 48 plus 5 per overtime (nbac_team_boxscore.game_minutes).
  */
-function teamGameSummariesSql(ctx: ProcessorContext): string {
+export function teamGameSummariesSql(ctx: AnyContext): string {
   const d = ctx.warehouse.dialect;
-  const rating = '100 * points / (fga - oreb + tov + 0.44 * fta)';
+  const { list } = batchDates(d, datesOf(ctx));
+  const rating = '100 * e.points / (e.fga - e.oreb + e.tov + 0.44 * e.fta)';
+  const season = `(SELECT game_date, team_abbr, opponent_team_abbr, points, fga, oreb, tov, fta FROM nba_raw.nbac_team_boxscore
+               WHERE season = @season AND game_date >= @season_start AND game_date < @to)`;
   return `
     WITH t AS (
       SELECT game_id, game_date, season, season_type, team_abbr, opponent_team_abbr, points, fgm, fga, game_minutes,
              fga - oreb + tov + 0.44 * fta AS possessions
         FROM nba_raw.nbac_team_boxscore
-       WHERE game_date = @date AND season = @season
+       WHERE game_date IN (${list}) AND season = @season
     ),
     g AS (
       SELECT t.*, o.points AS opp_points, o.fgm AS opp_fgm, o.fga AS opp_fga, o.possessions AS opp_possessions
         FROM t JOIN t AS o ON o.game_id = t.game_id AND o.team_abbr = t.opponent_team_abbr
     ),
     offense AS (
-      SELECT team_abbr, ${d.latestValues(rating, 'game_date', 10)} AS ratings
-        FROM nba_raw.nbac_team_boxscore
-       WHERE season = @season AND game_date >= @season_start AND game_date < @date AND team_abbr IN (SELECT team_abbr FROM t)
-       GROUP BY team_abbr
+      SELECT t.team_abbr, t.game_date AS day, ${d.latestValues(rating, 'e.game_date', 10)} AS ratings
+        FROM t JOIN ${season} AS e ON e.team_abbr = t.team_abbr AND e.game_date < t.game_date
+       GROUP BY t.team_abbr, t.game_date
     ),
     defense AS (
-      SELECT opponent_team_abbr AS team_abbr, ${d.latestValues(rating, 'game_date', 15)} AS ratings
-        FROM nba_raw.nbac_team_boxscore
-       WHERE season = @season AND game_date >= @season_start AND game_date < @date AND opponent_team_abbr IN (SELECT team_abbr FROM t)
-       GROUP BY opponent_team_abbr
+      SELECT t.team_abbr, t.game_date AS day, ${d.latestValues(rating, 'e.game_date', 15)} AS ratings
+        FROM t JOIN ${season} AS e ON e.opponent_team_abbr = t.team_abbr AND e.game_date < t.game_date
+       GROUP BY t.team_abbr, t.game_date
     )
     SELECT g.game_id, CAST(g.game_date AS STRING) AS game_date, g.season, g.season_type, g.team_abbr,
            g.opponent_team_abbr, g.points, g.possessions,
@@ -128,8 +179,8 @@ function teamGameSummariesSql(ctx: ProcessorContext): string {
            100 * g.opp_points / g.opp_possessions AS def_rating,
            CASE WHEN g.opp_fga = 0 THEN 0 ELSE g.opp_fgm / g.opp_fga END AS opponent_fg_pct,
            ${d.avgOfFirst('x.ratings', 15)} AS def_rating_prev_15_avg
-      FROM g LEFT JOIN offense AS o ON o.team_abbr = g.team_abbr
-             LEFT JOIN defense AS x ON x.team_abbr = g.team_abbr`;
+      FROM g LEFT JOIN offense AS o ON o.team_abbr = g.team_abbr AND o.day = g.game_date
+             LEFT JOIN defense AS x ON x.team_abbr = g.team_abbr AND x.day = g.game_date`;
 }
 
 export const teamOffenseProcessor = queryProcessor(

@@ -1,30 +1,39 @@
-// Phase 4: for each game date, the state before that date's games for every rostered player of the teams
+// Phase 4: for each game date (a range of them in one pass), the state before that date's games for every rostered player of the teams
 // playing it: the daily cache, the composite factors, and the ML feature vector. Reads only earlier dates
 // of nba_analytics (game_date < the date) and the date's roster, so nothing of the date's games leaks in.
 
-import { daysBetween } from '../dates.js';
-import { inputRows, queryProcessor } from '../phase3/processors.js';
+import { daysBetween, type IsoDate } from '../dates.js';
+import { batchDates, byDate, inputRows, queryProcessor, resultOf, teamGameSummariesSql } from '../phase3/processors.js';
 import { getProcessorDefinition } from '../pipeline/definition.js';
-import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/processor.js';
+import {
+  datesOf,
+  type Processor,
+  type ProcessorContext,
+  type ProcessorResult,
+  type RangeContext,
+  rangeProcessor,
+} from '../pipeline/processor.js';
 import { mlFeatureStore, playerCompositeFactors, playerDailyCache } from '../schema/derived.js';
 import { FEATURE_VERSION, FEATURES_V1, featureColumn } from '../schema/features.js';
 import { qualifiedName, type Row, type TableSchema } from '../schema/table.js';
 import { clamp } from './factors.js';
 
-/** The teams playing the date, each with its opponent, and their players as of the date. */
-const rosterCte = `
+/** The teams playing each date of the run, each with its opponent, and their players as of that date. */
+function rosterCte(list: string): string {
+  return `
   playing AS (
-    SELECT home_team_abbr AS team, away_team_abbr AS opp, TRUE AS is_home FROM nba_raw.nbac_schedule
-     WHERE game_date = @date AND game_status = 'Final'
+    SELECT game_date AS day, home_team_abbr AS team, away_team_abbr AS opp, TRUE AS is_home FROM nba_raw.nbac_schedule
+     WHERE game_date IN (${list}) AND game_status = 'Final'
     UNION ALL
-    SELECT away_team_abbr AS team, home_team_abbr AS opp, FALSE AS is_home FROM nba_raw.nbac_schedule
-     WHERE game_date = @date AND game_status = 'Final'
+    SELECT game_date AS day, away_team_abbr AS team, home_team_abbr AS opp, FALSE AS is_home FROM nba_raw.nbac_schedule
+     WHERE game_date IN (${list}) AND game_status = 'Final'
   ),
   roster AS (
-    SELECT r.player_id, r.team_abbr, p.opp, p.is_home FROM nba_raw.espn_team_roster AS r
-      JOIN playing AS p ON p.team = r.team_abbr
-     WHERE r.roster_date = @date
+    SELECT p.day, r.player_id, r.team_abbr, p.opp, p.is_home FROM nba_raw.espn_team_roster AS r
+      JOIN playing AS p ON p.team = r.team_abbr AND p.day = r.roster_date
+     WHERE r.roster_date IN (${list})
   )`;
+}
 
 const STATS = [
   ['pts', 'points'],
@@ -62,97 +71,135 @@ function orderFreeAggregates(d: ProcessorContext['warehouse']['dialect']) {
   };
 }
 
-function phase4InputsSql(ctx: ProcessorContext): string {
+function phase4InputsSql(ctx: ProcessorContext | RangeContext): string {
   const d = ctx.warehouse.dialect;
   const agg = orderFreeAggregates(d);
+  const { list, days } = batchDates(d, datesOf(ctx));
   // Usage in whole hundredths (FGA + 0.44 FTA + TOV), so that its sums are exact.
   const usage = '(100 * s.fga + 44 * s.fta + 100 * s.tov)';
   const since = (n: number) => `(k.c${n} IS NULL OR s.game_date >= k.c${n})`;
-  const seasonBefore = `s.season = @season AND s.game_date >= @season_start AND s.game_date < @date
-         AND s.player_id IN (SELECT player_id FROM roster)`;
+  // The season's Phase 3 rows as each date of the run sees them: the committed ones of the dates the run does
+  // not compute, and the run's own, which are not committed yet (a Stage 3 batch commits once): the columns
+  // Phase 4 reads of player_game_summary are the box score's, and the team summaries are Phase 3's query over
+  // the run's dates. Each date then reads only the rows before it (\`< day\`), as a run of the date alone reads
+  // what the runs before it committed.
+  const committed = `season = @season AND game_date >= @season_start AND game_date < @to AND game_date NOT IN (${list})`;
   return `
-    WITH ${rosterCte},
+    WITH days AS (${days}),
+    ${rosterCte(list)},
+    pgs AS (
+      SELECT player_id, game_date, points, minutes, reb, ast, fga, fta, tov FROM nba_analytics.player_game_summary
+       WHERE ${committed}
+      UNION ALL
+      SELECT player_id, game_date, points, minutes, reb, ast, fga, fta, tov FROM nba_raw.nbac_player_boxscore
+       WHERE season = @season AND game_date IN (${list}) AND game_date < @to
+    ),
+    batch_teams AS (
+      SELECT team_abbr, ${d.asDate('b.game_date')} AS game_date, ${d.cast('b.def_rating', 'FLOAT64')} AS def_rating,
+             ${d.cast('b.pace', 'FLOAT64')} AS pace
+        FROM (${teamGameSummariesSql(ctx)}) AS b
+    ),
+    tdef AS (
+      SELECT team_abbr, game_date, def_rating FROM nba_analytics.team_defense_game_summary WHERE ${committed}
+      UNION ALL
+      SELECT team_abbr, game_date, def_rating FROM batch_teams
+    ),
+    toff AS (
+      SELECT team_abbr, game_date, pace FROM nba_analytics.team_offense_game_summary WHERE ${committed}
+      UNION ALL
+      SELECT team_abbr, game_date, pace FROM batch_teams
+    ),
+    rdays AS (SELECT DISTINCT player_id, day FROM roster),
     latest AS (
-      SELECT s.player_id, ${d.latestValues('s.game_date', 's.game_date', 30)} AS dates
-        FROM nba_analytics.player_game_summary AS s
-       WHERE ${seasonBefore}
-       GROUP BY s.player_id
+      SELECT r.player_id, r.day, ${d.latestValues('s.game_date', 's.game_date', 30)} AS dates
+        FROM rdays AS r JOIN pgs AS s ON s.player_id = r.player_id AND s.game_date < r.day
+       GROUP BY r.player_id, r.day
     ),
     k AS (
-      SELECT player_id, ${d.nthOf('dates', 5)} AS c5, ${d.nthOf('dates', 10)} AS c10, ${d.nthOf('dates', 30)} AS c30
+      SELECT player_id, day, ${d.nthOf('dates', 5)} AS c5, ${d.nthOf('dates', 10)} AS c10, ${d.nthOf('dates', 30)} AS c30
         FROM latest
     ),
     h AS (
-      SELECT s.player_id, COUNT(*) AS games,
+      SELECT k.player_id, k.day, COUNT(*) AS games,
              ${STATS.map(([stat, column]) => [`AVG(s.${column}) AS ${stat}_avg_season`, ...[5, 10, 30].map((n) => `AVG(CASE WHEN ${since(n)} THEN s.${column} END) AS ${stat}_avg_last_${n}`)].join(', ')).join(',\n             ')},
              ${agg.stddevSamp(`CASE WHEN ${since(30)} THEN s.points END`)} AS pts_std_last_30,
              CAST(MAX(s.game_date) AS STRING) AS last_game,
-             SUM(CASE WHEN s.game_date >= ${d.dateAddDays(d.asDate('@date'), -7)} THEN s.minutes ELSE 0 END) AS min7,
+             SUM(CASE WHEN s.game_date >= ${d.dateAddDays('k.day', -7)} THEN s.minutes ELSE 0 END) AS min7,
              ${agg.intMean(usage, 100)} AS usage_season,
              ${agg.intMean(`CASE WHEN ${since(5)} THEN ${usage} END`, 100)} AS usage_last5
-        FROM nba_analytics.player_game_summary AS s JOIN k ON k.player_id = s.player_id
-       WHERE ${seasonBefore}
-       GROUP BY s.player_id
+        FROM k JOIN pgs AS s ON s.player_id = k.player_id AND s.game_date < k.day
+       GROUP BY k.player_id, k.day
     ),
     opp_def AS (
-      SELECT team_abbr, ${d.latestValues('def_rating', 'game_date', 15)} AS ratings15
-        FROM nba_analytics.team_defense_game_summary WHERE season = @season AND game_date >= @season_start AND game_date < @date
-       GROUP BY team_abbr
+      SELECT dd.day, x.team_abbr, ${d.latestValues('x.def_rating', 'x.game_date', 15)} AS ratings15
+        FROM days AS dd JOIN tdef AS x ON x.game_date < dd.day
+       GROUP BY dd.day, x.team_abbr
     ),
     league AS (
-      SELECT ${agg.mean('def_rating')} AS league_def FROM nba_analytics.team_defense_game_summary
-       WHERE season = @season AND game_date >= @season_start AND game_date < @date
+      SELECT dd.day, ${agg.mean('x.def_rating')} AS league_def
+        FROM days AS dd JOIN tdef AS x ON x.game_date < dd.day GROUP BY dd.day
     ),
     pace AS (
-      SELECT team_abbr, ${agg.mean('pace')} AS pace FROM nba_analytics.team_offense_game_summary
-       WHERE season = @season AND game_date >= @season_start AND game_date < @date GROUP BY team_abbr
+      SELECT dd.day, x.team_abbr, ${agg.mean('x.pace')} AS pace
+        FROM days AS dd JOIN toff AS x ON x.game_date < dd.day GROUP BY dd.day, x.team_abbr
     ),
     league_pace AS (
-      SELECT ${agg.mean('pace')} AS league_pace FROM nba_analytics.team_offense_game_summary
-       WHERE season = @season AND game_date >= @season_start AND game_date < @date
+      SELECT dd.day, ${agg.mean('x.pace')} AS league_pace
+        FROM days AS dd JOIN toff AS x ON x.game_date < dd.day GROUP BY dd.day
     )
-    SELECT @date AS cache_date, @season AS season, r.player_id, r.team_abbr, r.opp, r.is_home,
+    SELECT CAST(r.day AS STRING) AS cache_date, @season AS season, r.player_id, r.team_abbr, r.opp, r.is_home,
            COALESCE(h.games, 0) AS games_played,
            ${STATS.flatMap(([stat]) => ['season', 'last_5', 'last_10', 'last_30'].map((w) => `h.${stat}_avg_${w}`)).join(', ')},
            h.pts_std_last_30, h.last_game, h.min7, h.usage_season, h.usage_last5,
            ${d.avgOfFirst('od.ratings15', 15)} AS def15, l.league_def,
            tp.pace AS team_pace, op.pace AS opp_pace, lp.league_pace
       FROM roster AS r
-      LEFT JOIN h ON h.player_id = r.player_id
-      LEFT JOIN opp_def AS od ON od.team_abbr = r.opp
-      LEFT JOIN pace AS tp ON tp.team_abbr = r.team_abbr
-      LEFT JOIN pace AS op ON op.team_abbr = r.opp
-      CROSS JOIN league AS l
-      CROSS JOIN league_pace AS lp`;
+      LEFT JOIN h ON h.player_id = r.player_id AND h.day = r.day
+      LEFT JOIN opp_def AS od ON od.team_abbr = r.opp AND od.day = r.day
+      LEFT JOIN pace AS tp ON tp.team_abbr = r.team_abbr AND tp.day = r.day
+      LEFT JOIN pace AS op ON op.team_abbr = r.opp AND op.day = r.day
+      LEFT JOIN league AS l ON l.day = r.day
+      LEFT JOIN league_pace AS lp ON lp.day = r.day`;
 }
 
 const PHASE4_INPUTS = 'phase4_inputs';
 
-export const playerDailyCacheProcessor = queryProcessor('player_daily_cache', phase4InputsSql, PHASE4_INPUTS);
+export const playerDailyCacheProcessor = queryProcessor(
+  'player_daily_cache',
+  phase4InputsSql,
+  PHASE4_INPUTS,
+  'cache_date',
+);
 
-/** A processor that queries its inputs and computes its rows in code (formulas read better in TypeScript). */
+/**
+ * A processor that queries its inputs for its dates and computes each date's rows in code (formulas read
+ * better in TypeScript).
+ */
 function computedProcessor(
   name: string,
-  sql: (ctx: ProcessorContext) => string,
-  compute: (input: readonly Row[], ctx: ProcessorContext) => { rows: Row[]; details?: Record<string, unknown> },
+  sql: (ctx: ProcessorContext | RangeContext) => string,
+  compute: (
+    input: readonly Row[],
+    date: IsoDate,
+    ctx: RangeContext,
+  ) => { rows: Row[]; details?: Record<string, unknown> },
   shareAs?: string,
 ): Processor {
   const definition = getProcessorDefinition(name);
   const table = (definition.output as { table: TableSchema }).table;
-  return {
+  return rangeProcessor(
     definition,
-    prefetch: shareAs ? (ctx) => void inputRows(ctx, sql(ctx), shareAs) : undefined,
-    async run(ctx): Promise<ProcessorResult> {
-      const input = await inputRows(ctx, sql(ctx), shareAs);
-      const { rows, details } = compute(input, ctx);
-      return {
-        rows: rows.length,
-        decision: rows.length > 0 ? 'processed' : 'no_games',
-        details: details ?? {},
-        write: { table, rows },
-      };
+    async (ctx) => {
+      const input = byDate(ctx.dates, await inputRows(ctx, sql(ctx), shareAs), 'cache_date');
+      const out = new Map<IsoDate, ProcessorResult>();
+      for (const [date, rows] of input) {
+        const computed = compute(rows, date, ctx);
+        out.set(date, resultOf(table, computed.rows, computed.details ?? {}));
+      }
+      return out;
     },
-  };
+    shareAs ? (ctx) => void inputRows(ctx, sql(ctx), shareAs) : undefined,
+  );
 }
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
@@ -161,9 +208,9 @@ const num = (v: unknown): number | null => (v === null || v === undefined ? null
 export const compositeFactorsProcessor = computedProcessor(
   'player_composite_factors',
   phase4InputsSql,
-  (input, ctx) => ({
+  (input, date, ctx) => ({
     rows: input.map((r) => {
-      const daysRest = r.last_game ? daysBetween(String(r.last_game), ctx.date) : null;
+      const daysRest = r.last_game ? daysBetween(String(r.last_game), date) : null;
       const backToBack = daysRest === 1;
       const min7 = Math.round(num(r.min7) ?? 0);
       const def15 = num(r.def15);
@@ -174,7 +221,7 @@ export const compositeFactorsProcessor = computedProcessor(
       const usageSeason = num(r.usage_season);
       const usageLast5 = num(r.usage_last5);
       return {
-        cache_date: ctx.date,
+        cache_date: date,
         season: ctx.season.label,
         player_id: Number(r.player_id),
         team_abbr: String(r.team_abbr),
@@ -196,15 +243,32 @@ export const compositeFactorsProcessor = computedProcessor(
 );
 
 /**
- * A table's rows for the date: those the date's own transaction just computed when there are some (Stage 3
+ * A table's rows for each date: those the run's own transaction just computed when there are some (Stage 3
  * runs the cache, the factors and the features in one commit), otherwise the committed ones.
  */
-async function rowsForDate(ctx: ProcessorContext, table: TableSchema): Promise<readonly Row[]> {
-  const pending = ctx.pending?.rowsOf(table, ctx.date);
-  if (pending) return pending;
-  return ctx.warehouse.query(`SELECT * FROM ${qualifiedName(table)} WHERE ${table.partitionColumn} = @date`, {
-    date: ctx.date,
-  });
+async function rowsForDates(ctx: RangeContext, table: TableSchema): Promise<Map<IsoDate, readonly Row[]>> {
+  const out = new Map<IsoDate, readonly Row[]>();
+  const unknown: IsoDate[] = [];
+  for (const date of ctx.dates) {
+    const pending = ctx.pending?.rowsOf(table, date);
+    if (pending) out.set(date, pending);
+    else unknown.push(date);
+  }
+  if (unknown.length > 0) {
+    const { list } = batchDates(ctx.warehouse.dialect, unknown);
+    const params = Object.fromEntries(unknown.map((d, i) => [`d${i}`, d]));
+    const rows = await ctx.warehouse.query(
+      `SELECT * FROM ${qualifiedName(table)} WHERE ${table.partitionColumn} IN (${list})`,
+      params,
+    );
+    for (const [d, rs] of byDate(
+      unknown,
+      rows.map((r) => ({ ...r, [table.partitionColumn]: String(r[table.partitionColumn]).slice(0, 10) })),
+      table.partitionColumn,
+    ))
+      out.set(d, rs);
+  }
+  return out;
 }
 
 /** Where each v1 feature comes from: the cache row, the factors row, or the date's schedule (is_home). */
@@ -220,71 +284,74 @@ for (const f of FEATURE_INPUTS) {
 }
 
 /**
- * Whether each team playing the date is the home team: from the date's shared Phase 4 inputs when the
- * cache and factors ran in the same transaction (no query), otherwise from the schedule.
+ * Whether each team playing each date is the home team: from the run's shared Phase 4 inputs when the cache
+ * and factors ran in the same transaction (no query), otherwise from the schedule.
  */
-async function homeTeams(ctx: ProcessorContext): Promise<Map<string, boolean>> {
-  const homeOf = new Map<string, boolean>();
+async function homeTeams(ctx: RangeContext): Promise<Map<IsoDate, Map<string, boolean>>> {
+  const homeOf = new Map<IsoDate, Map<string, boolean>>(ctx.dates.map((d) => [d, new Map()]));
   if (ctx.pending) {
     for (const r of await inputRows(ctx, phase4InputsSql(ctx), PHASE4_INPUTS)) {
-      homeOf.set(String(r.team_abbr), r.is_home === true);
+      homeOf.get(String(r.cache_date))?.set(String(r.team_abbr), r.is_home === true);
     }
     return homeOf;
   }
+  const { list } = batchDates(ctx.warehouse.dialect, ctx.dates);
   const games = await ctx.warehouse.query(
-    `SELECT home_team_abbr, away_team_abbr FROM nba_raw.nbac_schedule WHERE game_date = @date AND game_status = 'Final'`,
-    { date: ctx.date },
+    `SELECT CAST(game_date AS STRING) AS d, home_team_abbr, away_team_abbr FROM nba_raw.nbac_schedule
+      WHERE game_date IN (${list}) AND game_status = 'Final'`,
+    Object.fromEntries(ctx.dates.map((d, i) => [`d${i}`, d])),
   );
   for (const g of games) {
-    homeOf.set(String(g.home_team_abbr), true);
-    homeOf.set(String(g.away_team_abbr), false);
+    homeOf.get(String(g.d))?.set(String(g.home_team_abbr), true);
+    homeOf.get(String(g.d))?.set(String(g.away_team_abbr), false);
   }
   return homeOf;
 }
 
 /** The v1 feature vector: each feature from the cache and factors, or its documented default. */
-export const mlFeatureStoreProcessor: Processor = {
-  definition: getProcessorDefinition('ml_feature_store'),
-  async run(ctx): Promise<ProcessorResult> {
-    const cache = await rowsForDate(ctx, playerDailyCache);
-    const factors = new Map((await rowsForDate(ctx, playerCompositeFactors)).map((f) => [Number(f.player_id), f]));
-    const homeOf = await homeTeams(ctx);
-    let defaulted = 0;
-    const rows: Row[] = [];
-    // A player needs his cache row, his factors and his team's game of the date (an inner join of the three).
-    for (const c of cache) {
-      const f = factors.get(Number(c.player_id));
-      const home = homeOf.get(String(c.team_abbr));
-      if (!f || home === undefined) continue;
-      const row: Row = {
-        cache_date: ctx.date,
-        season: ctx.season.label,
-        player_id: Number(c.player_id),
-        team_abbr: String(c.team_abbr),
-        feature_version: FEATURE_VERSION,
-        history_games: Number(c.games_played ?? 0),
-      };
-      for (const feature of FEATURE_INPUTS) {
-        const raw =
-          feature.from === 'home' ? (home ? 1 : 0) : feature.from === 'cache' ? c[feature.name] : f[feature.name];
-        let v = raw === true ? 1 : raw === false ? 0 : num(raw);
-        if (feature.name === 'days_rest' && v !== null) v = Math.min(v, 30);
-        if (v === null || !Number.isFinite(v)) {
-          v = feature.defaultValue;
-          defaulted++;
+export const mlFeatureStoreProcessor: Processor = rangeProcessor(
+  getProcessorDefinition('ml_feature_store'),
+  async (ctx) => {
+    const caches = await rowsForDates(ctx, playerDailyCache);
+    const factorRows = await rowsForDates(ctx, playerCompositeFactors);
+    const homes = await homeTeams(ctx);
+    const out = new Map<IsoDate, ProcessorResult>();
+    for (const date of ctx.dates) {
+      const factors = new Map((factorRows.get(date) ?? []).map((f) => [Number(f.player_id), f]));
+      const homeOf = homes.get(date) ?? new Map<string, boolean>();
+      let defaulted = 0;
+      const rows: Row[] = [];
+      // A player needs his cache row, his factors and his team's game of the date (an inner join of the three).
+      for (const c of caches.get(date) ?? []) {
+        const f = factors.get(Number(c.player_id));
+        const home = homeOf.get(String(c.team_abbr));
+        if (!f || home === undefined) continue;
+        const row: Row = {
+          cache_date: date,
+          season: ctx.season.label,
+          player_id: Number(c.player_id),
+          team_abbr: String(c.team_abbr),
+          feature_version: FEATURE_VERSION,
+          history_games: Number(c.games_played ?? 0),
+        };
+        for (const feature of FEATURE_INPUTS) {
+          const raw =
+            feature.from === 'home' ? (home ? 1 : 0) : feature.from === 'cache' ? c[feature.name] : f[feature.name];
+          let v = raw === true ? 1 : raw === false ? 0 : num(raw);
+          if (feature.name === 'days_rest' && v !== null) v = Math.min(v, 30);
+          if (v === null || !Number.isFinite(v)) {
+            v = feature.defaultValue;
+            defaulted++;
+          }
+          row[feature.column] = v;
         }
-        row[feature.column] = v;
+        rows.push(row);
       }
-      rows.push(row);
+      out.set(date, resultOf(mlFeatureStore, rows, { featureVersion: FEATURE_VERSION, defaultedValues: defaulted }));
     }
-    return {
-      rows: rows.length,
-      decision: rows.length > 0 ? 'processed' : 'no_games',
-      details: { featureVersion: FEATURE_VERSION, defaultedValues: defaulted },
-      write: { table: mlFeatureStore, rows },
-    };
+    return out;
   },
-};
+);
 
 export const PHASE4_PROCESSORS: readonly Processor[] = [
   playerDailyCacheProcessor,

@@ -31,6 +31,24 @@ export interface ProcessorContext extends PipelinePorts {
   readonly pending?: PendingWrites;
 }
 
+/**
+ * A run over several game dates of one season at once (a Stage 3 batch), in order. Lookbacks still read,
+ * for each row, only the season's dates before the row's own date, so that a date's rows do not depend on
+ * which other dates share its batch.
+ */
+export interface RangeContext extends PipelinePorts {
+  readonly dates: readonly IsoDate[];
+  readonly season: Season;
+  readonly log: Logger;
+  /** As ProcessorContext.pending: the uncommitted writes of the runs before this one in the transaction. */
+  readonly pending?: PendingWrites;
+}
+
+/** The dates a context covers: a range context's, or the one date of a date's run. */
+export function datesOf(ctx: ProcessorContext | RangeContext): readonly IsoDate[] {
+  return 'dates' in ctx ? ctx.dates : [ctx.date];
+}
+
 export interface ProcessorResult {
   /** Rows written, or for Phase 1 the records fetched. */
   readonly rows: number;
@@ -44,9 +62,36 @@ export interface Processor {
   readonly definition: ProcessorDefinition;
   run(ctx: ProcessorContext): Promise<ProcessorResult>;
   /**
+   * Phases 3-4: the result of every date of a range, computed in one pass; `run` is this over the one date
+   * (there is one implementation). Every date of `ctx.dates` has a result (no_games when it has no rows).
+   */
+  runDates?(ctx: RangeContext): Promise<ReadonlyMap<IsoDate, ProcessorResult>>;
+  /**
    * Starts reading the processor's inputs ahead of its run, into `ctx.pending`'s shared loads, so that the
    * independent reads of a date run at the same time. Only for inputs no earlier processor of the same
    * transaction writes (a Phase 3 date reads nba_raw; Phase 4 reads nba_analytics before the date).
    */
-  prefetch?(ctx: ProcessorContext): void;
+  prefetch?(ctx: ProcessorContext | RangeContext): void;
+}
+
+/**
+ * A processor computed over a range of dates; a date's own run is the range of that date alone, so both
+ * paths run the same SQL and code.
+ */
+export function rangeProcessor(
+  definition: ProcessorDefinition,
+  runDates: (ctx: RangeContext) => Promise<ReadonlyMap<IsoDate, ProcessorResult>>,
+  prefetch?: (ctx: ProcessorContext | RangeContext) => void,
+): Processor {
+  return {
+    definition,
+    runDates,
+    ...(prefetch ? { prefetch } : {}),
+    async run(ctx) {
+      const { date, seasonType: _type, ...rest } = ctx;
+      const result = (await runDates({ ...rest, dates: [date] })).get(date);
+      if (!result) throw new Error(`${definition.name} returned no result for ${date}`);
+      return result;
+    },
+  };
 }

@@ -98,8 +98,24 @@ export class RunBatch implements PendingWrites {
     publish?: (() => Promise<unknown>) | undefined;
   }[] = [];
 
+  /** The items of each date, in order (a Stage 3 batch holds many dates; its checks ask by date). */
+  private byDate = new Map<string, RunBatch['items']>();
+
   add(record: RunRecord, write?: TableWrite, publish?: () => Promise<unknown>): void {
-    this.items.push({ record, write, publish });
+    const item = { record, write, publish };
+    this.items.push(item);
+    const onDate = this.byDate.get(record.dataDate);
+    if (onDate) onDate.push(item);
+    else this.byDate.set(record.dataDate, [item]);
+  }
+
+  private reindex(): void {
+    this.byDate = new Map();
+    for (const i of this.items) {
+      const onDate = this.byDate.get(i.record.dataDate);
+      if (onDate) onDate.push(i);
+      else this.byDate.set(i.record.dataDate, [i]);
+    }
   }
 
   get size(): number {
@@ -107,15 +123,16 @@ export class RunBatch implements PendingWrites {
   }
 
   rowsOf(table: TableSchema, date: string): readonly Row[] | undefined {
-    for (let i = this.items.length - 1; i >= 0; i--) {
-      const item = this.items[i];
-      if (item?.write?.table === table && item.record.dataDate === date) return item.write.rows;
+    const onDate = this.byDate.get(date) ?? [];
+    for (let i = onDate.length - 1; i >= 0; i--) {
+      const item = onDate[i];
+      if (item?.write?.table === table) return item.write.rows;
     }
     return undefined;
   }
 
   runsOn(date: string): readonly RunRecord[] {
-    return this.items.filter((i) => i.record.dataDate === date).map((i) => i.record);
+    return (this.byDate.get(date) ?? []).map((i) => i.record);
   }
 
   private readonly loaded = new Map<string, Promise<unknown>>();
@@ -140,6 +157,7 @@ export class RunBatch implements PendingWrites {
       append: [{ table: processorRunHistory, rows: items.map((i) => runRow(i.record)) }],
     });
     this.items = [];
+    this.byDate = new Map();
     for (const i of items) await i.publish?.();
   }
 
@@ -165,6 +183,7 @@ export class RunBatch implements PendingWrites {
         },
       };
     });
+    this.reindex();
     return withheld;
   }
 
@@ -175,6 +194,7 @@ export class RunBatch implements PendingWrites {
   async fail(warehouse: Warehouse, error: Error, finishedAt: Date): Promise<string[]> {
     const items = this.items;
     this.items = [];
+    this.byDate = new Map();
     const lost = items.filter((i) => i.record.status === 'success').map((i) => i.record.processorName);
     await warehouse.append(
       processorRunHistory,

@@ -1,13 +1,14 @@
-// Stage 3: Phase 3 then Phase 4, date by date in one process, strict mode, stopping at the first error and
-// resuming after a fix at the first date that is not complete. Refuses to start unless the gate passes. Asked to
-// stop, it lets the date in progress commit (or not at all) and starts no other.
+// Stage 3: Phase 3 then Phase 4, in batches of dates with date-by-date semantics, in one process, strict mode,
+// stopping at the first error and resuming after a fix at the first date that is not complete. Refuses to start
+// unless the gate passes. Asked to stop, it lets the batch in progress commit (or not at all) and starts no other.
 
 import type { Logger } from 'pino';
 import { CheckedWarehouse, checkDataOf } from '../checks/data.js';
 import { DependencyError } from '../checks/defensive.js';
-import { runPhases3And4 } from '../dateRun.js';
+import { type DateRunResult, runInBatch, stage3Processors } from '../dateRun.js';
 import type { IsoDate } from '../dates.js';
 import { oneLine } from '../errors.js';
+import type { ProcessorErrorFault } from '../faults.js';
 import { writeFileAtomic } from '../files.js';
 import { type GateResult, runGate } from '../gate.js';
 import { PROCESSORS } from '../pipeline/definition.js';
@@ -19,6 +20,12 @@ import { Phase4WaitError, Phase4Wakeups, runPhase3WithRemotePhase4 } from './pha
 
 /** Stage 3 checkpoints the warehouse after this many dates, and at its end. */
 export const STAGE3_CHECKPOINT_DATES = 30;
+
+/**
+ * Dates a Stage 3 batch computes and commits at once by default (measured with `npm run bench:stage3`; see
+ * README's benchmarks). 1 is date by date.
+ */
+export const STAGE3_BATCH_SIZE = 32;
 
 const STAGE3_PROCESSORS = PROCESSORS.filter((p) => p.phase === 3 || p.phase === 4).map((p) => p.name);
 
@@ -48,7 +55,8 @@ export interface Stage3Options {
   readonly summaryFile?: string;
   readonly strictMode?: boolean;
   readonly onDate?: (date: IsoDate, index: number, total: number, ms: number) => void | Promise<void>;
-  readonly onGate?: (gate: GateResult) => void;
+  /** Told the gate's result before any date runs (awaited). */
+  readonly onGate?: (gate: GateResult) => void | Promise<void>;
   /**
    * `inline` (default): this process runs Phase 4. `pubsub`: Phase 3's completions are published and
    * Stage 3 waits until run history shows Phase 4 done for the date (jobs/phase4-subscriber runs it).
@@ -67,6 +75,15 @@ export interface Stage3Options {
   readonly job?: string | null;
   /** Milliseconds for durations. @default performance.now */
   readonly now?: () => number;
+  /**
+   * The most dates computed and committed at once; each still succeeds, fails or is blocked on its own, as
+   * date by date (`1`). Batches grow from one date, doubling up to this size (1, 2, 4, ...), so that the
+   * first dates report soon and a signal or a stop early in the run costs little. pubsub mode runs date by
+   * date. @default STAGE3_BATCH_SIZE
+   */
+  readonly batchSize?: number;
+  /** Injected processor errors (a fault file's processorErrors). */
+  readonly processorErrors?: readonly ProcessorErrorFault[];
 }
 
 export interface Stage3Result {
@@ -98,19 +115,17 @@ export function completeAmong(runs: readonly LatestRun[], dates: readonly IsoDat
 }
 
 /**
- * Reads the date's runs from run history, after its commit. The next date's runs (its Phase 1-2 runs, which
- * its checks read next) come back in the same query.
+ * Reads the dates' runs from run history, after their commit, and returns the dates it shows complete. The
+ * next date's runs (its Phase 1-2 runs, which its checks read next) come back in the same query.
  */
 async function confirmedComplete(
   warehouse: PipelinePorts['warehouse'],
-  date: IsoDate,
+  dates: readonly IsoDate[],
   next: IsoDate | undefined,
-): Promise<boolean> {
-  const runs = (await checkDataOf(warehouse).latestRunsOn(next ? [date, next] : [date])).filter(
-    (r) => r.dataDate === date,
-  );
-  const ok = runs.filter((r) => STAGE3_PROCESSORS.includes(r.processorName) && r.status === 'success');
-  return ok.length === STAGE3_PROCESSORS.length;
+): Promise<Set<IsoDate>> {
+  if (dates.length === 0) return new Set();
+  const runs = await checkDataOf(warehouse).latestRunsOn(next ? [...dates, next] : dates);
+  return completeAmong(runs, dates);
 }
 
 /** The summary as written: a termination message holds at most 4096 bytes, so the error is cut, then the durations dropped. */
@@ -139,7 +154,7 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
   const dates = options.dates.map((d) => d.date);
   const base = { season: options.season, dates: dates.length };
   const gate = await runGate(ports.warehouse, [{ season: options.season, dates: options.dates }]);
-  options.onGate?.(gate);
+  await options.onGate?.(gate);
   if (!gate.passed) {
     const missing = [...new Set(gate.tables.flatMap((t) => t.missingDates))].sort();
     const summary: Stage3Summary = {
@@ -204,9 +219,17 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
   }
 
   async function runDates(): Promise<Stage3Result> {
-    for (const [i, date] of todo.entries()) {
+    const largest = remote ? 1 : Math.max(1, Math.trunc(options.batchSize ?? STAGE3_BATCH_SIZE));
+    let size = 1;
+    const processors = stage3Processors(options.processorErrors);
+    const runOptions = {
+      trigger: { command: 'backfill stage3', stage: 'stage3' },
+      strictMode: options.strictMode ?? true,
+      skipDownstreamTrigger: true,
+    };
+    for (let i = 0; i < todo.length; ) {
       if (options.signal?.aborted) {
-        // Between dates: everything through completedThrough committed, nothing after it began.
+        // Between batches: everything through completedThrough committed, nothing after it began.
         const summary: Stage3Summary = {
           ...base,
           status: 'interrupted',
@@ -220,67 +243,80 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
         writeSummary(options.summaryFile, summary);
         return { summary, gate, perDateMs };
       }
+      const chunk = todo.slice(i, i + size);
       const started = now();
-      const runOptions = {
-        trigger: { command: 'backfill stage3', stage: 'stage3' },
-        strictMode: options.strictMode ?? true,
-        skipDownstreamTrigger: true,
-      };
-      const dated = options.dateLog?.(date, first + i) ?? { log: log.child({ date }), close: () => {} };
-      let result: Awaited<ReturnType<typeof runPhases3And4>>;
+      const dated = chunk.map(
+        (date, j) => options.dateLog?.(date, first + i + j) ?? { log: log.child({ date }), close: () => {} },
+      );
+      const logOf = (date: IsoDate) => (dated[chunk.indexOf(date)] ?? dated[0])?.log ?? log;
+      let results: DateRunResult[];
       try {
-        result = remote
-          ? await runPhase3WithRemotePhase4(checked, dated.log, date, {
-              ...runOptions,
-              phase4: { timeoutMs: options.phase4TimeoutMs ?? 600_000, ...(wakeups ? { wakeups } : {}) },
-            })
-          : await runPhases3And4(checked, dated.log, date, runOptions);
+        results = remote
+          ? [
+              await runPhase3WithRemotePhase4(checked, logOf(chunk[0] as IsoDate), chunk[0] as IsoDate, {
+                ...runOptions,
+                phase4: { timeoutMs: options.phase4TimeoutMs ?? 600_000, ...(wakeups ? { wakeups } : {}) },
+              }),
+            ]
+          : await runInBatch(checked, logOf, chunk, processors, runOptions);
       } finally {
-        dated.close();
+        for (const d of dated) d.close();
       }
-      // No sleeps, no time windows: the date is done when run history says every processor succeeded.
-      const confirmed = result.ok && (await confirmedComplete(checked.warehouse, date, todo[i + 1]));
-      perDateMs.push(now() - started);
-      const durationMs = Math.round(perDateMs.at(-1) ?? 0);
-      const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
-      if (!confirmed) {
-        const f = result.failures[0];
-        const error = f?.error;
-        // The processor's own line carries the error's stack (core/runner.ts); this one says what it means.
-        log.error(
-          {
-            ...dateFields(date),
-            durationMs,
-            rows,
-            outcome: 'failed',
-            processor: f?.processor ?? null,
-            error: oneLine(error?.message ?? 'run history does not show every Phase 3-4 processor succeeded', 500),
-            retryLimitReached: true,
-          },
-          `date failed: retry limit reached (Stage 3 does not retry; fix the cause and run it again: it resumes at ${date})`,
-        );
-        const summary: Stage3Summary = {
-          ...base,
-          status: 'failed',
-          processed: i,
-          resumedFrom,
-          completedThrough,
-          failedDate: date,
-          processor: f?.processor ?? 'unknown',
-          check: error instanceof DependencyError || error instanceof Phase4WaitError ? error.check : 'error',
-          error: oneLine(error?.message ?? 'run history does not show every Phase 3-4 processor succeeded', 2000),
-          datesComplete: first + i,
-          msPerDate: whole(perDateMs.slice(0, -1)),
-        };
-        log.error({ summary }, 'stage 3 stopped');
-        writeSummary(options.summaryFile, summary);
-        return { summary, gate, perDateMs };
+      // No sleeps, no time windows: a date is done when run history says every processor succeeded.
+      const confirmed = await confirmedComplete(
+        checked.warehouse,
+        results.filter((r) => r.ok).map((r) => r.date),
+        todo[i + chunk.length],
+      );
+      // A batch's dates share its time evenly: they were computed together.
+      const each = (now() - started) / Math.max(1, results.length);
+      for (const [j, result] of results.entries()) {
+        const date = result.date;
+        perDateMs.push(each);
+        const durationMs = Math.round(each);
+        const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
+        if (!result.ok || !confirmed.has(date)) {
+          const f = result.failures[0];
+          const error = f?.error;
+          // The processor's own line carries the error's stack (core/runner.ts); this one says what it means.
+          log.error(
+            {
+              ...dateFields(date),
+              durationMs,
+              rows,
+              outcome: 'failed',
+              processor: f?.processor ?? null,
+              error: oneLine(error?.message ?? 'run history does not show every Phase 3-4 processor succeeded', 500),
+              retryLimitReached: true,
+            },
+            `date failed: retry limit reached (Stage 3 does not retry; fix the cause and run it again: it resumes at ${date})`,
+          );
+          const summary: Stage3Summary = {
+            ...base,
+            status: 'failed',
+            processed: i + j,
+            resumedFrom,
+            completedThrough,
+            failedDate: date,
+            processor: f?.processor ?? 'unknown',
+            check: error instanceof DependencyError || error instanceof Phase4WaitError ? error.check : 'error',
+            error: oneLine(error?.message ?? 'run history does not show every Phase 3-4 processor succeeded', 2000),
+            datesComplete: first + i + j,
+            msPerDate: whole(perDateMs.slice(0, -1)),
+          };
+          log.error({ summary }, 'stage 3 stopped');
+          writeSummary(options.summaryFile, summary);
+          return { summary, gate, perDateMs };
+        }
+        completedThrough = date;
+        log.info({ ...dateFields(date), durationMs, rows, outcome: 'succeeded' }, 'date complete');
+        // A long Stage 3 does not leave a season's work in the WAL until its end (a damaged WAL can lose it).
+        if ((i + j + 1) % STAGE3_CHECKPOINT_DATES === 0) await checkpoint();
+        await options.onDate?.(date, first + i + j, dates.length, each);
       }
-      completedThrough = date;
-      log.info({ ...dateFields(date), durationMs, rows, outcome: 'succeeded' }, 'date complete');
-      // A long Stage 3 does not leave a season's work in the WAL until its end (a damaged WAL can lose it).
-      if ((i + 1) % STAGE3_CHECKPOINT_DATES === 0) await checkpoint();
-      await options.onDate?.(date, first + i, dates.length, perDateMs.at(-1) ?? 0);
+      if (results.length === 0) throw new Error(`Stage 3 ran no date of the batch from ${chunk[0]}`);
+      i += results.length;
+      size = Math.min(largest, 2 * size);
     }
     const summary: Stage3Summary = {
       ...base,

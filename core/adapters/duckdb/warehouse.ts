@@ -421,17 +421,28 @@ export class DuckDbWarehouse implements Warehouse {
         await inTransaction(
           (sql) => this.conn.run(sql),
           async () => {
-            for (const r of change.replace) {
-              if ((await this.heldDates(r.table)).has(r.date)) {
+            // A Stage 3 batch replaces many dates of each table: one DELETE and one appender per table, the
+            // dates' rows in the order given (as commits of one date each would lay them out).
+            const byTable = new Map<TableSchema, (typeof change.replace)[number][]>();
+            for (const r of change.replace) byTable.set(r.table, [...(byTable.get(r.table) ?? []), r]);
+            for (const [table, replaces] of byTable) {
+              const held = await this.heldDates(table);
+              const stale = replaces.filter((r) => held.has(r.date)).map((r) => r.date);
+              if (stale.length === 1) {
                 // Prepared once per table, like the queries.
+                await this.writer.run(`DELETE FROM ${qualifiedName(table)} WHERE ${table.partitionColumn} = @date`, {
+                  date: stale[0] as string,
+                });
+              } else if (stale.length > 1) {
                 await this.writer.run(
-                  `DELETE FROM ${qualifiedName(r.table)} WHERE ${r.table.partitionColumn} = @date`,
-                  {
-                    date: r.date,
-                  },
+                  `DELETE FROM ${qualifiedName(table)} WHERE ${table.partitionColumn} IN (${stale.map((_, i) => `CAST(@d${i} AS DATE)`).join(', ')})`,
+                  Object.fromEntries(stale.map((d, i) => [`d${i}`, d])),
                 );
               }
-              await this.appendRows(r.table, sortByKey(r.table, r.rows));
+              await this.appendRows(
+                table,
+                replaces.flatMap((r) => sortByKey(table, r.rows)),
+              );
             }
             for (const a of change.append) await this.appendRows(a.table, a.rows);
           },
