@@ -10,7 +10,7 @@
 
 import { z } from 'zod';
 import { isIsoDate } from './dates.js';
-import { BadInputError, ProcessingError } from './errors.js';
+import { ProcessingError } from './errors.js';
 import { readJsonFile } from './files.js';
 import { PROCESSORS, RAW_SOURCES, type RawSourceName } from './pipeline/definition.js';
 import type { Processor } from './pipeline/processor.js';
