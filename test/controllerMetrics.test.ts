@@ -90,8 +90,9 @@ describe('the controller /metrics', () => {
           season: SEASON,
           dates,
           summaryFile,
-          // Every date takes 1.5 s on this clock (two readings per date).
+          // Every date takes 1.5 s on this clock (two readings per date: date by date, each its own batch).
           now: () => (clock += 1500),
+          batchSize: 1,
         },
       );
       const terminationMessage = readFileSync(summaryFile, 'utf8');
