@@ -2,9 +2,7 @@
 // adapter, answering over a Unix socket.
 
 import { connect, type Socket } from 'node:net';
-import type { Warehouse, WarehouseChange } from '../../core/ports/warehouse.js';
-import type { Row, SqlValue, TableSchema } from '../../core/schema/table.js';
-import { DUCKDB_DIALECT } from '../../core/sql/dialect.js';
+import { ForwardingWarehouse } from '../../core/adapters/local/ipcWarehouse.js';
 import { type FixtureReply, type FixtureRequest, onLines } from './fixtureProtocol.js';
 
 type Waiter = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -56,37 +54,18 @@ export class FixtureClient {
   }
 }
 
-export class RemoteWarehouse implements Warehouse {
+export class RemoteWarehouse extends ForwardingWarehouse {
   readonly description = 'duckdb (a fixture copy the mutation run serves)';
-  readonly dialect = DUCKDB_DIALECT;
 
   constructor(
     private readonly client: FixtureClient,
     private readonly handle: number,
-  ) {}
+  ) {
+    super();
+  }
 
-  private call<T>(method: string, args: unknown[]): Promise<T> {
+  protected call<T>(method: string, args: unknown[]): Promise<T> {
     return this.client.request<T>({ op: 'call', handle: this.handle, method, args });
-  }
-
-  ensureTables(tables: readonly TableSchema[]): Promise<void> {
-    return this.call('ensureTables', [tables]);
-  }
-
-  query(sql: string, params: Readonly<Record<string, SqlValue>> = {}): Promise<Row[]> {
-    return this.call('query', [sql, params]);
-  }
-
-  commit(change: WarehouseChange): Promise<void> {
-    return this.call('commit', [change]);
-  }
-
-  append(table: TableSchema, rows: readonly Row[]): Promise<void> {
-    return this.call('append', [table, rows]);
-  }
-
-  checkpoint(): Promise<void> {
-    return this.call('checkpoint', []);
   }
 
   /** Ends the connection: the server then closes and removes the copy, and a test does not wait for it. */

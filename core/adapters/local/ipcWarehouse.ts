@@ -29,39 +29,16 @@ export interface IpcChannel {
   on(event: 'message', listener: (message: unknown) => void): unknown;
 }
 
-export class IpcWarehouse implements Warehouse {
-  readonly description = 'ipc:parent (the local job runtime serves its warehouse)';
-  // The local runtime serves its embedded warehouse, which is DuckDB.
+/**
+ * A warehouse whose every call is answered elsewhere (by the local runtime, or in tests by a fixture server):
+ * subclasses say how a call travels.
+ */
+export abstract class ForwardingWarehouse implements Warehouse {
+  abstract readonly description: string;
+  // What answers is the embedded warehouse, which is DuckDB.
   readonly dialect = DUCKDB_DIALECT;
-  private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
-  constructor(private readonly channel: IpcChannel) {
-    channel.on('message', (m) => {
-      const reply = m as ReplyMessage;
-      if (reply?.type !== 'warehouse-reply') return;
-      const waiter = this.pending.get(reply.id);
-      if (!waiter) return;
-      this.pending.delete(reply.id);
-      if (reply.ok) waiter.resolve(reply.value);
-      else {
-        const err = new Error(reply.error?.message ?? 'warehouse call failed');
-        err.name = reply.error?.name ?? 'Error';
-        waiter.reject(err);
-      }
-    });
-  }
-
-  private call<T>(method: Method, args: unknown[]): Promise<T> {
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      const msg: CallMessage = { type: 'warehouse-call', id, method, args };
-      if (!this.channel.send(msg)) {
-        // send() returning false only means back-pressure; the message is still queued.
-      }
-    });
-  }
+  protected abstract call<T>(method: Method, args: unknown[]): Promise<T>;
 
   ensureTables(tables: readonly TableSchema[]): Promise<void> {
     return this.call('ensureTables', [tables]);
@@ -79,9 +56,45 @@ export class IpcWarehouse implements Warehouse {
     return this.call('append', [table, rows]);
   }
 
-  /** The parent's warehouse checkpoints (a pod's commits are the parent's). */
+  /** The answering warehouse checkpoints (the calls' commits are its own). */
   checkpoint(): Promise<void> {
     return this.call('checkpoint', []);
+  }
+
+  abstract close(): Promise<void>;
+}
+
+export class IpcWarehouse extends ForwardingWarehouse {
+  readonly description = 'ipc:parent (the local job runtime serves its warehouse)';
+  private nextId = 1;
+  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  constructor(private readonly channel: IpcChannel) {
+    super();
+    channel.on('message', (m) => {
+      const reply = m as ReplyMessage;
+      if (reply?.type !== 'warehouse-reply') return;
+      const waiter = this.pending.get(reply.id);
+      if (!waiter) return;
+      this.pending.delete(reply.id);
+      if (reply.ok) waiter.resolve(reply.value);
+      else {
+        const err = new Error(reply.error?.message ?? 'warehouse call failed');
+        err.name = reply.error?.name ?? 'Error';
+        waiter.reject(err);
+      }
+    });
+  }
+
+  protected call<T>(method: Method, args: unknown[]): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      const msg: CallMessage = { type: 'warehouse-call', id, method, args };
+      if (!this.channel.send(msg)) {
+        // send() returning false only means back-pressure; the message is still queued.
+      }
+    });
   }
 
   async close(): Promise<void> {
