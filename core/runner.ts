@@ -69,7 +69,7 @@ export async function runProcessor(
   try {
     const checks =
       def.dependencies.length > 0
-        ? await runDefensiveChecks(ports.warehouse, def, season, date, options.mode ?? 'backfill', options.batch)
+        ? await runDefensiveChecks(ports.warehouse, def, season, date, options.mode ?? 'backfill', options.batch, clock)
         : undefined;
     const checkDetails = checks && {
       window: { start: checks.window.start, end: checks.window.end },

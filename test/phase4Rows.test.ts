@@ -223,29 +223,59 @@ describe('Phase 4 rows against their formulas', () => {
 });
 
 describe('the freshness check of daily runs', () => {
+  const def = getProcessorDefinition('player_game_summary');
+  const date = DATES[0] as IsoDate;
+  const season = requireDateInSeason(date).season;
+  const DAY_MS = 86_400_000;
+  const stale = {
+    check: 'freshness',
+    message: 'upstream not refreshed in the last 24 hours: nbac_player_boxscore',
+    missingDates: [],
+    missingGames: [],
+  };
+  /** When the upstream's latest run on the date finished, read by DuckDB (ms since the epoch). */
+  const upstreamFinished = async () => {
+    const rows = await t.pristine(
+      `SELECT MAX(epoch_ms(finished_at)) AS ms FROM nba_reference.processor_run_history
+        WHERE processor_name = 'nbac_player_boxscore' AND data_date = CAST('${date}' AS DATE)`,
+    );
+    return Number(rows[0]?.ms);
+  };
+
+  it('backfill mode skips it, whatever the clock says', async () => {
+    const late = new Date((await upstreamFinished()) + 365 * DAY_MS);
+    const report = await runDefensiveChecks(t.adapters.warehouse, def, season, date, 'backfill', undefined, () => late);
+    expect(report.failures).toEqual([]);
+    expect(report.skipped).toEqual([
+      { check: 'freshness', reason: 'backfill mode loads history: freshness only applies to live daily runs' },
+    ]);
+  });
+
   it.each([
-    { name: 'backfill mode skips it', mode: 'backfill' as const },
-    { name: 'daily mode blocks on upstream runs older than a day', mode: 'daily' as const },
-  ])('$name', async ({ mode }) => {
-    const def = getProcessorDefinition('player_game_summary');
-    const date = DATES[0] as IsoDate;
-    const report = await runDefensiveChecks(t.adapters.warehouse, def, requireDateInSeason(date).season, date, mode);
-    // The fixture's runs are stamped in 2020.
-    if (mode === 'backfill') {
-      expect(report.failures).toEqual([]);
-      expect(report.skipped).toEqual([
-        { check: 'freshness', reason: 'backfill mode loads history: freshness only applies to live daily runs' },
-      ]);
-    } else {
-      expect(report.skipped).toEqual([]);
-      expect(report.failures).toEqual([
-        {
-          check: 'freshness',
-          message: 'upstream not refreshed in the last 24 hours: nbac_player_boxscore',
-          missingDates: [],
-          missingGames: [],
-        },
-      ]);
+    { name: 'a success exactly 24 hours old is fresh', after: DAY_MS, failures: [] },
+    { name: 'one millisecond more is stale', after: DAY_MS + 1, failures: [stale] },
+    { name: 'a success an hour old is fresh', after: 3_600_000, failures: [] },
+  ])('daily mode: $name', async ({ after, failures }) => {
+    const now = new Date((await upstreamFinished()) + after);
+    const report = await runDefensiveChecks(t.adapters.warehouse, def, season, date, 'daily', undefined, () => now);
+    expect(report.skipped).toEqual([]);
+    expect(report.failures).toEqual(failures);
+  });
+
+  it('daily mode: an upstream whose latest run failed is stale however recent', async () => {
+    const finished = await upstreamFinished();
+    const w = t.adapters.warehouse;
+    const mark = (status: string) =>
+      w.query(
+        `UPDATE nba_reference.processor_run_history SET status = '${status}'
+          WHERE processor_name = 'nbac_player_boxscore' AND data_date = CAST('${date}' AS DATE)`,
+      );
+    await mark('failed');
+    try {
+      const report = await runDefensiveChecks(w, def, season, date, 'daily', undefined, () => new Date(finished + 1));
+      expect(report.failures.find((f) => f.check === 'freshness')).toEqual(stale);
+    } finally {
+      await mark('success'); // the other cases read the fixture's successful runs
     }
   });
 });

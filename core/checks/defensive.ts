@@ -133,7 +133,8 @@ function previousDay(date: IsoDate): IsoDate {
 
 /**
  * Runs the checks of one processor and date and reports what failed; it never throws for a failed check.
- * `pending` is the uncommitted part of the run's transaction: what it wrote counts as present.
+ * `pending` is the uncommitted part of the run's transaction: what it wrote counts as present. `now` is the
+ * run's clock, which only the daily freshness check reads.
  */
 export async function runDefensiveChecks(
   warehouse: Warehouse,
@@ -142,6 +143,7 @@ export async function runDefensiveChecks(
   date: IsoDate,
   mode: RunMode,
   pending?: PendingWrites,
+  now: () => Date = () => new Date(),
 ): Promise<CheckReport> {
   const data = checkDataOf(warehouse);
   const schedule = await data.schedule(season.label);
@@ -217,7 +219,7 @@ export async function runDefensiveChecks(
       reason: 'backfill mode loads history: freshness only applies to live daily runs',
     });
   } else {
-    const stale = await staleUpstream(warehouse, writers, date);
+    const stale = await staleUpstream(warehouse, writers, date, now());
     if (stale.length > 0) {
       failures.push({
         check: 'freshness',
@@ -230,10 +232,18 @@ export async function runDefensiveChecks(
   return { window, failures, skipped };
 }
 
-/** For daily runs: upstream processors whose latest success on the date is older than a day. */
-async function staleUpstream(warehouse: Warehouse, writers: readonly string[], date: IsoDate): Promise<string[]> {
+/** A daily run's upstream is fresh when its latest success on the date finished at most this long ago. */
+export const FRESHNESS_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/** For daily runs: upstream processors whose latest run on the date failed or succeeded more than a day ago. */
+async function staleUpstream(
+  warehouse: Warehouse,
+  writers: readonly string[],
+  date: IsoDate,
+  now: Date,
+): Promise<string[]> {
   const runs = await latestRuns(warehouse, { start: date, end: date });
-  const dayAgo = Date.now() - 86_400_000;
+  const dayAgo = now.getTime() - FRESHNESS_WINDOW_MS;
   return writers.filter((w) => {
     const run = runs.find((r) => r.processorName === w);
     if (run?.status !== 'success') return true;
