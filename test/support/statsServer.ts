@@ -45,6 +45,11 @@ export interface Fault {
    */
   readonly truncateBody?: boolean;
   readonly delayMs?: number;
+  /**
+   * No answer at all: the request is held open until the client gives up and closes the connection, which
+   * the server then records in `abandoned`. A client that waited for the answer would wait forever.
+   */
+  readonly hang?: boolean;
   readonly body?: string;
   /** How many matching requests this fault answers. @default 1 */
   readonly times?: number;
@@ -60,6 +65,8 @@ export interface StatsServer {
   readonly url: string;
   /** Every request received, in arrival order, faulted or not. */
   readonly requests: readonly RecordedRequest[];
+  /** Paths of the requests whose client closed the connection before any answer (see `Fault.hang`). */
+  readonly abandoned: readonly string[];
   /** Appends faults to the queue; the first unexhausted fault matching a request answers it. */
   injectFaults(faults: readonly Fault[]): void;
   /** Fault uses not yet consumed, so a test can check its faults were actually hit. */
@@ -156,6 +163,7 @@ async function answer(source: StatsSource, url: URL): Promise<unknown> {
 
 export async function startStatsServer(source: StatsSource, options: StatsServerOptions = {}): Promise<StatsServer> {
   const requests: RecordedRequest[] = [];
+  const abandoned: string[] = [];
   const faults: { fault: Fault; left: number }[] = [];
   const timers = new Set<NodeJS.Timeout>();
 
@@ -182,6 +190,11 @@ export async function startStatsServer(source: StatsSource, options: StatsServer
     requests.push({ method: req.method ?? '', path, time: performance.now(), headers: req.headers });
     const fault = takeFault(path);
     void (async () => {
+      if (fault?.hang) {
+        await new Promise((resolve) => res.once('close', resolve));
+        abandoned.push(path);
+        return;
+      }
       if (fault?.delayMs) await delay(fault.delayMs);
       if (res.destroyed) return;
       if (fault && (fault.status !== undefined || fault.body !== undefined)) {
@@ -229,6 +242,7 @@ export async function startStatsServer(source: StatsSource, options: StatsServer
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    abandoned,
     injectFaults(more) {
       for (const fault of more) faults.push({ fault, left: fault.times ?? 1 });
     },
