@@ -46,3 +46,15 @@ export function fromNbaQueryDate(value: string): IsoDate | undefined {
   const iso = `${m[3]}-${m[1]}-${m[2]}`;
   return isIsoDate(iso) ? iso : undefined;
 }
+
+/**
+ * A timestamp the warehouse printed (`CAST(ts AS STRING)`), in a form that sorts as the time does. Both
+ * DuckDB and BigQuery drop a fraction's trailing zeros (`00:00:00` and `00:00:00.001`, `.5` and `.50001`), so
+ * the printed strings do not sort by time where one fraction is a prefix of the other; padded to nanoseconds
+ * they do.
+ */
+export function sortableTime(printed: unknown): string {
+  const s = String(printed);
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?(.*)$/.exec(s);
+  return m ? `${m[1]} ${m[2]}.${(m[3] ?? '').padEnd(9, '0')}${m[4]}` : s;
+}

@@ -1,6 +1,6 @@
 // Where a season's backfill stands, derived from observed facts: a pure function (no I/O, no clock).
 
-import type { IsoDate } from './dates.js';
+import { type IsoDate, sortableTime } from './dates.js';
 import { getSeason } from './pipeline/seasons.js';
 import { type DateSelection, type Plan, selectDates } from './plan.js';
 
@@ -153,7 +153,10 @@ export function seasonStatus(obs: SeasonObservation, sel: DateSelection): Season
   const remaining = dates.length - doneCount;
   const failure = obs.stage3Failures
     .filter((f) => selected.has(f.date) && !complete.has(f.date))
-    .sort((a, b) => (a.finishedAt < b.finishedAt ? 1 : a.finishedAt > b.finishedAt ? -1 : a.date < b.date ? -1 : 1))[0];
+    .sort((a, b) => {
+      const [x, y] = [sortableTime(a.finishedAt), sortableTime(b.finishedAt)];
+      return x < y ? 1 : x > y ? -1 : a.date < b.date ? -1 : 1;
+    })[0];
   const lastFailure = failure
     ? { date: failure.date, processor: failure.processor, check: failure.check, error: failure.error }
     : null;

@@ -2,13 +2,14 @@
 // box score rows, and the lookback window at N-1, N and N+1 earlier games (the bootstrap edge) on a
 // hand-made schedule.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ScheduledGame } from '../core/checks/data.js';
 import { COMPLETENESS_THRESHOLD, lookbackWindow, runDefensiveChecks } from '../core/checks/defensive.js';
 import type { IsoDate } from '../core/dates.js';
 import { getProcessorDefinition } from '../core/pipeline/definition.js';
 import { requireDateInSeason } from '../core/pipeline/seasons.js';
-import { nbacGamebookPlayerStats, nbacPlayerBoxscore } from '../core/schema/raw.js';
+import { type RunRecord, type RunStatus, recordRun } from '../core/runs/history.js';
+import { espnTeamRoster, nbacGamebookPlayerStats, nbacPlayerBoxscore } from '../core/schema/raw.js';
 import type { Row, TableSchema } from '../core/schema/table.js';
 import type { TestPipeline } from './support/adapters.js';
 import { LOADED_FIXTURE, openLoaded } from './support/loaded.js';
@@ -251,5 +252,149 @@ describe('lookbackWindow: the N-th previous game of each team playing the date, 
   ])('$name', ({ n, a, b, phase3, start, bootstrap }) => {
     const window = lookbackWindow(schedule(a, b), DATE, n, phase3);
     expect(window).toEqual({ start, end: phase3 ? DATE : '2021-12-14', bootstrap, teams: ['AAA', 'BBB'] });
+  });
+});
+
+describe('the gap and upstream-failure checks on real dates', () => {
+  // player_game_summary on 2021-10-22 reads the box scores of 2021-10-19..22 (every team in its bootstrap
+  // period); player_daily_cache on 2021-11-27 reads that date's rosters only (a date-scoped dependency).
+  const DATE: IsoDate = '2021-10-22';
+  const IN_WINDOW: IsoDate = '2021-10-20';
+  const AFTER: IsoDate = '2021-10-23';
+  const CACHE_DATE: IsoDate = '2021-11-27';
+  const summary = getProcessorDefinition('player_game_summary');
+  const cache = getProcessorDefinition('player_daily_cache');
+  const { season } = requireDateInSeason(DATE);
+  let t: TestPipeline;
+
+  // A private copy per case: the cases change rows and run history.
+  beforeEach(async () => {
+    t = await openLoaded(LOADED_FIXTURE);
+  });
+  afterEach(async () => t.dispose());
+
+  const gamesOn = async (date: IsoDate) =>
+    (
+      await t.adapters.warehouse.query(
+        `SELECT game_id, home_team_abbr AS home FROM nba_raw.nbac_schedule
+          WHERE game_date = CAST(@date AS DATE) AND game_status = 'Final' ORDER BY game_id`,
+        { date },
+      )
+    ).map((r) => ({ gameId: String(r.game_id), home: String(r.home) }));
+
+  /** Replaces a table's rows on a date with those the filter keeps. */
+  async function keepOnly(table: TableSchema, date: IsoDate, keep: (r: Row) => boolean): Promise<void> {
+    const rows = await t.adapters.warehouse.query(
+      `SELECT * EXCLUDE (${table.partitionColumn}), CAST(${table.partitionColumn} AS STRING) AS ${table.partitionColumn}
+         FROM ${table.dataset}.${table.name} WHERE ${table.partitionColumn} = CAST(@date AS DATE)`,
+      { date },
+    );
+    const kept = rows.filter(keep);
+    expect(kept.length).toBeLessThan(rows.length);
+    await t.adapters.warehouse.commit({ replace: [{ table, date, rows: kept }], append: [] });
+  }
+
+  const check = (def: typeof summary, date: IsoDate) =>
+    runDefensiveChecks(t.adapters.warehouse, def, season, date, 'backfill');
+
+  it('a game with one team missing on a window date is a gap, named with its date and game', async () => {
+    const games = (await Promise.all(['2021-10-19', '2021-10-20', '2021-10-21', DATE].map(gamesOn))).flat();
+    const lost = (await gamesOn(IN_WINDOW))[0] as { gameId: string; home: string };
+    await keepOnly(nbacPlayerBoxscore, IN_WINDOW, (r) => !(r.game_id === lost.gameId && r.team_abbr === lost.home));
+    const report = await check(summary, DATE);
+    expect(report.failures).toEqual([
+      {
+        check: 'gap_detection',
+        message: `missing dates in lookback window: ${IN_WINDOW} (nba_raw.nbac_player_boxscore: 1 of ${games.length} games missing, window 2021-10-19..${DATE})`,
+        missingDates: [IN_WINDOW],
+        missingGames: [lost.gameId],
+      },
+    ]);
+  });
+
+  it('the same loss on a date after the window is no gap', async () => {
+    const lost = (await gamesOn(AFTER))[0] as { gameId: string; home: string };
+    await keepOnly(nbacPlayerBoxscore, AFTER, (r) => !(r.game_id === lost.gameId && r.team_abbr === lost.home));
+    expect((await check(summary, DATE)).failures).toEqual([]);
+  });
+
+  it.each([
+    { name: 'on the date itself is a gap of that date', before: false, gap: true },
+    { name: 'on its previous game date is outside a date-scoped window', before: true, gap: false },
+  ])('a team missing from the rosters $name', async ({ before, gap }) => {
+    const games = await gamesOn(CACHE_DATE);
+    const team = (games[0] as { home: string }).home;
+    // The team's roster rows on its last earlier date, for the other case: a lookback would read them.
+    const earlier = await t.adapters.warehouse.query(
+      `SELECT CAST(MAX(roster_date) AS STRING) AS d FROM nba_raw.espn_team_roster
+        WHERE team_abbr = @team AND roster_date < CAST(@date AS DATE)`,
+      { team, date: CACHE_DATE },
+    );
+    const date = before ? String(earlier[0]?.d) : CACHE_DATE;
+    await keepOnly(espnTeamRoster, date, (r) => r.team_abbr !== team);
+    const report = await check(cache, CACHE_DATE);
+    const lostGames = games.filter((g) => g.home === team).map((g) => g.gameId);
+    expect(report.failures.filter((f) => f.check === 'gap_detection')).toEqual(
+      gap
+        ? [
+            {
+              check: 'gap_detection',
+              message: `missing dates in lookback window: ${CACHE_DATE} (nba_raw.espn_team_roster: ${lostGames.length} of ${games.length} games missing, window ${CACHE_DATE}..${CACHE_DATE})`,
+              missingDates: [CACHE_DATE],
+              missingGames: lostGames,
+            },
+          ]
+        : [],
+    );
+  });
+
+  const LATER = new Date(Date.UTC(2031, 0, 1));
+  const run = (processorName: string, dataDate: IsoDate, status: RunStatus, finishedAt: Date): RunRecord => ({
+    runId: `test-${processorName}-${dataDate}-${status}-${finishedAt.getTime()}`,
+    processorName,
+    phase: 2,
+    dataDate,
+    season: season.label,
+    status,
+    errorMessage: status === 'success' ? null : 'HTTP 503 from the stats API\n    at fetch (http.ts:1:1)',
+    rowsProcessed: 0,
+    decision: status === 'success' ? 'processed' : status,
+    attempt: 1,
+    startedAt: finishedAt,
+    finishedAt,
+    trigger: { command: 'test' },
+    strictMode: true,
+    details: {},
+  });
+
+  it.each([
+    { name: 'failed', status: 'failed' as const },
+    { name: 'blocked', status: 'blocked' as const },
+  ])('the box scores’ writer $name on a window date blocks, with its first error line', async ({ status }) => {
+    await recordRun(t.adapters.warehouse, run('nbac_player_boxscore', IN_WINDOW, status, LATER));
+    const report = await check(summary, DATE);
+    expect(report.failures).toEqual([
+      {
+        check: 'upstream_failure',
+        message: `nbac_player_boxscore ${status} on ${IN_WINDOW} (latest run: HTTP 503 from the stats API)`,
+        missingDates: [IN_WINDOW],
+        missingGames: [],
+      },
+    ]);
+  });
+
+  it.each([
+    {
+      name: 'a failure followed by a success',
+      runs: [
+        run('nbac_player_boxscore', IN_WINDOW, 'failed', LATER),
+        run('nbac_player_boxscore', IN_WINDOW, 'success', new Date(LATER.getTime() + 1)),
+      ],
+    },
+    { name: 'a failure after the window', runs: [run('nbac_player_boxscore', AFTER, 'failed', LATER)] },
+    { name: 'a failure of a processor not read', runs: [run('nbac_team_boxscore', IN_WINDOW, 'failed', LATER)] },
+  ])('no upstream failure for $name', async ({ runs }) => {
+    for (const r of runs) await recordRun(t.adapters.warehouse, r);
+    expect((await check(summary, DATE)).failures).toEqual([]);
   });
 });

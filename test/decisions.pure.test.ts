@@ -4,6 +4,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { CHECKS, type CheckFailure, DependencyError } from '../core/checks/defensive.js';
+import { sortableTime } from '../core/dates.js';
 import { formatGate, type GateResult, type RunProblem, type TableCoverage } from '../core/gate.js';
 import { PHASE3_PROCESSORS, queryProcessor } from '../core/phase3/processors.js';
 import { clamp, FACTOR_RANGES } from '../core/phase4/factors.js';
@@ -243,5 +244,25 @@ describe('the Phase 3 processors as the pipeline lists them', () => {
     expect(() => queryProcessor('nbac_team_game_log_scraper', () => 'SELECT 1')).toThrow(
       new Error('nbac_team_game_log_scraper does not write a table'),
     );
+  });
+});
+
+describe('sortableTime: printed timestamps in time order', () => {
+  // DuckDB and BigQuery print `CAST(ts AS STRING)` without a fraction's trailing zeros, so the strings alone
+  // put 00:00:00 after 00:00:00.001 (`|` and `+` sort after `.`) and .5 after .50001.
+  it.each([
+    { name: 'a whole second before a millisecond later', a: '2031-01-01 00:00:00', b: '2031-01-01 00:00:00.001' },
+    { name: 'a fraction before a longer one it prefixes', a: '2031-01-01 00:00:00.5', b: '2031-01-01 00:00:00.50001' },
+    { name: "BigQuery's zone suffix", a: '2031-01-01 00:00:00+00', b: '2031-01-01 00:00:00.000001+00' },
+    { name: 'an ISO string with T', a: '2031-01-01T23:59:59.999Z', b: '2031-01-02T00:00:00Z' },
+  ])('$name', ({ a, b }) => {
+    expect(sortableTime(a) < sortableTime(b)).toBe(true);
+    expect(sortableTime(b) < sortableTime(a)).toBe(false);
+  });
+
+  it('pads the fraction to nanoseconds and keeps what follows it', () => {
+    expect(sortableTime('2031-01-01 00:00:00.5+00')).toBe('2031-01-01 00:00:00.500000000+00');
+    expect(sortableTime('2031-01-01 00:00:00')).toBe('2031-01-01 00:00:00.000000000');
+    expect(sortableTime('not a time')).toBe('not a time');
   });
 });

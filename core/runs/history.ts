@@ -1,5 +1,6 @@
 // Run history: one row per processor run in nba_reference.processor_run_history, and reads of it.
 
+import { sortableTime } from '../dates.js';
 import type { Warehouse } from '../ports/warehouse.js';
 import { processorRunHistory } from '../schema/raw.js';
 import type { Row, TableSchema } from '../schema/table.js';
@@ -252,7 +253,8 @@ export async function latestRuns(
     const key = `${r.processor_name}|${r.data_date}`;
     const prev = latest.get(key);
     // Latest by finish time, then run id, so that two runs in the same instant still give one answer.
-    if (!prev || `${r.finished_at}|${r.run_id}` > `${prev.finished_at}|${prev.run_id}`) latest.set(key, r);
+    if (!prev || `${sortableTime(r.finished_at)}|${r.run_id}` > `${sortableTime(prev.finished_at)}|${prev.run_id}`)
+      latest.set(key, r);
   }
   return [...latest.values()]
     .sort((x, y) =>

@@ -10,7 +10,7 @@
 import type { Logger } from 'pino';
 import { CheckedWarehouse } from '../checks/data.js';
 import { type DateRunResult, type ProcessorFailure, runInOneCommit } from '../dateRun.js';
-import { type IsoDate, isIsoDate } from '../dates.js';
+import { type IsoDate, isIsoDate, sortableTime } from '../dates.js';
 import { BadInputError, messageOf, ProcessingError } from '../errors.js';
 import { processorsOfPhase } from '../pipeline/definition.js';
 import type { PipelinePorts } from '../pipeline/processor.js';
@@ -69,16 +69,16 @@ export async function phase4Progress(warehouse: Warehouse, date: IsoDate): Promi
   const latest = new Map<string, LatestRun>(runs.map((r) => [r.processorName, r]));
   const phase3 = PHASE3_NAMES.map((n) => latest.get(n));
   const phase3Complete = phase3.every((r) => r?.status === 'success');
-  // Finish times are compared as run history returns them: one engine writes them all in one format.
+  // Finish times are compared as times (the printed strings drop a fraction's trailing zeros).
   const phase3FinishedAt = phase3.reduce<string | null>(
-    (max, r) => (r && (max === null || r.finishedAt > max) ? r.finishedAt : max),
+    (max, r) => (r && (max === null || sortableTime(r.finishedAt) > sortableTime(max)) ? r.finishedAt : max),
     null,
   );
   const gaps: Phase4Gap[] = [];
   for (const processor of PHASE4_NAMES) {
     const run = latest.get(processor);
     if (!run) gaps.push({ processor, state: 'no_run' });
-    else if (phase3FinishedAt !== null && run.finishedAt < phase3FinishedAt) {
+    else if (phase3FinishedAt !== null && sortableTime(run.finishedAt) < sortableTime(phase3FinishedAt)) {
       gaps.push({ processor, state: 'older_than_phase3', finishedAt: run.finishedAt });
     } else if (run.status !== 'success') gaps.push({ processor, state: run.status, error: run.errorMessage });
   }

@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Config, podSettings } from '../config.js';
-import type { IsoDate } from '../dates.js';
+import { type IsoDate, sortableTime } from '../dates.js';
 import { messageOf } from '../errors.js';
 import { FileWriteError, writeFileAtomic } from '../files.js';
 import { parseIndexes } from '../jobs/indexes.js';
@@ -152,7 +152,7 @@ function failedRunOf(runs: readonly Row[], index: number, date: string): Row | u
   const last = Math.max(...mine.map((r) => Number(r.attempt)));
   const rank = (r: Row) => [
     r.status === 'failed' ? 0 : 1,
-    String(r.finished_at),
+    sortableTime(r.finished_at),
     Number(r.phase),
     String(r.processor_name),
     String(r.run_id),
