@@ -12,6 +12,7 @@ const FILES = [
   'test/controllerReconcile.test.ts',
   'test/validateChecks.test.ts',
   'test/report.test.ts',
+  'test/checkData.test.ts',
   'test/boundaries.checks.test.ts',
   'test/boundaries.gate.test.ts',
   'test/phase4Rows.test.ts',
