@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { configDefaults, defineConfig } from 'vitest/config';
 
 /**
@@ -15,6 +16,10 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // At least two test files at a time (vitest's default, one fewer than the cores, is one on a 2-core machine):
+    // most files spend much of their time waiting for a `backfill` child process, and files run side by side
+    // safely (temp folders, loopback ports, a Pub/Sub project each, a build lock).
+    maxWorkers: Math.max(2, availableParallelism() - 1),
     env: { METADATA_SERVER_DETECTION: 'none' },
   },
 });

@@ -10,6 +10,7 @@ import { BadInputError, exitCodeOf } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
 import { gamesOf, playerLogGaps } from '../core/phase2/coverage.js';
 import { SEASON_TYPE_PLAYOFFS, SEASON_TYPE_REGULAR } from '../core/pipeline/seasons.js';
+import type { Row } from '../core/schema/table.js';
 import { openTestPipeline } from './support/adapters.js';
 import { requestOf, startStatsServer } from './support/statsServer.js';
 import {
@@ -24,6 +25,11 @@ import {
 const fast = ['--retry-delay-ms', '0'];
 const DATE = '2021-11-07'; // 174 player rows, 7 games
 const oneDate = ['--season', '2021-22', '--start-date', DATE, '--end-date', DATE];
+
+/** Rows of a query on a workspace's warehouse, opened in this process (no `backfill query` process each time). */
+function sql(ws: Workspace, text: string): Promise<Row[]> {
+  return ws.withAdapters((a) => a.warehouse.query(text));
+}
 
 function writeFaults(ws: Workspace, corrupt: readonly { date: string; file: string; how: string }[]): string {
   const path = join(ws.dir, 'faults.json');
@@ -153,15 +159,17 @@ describe('a short or empty answer on reload of a loaded date (Stage 1, real data
       expect.objectContaining({ date: DATE, attempts: 1, exitCodes: [2], reason: 'PodFailurePolicy' }),
     ]);
     // The rule the case breaks is among the errors of the job's failed runs of the date.
-    const errors = await ws.query(
-      `SELECT error_message FROM nba_reference.processor_run_history
-        WHERE job_name = '${jobName}' AND status = 'failed' AND data_date = DATE '${DATE}'`,
-    );
+    const { errors, after } = await ws.withAdapters(async (a) => ({
+      errors: await a.warehouse.query(
+        `SELECT error_message FROM nba_reference.processor_run_history
+          WHERE job_name = '${jobName}' AND status = 'failed' AND data_date = DATE '${DATE}'`,
+      ),
+      after: await rawTableRows(a, [DATE]),
+    }));
     expect(
       errors.some((e) => c.says.every((s) => String(e.error_message).includes(s))),
       JSON.stringify(errors),
     ).toBe(true);
-    const after = await ws.withAdapters((a) => rawTableRows(a, [DATE]));
     expect(after).toEqual(before);
   });
 
@@ -192,13 +200,15 @@ describe('a date whose player log is bad, on a fresh warehouse', () => {
       const faults = writeFaults(ws, [{ date: DATE, file: 'playerGameLogs', how: 'negative-minutes' }]);
       const out = await ws.cli(['stage1', ...oneDate, ...fast, '--faults', faults]);
       expect(out.code, out.stderr).toBe(1);
-      const rows = await ws.withAdapters((a) => rawTableRows(a, [DATE]));
+      const { rows, runs } = await ws.withAdapters(async (a) => ({
+        rows: await rawTableRows(a, [DATE]),
+        runs: await a.warehouse.query(
+          `SELECT processor_name, status, error_message FROM nba_reference.processor_run_history
+            WHERE phase = 2 ORDER BY processor_name`,
+        ),
+      }));
       for (const [table, held] of Object.entries(rows)) expect(held, table).toEqual([]);
 
-      const runs = await ws.query(
-        `SELECT processor_name, status, error_message FROM nba_reference.processor_run_history
-          WHERE phase = 2 ORDER BY processor_name`,
-      );
       expect(runs.map((r) => [r.processor_name, r.status])).toEqual([
         ['espn_team_roster', 'blocked'],
         ['nbac_gamebook_player_stats', 'failed'],
@@ -253,7 +263,8 @@ describe('a rebuilt plan that loses a game of the committed plan', () => {
     expect(out.stderr).toContain('--accept-plan-changes');
     expect(out.stdout).not.toMatch(/== stage 1/);
     expect(readFileSync(planFile, 'utf8')).toBe(committed);
-    const touched = await ws.query(
+    const touched = await sql(
+      ws,
       `SELECT (SELECT COUNT(*) FROM nba_raw.nbac_schedule WHERE game_date = DATE '${LOST_DATE}') AS schedule,
               (SELECT COUNT(*) FROM nba_reference.processor_run_history WHERE data_date = DATE '${LOST_DATE}') AS runs,
               (SELECT COUNT(*) FROM nba_raw.nbac_schedule) AS others`,

@@ -33,6 +33,8 @@ async function stage3Through(ws: Workspace, end: string): Promise<void> {
 
 describe('Stage 3 split across runs', () => {
   let base: Workspace;
+  /** `base` after one uninterrupted Stage 3 through END. */
+  let whole: Workspace;
   let uninterrupted: Record<string, string>;
 
   beforeAll(async () => {
@@ -41,16 +43,15 @@ describe('Stage 3 split across runs', () => {
     cpSync(join(REPO_ROOT, 'plans'), join(base.dir, 'plans'), { recursive: true });
     const out = await base.cli(['stage1', ...selection, '--end-date', END, '--retry-delay-ms', '0']);
     expect(out.code, out.stdout + out.stderr).toBe(0);
-    const whole = copyOf(base);
-    try {
-      await stage3Through(whole, END);
-      uninterrupted = await whole.withAdapters((a) => tableHashes(a, [...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES]));
-    } finally {
-      whole.remove();
-    }
+    whole = copyOf(base);
+    await stage3Through(whole, END);
+    uninterrupted = await whole.withAdapters((a) => tableHashes(a, [...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES]));
   });
 
-  afterAll(() => base?.remove());
+  afterAll(() => {
+    base?.remove();
+    whole?.remove();
+  });
 
   it.each([
     { name: 'one stop early in the season (bootstrap period)', stops: ['2021-10-24'] },
@@ -107,9 +108,8 @@ describe('Stage 3 split across runs', () => {
     // The same Phase 3 rows stored in reverse order (as a re-run of earlier dates, a vacuum or a parallel scan
     // may leave them), then Phase 4 of the last dates computed again: order-dependent float aggregates
     // (STDDEV_SAMP, AVG of doubles) would change in the last bits.
-    const ws = copyOf(base);
+    const ws = copyOf(whole);
     try {
-      await stage3Through(ws, END);
       await ws.withAdapters(async (a) => {
         for (const t of ANALYTICS_TABLES) {
           const name = qualifiedName(t);

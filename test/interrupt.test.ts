@@ -41,6 +41,7 @@ function resumeArgs(stdout: string): string[] {
  */
 async function tableHashes(ws: Workspace, tables: readonly TableSchema[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
+  const queries: [string, string][] = [];
   for (const t of tables) {
     let from = `SELECT * FROM ${qualifiedName(t)}`;
     let order = [t.partitionColumn, ...t.key];
@@ -54,14 +55,21 @@ async function tableHashes(ws: Workspace, tables: readonly TableSchema[]): Promi
     } else if (t === backfillFailureLog) {
       from = `SELECT * EXCLUDE (recorded_at) FROM ${qualifiedName(t)}`;
     }
-    const [row] = await ws.query(
+    queries.push([
+      qualifiedName(t),
       `SELECT COUNT(*) AS n, md5(COALESCE(string_agg(CAST(t AS VARCHAR), chr(10) ORDER BY ${order
         .map((c) => `t.${c}`)
         .join(', ')}), '')) AS h FROM (${from}) AS t`,
-    );
-    out[qualifiedName(t)] = `${row?.n} rows, ${row?.h}`;
+    ]);
   }
-  return out;
+  // One open of the workspace's warehouse for every table, not one `backfill query` process per table.
+  return ws.withAdapters(async (a) => {
+    for (const [name, sql] of queries) {
+      const [row] = await a.warehouse.query(sql);
+      out[name] = `${row?.n} rows, ${row?.h}`;
+    }
+    return out;
+  });
 }
 
 const ALL_TABLES = [...RAW_TABLES, processorRunHistory, backfillFailureLog, ...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES];
@@ -201,22 +209,28 @@ describe('SIGTERM during Stage 1', () => {
     // The job status is written as usual; the interrupted date is not a failure (retry would not pick it up).
     const log = JSON.parse(readFileSync(join(ws.dir, '.backfill/logs/failures', `${jobs[0]}.json`), 'utf8'));
     expect(log).toMatchObject({ completedIndexes: '0-2', failedIndexes: '', failed: [] });
-    expect(await ws.query('SELECT COUNT(*) AS n FROM nba_reference.backfill_failure_log')).toEqual([{ n: 0 }]);
-    // Nothing of the interrupted date committed.
-    expect(
-      await ws.query(
-        `SELECT CAST(game_date AS VARCHAR) AS d FROM nba_raw.nbac_player_boxscore GROUP BY ALL ORDER BY d`,
-      ),
-    ).toEqual([{ d: '2021-10-19' }, { d: '2021-10-20' }, { d: '2021-10-21' }]);
-    expect(
-      await ws.query(`SELECT COUNT(*) AS n FROM nba_reference.processor_run_history WHERE data_date >= '2021-10-22'`),
-    ).toEqual([{ n: 0 }]);
+    await ws.withAdapters(async ({ warehouse }) => {
+      expect(await warehouse.query('SELECT COUNT(*) AS n FROM nba_reference.backfill_failure_log')).toEqual([{ n: 0 }]);
+      // Nothing of the interrupted date committed.
+      expect(
+        await warehouse.query(
+          `SELECT CAST(game_date AS VARCHAR) AS d FROM nba_raw.nbac_player_boxscore GROUP BY ALL ORDER BY d`,
+        ),
+      ).toEqual([{ d: '2021-10-19' }, { d: '2021-10-20' }, { d: '2021-10-21' }]);
+      expect(
+        await warehouse.query(
+          `SELECT COUNT(*) AS n FROM nba_reference.processor_run_history WHERE data_date >= '2021-10-22'`,
+        ),
+      ).toEqual([{ n: 0 }]);
+    });
 
     // The printed command loads the rest.
     const resumed = await ws.cli(resumeArgs(out.stdout));
     expect(resumed.code).toBe(0);
     expect(resumed.stdout).toMatch(/11 of 11 dates loaded, 0 failed/);
-    const dates = await ws.query(`SELECT COUNT(DISTINCT game_date) AS n FROM nba_raw.nbac_player_boxscore`);
+    const dates = await ws.withAdapters((a) =>
+      a.warehouse.query(`SELECT COUNT(DISTINCT game_date) AS n FROM nba_raw.nbac_player_boxscore`),
+    );
     expect(dates).toEqual([{ n: 14 }]);
   });
 });
@@ -261,9 +275,11 @@ describe('interrupted and killed runs, then the same command again', () => {
     expect(summary.processed).toBeGreaterThan(0);
     expect(summary.processed).toBeLessThan(14);
     // Every date through completedThrough is complete, and no date after it began (nothing partial).
-    const done = await ws.query(
-      `SELECT CAST(data_date AS VARCHAR) AS d, COUNT(DISTINCT processor_name) AS n
-         FROM nba_reference.processor_run_history WHERE phase >= 3 GROUP BY ALL ORDER BY d`,
+    const done = await ws.withAdapters((a) =>
+      a.warehouse.query(
+        `SELECT CAST(data_date AS VARCHAR) AS d, COUNT(DISTINCT processor_name) AS n
+           FROM nba_reference.processor_run_history WHERE phase >= 3 GROUP BY ALL ORDER BY d`,
+      ),
     );
     expect(done).toHaveLength(summary.processed);
     expect(done.at(-1)?.d).toBe(summary.completedThrough);

@@ -14,7 +14,13 @@ import { nbacPlayerBoxscore } from '../core/schema/raw.js';
 import { qualifiedName } from '../core/schema/table.js';
 import { runStage3 } from '../core/stages/stage3.js';
 import { openTestPipeline, type TestPipeline } from './support/adapters.js';
-import { createWorkspaceWithPlans, ensureBuilt, REPO_ROOT, type Workspace } from './support/workspace.js';
+import {
+  copyWorkspace,
+  createWorkspaceWithPlans,
+  ensureBuilt,
+  REPO_ROOT,
+  type Workspace,
+} from './support/workspace.js';
 
 const range = [
   '--season',
@@ -28,14 +34,41 @@ const range = [
 ];
 const fast = ['--retry-delay-ms', '0'];
 
-/** Every Phase 3-4 table, ordered, for comparing two runs. */
+/** Every Phase 3-4 table, ordered, for comparing two runs (one open of the warehouse for all of them). */
 async function derivedTables(ws: Workspace): Promise<Record<string, unknown[]>> {
-  const out: Record<string, unknown[]> = {};
-  for (const t of [...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES]) {
-    out[qualifiedName(t)] = await ws.query(`SELECT * FROM ${qualifiedName(t)} ORDER BY ALL`);
-  }
-  return out;
+  return ws.withAdapters(async (a) => {
+    const out: Record<string, unknown[]> = {};
+    for (const t of [...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES]) {
+      out[qualifiedName(t)] = await a.warehouse.query(`SELECT * FROM ${qualifiedName(t)} ORDER BY ALL`);
+    }
+    return out;
+  });
 }
+
+/**
+ * The range after Stage 1 (`loaded`) and after Stage 3 too (`whole`), each run once through the CLI for the
+ * tests below, which work on copies.
+ */
+let shared: Promise<{ loaded: Workspace; whole: Workspace }> | undefined;
+const made: Workspace[] = [];
+function loadedRange(): Promise<{ loaded: Workspace; whole: Workspace }> {
+  shared ??= (async () => {
+    await ensureBuilt();
+    const loaded = createWorkspaceWithPlans();
+    made.push(loaded);
+    const s1 = await loaded.cli(['stage1', ...range, ...fast]);
+    expect(s1.code, s1.stdout + s1.stderr).toBe(0);
+    const whole = copyWorkspace(loaded);
+    made.push(whole);
+    const s3 = await whole.cli(['stage3', ...range]);
+    expect(s3.code, s3.stdout + s3.stderr).toBe(0);
+    return { loaded, whole };
+  })();
+  return shared;
+}
+afterAll(() => {
+  for (const ws of made) ws.remove();
+});
 
 describe('backfill run', () => {
   it('stops at the gate on a Phase 2 gap, listing what is missing and the command to load it', async () => {
@@ -155,13 +188,9 @@ describe('Stage 3 after the gate', () => {
 
 describe('a killed Stage 3', () => {
   it('resumed, leaves the same tables as an uninterrupted run', async () => {
-    await ensureBuilt();
-    const killed = createWorkspaceWithPlans();
-    const whole = createWorkspaceWithPlans();
+    const { loaded, whole } = await loadedRange();
+    const killed = copyWorkspace(loaded);
     try {
-      for (const ws of [killed, whole]) expect((await ws.cli(['stage1', ...range, ...fast])).code).toBe(0);
-      expect((await whole.cli(['stage3', ...range])).code).toBe(0);
-
       // Kill the process once it has done some dates, mid-way through the range.
       const { spawn } = await import('node:child_process');
       const { CLI } = await import('./support/workspace.js');
@@ -187,7 +216,6 @@ describe('a killed Stage 3', () => {
       expect(await derivedTables(killed)).toEqual(await derivedTables(whole));
     } finally {
       killed.remove();
-      whole.remove();
     }
   });
 });
@@ -195,27 +223,25 @@ describe('a killed Stage 3', () => {
 describe('validation', () => {
   let ws: Workspace;
   beforeAll(async () => {
-    await ensureBuilt();
-    ws = createWorkspaceWithPlans();
-    expect((await ws.cli(['stage1', ...range, ...fast])).code).toBe(0);
-    expect((await ws.cli(['stage3', ...range])).code).toBe(0);
+    ws = copyWorkspace((await loadedRange()).whole);
     expect((await ws.cli(['validate', ...range])).code).toBe(0);
   });
   afterAll(() => ws.remove());
 
   it('fails on a planted NULL, a planted out-of-range value and a planted missing row, naming each', async () => {
-    const plant = async (sql: string) => expect((await ws.cli(['query', sql])).code).toBe(0);
-    await plant(
-      `UPDATE nba_analytics.player_game_summary SET pts_avg_last_5 = NULL
-        WHERE player_id = 201939 AND game_date = DATE '2021-11-08'`,
-    );
-    await plant(
-      `UPDATE nba_precompute.player_composite_factors SET fatigue_score = 150
-        WHERE player_id = 201939 AND cache_date = DATE '2021-11-08'`,
-    );
-    await plant(
-      `DELETE FROM nba_analytics.team_offense_game_summary WHERE team_abbr = 'BOS' AND game_date = DATE '2021-11-10'`,
-    );
+    await ws.withAdapters(async ({ warehouse }) => {
+      await warehouse.query(
+        `UPDATE nba_analytics.player_game_summary SET pts_avg_last_5 = NULL
+          WHERE player_id = 201939 AND game_date = DATE '2021-11-08'`,
+      );
+      await warehouse.query(
+        `UPDATE nba_precompute.player_composite_factors SET fatigue_score = 150
+          WHERE player_id = 201939 AND cache_date = DATE '2021-11-08'`,
+      );
+      await warehouse.query(
+        `DELETE FROM nba_analytics.team_offense_game_summary WHERE team_abbr = 'BOS' AND game_date = DATE '2021-11-10'`,
+      );
+    });
     const out = await ws.cli(['validate', ...range, '--report-dir', 'reports']);
     expect(out.code).toBe(1);
     expect(out.stdout).toMatch(/VALIDATION FAILED/);

@@ -182,6 +182,16 @@ export function createWorkspaceWithPlans(): Workspace {
   return ws;
 }
 
+/**
+ * A new workspace holding a copy of everything in `base` (warehouse, raw files, logs, plans): one CLI run's
+ * results shared by several tests, each free to change its own copy. No CLI process may be running in `base`.
+ */
+export function copyWorkspace(base: Workspace): Workspace {
+  const ws = createWorkspace();
+  cpSync(base.dir, ws.dir, { recursive: true });
+  return ws;
+}
+
 export function createWorkspace(): Workspace {
   const dir = mkdtempSync(join(tmpdir(), 'backfill-test-'));
   const ws: Workspace = {
