@@ -82,9 +82,12 @@ async function scrapedGameIds(ports: PipelinePorts, date: IsoDate): Promise<Set<
 /**
  * Loads the season's schedule: the team game log of every date of the season (one small request each),
  * then nbac_schedule for the dates that have games. Re-running gives the same schedule.
+ * The season's dates commit together at the end, in one transaction (a commit per date made planning cost
+ * seconds a season in commits alone); a date's scrape and schedule are in it together, or neither is.
  * Against a committed plan, a game the source no longer reports is refused (a source that loses a game
  * must not shrink the plan the gate checks against): the date's scrape and schedule are not committed, every
  * date is still scanned so that the error lists every vanished game, and the caller writes no plan file.
+ * A date that fails stops the load: the dates before it commit, with its failed run.
  */
 export async function loadSeasonSchedule(
   ports: PipelinePorts,
@@ -103,15 +106,17 @@ export async function loadSeasonSchedule(
   const gameDates: IsoDate[] = [];
   const vanished: PlanGame[] = [];
   const added: PlanGame[] = [];
+  const accepted = new RunBatch();
   for (const date of eachDate(start, end)) {
     // Off days between the regular season, play-in and playoffs belong to no range: nothing to fetch.
     if (date > season.regularSeason.end && date < season.playIn.start) continue;
-    // The date's scrape and schedule commit together, or not at all when the date is refused.
+    // The date's scrape and schedule join the season's commit together, or not at all when the date is refused.
     const batch = new RunBatch();
     const opts = { trigger, skipDownstreamTrigger: true, batch };
     const scraped = await runProcessor(ports, log, scraper, date, opts);
     if (!scraped.ok) {
-      await batch.commit(ports.warehouse);
+      accepted.absorb(batch);
+      await accepted.commit(ports.warehouse);
       throw new ProcessingError(`schedule load for ${season.label} stopped at ${date}: ${scraped.error.message}`, {
         cause: scraped.error,
       });
@@ -126,14 +131,18 @@ export async function loadSeasonSchedule(
     }
     // A date the plan had and the source no longer has is loaded as empty, so that it leaves the schedule.
     if (scraped.result.rows === 0 && before.size === 0) {
-      await batch.commit(ports.warehouse);
+      accepted.absorb(batch);
       continue;
     }
     const loaded = await runProcessor(ports, log, schedule, date, opts);
-    await batch.commit(ports.warehouse);
-    if (!loaded.ok) throw loaded.error;
+    accepted.absorb(batch);
+    if (!loaded.ok) {
+      await accepted.commit(ports.warehouse);
+      throw loaded.error;
+    }
     if (loaded.result.rows > 0) gameDates.push(date);
   }
+  await accepted.commit(ports.warehouse);
   if (vanished.length > 0 && !options.acceptPlanChanges) {
     const list = vanished.map((g) => `${g.date} ${g.gameId}`).join(', ');
     throw new BadInputError(

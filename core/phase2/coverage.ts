@@ -80,26 +80,60 @@ const keyOf = (row: Row, columns: readonly string[]) => columns.map((c) => Strin
 
 /**
  * Rule (d): the new rows of a date keep every game (and team) the table holds for it, so a source that
- * answers less than before cannot replace good rows. One small read per table and date.
+ * answers less than before cannot replace good rows. `guarded` is every table a guard of the date reads
+ * (the four of Phase 2): they are read in one query, shared by the date's processors in a batch.
  */
 export async function refuseLosses(
-  ctx: Pick<ProcessorContext, 'date' | 'warehouse'>,
+  ctx: Pick<ProcessorContext, 'date' | 'warehouse' | 'pending'>,
   held: HeldKey,
   rows: readonly Row[],
   location: string,
+  guarded: readonly HeldKey[] = [held],
 ): Promise<void> {
   const name = qualifiedName(held.table);
   const cols = held.columns.join(', ');
-  const existing = await ctx.warehouse.query(
-    `SELECT DISTINCT ${cols} FROM ${name} WHERE ${held.table.partitionColumn} = @date ORDER BY ${cols}`,
-    { date: ctx.date },
-  );
+  const tables = guarded.includes(held) ? guarded : [...guarded, held];
+  const load = () => heldKeys(ctx, tables);
+  const key = `phase2 held keys ${ctx.date} ${tables.map((g) => qualifiedName(g.table)).join(' ')}`;
+  const existing = (await (ctx.pending ? ctx.pending.shared(key, load) : load())).get(name) ?? [];
   if (existing.length === 0) return;
   const fresh = new Set(rows.map((r) => keyOf(r, held.columns)));
-  const lost = existing.map((r) => keyOf(r, held.columns)).filter((k) => !fresh.has(k));
+  const lost = existing.filter((k) => !fresh.has(k));
   if (lost.length === 0) return;
   throw new BadInputError(
     `${name} for ${ctx.date}: the new rows from ${location} lack ${lost.length} (${cols}) the table holds: ${lost.join('; ')}. The source answered less than it did before; the table keeps its rows. If the source has really dropped them, delete them from ${name} first.`,
     { where: location },
   );
+}
+
+/**
+ * The distinct keys each table holds for the date, ordered by its key columns, as keyOf writes them: one
+ * UNION ALL over the tables, each row naming its table, its key columns as k0, k1, ... (NULL past its own).
+ */
+async function heldKeys(
+  ctx: Pick<ProcessorContext, 'date' | 'warehouse'>,
+  guarded: readonly HeldKey[],
+): Promise<Map<string, string[]>> {
+  const width = Math.max(...guarded.map((g) => g.columns.length));
+  const ks = Array.from({ length: width }, (_, i) => `k${i}`);
+  const selects = guarded.map((g, t) => {
+    const keys = ks.map(
+      (k, i) => `${i < g.columns.length ? `CAST(${g.columns[i]} AS STRING)` : 'CAST(NULL AS STRING)'} AS ${k}`,
+    );
+    return `SELECT DISTINCT ${t} AS t, ${keys.join(', ')} FROM ${qualifiedName(g.table)} WHERE ${g.table.partitionColumn} = @date`;
+  });
+  const rows = await ctx.warehouse.query(`${selects.join('\nUNION ALL\n')}\nORDER BY t, ${ks.join(', ')}`, {
+    date: ctx.date,
+  });
+  const out = new Map<string, string[]>(guarded.map((g) => [qualifiedName(g.table), []]));
+  for (const r of rows) {
+    const g = guarded[Number(r.t)] as HeldKey;
+    (out.get(qualifiedName(g.table)) as string[]).push(
+      ks
+        .slice(0, g.columns.length)
+        .map((k) => String(r[k]))
+        .join(' '),
+    );
+  }
+  return out;
 }

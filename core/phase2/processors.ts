@@ -10,7 +10,7 @@ import type { Processor, ProcessorContext, ProcessorResult } from '../pipeline/p
 import { seasonTypeOfGameId } from '../pipeline/seasons.js';
 import { playerLogSeasonTypesOf } from '../ports/source.js';
 import { duplicateKeys, qualifiedName, type Row, type TableSchema } from '../schema/table.js';
-import { gamesOf, playerLogGaps, refuseLosses, requirePlayerLogCoverage } from './coverage.js';
+import { gamesOf, type HeldKey, playerLogGaps, refuseLosses, requirePlayerLogCoverage } from './coverage.js';
 import { readGameLogRecords, readRawFile } from './rawFiles.js';
 import { invalid, PlayerLogRecord, RosterFile, TeamLogRecord, validateGameLog } from './records.js';
 
@@ -20,6 +20,9 @@ interface Built {
   /** The raw file the rows come from, for naming it when the rows are refused. */
   readonly location?: string;
 }
+
+/** Every table a Phase 2 guard protects (refuseLosses): a date reads what they hold in one query. */
+const GUARDED: HeldKey[] = [];
 
 /**
  * Wraps a row builder with the key check; the runner then replaces the date atomically. With `keep`, the
@@ -33,6 +36,8 @@ function tableProcessor(
   const definition = getProcessorDefinition(name);
   if (definition.output.kind !== 'table') throw new Error(`${name} does not write a table`);
   const table: TableSchema = definition.output.table;
+  const held: HeldKey | undefined = keep && { table, columns: keep };
+  if (held) GUARDED.push(held);
   return {
     definition,
     async run(ctx: ProcessorContext): Promise<ProcessorResult> {
@@ -43,7 +48,7 @@ function tableProcessor(
           `${qualifiedName(table)} for ${ctx.date}: duplicate rows for ${dups.slice(0, 5).join('; ')}`,
         );
       }
-      if (keep) await refuseLosses(ctx, { table, columns: keep }, rows, location ?? 'the source');
+      if (held) await refuseLosses(ctx, held, rows, location ?? 'the source', GUARDED);
       return {
         rows: rows.length,
         decision: rows.length > 0 ? 'processed' : 'no_games',
@@ -99,7 +104,15 @@ function statsSignature(r: TeamLogRecord): string {
  * The date's team rows, with identical duplicates dropped: the 2023-24 playoff totals repeat 11 games
  * whose rows differ only in rank columns (SOURCE.md, quirk 10). Duplicates that disagree are bad input.
  */
-async function teamRecords(
+function teamRecords(
+  ctx: ProcessorContext,
+): Promise<{ rows: TeamLogRecord[]; deduplicated: number; location: string }> {
+  // The schedule and the team box scores of a date read them: once per batch.
+  const load = () => validTeamRecords(ctx);
+  return ctx.pending ? ctx.pending.shared(`phase2 team records ${ctx.date}`, load) : load();
+}
+
+async function validTeamRecords(
   ctx: ProcessorContext,
 ): Promise<{ rows: TeamLogRecord[]; deduplicated: number; location: string }> {
   const { location, records } = await readGameLogRecords(ctx, 'teamGameLogs');
@@ -141,7 +154,21 @@ function sidesOf(rows: readonly { GAME_ID: string; MATCHUP: string }[], location
   return sides;
 }
 
-function gameColumns(ctx: ProcessorContext, gameId: string): Row {
+/** gameColumns of a game, built once per game of the date. */
+function gameOf(ctx: ProcessorContext, games: Map<string, GameColumns>, gameId: string): GameColumns {
+  let game = games.get(gameId);
+  if (!game) games.set(gameId, (game = gameColumns(ctx, gameId)));
+  return game;
+}
+
+interface GameColumns {
+  readonly game_id: string;
+  readonly game_date: string;
+  readonly season: string;
+  readonly season_type: string;
+}
+
+function gameColumns(ctx: ProcessorContext, gameId: string): GameColumns {
   return {
     game_id: gameId,
     game_date: ctx.date,
@@ -159,7 +186,11 @@ export const scheduleProcessor = tableProcessor('nbac_schedule', async (ctx) => 
   const { rows: teams, deduplicated, location } = await teamRecords(ctx);
   const sides = sidesOf(teams, location);
   const byGame = new Map<string, TeamLogRecord[]>();
-  for (const t of teams) byGame.set(t.GAME_ID, [...(byGame.get(t.GAME_ID) ?? []), t]);
+  for (const t of teams) {
+    const pair = byGame.get(t.GAME_ID);
+    if (pair) pair.push(t);
+    else byGame.set(t.GAME_ID, [t]);
+  }
   const problems: string[] = [];
   const rows: Row[] = [];
   for (const [gameId, pair] of byGame) {
@@ -208,10 +239,17 @@ export const playerBoxscoreProcessor = tableProcessor(
   'nbac_player_boxscore',
   async (ctx) => {
     const { players, location } = await coveredPlayerRecords(ctx);
+    const games = new Map<string, GameColumns>();
     const rows = players.map((p): Row => {
       const side = parseMatchup(p.MATCHUP) as Side;
+      const game = gameOf(ctx, games, p.GAME_ID);
+      // Every column written out, not spread from the game's: a spread row is built key by key (a measured
+      // third of the date's Phase 2 time).
       return {
-        ...gameColumns(ctx, p.GAME_ID),
+        game_id: game.game_id,
+        game_date: game.game_date,
+        season: game.season,
+        season_type: game.season_type,
         player_id: p.PLAYER_ID,
         player_name: p.PLAYER_NAME,
         team_id: p.TEAM_ID,
@@ -256,17 +294,22 @@ export const gamebookProcessor = tableProcessor(
   'nbac_gamebook_player_stats',
   async (ctx) => {
     const { players, location } = await coveredPlayerRecords(ctx);
-    const rows = players.map(
-      (p): Row => ({
-        ...gameColumns(ctx, p.GAME_ID),
+    const games = new Map<string, GameColumns>();
+    const rows = players.map((p): Row => {
+      const game = gameOf(ctx, games, p.GAME_ID);
+      return {
+        game_id: game.game_id,
+        game_date: game.game_date,
+        season: game.season,
+        season_type: game.season_type,
         player_id: p.PLAYER_ID,
         player_name: p.PLAYER_NAME,
         team_abbr: p.TEAM_ABBREVIATION,
         player_status: 'active',
         minutes: p.MIN,
         played_under_30s: p.MIN === 0,
-      }),
-    );
+      };
+    });
     return { rows, location, details: { underThirtySeconds: rows.filter((r) => r.played_under_30s).length } };
   },
   GAME_TEAMS,
@@ -318,7 +361,9 @@ export const teamBoxscoreProcessor = tableProcessor(
     const groups = new Map<string, PlayerLogRecord[]>();
     for (const p of players) {
       const k = `${p.GAME_ID}|${p.TEAM_ABBREVIATION}`;
-      groups.set(k, [...(groups.get(k) ?? []), p]);
+      const group = groups.get(k);
+      if (group) group.push(p);
+      else groups.set(k, [p]);
     }
     const rows: Row[] = [];
     for (const [k, group] of groups) {

@@ -38,11 +38,23 @@ export async function readRawFile(ctx: ProcessorContext, source: RawSourceName):
   }
 }
 
-/** A game-log file's records, keyed by header; rows whose length disagrees with the headers are bad input. */
-export async function readGameLogRecords(
+/**
+ * A game-log file's records, keyed by header; rows whose length disagrees with the headers are bad input.
+ * Four processors of a date read its team log: in a batch they share one read and parse (the records are
+ * read-only to them), and a bad file fails each of them with the same error, as separate reads would.
+ */
+export function readGameLogRecords(
   ctx: ProcessorContext,
   source: 'teamGameLogs' | 'playerGameLogs',
-): Promise<{ location: string; records: Record<string, unknown>[] }> {
+): Promise<{ location: string; records: readonly Record<string, unknown>[] }> {
+  const load = () => parseGameLogRecords(ctx, source);
+  return ctx.pending ? ctx.pending.shared(`phase2 records ${source} ${ctx.date}`, load) : load();
+}
+
+async function parseGameLogRecords(
+  ctx: ProcessorContext,
+  source: 'teamGameLogs' | 'playerGameLogs',
+): Promise<{ location: string; records: readonly Record<string, unknown>[] }> {
   const { location, body } = await readRawFile(ctx, source);
   const parsed = StatsResponseShape.safeParse(body);
   if (!parsed.success) {

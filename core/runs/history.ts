@@ -110,6 +110,13 @@ export class RunBatch implements PendingWrites {
     else this.byDate.set(record.dataDate, [item]);
   }
 
+  /** Moves every run of `other` (a date's, once it is accepted) into this batch, after its own. */
+  absorb(other: RunBatch): void {
+    for (const i of other.items) this.add(i.record, i.write, i.publish);
+    other.items = [];
+    other.byDate = new Map();
+  }
+
   private reindex(): void {
     this.byDate = new Map();
     for (const i of this.items) {

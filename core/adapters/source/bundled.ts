@@ -1,6 +1,6 @@
 // The default Phase 1 source: the vendored real NBA.com box scores, answering as the stats API would.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseCsvRecords } from '../../csv.js';
@@ -97,13 +97,44 @@ function rowsBetween(table: Table, from: IsoDate, to: IsoDate): Cell[][] {
 }
 
 interface SeasonData {
+  /** The files' sizes and modification times when read: a changed file is read again. */
+  fingerprint: string;
   players: Table;
   /** Regular-season team rows, summed from the player rows as NBA.com's team log sums them. */
   teams: Table;
   /** Playoff team rows from source N, *_RANK and AVAILABLE_FLAG columns dropped, duplicates kept. */
   playoffTeams: Table | undefined;
-  /** Per player: appearances sorted by date, for rosters. */
-  appearances: Map<number, { date: IsoDate; team: string; name: string }[]>;
+  /** Per player, for rosters; built on the first roster asked (planning asks none). */
+  appearances?: Map<number, Appearances>;
+}
+
+/**
+ * A player's appearances sorted by date, as columns; `withTeam[i]` counts the appearances up to and including
+ * i for the team of i, so a roster as of a date is a binary search per player, not a scan of his season.
+ */
+interface Appearances {
+  dates: IsoDate[];
+  teams: string[];
+  names: string[];
+  withTeam: number[];
+}
+
+function seasonFiles(dir: string, label: string): { players: string; playoffTeams: string } {
+  return {
+    players: join(dir, 'player_box', `player_game_logs_${label}_regular.csv.gz`),
+    playoffTeams: join(dir, 'team_box', `team_game_totals_${label}_playoffs.csv.gz`),
+  };
+}
+
+/** Size and modification time of the season's files (a missing playoff file is part of it). */
+function fingerprintOf(dir: string, label: string): string {
+  const files = seasonFiles(dir, label);
+  return [files.players, files.playoffTeams]
+    .map((f) => {
+      const st = statSync(f, { throwIfNoEntry: false });
+      return st ? `${st.size}:${st.mtimeMs}` : 'none';
+    })
+    .join('|');
 }
 
 /**
@@ -130,7 +161,8 @@ function readGzCsv(path: string, drop: (h: string) => boolean = () => false): Ta
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
 function sumTeams(players: Table): Table {
-  const ix = (h: string) => players.headers.indexOf(h);
+  const at = new Map(players.headers.map((h, i) => [h, i]));
+  const ix = (h: string) => at.get(h) ?? -1;
   const groups = new Map<string, Cell[][]>();
   for (const r of players.rows) {
     const key = `${r[ix('GAME_ID')]}|${r[ix('TEAM_ID')]}`;
@@ -141,9 +173,10 @@ function sumTeams(players: Table): Table {
   const rows: Cell[][] = [];
   const totals = new Map<string, Record<string, number>>();
   const pointsByGame = new Map<string, number[]>();
+  const summed = [...COUNTING_STATS, 'MIN'].map((h) => [h, ix(h)] as const);
   for (const [key, g] of groups) {
     const sum: Record<string, number> = {};
-    for (const h of [...COUNTING_STATS, 'MIN']) sum[h] = g.reduce((a, r) => a + Number(r[ix(h)] ?? 0), 0);
+    for (const [h, i] of summed) sum[h] = g.reduce((a, r) => a + Number(r[i] ?? 0), 0);
     totals.set(key, sum);
     const gameId = key.split('|')[0] as string;
     pointsByGame.set(gameId, [...(pointsByGame.get(gameId) ?? []), sum.PTS ?? 0]);
@@ -175,34 +208,57 @@ function sumTeams(players: Table): Table {
   return { headers: TEAM_LOG_HEADERS, rows };
 }
 
-function loadSeason(dir: string, label: string): SeasonData {
-  const players = readGzCsv(
-    join(dir, 'player_box', `player_game_logs_${label}_regular.csv.gz`),
-    (h) => h === 'SEASON_LABEL',
-  );
+function loadSeason(dir: string, label: string, fingerprint: string): SeasonData {
+  const files = seasonFiles(dir, label);
+  const players = readGzCsv(files.players, (h) => h === 'SEASON_LABEL');
   let playoffTeams: Table | undefined;
   try {
-    playoffTeams = readGzCsv(
-      join(dir, 'team_box', `team_game_totals_${label}_playoffs.csv.gz`),
-      (h) => h.endsWith('_RANK') || h === 'AVAILABLE_FLAG',
-    );
+    playoffTeams = readGzCsv(files.playoffTeams, (h) => h.endsWith('_RANK') || h === 'AVAILABLE_FLAG');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
+  return { fingerprint, players, teams: sumTeams(players), playoffTeams };
+}
+
+function appearancesOf(players: Table): Map<number, Appearances> {
   const ix = (h: string) => players.headers.indexOf(h);
-  const appearances = new Map<number, { date: IsoDate; team: string; name: string }[]>();
+  const [id, date, team, name] = [ix('PLAYER_ID'), ix('GAME_DATE'), ix('TEAM_ABBREVIATION'), ix('PLAYER_NAME')];
+  const lists = new Map<number, { date: IsoDate; team: string; name: string }[]>();
   for (const r of players.rows) {
-    const id = r[ix('PLAYER_ID')] as number;
-    let list = appearances.get(id);
-    if (!list) appearances.set(id, (list = []));
-    list.push({
-      date: r[ix('GAME_DATE')] as string,
-      team: r[ix('TEAM_ABBREVIATION')] as string,
-      name: r[ix('PLAYER_NAME')] as string,
+    const player = r[id] as number;
+    let list = lists.get(player);
+    if (!list) lists.set(player, (list = []));
+    list.push({ date: r[date] as string, team: r[team] as string, name: r[name] as string });
+  }
+  const out = new Map<number, Appearances>();
+  for (const [player, list] of lists) {
+    list.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
+    const seen = new Map<string, number>();
+    const withTeam = list.map((a) => {
+      const n = (seen.get(a.team) ?? 0) + 1;
+      seen.set(a.team, n);
+      return n;
+    });
+    out.set(player, {
+      dates: list.map((a) => a.date),
+      teams: list.map((a) => a.team),
+      names: list.map((a) => a.name),
+      withTeam,
     });
   }
-  for (const list of appearances.values()) list.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
-  return { players, teams: sumTeams(players), playoffTeams, appearances };
+  return out;
+}
+
+/** The index of the last date <= asOf in sorted dates, or -1. */
+function lastAtOrBefore(dates: readonly IsoDate[], asOf: IsoDate): number {
+  let lo = 0;
+  let hi = dates.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if ((dates[mid] as IsoDate) <= asOf) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo - 1;
 }
 
 /** The date part of GAME_DATE, which source N writes as YYYY-MM-DDT00:00:00. */
@@ -214,19 +270,25 @@ export class BundledStatsSource implements StatsSource {
   readonly playerLogSeasonTypes: readonly NbaSeasonType[] = [SEASON_TYPE_REGULAR];
   private readonly seasons = new Map<string, SeasonData>();
   /** The roster scraper asks for every team of one date in turn: all rosters of that date, once. */
-  private rosterCache: { key: string; byTeam: Map<string, RosterAthlete[]> } | undefined;
+  private rosterCache: { key: string; data: SeasonData; byTeam: Map<string, RosterAthlete[]> } | undefined;
 
   /** @param dir the data set's folder; @default the repository's data/nba */
   constructor(private readonly dir: string = bundledDataDir()) {
     this.description = 'bundled real NBA.com data (data/nba)';
   }
 
+  /**
+   * A season's data, parsed once per process (a warm pod runs many dates of it) and read again when its files
+   * changed since (another size or modification time).
+   */
   private season(label: string): SeasonData {
     getSeason(label);
+    const fingerprint = fingerprintOf(this.dir, label);
     let data = this.seasons.get(label);
-    if (!data) {
-      data = loadSeason(this.dir, label);
+    if (data?.fingerprint !== fingerprint) {
+      data = loadSeason(this.dir, label, fingerprint);
       this.seasons.set(label, data);
+      if (this.rosterCache?.key.startsWith(`${label}|`)) this.rosterCache = undefined;
     }
     return data;
   }
@@ -260,7 +322,10 @@ export class BundledStatsSource implements StatsSource {
   async teamRoster(q: RosterQuery): Promise<RosterResponse> {
     if (!isTeamAbbr(q.teamAbbr)) throw new Error(`unknown team ${q.teamAbbr}`);
     const key = `${q.season}|${q.asOf}`;
-    if (this.rosterCache?.key !== key) this.rosterCache = { key, byTeam: this.rostersAsOf(q.season, q.asOf) };
+    const data = this.season(q.season);
+    if (this.rosterCache?.key !== key || this.rosterCache.data !== data) {
+      this.rosterCache = { key, data, byTeam: rostersAsOf(data, q.asOf) };
+    }
     return {
       team: { id: TEAMS[q.teamAbbr].id, abbreviation: q.teamAbbr },
       season: q.season,
@@ -268,24 +333,25 @@ export class BundledStatsSource implements StatsSource {
       athletes: this.rosterCache.byTeam.get(q.teamAbbr) ?? [],
     };
   }
+}
 
-  private rostersAsOf(season: string, asOf: IsoDate): Map<string, RosterAthlete[]> {
-    const byTeam = new Map<string, RosterAthlete[]>();
-    for (const [id, list] of this.season(season).appearances) {
-      let latest: { date: string; team: string; name: string } | undefined;
-      for (const a of list) {
-        if (a.date > asOf) break;
-        latest = a;
-      }
-      if (!latest) continue;
-      const team = latest.team;
-      // Appearances for the latest team, counting any earlier stint with it too.
-      const games = list.filter((a) => a.date <= asOf && a.team === team).length;
-      const athletes = byTeam.get(team) ?? [];
-      athletes.push({ id, fullName: latest.name, gamesWithTeam: games, lastAppearance: latest.date });
-      byTeam.set(latest.team, athletes);
-    }
-    for (const athletes of byTeam.values()) athletes.sort((a, b) => a.id - b.id);
-    return byTeam;
+function rostersAsOf(data: SeasonData, asOf: IsoDate): Map<string, RosterAthlete[]> {
+  data.appearances ??= appearancesOf(data.players);
+  const byTeam = new Map<string, RosterAthlete[]>();
+  for (const [id, a] of data.appearances) {
+    const latest = lastAtOrBefore(a.dates, asOf);
+    if (latest < 0) continue;
+    const team = a.teams[latest] as string;
+    // Appearances for the latest team, counting any earlier stint with it too.
+    const athletes = byTeam.get(team) ?? [];
+    athletes.push({
+      id,
+      fullName: a.names[latest] as string,
+      gamesWithTeam: a.withTeam[latest] as number,
+      lastAppearance: a.dates[latest] as IsoDate,
+    });
+    byTeam.set(team, athletes);
   }
+  for (const athletes of byTeam.values()) athletes.sort((a, b) => a.id - b.id);
+  return byTeam;
 }
