@@ -1,21 +1,26 @@
 // Benchmark: batched Stage 3 against date by date over one season, side by side; Stage 3 cost per date (one
 // season and all four), the whole `backfill run --season all`, and Stage 3 against the platform's old way (one
-// `backfill process` process per processor per date).
-// Usage: npm run bench:stage3 -- [--part batch,per-date,run,old-way] [--batch-sizes 1,32]   (build first)
+// `backfill process` process per processor per date); `hashes`: all four seasons at each batch size, side by
+// side, and whether they end with the same Phase 3-4 tables and run history (not in the default parts).
+// Usage: npm run bench:stage3 -- [--part batch,per-date,run,old-way,hashes] [--batch-sizes 1,32]   (build first)
 
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { openAdapters } from '../core/adapters/index.js';
+import { type Adapters, openAdapters } from '../core/adapters/index.js';
 import { CheckedWarehouse } from '../core/checks/data.js';
 import { loadConfig } from '../core/config.js';
 import { runPhases1And2 } from '../core/dateRun.js';
 import { silentLogger } from '../core/log.js';
 import { packageRoot } from '../core/paths.js';
 import { SEASONS } from '../core/pipeline/seasons.js';
-import { readPlan, selectDates } from '../core/plan.js';
+import { type PlanDate, readPlan, selectDates } from '../core/plan.js';
+import { ANALYTICS_TABLES, PRECOMPUTE_TABLES } from '../core/schema/derived.js';
+import { processorRunHistory } from '../core/schema/raw.js';
+import { qualifiedName } from '../core/schema/table.js';
 import { runStage3, STAGE3_BATCH_SIZE } from '../core/stages/stage3.js';
 import { treeRssKiB } from './memory.js';
 
@@ -59,38 +64,105 @@ async function timedCli(
 
 console.log(`Stage 3 benchmark, Node ${process.version}`);
 
-if (parts.has('batch')) {
-  // One season's Phase 1-2 loaded once; then Stage 3 of the whole season at each batch size, each from a copy
-  // of the same file, one after the other in this process.
+/** One SHA-256 per table over its rows in date and key order (JSON numbers: equal hashes mean equal bits). */
+async function contentHashes(warehouse: Adapters['warehouse']): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const t of [...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES]) {
+    const columns = t.columns.map((c) => c.name);
+    const order = [t.partitionColumn, ...t.key.filter((k) => k !== t.partitionColumn)];
+    const rows = await warehouse.query(
+      `SELECT ${columns.join(', ')} FROM ${qualifiedName(t)} ORDER BY ${order.join(', ')}`,
+    );
+    out[qualifiedName(t)] = hashRows(rows, columns);
+  }
+  // Run history apart from what differs by run: ids and times.
+  const columns = processorRunHistory.columns
+    .map((c) => c.name)
+    .filter((c) => !['run_id', 'started_at', 'finished_at'].includes(c));
+  const runs = await warehouse.query(
+    `SELECT ${columns.join(', ')} FROM ${qualifiedName(processorRunHistory)} WHERE phase >= 3
+      ORDER BY data_date, phase, processor_name, status`,
+  );
+  out['run history (Phase 3-4)'] = hashRows(runs, columns);
+  return out;
+}
+
+function hashRows(rows: readonly Record<string, unknown>[], columns: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const row of rows)
+    hash.update(
+      `${JSON.stringify(
+        columns.map((c) => row[c]),
+        (_, v) => (typeof v === 'bigint' ? String(v) : v),
+      )}\n`,
+    );
+  return `${rows.length} rows ${hash.digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * The seasons' Phase 1-2 loaded once; then Stage 3 of every season at each batch size, each size from a copy of
+ * the same file, one after the other in this process: the time of each and, with `hashes`, whether every size
+ * ended with the same six Phase 3-4 tables and run history.
+ */
+async function sideBySide(seasons: readonly (typeof SEASONS)[number][], hashes: boolean): Promise<void> {
   const dir = workspace();
-  const season = SEASONS[0] as (typeof SEASONS)[number];
   const configFor = (file: string) =>
     loadConfig({ env: {}, flags: { warehouse: `duckdb:${file}`, objects: `file:${join(dir, 'objects')}` } });
   const base = join(dir, 'base.duckdb');
   const loaded = await openAdapters(configFor(base));
-  const dates = selectDates(await readPlan(join(root, 'plans'), season.label), season, { seasonType: 'regular' });
-  for (const d of dates)
-    await runPhases1And2(loaded, log, d.date, { trigger: { command: 'bench' }, skipDownstreamTrigger: true });
+  const selections: { season: string; dates: PlanDate[] }[] = [];
+  for (const season of seasons) {
+    const dates = selectDates(await readPlan(join(root, 'plans'), season.label), season, { seasonType: 'regular' });
+    selections.push({ season: season.label, dates });
+    for (const d of dates)
+      await runPhases1And2(loaded, log, d.date, { trigger: { command: 'bench' }, skipDownstreamTrigger: true });
+  }
   await loaded.close();
+  const what = `Stage 3 of ${seasons.map((s) => s.label).join(', ')} regular (${selections.reduce((n, s) => n + s.dates.length, 0)} dates)`;
   const seconds = new Map<number, number>();
+  const hashed = new Map<number, Record<string, string>>();
   for (const size of String(values['batch-sizes']).split(',').map(Number)) {
     const file = join(dir, `batch-${size}.duckdb`);
     cpSync(base, file);
     const adapters = await openAdapters(configFor(file));
     const ports = { ...adapters, warehouse: new CheckedWarehouse(adapters.warehouse) };
     const started = performance.now();
-    const r = await runStage3(ports, log, { season: season.label, dates, batchSize: size });
+    for (const { season, dates } of selections) {
+      const r = await runStage3(ports, log, { season, dates, batchSize: size });
+      if (r.summary.status !== 'succeeded')
+        throw new Error(`stage 3 ${season} at batch size ${size}: ${r.summary.error}`);
+    }
     const s = (performance.now() - started) / 1000;
+    if (hashes) hashed.set(size, await contentHashes(adapters.warehouse));
     await adapters.close();
-    if (r.summary.status !== 'succeeded') throw new Error(`stage 3 at batch size ${size}: ${r.summary.error}`);
     seconds.set(size, s);
     const slowest = seconds.get(Math.min(...seconds.keys())) ?? s;
+    const dates = selections.reduce((n, x) => n + x.dates.length, 0);
     console.log(
-      `Stage 3 of ${season.label} regular (${dates.length} dates), --batch-size ${size}: ${s.toFixed(2)} s, ${fmt((1000 * s) / dates.length)} a date; ${(slowest / s).toFixed(1)}x the smallest size`,
+      `${what}, --batch-size ${size}: ${s.toFixed(2)} s, ${fmt((1000 * s) / dates)} a date; ${(slowest / s).toFixed(1)}x the smallest size (load average ${loadavg()[0]?.toFixed(2)})`,
     );
+  }
+  if (hashes) {
+    const [first, ...others] = [...hashed];
+    if (!first) return;
+    for (const [table, hash] of Object.entries(first[1])) console.log(`  ${table}: ${hash}`);
+    const differ = others.flatMap(([size, h]) =>
+      Object.keys(first[1])
+        .filter((t) => h[t] !== first[1][t])
+        .map((t) => `${t} at --batch-size ${size}`),
+    );
+    console.log(
+      differ.length === 0
+        ? `identical at --batch-size ${[...hashed.keys()].join(', ')}: every Phase 3-4 table and the run history`
+        : `DIFFERENT: ${differ.join('; ')}`,
+    );
+    if (differ.length > 0) process.exitCode = 1;
   }
   rmSync(dir, { recursive: true, force: true });
 }
+
+if (parts.has('batch')) await sideBySide([SEASONS[0] as (typeof SEASONS)[number]], false);
+if (parts.has('hashes')) await sideBySide(SEASONS, true);
 
 if (parts.has('per-date')) {
   const dir = workspace();

@@ -72,6 +72,55 @@ function toLatestRun(r: RunRecord): LatestRun {
   };
 }
 
+/** What one date's games lack in a table, and the rows it holds for them (see CheckData.gapsAndRows). */
+interface DateGaps {
+  readonly first: ScheduledGame;
+  readonly games: number;
+  readonly missing: readonly ScheduledGame[];
+  readonly rows: number;
+}
+
+const DATE_GAPS = new WeakMap<ReadonlyMap<string, number>, DateGaps>();
+
+/** The part of `games[from..to)`, one date's games, that `counts` (that date's rows per key) covers. */
+function dateGaps(
+  counts: ReadonlyMap<string, number>,
+  games: readonly ScheduledGame[],
+  from: number,
+  to: number,
+  byGame: boolean,
+): DateGaps {
+  const first = games[from] as ScheduledGame;
+  const kept = DATE_GAPS.get(counts);
+  if (kept && kept.first === first && kept.games === to - from) return kept;
+  const missing: ScheduledGame[] = [];
+  let rows = 0;
+  for (let i = from; i < to; i++) {
+    const g = games[i] as ScheduledGame;
+    const home = counts.get(byGame ? `${g.gameId}|${g.home}` : g.home) ?? 0;
+    const away = counts.get(byGame ? `${g.gameId}|${g.away}` : g.away) ?? 0;
+    if ((home > 0 ? 1 : 0) + (away > 0 ? 1 : 0) < 2) missing.push(g);
+    rows += home + away;
+  }
+  const part = { first, games: to - from, missing, rows };
+  // An empty map stands for a date without rows; it is made per call, so nothing is worth keeping with it.
+  if (counts.size > 0) DATE_GAPS.set(counts, part);
+  return part;
+}
+
+const TOTALS = new WeakMap<ReadonlyMap<string, number>, number>();
+
+/** The rows of a date's counts, kept with them. */
+function totalOf(counts: ReadonlyMap<string, number>): number {
+  let n = TOTALS.get(counts);
+  if (n === undefined) {
+    n = 0;
+    for (const c of counts.values()) n += c;
+    TOTALS.set(counts, n);
+  }
+  return n;
+}
+
 export class CheckData {
   private readonly schedules = new Map<string, ScheduledGame[]>();
   /** table -> date -> team (or game|team) -> rows */
@@ -171,6 +220,34 @@ export class CheckData {
     };
   }
 
+  /**
+   * The games (of whole dates, in schedule order) of which a table lacks a team's rows, and the rows it holds
+   * for them, with the batch's pending rows: what `coverage` tells the gap and completeness checks, summed
+   * date by date. A date's part is kept with the counts it came from (replaced, never changed, when the
+   * date's rows change), since a season's checks read each date in many windows.
+   */
+  async gapsAndRows(
+    table: TableSchema,
+    games: readonly ScheduledGame[],
+    pending?: PendingWrites,
+  ): Promise<{ missing: ScheduledGame[]; rows: number }> {
+    const dates: IsoDate[] = [];
+    for (const g of games) if (dates.at(-1) !== g.date) dates.push(g.date);
+    const countsOn = await this.countsFor(table, dates, pending);
+    const byGame = table.columns.some((c) => c.name === 'game_id');
+    const missing: ScheduledGame[] = [];
+    let rows = 0;
+    for (let i = 0; i < games.length; ) {
+      let end = i + 1;
+      while (end < games.length && games[end]?.date === games[i]?.date) end++;
+      const part = dateGaps(countsOn((games[i] as ScheduledGame).date), games, i, end, byGame);
+      missing.push(...part.missing);
+      rows += part.rows;
+      i = end;
+    }
+    return { missing, rows };
+  }
+
   /** How completely a table holds each game of the given dates (with the batch's pending rows, if any). */
   async coverage(
     table: TableSchema,
@@ -193,7 +270,7 @@ export class CheckData {
   async rowCount(table: TableSchema, dates: readonly IsoDate[], pending?: PendingWrites): Promise<number> {
     const countsOn = await this.countsFor(table, dates, pending);
     let n = 0;
-    for (const d of dates) for (const c of countsOn(d).values()) n += c;
+    for (const d of dates) n += totalOf(countsOn(d));
     return n;
   }
 
@@ -210,7 +287,32 @@ export class CheckData {
     return [...committed.filter((r) => !replaced.has(`${r.processorName}|${r.dataDate}`)), ...overlay];
   }
 
+  /**
+   * The latest runs of one processor on some dates that did not succeed, as `latestRunsOn` lists them (the
+   * committed ones the batch has not replaced, then the batch's), without listing every processor's.
+   */
+  async failedRunsOf(processorName: string, dates: readonly IsoDate[], pending?: PendingWrites): Promise<LatestRun[]> {
+    await this.readRuns(dates);
+    const committed: LatestRun[] = [];
+    const overlay: LatestRun[] = [];
+    for (const d of dates) {
+      const mine = pending ? pending.runsOn(d).filter((r) => r.processorName === processorName) : [];
+      if (mine.length === 0) {
+        for (const r of this.runs.get(d) ?? [])
+          if (r.processorName === processorName && r.status !== 'success') committed.push(r);
+      }
+      for (const r of mine) if (r.status !== 'success') overlay.push(asLatestRun(r));
+    }
+    return [...committed, ...overlay];
+  }
+
   private async committedRunsOn(dates: readonly IsoDate[]): Promise<LatestRun[]> {
+    await this.readRuns(dates);
+    return dates.flatMap((d) => this.runs.get(d) ?? []);
+  }
+
+  /** Reads the latest runs of the dates not known yet, in one query. */
+  private async readRuns(dates: readonly IsoDate[]): Promise<void> {
     const missing = dates.filter((d) => !this.runs.has(d)).sort();
     if (missing.length > 0) {
       const fetched = await latestRuns(this.warehouse, {
@@ -220,7 +322,6 @@ export class CheckData {
       for (const d of missing) this.runs.set(d, []);
       for (const r of fetched) this.runs.get(r.dataDate)?.push(r);
     }
-    return dates.flatMap((d) => this.runs.get(d) ?? []);
   }
 
   /**

@@ -157,9 +157,14 @@ export async function runDefensiveChecks(
 
   const rangeOf = (scope: 'date' | 'lookback') =>
     scope === 'date' ? { start: date, end: date } : { start: window.start, end: window.end };
-  const datesIn = (r: { start: IsoDate; end: IsoDate }) => [
-    ...new Set(schedule.filter((g) => g.date >= r.start && g.date <= r.end).map((g) => g.date)),
-  ];
+  // A season's checks ask for the same windows many times (each processor, each date of a batch): the games
+  // and dates of a range are kept with the schedule.
+  const gamesIn = (r: { start: IsoDate; end: IsoDate }) =>
+    data.memo(`games|${season.label}|${r.start}|${r.end}`, () =>
+      schedule.filter((g) => g.date >= r.start && g.date <= r.end),
+    );
+  const datesIn = (r: { start: IsoDate; end: IsoDate }) =>
+    data.memo(`dates|${season.label}|${r.start}|${r.end}`, () => [...new Set(gamesIn(r).map((g) => g.date))]);
   await data.prefetch(
     def.dependencies.flatMap((dep) => {
       const dates = datesIn(rangeOf(dep.scope));
@@ -171,10 +176,9 @@ export async function runDefensiveChecks(
   for (const dep of def.dependencies) {
     const range = rangeOf(dep.scope);
     if (range.start > range.end) continue;
-    const games = schedule.filter((g) => g.date >= range.start && g.date <= range.end);
-    const dates = [...new Set(games.map((g) => g.date))];
-    const coverage = await data.coverage(dep.table, games, pending);
-    const missing = games.filter((g) => (coverage.get(g.gameId)?.teams ?? 0) < 2);
+    const games = gamesIn(range);
+    const dates = datesIn(range);
+    const { missing, rows: present } = await data.gapsAndRows(dep.table, games, pending);
     if (missing.length > 0) {
       const missingDates = [...new Set(missing.map((g) => g.date))].sort();
       failures.push({
@@ -184,7 +188,6 @@ export async function runDefensiveChecks(
         missingGames: missing.map((g) => g.gameId),
       });
     }
-    const present = [...coverage.values()].reduce((n, c) => n + c.rows, 0);
     const expected = dep.expectedFrom ? await data.rowCount(dep.expectedFrom, dates, pending) : 2 * games.length;
     if (expected > 0 && present / expected < COMPLETENESS_THRESHOLD) {
       failures.push({
@@ -198,8 +201,7 @@ export async function runDefensiveChecks(
     const writer = writerOf(dep.table);
     if (!writer) continue;
     writers.push(writer.name);
-    const runs = await data.latestRunsOn(dates, pending);
-    failedRuns.push(...runs.filter((r) => r.processorName === writer.name && r.status !== 'success'));
+    failedRuns.push(...(await data.failedRunsOf(writer.name, dates, pending)));
   }
 
   if (failedRuns.length > 0) {

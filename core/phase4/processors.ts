@@ -3,7 +3,15 @@
 // of nba_analytics (game_date < the date) and the date's roster, so nothing of the date's games leaks in.
 
 import { daysBetween, type IsoDate } from '../dates.js';
-import { batchDates, byDate, inputRows, queryProcessor, resultOf, teamGameSummariesSql } from '../phase3/processors.js';
+import {
+  batchDates,
+  blankRow,
+  byDate,
+  inputRows,
+  queryProcessor,
+  resultOf,
+  teamGameSummariesSql,
+} from '../phase3/processors.js';
 import { getProcessorDefinition } from '../pipeline/definition.js';
 import {
   datesOf,
@@ -326,14 +334,13 @@ export const mlFeatureStoreProcessor: Processor = rangeProcessor(
         const f = factors.get(Number(c.player_id));
         const home = homeOf.get(String(c.team_abbr));
         if (!f || home === undefined) continue;
-        const row: Row = {
-          cache_date: date,
-          season: ctx.season.label,
-          player_id: Number(c.player_id),
-          team_abbr: String(c.team_abbr),
-          feature_version: FEATURE_VERSION,
-          history_games: Number(c.games_played ?? 0),
-        };
+        const row = blankRow(mlFeatureStore);
+        row.cache_date = date;
+        row.season = ctx.season.label;
+        row.player_id = Number(c.player_id);
+        row.team_abbr = String(c.team_abbr);
+        row.feature_version = FEATURE_VERSION;
+        row.history_games = Number(c.games_played ?? 0);
         for (const feature of FEATURE_INPUTS) {
           const raw =
             feature.from === 'home' ? (home ? 1 : 0) : feature.from === 'cache' ? c[feature.name] : f[feature.name];
