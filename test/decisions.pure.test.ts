@@ -8,7 +8,9 @@ import { sortableTime } from '../core/dates.js';
 import { formatGate, type GateResult, type RunProblem, type TableCoverage } from '../core/gate.js';
 import { PHASE3_PROCESSORS, queryProcessor } from '../core/phase3/processors.js';
 import { clamp, FACTOR_RANGES } from '../core/phase4/factors.js';
+import { factorsRow, featureRow } from '../core/phase4/processors.js';
 import { FEATURE_VERSION, FEATURES_V1, featureColumn } from '../core/schema/features.js';
+import type { Row } from '../core/schema/table.js';
 
 /** A table's coverage with `missing` of 120 games missing, spread over `dates` dates. */
 function coverage(name: string, missing: number, dates = 1): TableCoverage {
@@ -264,5 +266,202 @@ describe('sortableTime: printed timestamps in time order', () => {
     expect(sortableTime('2031-01-01 00:00:00.5+00')).toBe('2031-01-01 00:00:00.500000000+00');
     expect(sortableTime('2031-01-01 00:00:00')).toBe('2031-01-01 00:00:00.000000000');
     expect(sortableTime('not a time')).toBe('not a time');
+  });
+});
+
+describe('Phase 4 rows from their inputs, by hand', () => {
+  const DATE = '2021-11-27';
+  /** Two days' rest, 71.6 minutes in 7 days, a defence 4 points worse than the league, usage up a quarter. */
+  const INPUT = {
+    player_id: 7,
+    team_abbr: 'AAA',
+    opp: 'BBB',
+    last_game: '2021-11-25',
+    min7: 71.6,
+    def15: 112,
+    league_def: 108,
+    team_pace: 100,
+    opp_pace: 96,
+    league_pace: 98,
+    usage_season: 20,
+    usage_last5: 25,
+  };
+
+  it('the composite factors: rest, back-to-back, fatigue, matchup, pace and usage', () => {
+    expect(factorsRow(INPUT, DATE, '2021-22')).toEqual({
+      cache_date: DATE,
+      season: '2021-22',
+      player_id: 7,
+      team_abbr: 'AAA',
+      opponent_team_abbr: 'BBB',
+      days_rest: 2,
+      back_to_back: false,
+      minutes_last_7_days: 72,
+      fatigue_score: 36,
+      matchup_score: 4,
+      pace_factor: 1,
+      usage_trend: 0.25,
+    });
+  });
+
+  it.each([
+    {
+      name: 'a back-to-back adds 20 to fatigue',
+      input: { last_game: '2021-11-26' },
+      want: { days_rest: 1, back_to_back: true, fatigue_score: 56 },
+    },
+    {
+      name: '3 days of rest take 10 off',
+      input: { last_game: '2021-11-24' },
+      want: { days_rest: 3, back_to_back: false, fatigue_score: 26 },
+    },
+    {
+      name: 'no earlier game: no rest, no minutes',
+      input: { last_game: null, min7: null },
+      want: { days_rest: null, back_to_back: false, minutes_last_7_days: 0, fatigue_score: 0 },
+    },
+    { name: 'fatigue clamped at 100', input: { min7: 240, last_game: '2021-11-26' }, want: { fatigue_score: 100 } },
+    { name: 'fatigue clamped at 0', input: { min7: 10, last_game: '2021-11-20' }, want: { fatigue_score: 0 } },
+    { name: 'the opponent without a defence yet: matchup 0', input: { def15: null }, want: { matchup_score: 0 } },
+    { name: 'the league without a defence yet: matchup 0', input: { league_def: null }, want: { matchup_score: 0 } },
+    { name: 'matchup clamped at 30', input: { def15: 150 }, want: { matchup_score: 30 } },
+    { name: 'matchup clamped at -30', input: { def15: 70 }, want: { matchup_score: -30 } },
+    { name: 'no team pace: pace 1', input: { team_pace: null }, want: { pace_factor: 1 } },
+    { name: 'no opponent pace: pace 1', input: { opp_pace: null }, want: { pace_factor: 1 } },
+    { name: 'no league pace: pace 1', input: { league_pace: null }, want: { pace_factor: 1 } },
+    { name: 'pace clamped at 1.2', input: { team_pace: 150, opp_pace: 150 }, want: { pace_factor: 1.2 } },
+    { name: 'pace clamped at 0.8', input: { team_pace: 50, opp_pace: 50 }, want: { pace_factor: 0.8 } },
+    { name: 'pace of two teams against the league', input: { team_pace: 101, opp_pace: 95 }, want: { pace_factor: 1 } },
+    { name: 'no season usage: trend 0', input: { usage_season: null }, want: { usage_trend: 0 } },
+    { name: 'a season usage of 0: trend 0', input: { usage_season: 0 }, want: { usage_trend: 0 } },
+    { name: 'no recent usage: trend 0', input: { usage_last5: null }, want: { usage_trend: 0 } },
+    { name: 'usage trend clamped at 1', input: { usage_last5: 60 }, want: { usage_trend: 1 } },
+    { name: 'usage trend clamped at -1', input: { usage_season: 10, usage_last5: -5 }, want: { usage_trend: -1 } },
+    { name: 'usage trend downwards', input: { usage_last5: 15 }, want: { usage_trend: -0.25 } },
+  ])('factors: $name', ({ input, want }) => {
+    expect(factorsRow({ ...INPUT, ...input }, DATE, '2021-22')).toMatchObject(want);
+  });
+
+  const CACHE = {
+    player_id: 7,
+    team_abbr: 'AAA',
+    games_played: 12,
+    pts_avg_last_5: 20.5,
+    pts_avg_last_10: 19,
+    pts_avg_season: 18,
+    pts_std_last_30: 4.5,
+    min_avg_last_10: 33,
+    reb_avg_last_10: 7,
+    ast_avg_last_10: 5,
+  };
+  const FACTORS = factorsRow(INPUT, DATE, '2021-22');
+
+  it('the feature vector: each feature from the cache, the factors or the schedule', () => {
+    const { row, defaulted } = featureRow(CACHE, FACTORS, true, DATE, '2021-22');
+    expect(defaulted).toBe(0);
+    expect(row).toMatchObject({
+      cache_date: DATE,
+      season: '2021-22',
+      player_id: 7,
+      team_abbr: 'AAA',
+      feature_version: 'v1',
+      history_games: 12,
+      f_pts_avg_last_5: 20.5,
+      f_pts_avg_last_10: 19,
+      f_pts_avg_season: 18,
+      f_pts_std_last_30: 4.5,
+      f_min_avg_last_10: 33,
+      f_reb_avg_last_10: 7,
+      f_ast_avg_last_10: 5,
+      f_games_played: 12,
+      f_days_rest: 2,
+      f_back_to_back: 0,
+      f_minutes_last_7_days: 72,
+      f_fatigue_score: 36,
+      f_matchup_score: 4,
+      f_pace_factor: 1,
+      f_usage_trend: 0.25,
+      f_is_home: 1,
+    });
+  });
+
+  it.each([
+    { name: 'away is 0, not a default', cache: {}, factors: {}, home: false, want: { f_is_home: 0 }, defaulted: 0 },
+    {
+      name: 'a back-to-back is 1',
+      cache: {},
+      factors: { back_to_back: true },
+      home: true,
+      want: { f_back_to_back: 1 },
+      defaulted: 0,
+    },
+    {
+      name: 'rest capped at 30',
+      cache: {},
+      factors: { days_rest: 45 },
+      home: true,
+      want: { f_days_rest: 30 },
+      defaulted: 0,
+    },
+    {
+      name: 'rest of 29 kept',
+      cache: {},
+      factors: { days_rest: 29 },
+      home: true,
+      want: { f_days_rest: 29 },
+      defaulted: 0,
+    },
+    {
+      name: 'no rest yet: the default 30',
+      cache: {},
+      factors: { days_rest: null },
+      home: true,
+      want: { f_days_rest: 30 },
+      defaulted: 1,
+    },
+    {
+      name: 'a missing average: its default',
+      cache: { pts_avg_last_5: null },
+      factors: {},
+      home: true,
+      want: { f_pts_avg_last_5: 0 },
+      defaulted: 1,
+    },
+    {
+      name: 'NaN: the default',
+      cache: { pts_std_last_30: Number.NaN },
+      factors: {},
+      home: true,
+      want: { f_pts_std_last_30: 0 },
+      defaulted: 1,
+    },
+    {
+      name: 'Infinity: the default',
+      cache: {},
+      factors: { pace_factor: Number.POSITIVE_INFINITY },
+      home: true,
+      want: { f_pace_factor: 1 },
+      defaulted: 1,
+    },
+    {
+      name: 'a debut: no games, history 0',
+      cache: { games_played: undefined },
+      factors: {},
+      home: true,
+      want: { history_games: 0, f_games_played: 0 },
+      defaulted: 1,
+    },
+    {
+      name: 'two missing values count twice',
+      cache: { reb_avg_last_10: null, ast_avg_last_10: null },
+      factors: {},
+      home: true,
+      want: { f_reb_avg_last_10: 0, f_ast_avg_last_10: 0 },
+      defaulted: 2,
+    },
+  ])('features: $name', ({ cache, factors, home, want, defaulted }) => {
+    const got = featureRow({ ...CACHE, ...cache } as Row, { ...FACTORS, ...factors } as Row, home, DATE, '2021-22');
+    expect(got.row).toMatchObject(want);
+    expect(got.defaulted).toBe(defaulted);
   });
 });

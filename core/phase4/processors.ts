@@ -212,41 +212,43 @@ function computedProcessor(
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
-/** Factor formulas and ranges: core/phase4/factors.ts (FACTOR_RANGES). */
+/**
+ * A player's composite factors on a date from his Phase 4 inputs (one row of `phase4InputsSql`). Formulas and
+ * ranges: core/phase4/factors.ts (FACTOR_RANGES). A factor whose inputs are missing (no earlier game of the
+ * player, his team or the opponent this season) takes its neutral value: 0, or 1 for pace.
+ */
+export function factorsRow(r: Row, date: IsoDate, season: string): Row {
+  const daysRest = r.last_game ? daysBetween(String(r.last_game), date) : null;
+  const backToBack = daysRest === 1;
+  const min7 = Math.round(num(r.min7) ?? 0);
+  const def15 = num(r.def15);
+  const leagueDef = num(r.league_def);
+  const teamPace = num(r.team_pace);
+  const oppPace = num(r.opp_pace);
+  const leaguePace = num(r.league_pace);
+  const usageSeason = num(r.usage_season);
+  const usageLast5 = num(r.usage_last5);
+  return {
+    cache_date: date,
+    season,
+    player_id: Number(r.player_id),
+    team_abbr: String(r.team_abbr),
+    opponent_team_abbr: String(r.opp),
+    days_rest: daysRest,
+    back_to_back: backToBack,
+    minutes_last_7_days: min7,
+    fatigue_score: clamp(min7 / 2 + (backToBack ? 20 : 0) - (daysRest !== null && daysRest >= 3 ? 10 : 0), 0, 100),
+    matchup_score: def15 !== null && leagueDef !== null ? clamp(def15 - leagueDef, -30, 30) : 0,
+    pace_factor:
+      teamPace !== null && oppPace !== null && leaguePace ? clamp((teamPace + oppPace) / 2 / leaguePace, 0.8, 1.2) : 1,
+    usage_trend: usageSeason && usageLast5 !== null ? clamp((usageLast5 - usageSeason) / usageSeason, -1, 1) : 0,
+  };
+}
+
 export const compositeFactorsProcessor = computedProcessor(
   'player_composite_factors',
   phase4InputsSql,
-  (input, date, ctx) => ({
-    rows: input.map((r) => {
-      const daysRest = r.last_game ? daysBetween(String(r.last_game), date) : null;
-      const backToBack = daysRest === 1;
-      const min7 = Math.round(num(r.min7) ?? 0);
-      const def15 = num(r.def15);
-      const leagueDef = num(r.league_def);
-      const teamPace = num(r.team_pace);
-      const oppPace = num(r.opp_pace);
-      const leaguePace = num(r.league_pace);
-      const usageSeason = num(r.usage_season);
-      const usageLast5 = num(r.usage_last5);
-      return {
-        cache_date: date,
-        season: ctx.season.label,
-        player_id: Number(r.player_id),
-        team_abbr: String(r.team_abbr),
-        opponent_team_abbr: String(r.opp),
-        days_rest: daysRest,
-        back_to_back: backToBack,
-        minutes_last_7_days: min7,
-        fatigue_score: clamp(min7 / 2 + (backToBack ? 20 : 0) - (daysRest !== null && daysRest >= 3 ? 10 : 0), 0, 100),
-        matchup_score: def15 !== null && leagueDef !== null ? clamp(def15 - leagueDef, -30, 30) : 0,
-        pace_factor:
-          teamPace !== null && oppPace !== null && leaguePace
-            ? clamp((teamPace + oppPace) / 2 / leaguePace, 0.8, 1.2)
-            : 1,
-        usage_trend: usageSeason && usageLast5 !== null ? clamp((usageLast5 - usageSeason) / usageSeason, -1, 1) : 0,
-      };
-    }),
-  }),
+  (input, date, ctx) => ({ rows: input.map((r) => factorsRow(r, date, ctx.season.label)) }),
   PHASE4_INPUTS,
 );
 
@@ -316,6 +318,39 @@ async function homeTeams(ctx: RangeContext): Promise<Map<IsoDate, Map<string, bo
   return homeOf;
 }
 
+/**
+ * A player's v1 feature vector on a date from his cache row, his factors row and whether his team is at home:
+ * booleans as 1 and 0, days of rest capped at 30, and a missing or non-finite value replaced by the feature's
+ * documented default (counted in `defaulted`).
+ */
+export function featureRow(
+  c: Row,
+  f: Row,
+  home: boolean,
+  date: IsoDate,
+  season: string,
+): { row: Row; defaulted: number } {
+  const row = blankRow(mlFeatureStore);
+  row.cache_date = date;
+  row.season = season;
+  row.player_id = Number(c.player_id);
+  row.team_abbr = String(c.team_abbr);
+  row.feature_version = FEATURE_VERSION;
+  row.history_games = Number(c.games_played ?? 0);
+  let defaulted = 0;
+  for (const feature of FEATURE_INPUTS) {
+    const raw = feature.from === 'home' ? (home ? 1 : 0) : feature.from === 'cache' ? c[feature.name] : f[feature.name];
+    let v = raw === true ? 1 : raw === false ? 0 : num(raw);
+    if (feature.name === 'days_rest' && v !== null) v = Math.min(v, 30);
+    if (v === null || !Number.isFinite(v)) {
+      v = feature.defaultValue;
+      defaulted++;
+    }
+    row[feature.column] = v;
+  }
+  return { row, defaulted };
+}
+
 /** The v1 feature vector: each feature from the cache and factors, or its documented default. */
 export const mlFeatureStoreProcessor: Processor = rangeProcessor(
   getProcessorDefinition('ml_feature_store'),
@@ -334,24 +369,8 @@ export const mlFeatureStoreProcessor: Processor = rangeProcessor(
         const f = factors.get(Number(c.player_id));
         const home = homeOf.get(String(c.team_abbr));
         if (!f || home === undefined) continue;
-        const row = blankRow(mlFeatureStore);
-        row.cache_date = date;
-        row.season = ctx.season.label;
-        row.player_id = Number(c.player_id);
-        row.team_abbr = String(c.team_abbr);
-        row.feature_version = FEATURE_VERSION;
-        row.history_games = Number(c.games_played ?? 0);
-        for (const feature of FEATURE_INPUTS) {
-          const raw =
-            feature.from === 'home' ? (home ? 1 : 0) : feature.from === 'cache' ? c[feature.name] : f[feature.name];
-          let v = raw === true ? 1 : raw === false ? 0 : num(raw);
-          if (feature.name === 'days_rest' && v !== null) v = Math.min(v, 30);
-          if (v === null || !Number.isFinite(v)) {
-            v = feature.defaultValue;
-            defaulted++;
-          }
-          row[feature.column] = v;
-        }
+        const { row, defaulted: n } = featureRow(c, f, home, date, ctx.season.label);
+        defaulted += n;
         rows.push(row);
       }
       out.set(date, resultOf(mlFeatureStore, rows, { featureVersion: FEATURE_VERSION, defaultedValues: defaulted }));
