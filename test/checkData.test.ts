@@ -223,6 +223,80 @@ describe('coverage and row counts', () => {
   });
 });
 
+describe('gaps and rows over a window', () => {
+  const ids = (gs: readonly ScheduledGame[]) => gs.map((g) => g.gameId);
+
+  it('lists the games lacking a team, in schedule order, and sums the rows of every game', async () => {
+    const { missing, rows } = await data.gapsAndRows(nbacPlayerBoxscore, games);
+    expect(ids(missing)).toEqual(['G2', 'G5']);
+    expect(rows).toBe(10);
+  });
+
+  it('keys a table without game ids by team', async () => {
+    const { missing, rows } = await data.gapsAndRows(espnTeamRoster, on(D2));
+    expect(ids(missing)).toEqual(['G3']);
+    expect(rows).toBe(2);
+  });
+
+  it('answers each slice of a date’s games for itself, however the slices were asked before', async () => {
+    const [g1, g2] = on(D1) as [ScheduledGame, ScheduledGame];
+    expect(await data.gapsAndRows(nbacPlayerBoxscore, [g1])).toEqual({ missing: [], rows: 5 });
+    expect(await data.gapsAndRows(nbacPlayerBoxscore, [g1, g2])).toEqual({ missing: [g2], rows: 6 });
+    expect(await data.gapsAndRows(nbacPlayerBoxscore, [g2])).toEqual({ missing: [g2], rows: 1 });
+    expect(await data.gapsAndRows(nbacPlayerBoxscore, [g1])).toEqual({ missing: [], rows: 5 });
+  });
+
+  it('takes a batch’s rows for the dates it wrote', async () => {
+    const batch = new RunBatch();
+    batch.add(run('nbac_player_boxscore', D3, 'success', '2030-01-01T00:00:00Z'), {
+      table: nbacPlayerBoxscore,
+      rows: [...box(D3, 'G5', 'BBB', 2), ...box(D3, 'G5', 'DDD', 2)],
+    });
+    const { missing, rows } = await data.gapsAndRows(nbacPlayerBoxscore, games, batch);
+    expect(ids(missing)).toEqual(['G2']);
+    expect(rows).toBe(14);
+    // The committed view is unchanged.
+    expect(ids((await data.gapsAndRows(nbacPlayerBoxscore, games)).missing)).toEqual(['G2', 'G5']);
+  });
+});
+
+describe('a processor’s failed latest runs', () => {
+  const failed = async (dates: IsoDate[], batch?: RunBatch, name = 'nbac_player_boxscore') =>
+    (await data.failedRunsOf(name, dates, batch)).map((r) => `${r.dataDate} ${r.status}`);
+
+  it('only its runs whose latest did not succeed', async () => {
+    expect(await failed([D1, D2])).toEqual([`${D2} failed`]);
+    expect(await failed([D1])).toEqual([]);
+    expect(await failed([D2], undefined, 'espn_team_roster')).toEqual([]);
+  });
+
+  it.each([
+    { name: 'a batch’s success replaces a committed failure', status: 'success' as const, date: D2, want: [] },
+    {
+      name: 'a batch’s failure replaces a committed success',
+      status: 'failed' as const,
+      date: D1,
+      want: [`${D2} failed`, `${D1} failed`],
+    },
+    {
+      name: 'a batch’s block counts as failed',
+      status: 'blocked' as const,
+      date: D3,
+      want: [`${D2} failed`, `${D3} blocked`],
+    },
+  ])('$name', async ({ status, date, want }) => {
+    const batch = new RunBatch();
+    batch.add(run('nbac_player_boxscore', date, status, '2030-01-01T00:00:00Z'));
+    expect(await failed([D1, D2, D3], batch)).toEqual(want);
+  });
+
+  it('another processor’s run in the batch hides nothing', async () => {
+    const batch = new RunBatch();
+    batch.add(run('espn_team_roster', D2, 'success', '2030-01-01T00:00:00Z'));
+    expect(await failed([D1, D2], batch)).toEqual([`${D2} failed`]);
+  });
+});
+
 describe('reads: one query for what a date needs, nothing read twice', () => {
   it('reads several tables over their dates in one query', async () => {
     const n = await w.count(() =>
