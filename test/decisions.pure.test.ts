@@ -3,7 +3,7 @@
 // mutation suite runs this file first: it is cheap, and it kills what mutants of module-level tables do.
 
 import { describe, expect, it } from 'vitest';
-import { CHECKS, type CheckFailure, DependencyError } from '../core/checks/defensive.js';
+import { CHECKS, type CheckFailure, DependencyError, lookbackWindow } from '../core/checks/defensive.js';
 import { sortableTime } from '../core/dates.js';
 import { formatGate, type GateResult, type RunProblem, type TableCoverage } from '../core/gate.js';
 import { PHASE3_PROCESSORS, queryProcessor } from '../core/phase3/processors.js';
@@ -463,5 +463,30 @@ describe('Phase 4 rows from their inputs, by hand', () => {
     const got = featureRow({ ...CACHE, ...cache } as Row, { ...FACTORS, ...factors } as Row, home, DATE, '2021-22');
     expect(got.row).toMatchObject(want);
     expect(got.defaulted).toBe(defaulted);
+  });
+});
+
+describe('lookbackWindow over any schedule order', () => {
+  // Team ZZZ hosts AAA on the date; ZZZ's three earlier games and AAA's two are listed out of order.
+  const SCHEDULE = [
+    { date: '2021-11-05', gameId: 'z3', home: 'ZZZ', away: 'X3' },
+    { date: '2021-11-10', gameId: 'za', home: 'ZZZ', away: 'AAA' },
+    { date: '2021-11-01', gameId: 'z1', home: 'ZZZ', away: 'X1' },
+    { date: '2021-11-04', gameId: 'a2', home: 'Y2', away: 'AAA' },
+    { date: '2021-11-03', gameId: 'z2', home: 'X2', away: 'ZZZ' },
+    { date: '2021-11-02', gameId: 'a1', home: 'AAA', away: 'Y1' },
+  ];
+
+  it.each([
+    { n: 2, start: '2021-11-02', bootstrap: false },
+    { n: 3, start: '2021-11-01', bootstrap: true },
+    { n: 1, start: '2021-11-04', bootstrap: false },
+  ])('the $n previous games of each team, teams sorted', ({ n, start, bootstrap }) => {
+    expect(lookbackWindow(SCHEDULE, '2021-11-10', n, true)).toEqual({
+      start,
+      end: '2021-11-10',
+      bootstrap,
+      teams: ['AAA', 'ZZZ'],
+    });
   });
 });
