@@ -3,13 +3,13 @@
 // hand-made schedule.
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { ScheduledGame } from '../core/checks/data.js';
+import { CheckedWarehouse, type ScheduledGame } from '../core/checks/data.js';
 import { COMPLETENESS_THRESHOLD, lookbackWindow, runDefensiveChecks } from '../core/checks/defensive.js';
 import type { IsoDate } from '../core/dates.js';
 import { getProcessorDefinition } from '../core/pipeline/definition.js';
 import { requireDateInSeason } from '../core/pipeline/seasons.js';
-import { type RunRecord, type RunStatus, recordRun } from '../core/runs/history.js';
-import { espnTeamRoster, nbacGamebookPlayerStats, nbacPlayerBoxscore } from '../core/schema/raw.js';
+import { RunBatch, type RunRecord, type RunStatus, recordRun } from '../core/runs/history.js';
+import { espnTeamRoster, nbacGamebookPlayerStats, nbacPlayerBoxscore, nbacTeamBoxscore } from '../core/schema/raw.js';
 import type { Row, TableSchema } from '../core/schema/table.js';
 import type { TestPipeline } from './support/adapters.js';
 import { LOADED_FIXTURE, openLoaded } from './support/loaded.js';
@@ -99,9 +99,12 @@ describe('completeness of player_game_summary’s box score window at 90%', () =
     expect(failed).toEqual(blocked ? ['completeness'] : []);
     if (blocked) {
       const pct = ((100 * present) / expected).toFixed(1);
-      expect(report.failures[0]?.message).toBe(
-        `nba_raw.nbac_player_boxscore holds ${pct}% of the rows expected in the lookback window ${report.window.start}..${report.window.end} (${present} of ${expected}), below 90%`,
-      );
+      expect(report.failures[0]).toEqual({
+        check: 'completeness',
+        message: `nba_raw.nbac_player_boxscore holds ${pct}% of the rows expected in the lookback window ${report.window.start}..${report.window.end} (${present} of ${expected}), below 90%`,
+        missingDates: [],
+        missingGames: [],
+      });
     }
   });
 });
@@ -396,5 +399,83 @@ describe('the gap and upstream-failure checks on real dates', () => {
   ])('no upstream failure for $name', async ({ runs }) => {
     for (const r of runs) await recordRun(t.adapters.warehouse, r);
     expect((await check(summary, DATE)).failures).toEqual([]);
+  });
+
+  it('games lost on two window dates: both dates, in order, and every game', async () => {
+    const games = (await Promise.all(['2021-10-19', '2021-10-20', '2021-10-21', DATE].map(gamesOn))).flat();
+    const lost: string[] = [];
+    for (const date of ['2021-10-21', IN_WINDOW] as IsoDate[]) {
+      const g = (await gamesOn(date))[0] as { gameId: string; home: string };
+      lost.push(g.gameId);
+      await keepOnly(nbacPlayerBoxscore, date, (r) => !(r.game_id === g.gameId && r.team_abbr === g.home));
+    }
+    const [gap] = (await check(summary, DATE)).failures;
+    expect(gap).toEqual({
+      check: 'gap_detection',
+      message: `missing dates in lookback window: ${IN_WINDOW}, 2021-10-21 (nba_raw.nbac_player_boxscore: 2 of ${games.length} games missing, window 2021-10-19..${DATE})`,
+      missingDates: [IN_WINDOW, '2021-10-21'],
+      missingGames: [...lost].sort(),
+    });
+  });
+
+  it('a table read by team (no expected-rows table) must hold two rows a game: one date gone is below 90%', async () => {
+    const offense = getProcessorDefinition('team_offense_game_summary');
+    const window = ['2021-10-19', '2021-10-20', '2021-10-21', DATE] as IsoDate[];
+    const games = (await Promise.all(window.map(gamesOn))).flat();
+    const lostGames = (await gamesOn(IN_WINDOW)).map((g) => g.gameId);
+    await keepOnly(nbacTeamBoxscore, IN_WINDOW, () => false);
+    const report = await check(offense, DATE);
+    const expected = 2 * games.length;
+    const present = expected - 2 * lostGames.length;
+    expect(present / expected).toBeLessThan(0.9);
+    expect(report.failures.find((f) => f.check === 'completeness')).toEqual({
+      check: 'completeness',
+      message: `nba_raw.nbac_team_boxscore holds ${((100 * present) / expected).toFixed(1)}% of the rows expected in the lookback window 2021-10-19..${DATE} (${present} of ${expected}), below 90%`,
+      missingDates: [],
+      missingGames: [],
+    });
+  });
+
+  it('failures on two dates, the batch’s and a committed one: each named, dates in order, the first one’s error', async () => {
+    await recordRun(t.adapters.warehouse, run('nbac_player_boxscore', '2021-10-21', 'failed', LATER));
+    const batch = new RunBatch();
+    batch.add({ ...run('nbac_player_boxscore', IN_WINDOW, 'blocked', LATER), errorMessage: null });
+    const report = await runDefensiveChecks(t.adapters.warehouse, summary, season, DATE, 'backfill', batch);
+    expect(report.failures).toEqual([
+      {
+        check: 'upstream_failure',
+        message: `nbac_player_boxscore failed on 2021-10-21, nbac_player_boxscore blocked on ${IN_WINDOW} (latest run: HTTP 503 from the stats API)`,
+        missingDates: [IN_WINDOW, '2021-10-21'],
+        missingGames: [],
+      },
+    ]);
+  });
+
+  it('a failed run without a message says only that it was the latest run', async () => {
+    await recordRun(t.adapters.warehouse, {
+      ...run('nbac_player_boxscore', IN_WINDOW, 'failed', LATER),
+      errorMessage: null,
+    });
+    expect((await check(summary, DATE)).failures.map((f) => f.message)).toEqual([
+      `nbac_player_boxscore failed on ${IN_WINDOW} (latest run)`,
+    ]);
+  });
+
+  it('one checked warehouse across processors and dates: each gets its own window and its own dates', async () => {
+    const LATE: IsoDate = '2021-11-27';
+    const late = (await check(summary, LATE)).window;
+    // A failure inside the late window only.
+    await recordRun(t.adapters.warehouse, run('nbac_player_boxscore', '2021-11-26', 'failed', LATER));
+    const checked = new CheckedWarehouse(t.adapters.warehouse);
+    const via = (def: typeof summary, date: IsoDate) => runDefensiveChecks(checked, def, season, date, 'backfill');
+    const early = await via(summary, DATE);
+    expect(early.window).toMatchObject({ start: '2021-10-19', end: DATE });
+    expect(early.failures).toEqual([]);
+    const cached = await via(cache, DATE);
+    expect(cached.window).toMatchObject({ end: '2021-10-21' });
+    const later = await via(summary, LATE);
+    expect(later.window).toEqual(late);
+    expect(later.failures.map((f) => f.check)).toEqual(['upstream_failure']);
+    expect(later.failures[0]?.missingDates).toEqual(['2021-11-26']);
   });
 });

@@ -262,6 +262,34 @@ describe('the freshness check of daily runs', () => {
     expect(report.failures).toEqual(failures);
   });
 
+  it('daily mode without a clock of its own reads the time: runs from the fixture’s build are days old', async () => {
+    const report = await runDefensiveChecks(t.adapters.warehouse, def, season, date, 'daily');
+    expect(report.failures).toEqual([stale]);
+  });
+
+  it('daily mode names every stale upstream: the cache reads the summaries and the rosters', async () => {
+    const cache = getProcessorDefinition('player_daily_cache');
+    const late = new Date((await upstreamFinished()) + 365 * DAY_MS);
+    const report = await runDefensiveChecks(t.adapters.warehouse, cache, season, date, 'daily', undefined, () => late);
+    expect(report.failures.find((f) => f.check === 'freshness')?.message).toBe(
+      'upstream not refreshed in the last 24 hours: player_game_summary, espn_team_roster',
+    );
+  });
+
+  it('daily mode: an upstream without any run on the date is stale', async () => {
+    const after: IsoDate = '2022-01-05';
+    const report = await runDefensiveChecks(
+      t.adapters.warehouse,
+      def,
+      requireDateInSeason(after).season,
+      after,
+      'daily',
+      undefined,
+      () => new Date(Date.UTC(2022, 0, 5)),
+    );
+    expect(report.failures.find((f) => f.check === 'freshness')).toEqual(stale);
+  });
+
   it('daily mode: an upstream whose latest run failed is stale however recent', async () => {
     const finished = await upstreamFinished();
     const w = t.adapters.warehouse;
