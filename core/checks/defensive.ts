@@ -171,10 +171,10 @@ export async function runDefensiveChecks(
     );
   const datesIn = (r: { start: IsoDate; end: IsoDate }) =>
     data.memo(`dates|${season.label}|${r.start}|${r.end}`, () => [...new Set(gamesIn(r).map((g) => g.date))]);
-  // Stryker disable next-line ArrayDeclaration: equivalent, a prefetch only reads early what the checks below read anyway.
   await data.prefetch(
     def.dependencies.flatMap((dep) => {
       const dates = datesIn(rangeOf(dep.scope));
+      // Stryker disable next-line ArrayDeclaration: equivalent, a prefetch only reads early what the checks below read anyway.
       return [{ table: dep.table, dates }, ...(dep.expectedFrom ? [{ table: dep.expectedFrom, dates }] : [])];
     }),
     pending,
