@@ -374,11 +374,13 @@ export const mlFeatureStoreProcessor: Processor = rangeProcessor(
     const homes = await homeTeams(ctx);
     const out = new Map<IsoDate, ProcessorResult>();
     for (const date of ctx.dates) {
+      // Stryker disable next-line ArrayDeclaration: equivalent, rowsForDates gives every date of the run a list.
       const factors = new Map((factorRows.get(date) ?? []).map((f) => [Number(f.player_id), f]));
       const homeOf = homes.get(date) ?? new Map<string, boolean>();
       let defaulted = 0;
       const rows: Row[] = [];
       // A player needs his cache row, his factors and his team's game of the date (an inner join of the three).
+      // Stryker disable next-line ArrayDeclaration: as above.
       for (const c of caches.get(date) ?? []) {
         const f = factors.get(Number(c.player_id));
         const home = homeOf.get(String(c.team_abbr));
