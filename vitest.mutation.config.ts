@@ -7,21 +7,23 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 // its cases, not in beforeAll (Stryker would count that as static coverage and run every test for it).
 const FILES = [
   'test/decisions.pure.test.ts',
-  'test/indexes.test.ts',
   'test/jobRules.test.ts',
-  'test/controllerReconcile.test.ts',
-  'test/validateChecks.test.ts',
   'test/report.test.ts',
-  'test/checkData.test.ts',
-  'test/boundaries.checks.test.ts',
+  'test/indexes.test.ts',
+  'test/controllerReconcile.test.ts',
   'test/boundaries.gate.test.ts',
+  'test/checkData.test.ts',
   'test/phase4Rows.test.ts',
   'test/boundaries.lookbacks.test.ts',
+  'test/boundaries.checks.test.ts',
+  'test/validateChecks.test.ts',
 ];
 
 /**
- * The files in the order above, cheapest first: a static mutant (a module-level table) runs every file, and
- * Stryker stops at the first failure, so the pure file kills most of them in milliseconds.
+ * The files in the order above, cheapest whole file first (measured: from 20 ms for the pure cases to 13 s
+ * for the validation checks): a static mutant (a module-level table) runs every file, and the run stops at
+ * the first failure (a failed test, or a file that fails to load: see the reporter), so most die in the
+ * first cheap file that imports their module.
  */
 class ListedOrder extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
