@@ -10,6 +10,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { type DuckDBConnection, DuckDBInstance, DuckDBTypeId } from '@duckdb/node-api';
 import { z } from 'zod';
+import {
+  ContentionError,
+  type JobKind,
+  type JobRecord,
+  type Latencies,
+  type ModeledStatement,
+  MUTATING_KINDS,
+  NO_LATENCY,
+  TableContention,
+} from './bigqueryContention.js';
 import { type ScalarParameter, Sqlglot, SqlglotError, type StatementInfo } from './sqlglot.js';
 
 /** A request as the double saw it. */
@@ -47,6 +57,22 @@ export interface BigQueryDoubleOptions {
   readonly defaultLocation?: string;
   /** Rows per page of query results (the API pages large results). @default 500 */
   readonly pageRows?: number;
+}
+
+/**
+ * How jobs take time and contend for tables (bigqueryContention.ts). With no latency (the default) a job
+ * takes no modeled time, but jobs in flight together still contend: a transaction is cancelled when another
+ * open one mutated its table.
+ */
+export interface BigQueryTiming {
+  /** Modeled latency per job kind, in ms. @default 0 for every kind */
+  readonly latencyMs?: Partial<Latencies>;
+  /** The clock of the job log's start and end times. @default performance.now */
+  readonly now?: () => number;
+  /** Waits out a latency. @default setTimeout */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Called after each statement of a script (see TableContention): tests hold a transaction open here. */
+  readonly onStatement?: (job: JobRecord, index: number, statement: ModeledStatement) => Promise<void> | void;
 }
 
 // ---- request shapes (REST reference: Dataset, Table, QueryRequest, Job, QueryParameter) ----
@@ -305,6 +331,10 @@ export class BigQueryDouble {
   private readonly faults: Fault[] = [];
   private readonly serial = new Serial();
   private paramTables = 0;
+  /** Every job, in order of creation, with its kind, tables, start, end and error. */
+  readonly jobLog: JobRecord[] = [];
+  private readonly contention: TableContention;
+  private readonly now: () => number;
   /** Queries answered `jobComplete: false` first, so the client polls jobs.getQueryResults. */
   slowQueries = 0;
   /** How long each jobs.query takes, to let concurrent requests overlap. */
@@ -319,15 +349,40 @@ export class BigQueryDouble {
     private readonly glot: Sqlglot,
     private readonly duck: DuckDBInstance,
     private readonly conn: DuckDBConnection,
-  ) {}
+    timing: BigQueryTiming,
+  ) {
+    this.now = timing.now ?? (() => performance.now());
+    this.contention = new TableContention({
+      project: options.project,
+      latencies: { ...NO_LATENCY, ...timing.latencyMs },
+      ...(timing.sleep ? { sleep: timing.sleep } : {}),
+      ...(timing.onStatement ? { onStatement: timing.onStatement } : {}),
+    });
+  }
 
-  static async start(options: BigQueryDoubleOptions): Promise<BigQueryDouble> {
+  /** Transactions cancelled for a concurrent update against a table they mutated. */
+  get abortedTransactions(): number {
+    return this.contention.aborted;
+  }
+
+  /** The most mutating DML statements queued at once behind one table. */
+  get maxQueuedDml(): number {
+    return this.contention.maxQueued;
+  }
+
+  static async start(options: BigQueryDoubleOptions & BigQueryTiming): Promise<BigQueryDouble> {
     const glot = await Sqlglot.start();
     const duck = await DuckDBInstance.create(':memory:');
     const conn = await duck.connect();
     // BigQuery's TIMESTAMP is UTC: DuckDB's TIMESTAMPTZ shown in UTC prints as BigQuery casts to STRING.
     await conn.run("SET TimeZone = 'UTC'");
-    const double = new BigQueryDouble({ defaultLocation: 'US', pageRows: 500, ...options }, glot, duck, conn);
+    const { latencyMs, now, sleep, onStatement, ...rest } = options;
+    const double = new BigQueryDouble({ defaultLocation: 'US', pageRows: 500, ...rest }, glot, duck, conn, {
+      ...(latencyMs ? { latencyMs } : {}),
+      ...(now ? { now } : {}),
+      ...(sleep ? { sleep } : {}),
+      ...(onStatement ? { onStatement } : {}),
+    });
     double.server = createServer((req, res) => void double.handle(req, res));
     await new Promise<void>((resolve) => double.server?.listen(0, '127.0.0.1', resolve));
     return double;
@@ -821,10 +876,57 @@ export class BigQueryDouble {
         throw new ApiFailure(400, 'invalidQuery', 'A destination table needs a single SELECT');
       }
     }
-    const job = await this.serial.run(() => this.execute(jobId, where, infos, arrays, destination));
+    const job = await this.contend(jobId, infos, destination !== undefined, () =>
+      this.serial.run(() => this.execute(jobId, where, infos, arrays, destination)),
+    );
     job.query = { query: sql };
     this.jobs.set(job.jobId, job);
     return job;
+  }
+
+  /**
+   * Runs a checked job under BigQuery's rules for jobs that write the same table (bigqueryContention.ts):
+   * its modeled latency first, with a transaction's locks taken statement by statement, or a mutating DML
+   * statement's place in its table's queue; then `execute` on DuckDB. The job log records it either way.
+   */
+  private async contend(
+    jobId: string,
+    infos: readonly StatementInfo[],
+    hasDestination: boolean,
+    execute: () => Promise<JobResult>,
+  ): Promise<JobResult> {
+    const statements: ModeledStatement[] = infos.map((i) => ({
+      kind: i.kind,
+      target: i.target ? `${i.target.dataset}.${i.target.table}` : undefined,
+    }));
+    const first = statements[0];
+    const kind: JobKind =
+      infos.length > 1 ? 'script' : first && first.kind !== 'select' && !hasDestination ? 'dml' : 'query';
+    const record: JobRecord = {
+      id: jobId,
+      kind,
+      tables: [...new Set(infos.flatMap((i) => i.tables.map((t) => `${t.dataset}.${t.table}`)))],
+      seq: this.jobLog.length + 1,
+      start: this.now(),
+    };
+    this.jobLog.push(record);
+    let end: ((ok: boolean) => void) | undefined;
+    try {
+      if (kind === 'script') end = await this.contention.script(record, statements);
+      else if (kind === 'dml' && first?.target && MUTATING_KINDS.has(first.kind))
+        end = await this.contention.dml(first.target);
+      else await this.contention.pause(kind);
+      const job = await execute();
+      end?.(true);
+      return job;
+    } catch (err) {
+      end?.(false);
+      const failure = err instanceof ContentionError ? new ApiFailure(err.status, err.reason, err.message) : err;
+      if (failure instanceof ApiFailure) record.error = { reason: failure.reason, message: failure.message };
+      throw failure;
+    } finally {
+      record.end = this.now();
+    }
   }
 
   private async execute(
