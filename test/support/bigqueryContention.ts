@@ -222,6 +222,16 @@ export class TableContention {
     }
   }
 
+  /**
+   * Notes a load or copy that truncated a table (or a day of it): an open transaction that mutated the table
+   * loses at COMMIT. Such jobs themselves are never cancelled: each commits at its end, and "If a transaction
+   * only reads a table or appends new rows to it, any operation can be performed concurrently"
+   * (https://cloud.google.com/bigquery/docs/transactions).
+   */
+  committedWrite(table: string): void {
+    this.state(table).lastMutation = ++this.tick;
+  }
+
   /** Waits out the modeled latency of a job that contends with nothing (a query). */
   async pause(kind: Exclude<JobKind, 'script'>): Promise<void> {
     await this.sleep(this.options.latencies[kind]);

@@ -29,6 +29,8 @@ export interface ObservedRequest {
   readonly route: string;
   readonly query: Readonly<Record<string, string>>;
   readonly body: unknown;
+  /** The data part of an upload (a load job's rows). */
+  readonly upload?: string;
   status?: number;
 }
 
@@ -71,6 +73,10 @@ export interface BigQueryTiming {
   readonly now?: () => number;
   /** Waits out a latency. @default setTimeout */
   readonly sleep?: (ms: number) => Promise<void>;
+  /** The UTC day daily quotas count in. @default today */
+  readonly day?: () => string;
+  /** Load and copy jobs a table takes a day (BigQuery: 1,500). @default 1500 */
+  readonly tableOperationsPerDay?: number;
   /** Called after each statement of a script (see TableContention): tests hold a transaction open here. */
   readonly onStatement?: (job: JobRecord, index: number, statement: ModeledStatement) => Promise<void> | void;
 }
@@ -138,20 +144,48 @@ const QueryRequestSchema = z.strictObject({
   defaultDataset: z.strictObject({ projectId: z.string().optional(), datasetId: z.string() }).optional(),
   dryRun: z.boolean().optional(),
 });
+const QueryJobSchema = z.strictObject({
+  query: z.string().min(1),
+  useLegacySql: z.literal(false),
+  parameterMode: z.enum(['named', 'NAMED']).optional(),
+  queryParameters: z.array(QueryParameterSchema).optional(),
+  destinationTable: TableRefSchema.optional(),
+  writeDisposition: z.enum(['WRITE_TRUNCATE', 'WRITE_APPEND', 'WRITE_EMPTY']).optional(),
+  createDisposition: z.enum(['CREATE_IF_NEEDED', 'CREATE_NEVER']).optional(),
+});
+/** A table, or one day of it with a partition decorator (`table$YYYYMMDD`). */
+const DecoratedTableRefSchema = z.strictObject({
+  projectId: z.string(),
+  datasetId: z.string(),
+  tableId: z.string().regex(/^[A-Za-z0-9_]{1,1024}(\$\d{8})?$/),
+});
+const LoadJobSchema = z.strictObject({
+  destinationTable: DecoratedTableRefSchema,
+  // The adapter sends newline-delimited JSON; the double reads no other format.
+  sourceFormat: z.literal('NEWLINE_DELIMITED_JSON'),
+  writeDisposition: z.enum(['WRITE_TRUNCATE', 'WRITE_APPEND', 'WRITE_EMPTY']).optional(),
+  createDisposition: z.enum(['CREATE_IF_NEEDED', 'CREATE_NEVER']).optional(),
+  schema: z.strictObject({ fields: z.array(z.lazy(() => FieldSchema)).min(1) }),
+});
+const CopyJobSchema = z.strictObject({
+  sourceTable: DecoratedTableRefSchema,
+  destinationTable: DecoratedTableRefSchema,
+  writeDisposition: z.enum(['WRITE_TRUNCATE', 'WRITE_APPEND', 'WRITE_EMPTY']).optional(),
+  createDisposition: z.enum(['CREATE_IF_NEEDED', 'CREATE_NEVER']).optional(),
+  operationType: z.literal('COPY').optional(),
+});
 const JobInsertSchema = z.strictObject({
   jobReference: z.strictObject({ projectId: z.string(), jobId: z.string(), location: z.string().optional() }),
-  configuration: z.strictObject({
-    query: z.strictObject({
-      query: z.string().min(1),
-      useLegacySql: z.literal(false),
-      parameterMode: z.enum(['named', 'NAMED']).optional(),
-      queryParameters: z.array(QueryParameterSchema).optional(),
-      destinationTable: TableRefSchema.optional(),
-      writeDisposition: z.enum(['WRITE_TRUNCATE', 'WRITE_APPEND', 'WRITE_EMPTY']).optional(),
-      createDisposition: z.enum(['CREATE_IF_NEEDED', 'CREATE_NEVER']).optional(),
+  configuration: z
+    .strictObject({
+      query: QueryJobSchema.optional(),
+      load: LoadJobSchema.optional(),
+      copy: CopyJobSchema.optional(),
+      labels: z.record(z.string(), z.string()).optional(),
+    })
+    .refine((c) => [c.query, c.load, c.copy].filter(Boolean).length === 1, {
+      message: 'a job configuration has exactly one of query, load and copy',
     }),
-    labels: z.record(z.string(), z.string()).optional(),
-  }),
 });
 const FieldSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,299}$/),
@@ -202,11 +236,16 @@ interface JobResult {
   rows: (string | null)[][];
   dmlAffected?: number;
   query: unknown;
-  error?: { status: number; reason: string; message: string };
+  error?: { status: number; reason: string; message: string; location?: string | undefined };
   polls: number;
+  /** A load or copy job's configuration as sent (a query job's is built from `query`). */
+  configuration?: Record<string, unknown>;
+  /** Rows a load job wrote. */
+  outputRows?: number;
 }
 
 const LEGACY_TYPE: Record<string, string> = { INT64: 'INTEGER', FLOAT64: 'FLOAT', BOOL: 'BOOLEAN' };
+const LEGACY_TO_STANDARD: Record<string, string> = { INTEGER: 'INT64', FLOAT: 'FLOAT64', BOOLEAN: 'BOOL' };
 const DUCK_TYPE: Record<string, string> = {
   STRING: 'VARCHAR',
   INT64: 'BIGINT',
@@ -236,9 +275,73 @@ class ApiFailure extends Error {
     readonly status: number,
     readonly reason: string,
     message: string,
+    /** Where the error applies: a quota's name for quotaExceeded, e.g. `load_job_per_table.long`. */
+    readonly location?: string,
   ) {
     super(message);
   }
+}
+
+/** What differs between a table's schema and the one a job sends (names, types, modes), or null. */
+function schemaMismatch(table: readonly Field[], sent: readonly Field[]): string | null {
+  const norm = (f: Field) => `${f.name} ${LEGACY_TYPE[f.type] ?? f.type} ${f.mode ?? 'NULLABLE'}`;
+  for (let i = 0; i < Math.max(table.length, sent.length); i++) {
+    const [a, b] = [table[i], sent[i]];
+    if (!a) return `Field ${b?.name} is not in the table`;
+    if (!b) return `Field ${a.name} is missing in new schema`;
+    if (norm(a) !== norm(b)) return `Field ${a.name} has changed from ${norm(a)} to ${norm(b)}`;
+  }
+  return null;
+}
+
+/**
+ * The rows of newline-delimited JSON, each checked against the table's fields: an unknown field, a missing
+ * REQUIRED value or a value of the wrong type fails the whole job, as BigQuery's "JSON table encountered too
+ * many errors, giving up" does with no bad records allowed (https://cloud.google.com/bigquery/docs/loading-data-cloud-storage-json).
+ */
+function parseNdjson(data: string, fields: readonly Field[]): Record<string, unknown>[] {
+  const byName = new Map(fields.map((f) => [f.name, f]));
+  const rows: Record<string, unknown>[] = [];
+  for (const [n, line] of data.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    const bad = (why: string) =>
+      new ApiFailure(
+        400,
+        'invalid',
+        `Error while reading data, error message: JSON table encountered too many errors, giving up. Rows: ${n + 1}; errors: 1. ${why}`,
+      );
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      throw bad(`JSON parsing error in row starting at line ${n + 1}`);
+    }
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) throw bad(`row ${n + 1} is not a JSON object`);
+    const record = row as Record<string, unknown>;
+    for (const name of Object.keys(record)) if (!byName.has(name)) throw bad(`No such field: ${name}.`);
+    for (const f of fields) {
+      const v = record[f.name];
+      if (v === null || v === undefined) {
+        if (f.mode === 'REQUIRED') throw bad(`Missing required field: ${f.name}.`);
+        continue;
+      }
+      try {
+        checkScalar(f.name, LEGACY_TO_STANDARD[f.type] ?? f.type, {
+          value: typeof v === 'object' ? JSON.stringify(v) : (v as string),
+        });
+      } catch {
+        throw bad(`Could not convert value to ${f.type} for field ${f.name}: ${JSON.stringify(v)}.`);
+      }
+    }
+    rows.push(record);
+  }
+  return rows;
+}
+
+/** A JSON cell as the text duckLiteral takes. */
+function jsonCell(v: unknown): string | null {
+  if (v === null || v === undefined) return null;
+  return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
@@ -331,6 +434,11 @@ export class BigQueryDouble {
   private readonly faults: Fault[] = [];
   private readonly serial = new Serial();
   private paramTables = 0;
+  /** Load and copy jobs per `day table`, failed ones included (see countTableOperation). */
+  private readonly tableOperations = new Map<string, number>();
+  private readonly day: () => string;
+  /** Daily quotas, lowered by tests to reach them. */
+  readonly quota: { tableOperationsPerDay: number };
   /** Every job, in order of creation, with its kind, tables, start, end and error. */
   readonly jobLog: JobRecord[] = [];
   private readonly contention: TableContention;
@@ -352,6 +460,8 @@ export class BigQueryDouble {
     timing: BigQueryTiming,
   ) {
     this.now = timing.now ?? (() => performance.now());
+    this.day = timing.day ?? (() => new Date().toISOString().slice(0, 10));
+    this.quota = { tableOperationsPerDay: timing.tableOperationsPerDay ?? 1500 };
     this.contention = new TableContention({
       project: options.project,
       latencies: { ...NO_LATENCY, ...timing.latencyMs },
@@ -376,8 +486,10 @@ export class BigQueryDouble {
     const conn = await duck.connect();
     // BigQuery's TIMESTAMP is UTC: DuckDB's TIMESTAMPTZ shown in UTC prints as BigQuery casts to STRING.
     await conn.run("SET TimeZone = 'UTC'");
-    const { latencyMs, now, sleep, onStatement, ...rest } = options;
+    const { latencyMs, now, sleep, onStatement, day, tableOperationsPerDay, ...rest } = options;
     const double = new BigQueryDouble({ defaultLocation: 'US', pageRows: 500, ...rest }, glot, duck, conn, {
+      ...(day ? { day } : {}),
+      ...(tableOperationsPerDay !== undefined ? { tableOperationsPerDay } : {}),
       ...(latencyMs ? { latencyMs } : {}),
       ...(now ? { now } : {}),
       ...(sleep ? { sleep } : {}),
@@ -432,14 +544,28 @@ export class BigQueryDouble {
     const url = new URL(req.url ?? '/', 'http://double');
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    const path = url.pathname.replace(/^\/bigquery\/v2/, '');
+    let text = Buffer.concat(chunks).toString('utf8');
+    // A load from memory arrives at the upload endpoint as multipart/related: the job, then the data
+    // (https://cloud.google.com/bigquery/docs/reference/api-uploads).
+    const upload = /^\/upload\/bigquery\/v2\//.test(url.pathname);
+    let data: string | undefined;
+    if (upload) {
+      const parts = multipartParts(text, req.headers['content-type']);
+      text = parts?.[0] ?? '';
+      data = parts?.[1];
+      if (url.searchParams.get('uploadType') !== 'multipart' || parts?.length !== 2) {
+        this.violations.push(`upload ${url.search} without a two-part multipart/related body`);
+        text = '';
+      }
+    }
+    const path = url.pathname.replace(/^(\/upload)?\/bigquery\/v2/, '');
     const m = /^\/projects\/([^/]+)\/(.*)$/.exec(path);
     const observed: ObservedRequest = {
       method: req.method ?? 'GET',
       route: m?.[2] ?? path,
       query: Object.fromEntries(url.searchParams),
       body: text ? safeJson(text) : undefined,
+      ...(upload ? { upload: data ?? '' } : {}),
     };
     this.requests.push(observed);
     const send = (status: number, body?: unknown) => {
@@ -504,7 +630,7 @@ export class BigQueryDouble {
       }
     }
     if (is('GET', 'queries', null)) return [200, this.queryResults(parts[1] as string, r.query)];
-    if (is('POST', 'jobs')) return [200, await this.insertJob(r.body)];
+    if (is('POST', 'jobs')) return [200, await this.insertJob(r.body, r.upload)];
     if (is('GET', 'jobs', null)) return [200, this.getJob(parts[1] as string)];
     this.violations.push(`unexpected request ${r.method} ${r.route}`);
     throw new ApiFailure(404, 'notFound', `Not found: ${r.method} ${r.route} (not an API the adapter should call)`);
@@ -709,7 +835,7 @@ export class BigQueryDouble {
     return out;
   }
 
-  private async insertJob(body: unknown) {
+  private async insertJob(body: unknown, upload?: string) {
     const j = this.parse(JobInsertSchema, body, 'Job');
     if (j.jobReference.projectId !== this.options.project) {
       throw new ApiFailure(400, 'invalid', `Job reference project ${j.jobReference.projectId} is not the request's`);
@@ -717,32 +843,247 @@ export class BigQueryDouble {
     if (this.jobs.has(j.jobReference.jobId)) {
       throw new ApiFailure(409, 'duplicate', `Already Exists: Job ${this.options.project}:${j.jobReference.jobId}`);
     }
-    const q = j.configuration.query;
-    const job = await this.runJob(
-      q.query,
-      q.queryParameters ?? [],
-      j.jobReference.location,
-      q.destinationTable
-        ? { ...q.destinationTable, write: q.writeDisposition, create: q.createDisposition }
-        : undefined,
-      j.jobReference.jobId,
-    ).catch((err: unknown) => {
-      if (!(err instanceof ApiFailure) || err.status !== 400) throw err;
-      // A job that ran and failed is created all the same; its status says why.
+    const { query: q, load, copy } = j.configuration;
+    if (load && upload === undefined) {
+      // The adapter loads from memory: a load without uploaded data would read Cloud Storage URIs.
+      throw new ApiFailure(400, 'invalid', 'Invalid Job: a load job needs sourceUris or uploaded data');
+    }
+    if (!load && upload !== undefined) throw new ApiFailure(400, 'invalid', 'Invalid Job: only a load job takes data');
+    const location = j.jobReference.location ?? this.options.defaultLocation;
+    const jobId = j.jobReference.jobId;
+    const run = load
+      ? this.runLoad(jobId, location, load, upload ?? '')
+      : copy
+        ? this.runCopy(jobId, location, copy)
+        : this.runJob(
+            (q as NonNullable<typeof q>).query,
+            q?.queryParameters ?? [],
+            j.jobReference.location,
+            q?.destinationTable
+              ? { ...q.destinationTable, write: q.writeDisposition, create: q.createDisposition }
+              : undefined,
+            jobId,
+          );
+    const configuration = load ? { load, jobType: 'LOAD' } : copy ? { copy, jobType: 'COPY' } : undefined;
+    const job = await run.catch((err: unknown) => {
+      if (!(err instanceof ApiFailure) || (err.status !== 400 && err.status !== 403)) throw err;
+      // A job that ran and failed is created all the same; its status says why (jobs.get answers 200).
       const failed: JobResult = {
-        jobId: j.jobReference.jobId,
-        location: j.jobReference.location ?? this.options.defaultLocation,
+        jobId,
+        location,
         statementType: 'SELECT',
         fields: [],
         rows: [],
         query: q,
         polls: 0,
-        error: { status: err.status, reason: err.reason, message: err.message },
+        error: { status: err.status, reason: err.reason, message: err.message, location: err.location },
+        ...(configuration ? { configuration } : {}),
       };
       this.jobs.set(failed.jobId, failed);
       return failed;
     });
+    if (configuration) job.configuration = configuration;
     return this.jobResource(job);
+  }
+
+  // ---- load and copy jobs ----
+
+  /** A table reference's table and partition: `t$20211019` is day 2021-10-19 of `t`. */
+  private decorated(ref: { projectId: string; datasetId: string; tableId: string }) {
+    const [table, day] = ref.tableId.split('$') as [string, string | undefined];
+    const key = `${ref.datasetId}.${table}`;
+    const state = this.tables.get(key);
+    if (!state) throw new ApiFailure(404, 'notFound', `Not found: Table ${this.options.project}:${key}`);
+    const partition = day ? `${day.slice(0, 4)}-${day.slice(4, 6)}-${day.slice(6, 8)}` : undefined;
+    if (partition !== undefined) {
+      if (!state.timePartitioning) {
+        throw new ApiFailure(400, 'invalid', `Cannot use a partition decorator on ${key}: it is not partitioned`);
+      }
+      if (Number.isNaN(Date.parse(`${partition}T00:00:00Z`))) {
+        throw new ApiFailure(400, 'invalid', `Invalid partition decorator: ${ref.tableId}`);
+      }
+    }
+    return { key, state, partition, target: `${quote(state.dataset)}.${quote(state.table)}` };
+  }
+
+  /**
+   * Counts a load or copy job against its destination's daily table operations, failed jobs too: "Load jobs,
+   * including failed load jobs, count toward the limit on the number of table operations per day for the
+   * destination table" (1,500 a day; https://cloud.google.com/bigquery/quotas, "Load jobs"; "Copy jobs count
+   * toward these limits whether they succeed or fail", "Copy jobs"). Past it, BigQuery fails the job with
+   * quotaExceeded (https://cloud.google.com/bigquery/docs/troubleshoot-quotas).
+   */
+  private countTableOperation(key: string): void {
+    const day = this.day();
+    const counter = `${day} ${key}`;
+    const used = (this.tableOperations.get(counter) ?? 0) + 1;
+    this.tableOperations.set(counter, used);
+    if (used > this.quota.tableOperationsPerDay) {
+      throw new ApiFailure(
+        403,
+        'quotaExceeded',
+        'Quota exceeded: Your table exceeded quota for imports or query appends per table. For more information, see https://cloud.google.com/bigquery/docs/troubleshoot-quotas',
+        'load_job_per_table.long',
+      );
+    }
+  }
+
+  /**
+   * A load job of newline-delimited JSON rows. With a partition decorator and WRITE_TRUNCATE it replaces
+   * exactly that day, atomically ("Creation, truncation and append actions occur as one atomic update upon
+   * job completion": JobConfigurationLoad.writeDisposition, https://cloud.google.com/bigquery/docs/reference/rest/v2/Job),
+   * and a row of another day fails the whole job ("the partition ID specified in the decorator must match the
+   * data being written": https://cloud.google.com/bigquery/docs/load-data-partitioned-tables).
+   */
+  private async runLoad(
+    jobId: string,
+    location: string,
+    load: z.infer<typeof LoadJobSchema>,
+    data: string,
+  ): Promise<JobResult> {
+    const { key, state, partition, target } = this.decorated(load.destinationTable);
+    if (load.createDisposition !== 'CREATE_NEVER') {
+      this.violations.push(`load into ${key} without createDisposition CREATE_NEVER`);
+    }
+    const record = this.startRecord(jobId, 'load', [key]);
+    try {
+      this.countTableOperation(key);
+      // "For normal tables, WRITE_TRUNCATE will always overwrite the schema" (JobConfigurationLoad.schemaUpdateOptions):
+      // the adapter must send the table's own schema, which the double then requires.
+      const mismatch = schemaMismatch(state.fields, load.schema.fields);
+      if (mismatch)
+        throw new ApiFailure(
+          400,
+          'invalid',
+          `Provided Schema does not match Table ${this.options.project}:${key}. ${mismatch}`,
+        );
+      const rows = parseNdjson(data, state.fields);
+      const pcol = state.timePartitioning?.field;
+      if (partition !== undefined && pcol) {
+        const stray = rows.find((r) => r[pcol] !== partition);
+        if (stray) {
+          throw new ApiFailure(
+            400,
+            'invalid',
+            `Some rows belong to different partitions rather than destination partition ${partition.replaceAll('-', '')}`,
+          );
+        }
+      }
+      await this.contention.pause('load');
+      await this.serial.run(() =>
+        this.replaceRows(target, state, load.writeDisposition ?? 'WRITE_APPEND', partition, rows),
+      );
+      if ((load.writeDisposition ?? 'WRITE_APPEND') === 'WRITE_TRUNCATE') this.contention.committedWrite(key);
+      const job: JobResult = { jobId, location, statementType: 'LOAD', fields: [], rows: [], query: null, polls: 0 };
+      job.outputRows = rows.length;
+      this.jobs.set(jobId, job);
+      return job;
+    } catch (err) {
+      if (err instanceof ApiFailure) record.error = { reason: err.reason, message: err.message };
+      throw err;
+    } finally {
+      record.end = this.now();
+    }
+  }
+
+  /**
+   * A copy job: with decorators on both sides and WRITE_TRUNCATE it replaces one day of the destination with
+   * one day of the source ("Use partition decorators to copy tables"; "the partition specifications for the
+   * source and destination tables must match": https://cloud.google.com/bigquery/docs/managing-partitioned-tables).
+   */
+  private async runCopy(jobId: string, location: string, copy: z.infer<typeof CopyJobSchema>): Promise<JobResult> {
+    const source = this.decorated(copy.sourceTable);
+    const dest = this.decorated(copy.destinationTable);
+    const record = this.startRecord(jobId, 'copy', [source.key, dest.key]);
+    try {
+      this.countTableOperation(dest.key);
+      const mismatch = schemaMismatch(dest.state.fields, source.state.fields);
+      if (mismatch)
+        throw new ApiFailure(400, 'invalid', `Schema of ${source.key} does not match ${dest.key}: ${mismatch}`);
+      if ((source.partition === undefined) !== (dest.partition === undefined)) {
+        throw new ApiFailure(
+          400,
+          'invalid',
+          'Partition decorators must be given on both the source and the destination',
+        );
+      }
+      await this.contention.pause('copy');
+      const pcol = source.state.timePartitioning?.field;
+      await this.serial.run(async () => {
+        const where =
+          source.partition !== undefined && pcol ? ` WHERE ${quote(pcol)} = DATE ${sqlString(source.partition)}` : '';
+        const reader = await this.conn.runAndReadAll(`SELECT * FROM ${source.target}${where}`);
+        const rows = reader.getRowObjectsJson() as Record<string, unknown>[];
+        const destCol = dest.state.timePartitioning?.field;
+        const moved =
+          dest.partition !== undefined && destCol ? rows.map((r) => ({ ...r, [destCol]: dest.partition })) : rows;
+        if (source.partition !== dest.partition && dest.partition !== undefined) {
+          throw new ApiFailure(
+            400,
+            'invalid',
+            `Some rows belong to different partitions rather than destination partition ${dest.partition.replaceAll('-', '')}`,
+          );
+        }
+        await this.replaceRows(dest.target, dest.state, copy.writeDisposition ?? 'WRITE_EMPTY', dest.partition, moved);
+      });
+      if (copy.writeDisposition === 'WRITE_TRUNCATE') this.contention.committedWrite(dest.key);
+      const job: JobResult = { jobId, location, statementType: 'COPY', fields: [], rows: [], query: null, polls: 0 };
+      this.jobs.set(jobId, job);
+      return job;
+    } catch (err) {
+      if (err instanceof ApiFailure) record.error = { reason: err.reason, message: err.message };
+      throw err;
+    } finally {
+      record.end = this.now();
+    }
+  }
+
+  private startRecord(id: string, kind: JobKind, tables: string[]): JobRecord {
+    const record: JobRecord = { id, kind, tables, seq: this.jobLog.length + 1, start: this.now() };
+    this.jobLog.push(record);
+    return record;
+  }
+
+  /** Writes rows as a disposition says, in one DuckDB transaction: all of it lands, or none. */
+  private async replaceRows(
+    target: string,
+    state: TableState,
+    disposition: string,
+    partition: string | undefined,
+    rows: readonly Record<string, unknown>[],
+  ): Promise<void> {
+    const pcol = state.timePartitioning?.field;
+    const scope = partition !== undefined && pcol ? ` WHERE ${quote(pcol)} = DATE ${sqlString(partition)}` : '';
+    if (disposition === 'WRITE_EMPTY') {
+      const reader = await this.conn.runAndReadAll(`SELECT COUNT(*) FROM ${target}${scope}`);
+      if (Number(reader.getRowsJS()[0]?.[0] ?? 0) > 0) {
+        throw new ApiFailure(
+          400,
+          'duplicate',
+          `Already Exists: Table ${this.options.project}:${state.dataset}.${state.table}`,
+        );
+      }
+    }
+    await this.conn.run('BEGIN TRANSACTION');
+    try {
+      if (disposition === 'WRITE_TRUNCATE') await this.conn.run(`DELETE FROM ${target}${scope}`);
+      const names = state.fields.map((f) => quote(f.name)).join(', ');
+      for (let i = 0; i < rows.length; i += 250) {
+        const values = rows
+          .slice(i, i + 250)
+          .map((row) => `(${state.fields.map((f) => duckLiteral(f.type, jsonCell(row[f.name]))).join(', ')})`);
+        await this.conn.run(`INSERT INTO ${target} (${names}) VALUES ${values.join(', ')}`);
+      }
+      await this.conn.run('COMMIT');
+    } catch (err) {
+      await this.conn.run('ROLLBACK');
+      if (err instanceof ApiFailure) throw err;
+      throw new ApiFailure(
+        400,
+        'invalid',
+        `Error while reading data, error message: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+      );
+    }
   }
 
   private getJob(jobId: string) {
@@ -752,14 +1093,25 @@ export class BigQueryDouble {
   }
 
   private jobResource(job: JobResult) {
-    const error = job.error ? { reason: job.error.reason, message: job.error.message } : undefined;
+    const error = job.error
+      ? {
+          reason: job.error.reason,
+          message: job.error.message,
+          ...(job.error.location ? { location: job.error.location } : {}),
+        }
+      : undefined;
     return {
       kind: 'bigquery#job',
       id: `${this.options.project}:${job.location}.${job.jobId}`,
       jobReference: { projectId: this.options.project, jobId: job.jobId, location: job.location },
-      configuration: { query: job.query, jobType: 'QUERY' },
+      configuration: job.configuration ?? { query: job.query, jobType: 'QUERY' },
       status: error ? { state: 'DONE', errorResult: error, errors: [error] } : { state: 'DONE' },
-      statistics: { creationTime: String(Date.now()), query: { statementType: job.statementType } },
+      statistics: {
+        creationTime: String(Date.now()),
+        ...(job.outputRows !== undefined
+          ? { load: { outputRows: String(job.outputRows), inputFiles: '1' } }
+          : { query: { statementType: job.statementType } }),
+      },
     };
   }
 
@@ -1057,6 +1409,20 @@ function readResult(reader: Awaited<ReturnType<DuckDBConnection['runAndReadAll']
 
 function faultError(f: Fault): ApiFailure {
   return new ApiFailure(f.status, f.reason, f.message ?? `${f.reason}: injected by the test`);
+}
+
+/** The parts of a multipart/related body, each without its headers; null when it is not one. */
+function multipartParts(body: string, contentType: string | undefined): string[] | null {
+  const boundary = /boundary="?([^";]+)"?/.exec(contentType ?? '')?.[1];
+  if (!contentType?.startsWith('multipart/related') || !boundary) return null;
+  const parts: string[] = [];
+  for (const raw of body.split(`--${boundary}`).slice(1)) {
+    if (raw.startsWith('--')) break;
+    const at = raw.indexOf('\r\n\r\n');
+    if (at < 0) return null;
+    parts.push(raw.slice(at + 4).replace(/\r\n$/, ''));
+  }
+  return parts;
 }
 
 function safeJson(text: string): unknown {
