@@ -143,16 +143,24 @@ describe('Phases 1-4 through the BigQuery warehouse and the embedded one', () =>
     },
   );
 
-  it('records the same runs in the run history', async () => {
-    const summary = async (w: Warehouse) =>
+  it('records the same runs in the run history, and on BigQuery a pending marker before each writing run', async () => {
+    const summary = async (w: Warehouse, markers: 'with' | 'without') =>
       (await contents(w, processorRunHistory))
+        .filter((r) => (markers === 'with') === String(r.run_id).endsWith('-pending'))
         .map((r) =>
           [r.data_date, r.processor_name, r.phase, r.status, r.rows_processed, r.processing_decision].join(' '),
         )
         .sort();
-    const want = await summary(embedded.adapters.warehouse);
+    const want = await summary(embedded.adapters.warehouse, 'without');
     expect(want.length).toBeGreaterThanOrEqual(DATES.length * 14);
-    expect(await summary(bigquery.warehouse)).toEqual(want);
+    expect(await summary(bigquery.warehouse, 'without')).toEqual(want);
+    expect(await summary(embedded.adapters.warehouse, 'with')).toEqual([]);
+    // One marker per writing run (partitions are replaced one job at a time), superseded by the run's row.
+    const markers = await summary(bigquery.warehouse, 'with');
+    expect(markers.length).toBeGreaterThanOrEqual(DATES.length * 5);
+    expect(markers.every((m) => / blocked 0 blocked$/.test(m))).toBe(true);
+    const ran = new Set(want.map((r) => r.split(' ').slice(0, 2).join(' ')));
+    expect(markers.filter((m) => !ran.has(m.split(' ').slice(0, 2).join(' ')))).toEqual([]);
   });
 
   it('reads and writes a date through its partition: no statement of the phases scans a table unfiltered', () => {
@@ -167,8 +175,10 @@ describe('Phases 1-4 through the BigQuery warehouse and the embedded one', () =>
       );
     const unexpected = [...new Set(scans)].filter((sql) => !SEASON_SCANS.some((allowed) => allowed.test(sql)));
     expect(unexpected).toEqual([]);
-    const writes = double.statements.slice(0, phaseStatements).filter((s) => s.info.kind === 'delete');
-    expect(writes.length).toBeGreaterThan(0);
+    // Writes replace a date's partition by a load job of its own, never by a DELETE over the table.
+    const deletes = double.statements.slice(0, phaseStatements).filter((s) => s.info.kind === 'delete');
+    expect(deletes).toEqual([]);
+    expect(double.jobLog.filter((j) => j.kind === 'load').length).toBeGreaterThan(0);
   });
 
   it('passes the quality gate and the validation alike on both engines', async () => {

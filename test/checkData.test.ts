@@ -103,6 +103,8 @@ function run(processorName: string, dataDate: IsoDate, status: RunStatus, finish
 class Counting implements Warehouse {
   readonly queries: { sql: string; params: Readonly<Record<string, SqlValue>> }[] = [];
   failCommits = false;
+  /** What the port says of its commits (BigQuery's adapter: false). */
+  commitsAtomically: boolean | undefined = undefined;
   checkpoints = 0;
   closed = 0;
 
@@ -517,6 +519,9 @@ describe('what a commit teaches the cache', () => {
   it('passes the rest of the port through: description, tables, checkpoints and close', async () => {
     expect(checked.description).toBe(w.description);
     expect(checked.dialect).toBe(w.dialect);
+    expect(checked.commitsAtomically).toBeUndefined();
+    w.commitsAtomically = false;
+    expect(checked.commitsAtomically).toBe(false);
     await checked.ensureTables([nbacTeamBoxscore]);
     expect(await checked.query('SELECT COUNT(*) AS n FROM nba_raw.nbac_team_boxscore')).toEqual([{ n: 0 }]);
     await checked.checkpoint();

@@ -394,6 +394,10 @@ export class CheckedWarehouse implements Warehouse {
     return this.inner.dialect;
   }
 
+  get commitsAtomically() {
+    return this.inner.commitsAtomically;
+  }
+
   ensureTables(tables: readonly TableSchema[]) {
     return this.inner.ensureTables(tables);
   }

@@ -29,6 +29,13 @@ export interface Warehouse {
   readonly description: string;
   /** How this engine spells the constructs the engines disagree on. */
   readonly dialect: SqlDialect;
+  /**
+   * False when `commit` cannot apply a change in one transaction across tables. BigQuery cancels concurrent
+   * mutating transactions on a table, so its adapter replaces each table's date partition with a load job
+   * of its own, then appends: the replaced partitions land before the appended rows (run history), and a
+   * date counts only once its run history says so (RunBatch writes a pending marker first). @default true
+   */
+  readonly commitsAtomically?: boolean;
   /** Creates datasets/schemas and tables that do not exist yet; never drops or alters data. */
   ensureTables(tables: readonly TableSchema[]): Promise<void>;
   /** Runs a read-only query with named parameters and returns plain rows. */
@@ -37,6 +44,8 @@ export interface Warehouse {
    * Applies a change in one transaction: each replaced date of a table holds exactly its rows afterwards
    * (sorted by the table's key), the appended rows are added, and if anything fails nothing changes.
    * A processor's rows and its run-history row commit together, so data and record never disagree.
+   * Where `commitsAtomically` is false, each replaced partition changes whole or not at all, and the
+   * appends happen only after every replace succeeded.
    */
   commit(change: WarehouseChange): Promise<void>;
   /** Appends rows (run history, failure logs). */

@@ -61,6 +61,27 @@ export function runRow(r: RunRecord): Row {
   };
 }
 
+/** What the pending marker of a run says: its date's partitions are being replaced. */
+export const PENDING_MESSAGE = 'not committed: its partitions are being replaced';
+
+/**
+ * The marker a run's commit writes first where commits are not atomic (see RunBatch.commit): blocked,
+ * finished a millisecond before the run started, so that it is the latest run until the run's own row lands
+ * and never outranks it.
+ */
+export function pendingRecord(r: RunRecord): RunRecord {
+  return {
+    ...r,
+    runId: `${r.runId}-pending`,
+    status: 'blocked',
+    decision: 'blocked',
+    rowsProcessed: 0,
+    errorMessage: PENDING_MESSAGE,
+    details: { ...r.details, pending: true },
+    finishedAt: new Date(r.startedAt.getTime() - 1),
+  };
+}
+
 export async function recordRun(warehouse: Warehouse, record: RunRecord): Promise<void> {
   await warehouse.append(processorRunHistory, [runRow(record)]);
 }
@@ -158,10 +179,19 @@ export class RunBatch implements PendingWrites {
   async commit(warehouse: Warehouse): Promise<void> {
     if (this.items.length === 0) return;
     const items = this.items;
+    const replace = items.flatMap((i) =>
+      i.write ? [{ table: i.write.table, date: i.record.dataDate, rows: i.write.rows }] : [],
+    );
+    if (warehouse.commitsAtomically === false && replace.length > 0) {
+      // The partitions land one by one before the run history: until it is written, the latest run of each
+      // writing processor says the date is not loaded, so a crash between two replaces hides the date.
+      await warehouse.append(
+        processorRunHistory,
+        items.flatMap((i) => (i.write ? [runRow(pendingRecord(i.record))] : [])),
+      );
+    }
     await warehouse.commit({
-      replace: items.flatMap((i) =>
-        i.write ? [{ table: i.write.table, date: i.record.dataDate, rows: i.write.rows }] : [],
-      ),
+      replace,
       append: [{ table: processorRunHistory, rows: items.map((i) => runRow(i.record)) }],
     });
     this.items = [];
@@ -196,8 +226,9 @@ export class RunBatch implements PendingWrites {
   }
 
   /**
-   * After a failed commit nothing of the batch was written: records every run in it as failed with the
-   * commit's error, and returns the processors whose work was lost.
+   * After a failed commit nothing of the batch counts (on an atomic warehouse nothing was written; on
+   * BigQuery some partitions may be, behind their pending markers): records every run in it as failed with
+   * the commit's error, and returns the processors whose work was lost.
    */
   async fail(warehouse: Warehouse, error: Error, finishedAt: Date): Promise<string[]> {
     const items = this.items;

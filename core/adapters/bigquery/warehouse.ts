@@ -3,6 +3,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { BigQuery, type Dataset, type TableField } from '@google-cloud/bigquery';
+import { OAuth2Client } from 'google-auth-library';
 import type { BigQueryTarget } from '../../config.js';
 import { BadInputError, ProcessingError } from '../../errors.js';
 import type { PartitionReplace, TableRows, Warehouse, WarehouseChange } from '../../ports/warehouse.js';
@@ -157,6 +158,20 @@ function rowParam(table: TableSchema, rows: readonly Row[]): { value: unknown[];
   };
 }
 
+/**
+ * A row as a line of a newline-delimited JSON load: each value checked as for a query parameter, written as
+ * BigQuery's JSON reader takes it (dates and timestamps as text, NaN and infinities as strings).
+ */
+export function loadLine(table: TableSchema, row: Row): string {
+  const out: Record<string, unknown> = {};
+  for (const c of table.columns) {
+    const v = paramValue(table, c, row[c.name]);
+    out[c.name] =
+      v !== null && typeof v === 'object' && 'value' in v ? (v as { value: unknown }).value : (v as unknown);
+  }
+  return JSON.stringify(out);
+}
+
 /** About how many bytes rows take in a request (the REST form names every field of every row). */
 export function estimateBytes(table: TableSchema, rows: readonly Row[]): number {
   let n = 0;
@@ -303,6 +318,11 @@ const TRANSIENT_REASONS = new Set([
   'jobInternalError',
   'jobRateLimitExceeded',
 ]);
+/**
+ * Reasons of a failed job that say the request itself was wrong (https://cloud.google.com/bigquery/docs/error-messages).
+ * quotaExceeded is not among them: a daily quota does not come back within a run, but the input was fine.
+ */
+const BAD_REQUEST_REASONS = new Set(['invalid', 'invalidQuery', 'notFound', 'duplicate']);
 const TRANSIENT_NETWORK = new Set(['ECONNRESET', 'ETIMEDOUT', 'ESOCKETTIMEDOUT', 'EAI_AGAIN', 'EPIPE', 'ECONNREFUSED']);
 /** Concurrent DML and transactions on one table: BigQuery aborts one of them; it succeeds when tried again. */
 const CONCURRENT_UPDATE =
@@ -361,6 +381,8 @@ const STAGING_TTL_MS = 24 * 3600_000;
 
 export class BigQueryWarehouse implements Warehouse {
   readonly dialect = BIGQUERY_DIALECT;
+  /** Partitions are replaced by load jobs of their own, then rows appended (see commit). */
+  readonly commitsAtomically = false;
   readonly description: string;
   readonly names: BigQueryNames;
   private readonly retry: RetryPolicy;
@@ -401,7 +423,12 @@ export class BigQueryWarehouse implements Warehouse {
           continue;
         }
         const message = `BigQuery ${this.description}: ${what} failed${transient ? ` after ${attempt} attempts` : ''}: ${describeFailure(f)}`;
-        if (!transient && f.status !== undefined && f.status >= 400 && f.status < 500) {
+        // A job that was created and then failed (a load) carries no HTTP status: its reason tells.
+        const badRequest =
+          f.status !== undefined
+            ? f.status >= 400 && f.status < 500
+            : f.reasons.some((r) => BAD_REQUEST_REASONS.has(r));
+        if (!transient && badRequest) {
           throw new BadInputError(message, { where: what, cause: err });
         }
         throw new ProcessingError(message, { transient, cause: err });
@@ -556,18 +583,65 @@ export class BigQueryWarehouse implements Warehouse {
           : `${e.rows.length} rows appended to ${qualifiedName(e.table)}`,
       )
       .join(', ')}`;
+    // Each replaced partition first, each by a job of its own and all at once: BigQuery cancels a mutating
+    // transaction that meets another on its table, which pods writing the same tables would do all day.
+    await Promise.all(
+      entries.flatMap((e) =>
+        e.kind === 'replace' ? [this.replacePartition(e.table, e.date as string, e.rows, what)] : [],
+      ),
+    );
+    const appends = entries.filter((e) => e.kind === 'append');
+    if (appends.length === 0) return;
+    // Then the appends (run history last: the date's commit marker), one INSERT each, which never conflict.
     await this.locks.run(
-      entries.map((e) => qualifiedName(e.table)),
+      appends.map((e) => qualifiedName(e.table)),
       async () => {
-        const bytes = entries.reduce((n, e) => n + estimateBytes(e.table, e.rows), 0);
-        const staging = bytes > this.maxRequestBytes ? await this.stage(entries, what) : [];
+        const bytes = appends.reduce((n, e) => n + estimateBytes(e.table, e.rows), 0);
+        const staging = bytes > this.maxRequestBytes ? await this.stage(appends, what) : [];
         try {
-          const statement = commitStatement(this.names, entries);
-          await this.withRetry(what, () => this.runScript(statement));
+          for (const e of appends) {
+            const statement = commitStatement(this.names, [e]);
+            await this.withRetry(what, () => this.runScript(statement));
+          }
         } finally {
           await this.dropStaging(staging);
         }
       },
+    );
+  }
+
+  /**
+   * Replaces one day of a table: a load job of its rows into `table$YYYYMMDD` with WRITE_TRUNCATE, which
+   * BigQuery applies atomically when the job completes and never cancels for a concurrent write
+   * (https://cloud.google.com/bigquery/docs/load-data-partitioned-tables). A day without rows is emptied by
+   * one DELETE of that partition, which queues behind other DML rather than failing.
+   */
+  private async replacePartition(table: TableSchema, date: string, rows: readonly Row[], what: string): Promise<void> {
+    if (rows.length === 0) {
+      const statement = commitStatement(this.names, [{ kind: 'replace', table, date, rows: [] }]);
+      await this.withRetry(what, () => this.runScript(statement));
+      return;
+    }
+    const data = sortByKey(table, rows)
+      .map((r) => loadLine(table, r))
+      .join('\n');
+    const target = this.client
+      .dataset(this.names.dataset(table.dataset), { location: this.target.location })
+      .table(`${table.name}$${date.replaceAll('-', '')}`);
+    await this.withRetry(
+      `${what}: load ${qualifiedName(table)} ${date}`,
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const stream = target.createWriteStream({
+            sourceFormat: 'NEWLINE_DELIMITED_JSON',
+            writeDisposition: 'WRITE_TRUNCATE',
+            createDisposition: 'CREATE_NEVER',
+            schema: { fields: tableFields(table) },
+          });
+          stream.on('complete', () => resolve());
+          stream.on('error', reject);
+          stream.end(data);
+        }),
     );
   }
 
@@ -663,6 +737,17 @@ function oneLineSql(sql: string): string {
 }
 
 /**
+ * Credentials for a local emulator (BIGQUERY_EMULATOR_HOST): a fixed token, never checked and never
+ * refreshed over the network. Without any, the client sends a load's multipart upload with no headers object
+ * and crashes inside teeny-request ("Cannot set properties of undefined (setting 'Content-Type')").
+ */
+function emulatorAuth(): OAuth2Client {
+  const auth = new OAuth2Client();
+  auth.setCredentials({ access_token: 'emulator', expiry_date: Date.UTC(2100, 0, 1) });
+  return auth;
+}
+
+/**
  * Opens the BigQuery warehouse of a parsed `bigquery://<project>[?location=US&datasetPrefix=<p>]` setting. Credentials
  * are Application Default Credentials (Workload Identity on GKE, `gcloud auth application-default login` on a
  * workstation); no key file is read here. BIGQUERY_EMULATOR_HOST points the client at a local server.
@@ -674,6 +759,11 @@ export async function openBigQueryWarehouse(
   // The client's own retries are off: ours back off with jitter, bounded, and know BigQuery's reasons.
   const client =
     options.client ??
-    new BigQuery({ projectId: target.project, location: target.location, retryOptions: { autoRetry: false } });
+    new BigQuery({
+      projectId: target.project,
+      location: target.location,
+      retryOptions: { autoRetry: false },
+      ...(process.env.BIGQUERY_EMULATOR_HOST ? { authClient: emulatorAuth() } : {}),
+    });
   return new BigQueryWarehouse(target, client, options);
 }
