@@ -444,10 +444,11 @@ describe('errors and retries', () => {
       reason: 'rateLimitExceeded',
       message: 'Exceeded rate limits: too many table update operations for this table.',
     });
-    await w.commit({
+    const outcome = await w.commit({
       replace: [{ table: nbacSchedule, date: '2021-10-19', rows: [game('2021-10-19', 'e1')] }],
       append: [],
     });
+    expect(outcome).toEqual({ tries: 2 });
     expect(sleeps).toEqual([75]);
     expect(await count()).toEqual([{ n: 1 }]);
     double.inject({
@@ -457,8 +458,14 @@ describe('errors and retries', () => {
       message: `Could not serialize access to table ${PROJECT}:e1_nba_raw.nbac_schedule due to concurrent update`,
     });
     sleeps = [];
-    await w.commit({ replace: [{ table: nbacSchedule, date: '2021-10-19', rows: [] }], append: [] });
+    expect(await w.commit({ replace: [{ table: nbacSchedule, date: '2021-10-19', rows: [] }], append: [] })).toEqual({
+      tries: 2,
+    });
     expect(sleeps).toEqual([75]);
+    // A commit no job of which was retried reports one try.
+    expect(await w.commit({ replace: [{ table: nbacSchedule, date: '2021-10-20', rows: [] }], append: [] })).toEqual({
+      tries: 1,
+    });
     expect(await count()).toEqual([{ n: 0 }]);
   });
 

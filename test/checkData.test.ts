@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CheckData, CheckedWarehouse, checkDataOf, type ScheduledGame } from '../core/checks/data.js';
 import type { IsoDate } from '../core/dates.js';
-import type { Warehouse, WarehouseChange } from '../core/ports/warehouse.js';
+import type { CommitOutcome, Warehouse, WarehouseChange } from '../core/ports/warehouse.js';
 import { RunBatch, type RunRecord, type RunStatus, runRow } from '../core/runs/history.js';
 import {
   espnTeamRoster,
@@ -123,9 +123,12 @@ class Counting implements Warehouse {
     this.queries.push({ sql, params });
     return this.inner.query(sql, params);
   }
+  /** What commits report, as BigQuery's adapter does (the embedded warehouse reports nothing). */
+  outcome: CommitOutcome | undefined = undefined;
   async commit(change: WarehouseChange) {
     if (this.failCommits) throw new Error('commit refused');
-    return this.inner.commit(change);
+    await this.inner.commit(change);
+    return this.outcome;
   }
   append(table: TableSchema, rows: readonly Row[]) {
     return this.inner.append(table, rows);
@@ -522,6 +525,8 @@ describe('what a commit teaches the cache', () => {
     expect(checked.commitsAtomically).toBeUndefined();
     w.commitsAtomically = false;
     expect(checked.commitsAtomically).toBe(false);
+    w.outcome = { tries: 3 };
+    expect(await checked.commit({ replace: [], append: [] })).toEqual({ tries: 3 });
     await checked.ensureTables([nbacTeamBoxscore]);
     expect(await checked.query('SELECT COUNT(*) AS n FROM nba_raw.nbac_team_boxscore')).toEqual([{ n: 0 }]);
     await checked.checkpoint();

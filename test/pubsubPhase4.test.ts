@@ -71,12 +71,12 @@ function openPipeline(dir: string, events = 'inprocess'): Promise<Adapters> {
 /** A warehouse whose next commit fails once when armed: a transient outage in the subscriber's pod. */
 class FlakyWarehouse extends CheckedWarehouse {
   armed = false;
-  override async commit(change: WarehouseChange): Promise<void> {
+  override async commit(change: WarehouseChange) {
     if (this.armed) {
       this.armed = false;
       throw new ProcessingError('injected: the warehouse is unavailable', { transient: true });
     }
-    await super.commit(change);
+    return super.commit(change);
   }
 }
 

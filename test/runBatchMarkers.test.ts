@@ -63,6 +63,8 @@ class NotAtomic implements Warehouse {
   readonly calls: string[] = [];
   /** The next commit throws, as a pod killed between its partition loads would leave it. */
   failNextCommit = false;
+  /** What commits report: the most tries a job took (BigQuery's adapter). */
+  tries: number | undefined = undefined;
 
   constructor(private readonly inner: Warehouse) {}
 
@@ -84,7 +86,8 @@ class NotAtomic implements Warehouse {
       this.failNextCommit = false;
       throw new Error('the pod was killed between two partition loads');
     }
-    return this.inner.commit(change);
+    await this.inner.commit(change);
+    return this.tries === undefined ? undefined : { tries: this.tries };
   }
   append(table: TableSchema, rows: readonly Row[]) {
     this.calls.push(`append ${table.name} ${rows.map((r) => r.run_id).join(',')}`);
@@ -121,7 +124,11 @@ describe('the pending marker of a run whose commit is not atomic', () => {
     // A Phase 1 run writes no table: no marker.
     batch.add({ ...run('r2', 'scrape_schedule', '2030-01-01T00:00:09.000Z'), phase: 1 });
     await batch.commit(w);
-    expect(w.calls).toEqual([`append processor_run_history r1-pending`, 'commit']);
+    expect(w.calls).toEqual([
+      'append processor_run_history r1-pending',
+      'commit',
+      'append processor_run_history r1,r2',
+    ]);
     const rows = await inner.query(
       `SELECT run_id, status, processing_decision, error_message, rows_processed, CAST(finished_at AS STRING) AS f
          FROM nba_reference.processor_run_history ORDER BY run_id`,
@@ -163,6 +170,34 @@ describe('the pending marker of a run whose commit is not atomic', () => {
     w.failNextCommit = true;
     await expect(reload.commit(w)).rejects.toThrow('killed between two partition loads');
     expect(await latest(w)).toEqual([['nbac_schedule', 'blocked', PENDING_MESSAGE, 'new-pending']]);
+  });
+
+  it('the runs record how many tries the warehouse’s jobs took, when they took more than one', async () => {
+    const w = new NotAtomic(inner);
+    const details = async (runId: string) =>
+      JSON.parse(
+        String(
+          (
+            await inner.query(`SELECT details FROM nba_reference.processor_run_history WHERE run_id = @id`, {
+              id: runId,
+            })
+          )[0]?.details,
+        ),
+      );
+    for (const [runId, tries] of [
+      ['once', 1],
+      ['thrice', 3],
+    ] as const) {
+      w.tries = tries;
+      const batch = new RunBatch();
+      batch.add(run(runId, 'nbac_schedule', '2030-01-01T00:00:10.000Z'), {
+        table: nbacSchedule,
+        rows: [scheduleRow('g1')],
+      });
+      await batch.commit(w);
+    }
+    expect(await details('once')).toEqual({});
+    expect(await details('thrice')).toEqual({ warehouseTries: 3 });
   });
 
   it('is never written where commits are atomic', async () => {

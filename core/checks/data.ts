@@ -3,7 +3,7 @@
 // re-reads only what a commit changed, so a date's checks cost a few small queries, not a season scan.
 
 import type { IsoDate } from '../dates.js';
-import type { Warehouse, WarehouseChange } from '../ports/warehouse.js';
+import type { CommitOutcome, Warehouse, WarehouseChange } from '../ports/warehouse.js';
 import { type LatestRun, latestRuns, type PendingWrites, type RunRecord } from '../runs/history.js';
 import { nbacSchedule, processorRunHistory } from '../schema/raw.js';
 import { qualifiedName, type Row, type SqlValue, type TableSchema } from '../schema/table.js';
@@ -406,14 +406,16 @@ export class CheckedWarehouse implements Warehouse {
     return this.inner.query(sql, params);
   }
 
-  async commit(change: WarehouseChange): Promise<void> {
+  async commit(change: WarehouseChange): Promise<CommitOutcome | undefined> {
+    let outcome: CommitOutcome | undefined;
     try {
-      await this.inner.commit(change);
+      outcome = await this.inner.commit(change);
     } catch (err) {
       this.data.forget(change);
       throw err;
     }
     this.data.learn(change);
+    return outcome;
   }
 
   async append(table: TableSchema, rows: readonly Row[]): Promise<void> {

@@ -21,6 +21,14 @@ export interface WarehouseChange {
 }
 
 /**
+ * What a commit reports where it is more than one step (BigQuery): the most tries one of its jobs needed
+ * (1: none was retried; an aborted transaction, a rate limit or a 5xx retried with backoff adds one each).
+ */
+export interface CommitOutcome {
+  readonly tries: number;
+}
+
+/**
  * SQL handed to `query` is the portable subset both engines read: tables as `dataset.table`,
  * values only as named parameters written `@name` (BigQuery's form; an adapter rewrites them).
  */
@@ -47,7 +55,7 @@ export interface Warehouse {
    * Where `commitsAtomically` is false, each replaced partition changes whole or not at all, and the
    * appends happen only after every replace succeeded.
    */
-  commit(change: WarehouseChange): Promise<void>;
+  commit(change: WarehouseChange): Promise<CommitOutcome | undefined>;
   /** Appends rows (run history, failure logs). */
   append(table: TableSchema, rows: readonly Row[]): Promise<void>;
   /**

@@ -189,11 +189,20 @@ export class RunBatch implements PendingWrites {
         processorRunHistory,
         items.flatMap((i) => (i.write ? [runRow(pendingRecord(i.record))] : [])),
       );
+      const tries = (await warehouse.commit({ replace, append: [] }))?.tries ?? 1;
+      // Then the history, the date's commit marker, saying how many tries the warehouse's jobs took.
+      await warehouse.append(
+        processorRunHistory,
+        items.map((i) =>
+          runRow(tries > 1 ? { ...i.record, details: { ...i.record.details, warehouseTries: tries } } : i.record),
+        ),
+      );
+    } else {
+      await warehouse.commit({
+        replace,
+        append: [{ table: processorRunHistory, rows: items.map((i) => runRow(i.record)) }],
+      });
     }
-    await warehouse.commit({
-      replace,
-      append: [{ table: processorRunHistory, rows: items.map((i) => runRow(i.record)) }],
-    });
     this.items = [];
     this.byDate = new Map();
     for (const i of items) await i.publish?.();

@@ -6,7 +6,7 @@ import { BigQuery, type Dataset, type TableField } from '@google-cloud/bigquery'
 import { OAuth2Client } from 'google-auth-library';
 import type { BigQueryTarget } from '../../config.js';
 import { BadInputError, ProcessingError } from '../../errors.js';
-import type { PartitionReplace, TableRows, Warehouse, WarehouseChange } from '../../ports/warehouse.js';
+import type { CommitOutcome, PartitionReplace, TableRows, Warehouse, WarehouseChange } from '../../ports/warehouse.js';
 import {
   type Column,
   type ColumnType,
@@ -409,10 +409,12 @@ export class BigQueryWarehouse implements Warehouse {
    * with exponential backoff. Other errors, and the last transient one, reach the caller with BigQuery's
    * message and `what` was being done: bad requests as BadInputError, the rest as ProcessingError.
    */
-  private async withRetry<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async withRetry<T>(what: string, fn: () => Promise<T>, tries?: { most: number }): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fn();
+        const value = await fn();
+        if (tries) tries.most = Math.max(tries.most, attempt);
+        return value;
       } catch (err) {
         if (err instanceof BadInputError || err instanceof ProcessingError) throw err;
         const f = failureOf(err);
@@ -544,7 +546,8 @@ export class BigQueryWarehouse implements Warehouse {
     return { query: this.names.sql(sql), params: out, types };
   }
 
-  async commit(change: WarehouseChange): Promise<void> {
+  /** See the port; reports the most tries one of its jobs needed. */
+  async commit(change: WarehouseChange): Promise<CommitOutcome | undefined> {
     for (const r of change.replace) {
       const stray = r.rows.find((row) => row[r.table.partitionColumn] !== r.date);
       if (stray) {
@@ -567,7 +570,7 @@ export class BigQueryWarehouse implements Warehouse {
         .filter((a: TableRows) => a.rows.length > 0)
         .map((a: TableRows): CommitEntry => ({ kind: 'append', table: a.table, rows: a.rows })),
     ];
-    if (entries.length === 0) return;
+    if (entries.length === 0) return undefined;
     for (const e of entries.filter((x) => x.kind === 'append')) {
       const missing = e.rows.find((row) => typeof row[e.table.partitionColumn] !== 'string');
       if (missing) {
@@ -585,13 +588,14 @@ export class BigQueryWarehouse implements Warehouse {
       .join(', ')}`;
     // Each replaced partition first, each by a job of its own and all at once: BigQuery cancels a mutating
     // transaction that meets another on its table, which pods writing the same tables would do all day.
+    const tries = { most: 1 };
     await Promise.all(
       entries.flatMap((e) =>
-        e.kind === 'replace' ? [this.replacePartition(e.table, e.date as string, e.rows, what)] : [],
+        e.kind === 'replace' ? [this.replacePartition(e.table, e.date as string, e.rows, what, tries)] : [],
       ),
     );
     const appends = entries.filter((e) => e.kind === 'append');
-    if (appends.length === 0) return;
+    if (appends.length === 0) return { tries: tries.most };
     // Then the appends (run history last: the date's commit marker), one INSERT each, which never conflict.
     await this.locks.run(
       appends.map((e) => qualifiedName(e.table)),
@@ -601,13 +605,14 @@ export class BigQueryWarehouse implements Warehouse {
         try {
           for (const e of appends) {
             const statement = commitStatement(this.names, [e]);
-            await this.withRetry(what, () => this.runScript(statement));
+            await this.withRetry(what, () => this.runScript(statement), tries);
           }
         } finally {
           await this.dropStaging(staging);
         }
       },
     );
+    return { tries: tries.most };
   }
 
   /**
@@ -616,10 +621,16 @@ export class BigQueryWarehouse implements Warehouse {
    * (https://cloud.google.com/bigquery/docs/load-data-partitioned-tables). A day without rows is emptied by
    * one DELETE of that partition, which queues behind other DML rather than failing.
    */
-  private async replacePartition(table: TableSchema, date: string, rows: readonly Row[], what: string): Promise<void> {
+  private async replacePartition(
+    table: TableSchema,
+    date: string,
+    rows: readonly Row[],
+    what: string,
+    tries: { most: number },
+  ): Promise<void> {
     if (rows.length === 0) {
       const statement = commitStatement(this.names, [{ kind: 'replace', table, date, rows: [] }]);
-      await this.withRetry(what, () => this.runScript(statement));
+      await this.withRetry(what, () => this.runScript(statement), tries);
       return;
     }
     const data = sortByKey(table, rows)
@@ -642,6 +653,7 @@ export class BigQueryWarehouse implements Warehouse {
           stream.on('error', reject);
           stream.end(data);
         }),
+      tries,
     );
   }
 

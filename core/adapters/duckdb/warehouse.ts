@@ -407,7 +407,8 @@ export class DuckDbWarehouse implements Warehouse {
     });
   }
 
-  async commit(change: WarehouseChange): Promise<void> {
+  /** One transaction: nothing to report (the outcome is for commits of several steps). */
+  async commit(change: WarehouseChange): Promise<undefined> {
     for (const r of change.replace) {
       const stray = r.rows.find((row) => row[r.table.partitionColumn] !== r.date);
       if (stray) {

@@ -2,7 +2,7 @@
 // DuckDB file has one writer process. The parent serialises their calls like any other.
 
 import type { ChildProcess } from 'node:child_process';
-import type { Warehouse, WarehouseChange } from '../../ports/warehouse.js';
+import type { CommitOutcome, Warehouse, WarehouseChange } from '../../ports/warehouse.js';
 import type { Row, SqlValue, TableSchema } from '../../schema/table.js';
 import { DUCKDB_DIALECT } from '../../sql/dialect.js';
 
@@ -48,7 +48,7 @@ export abstract class ForwardingWarehouse implements Warehouse {
     return this.call('query', [sql, params]);
   }
 
-  commit(change: WarehouseChange): Promise<void> {
+  commit(change: WarehouseChange): Promise<CommitOutcome | undefined> {
     return this.call('commit', [change]);
   }
 
