@@ -543,6 +543,47 @@ describe('concurrency', () => {
   });
 });
 
+describe('a batch of dates (Stage 3)', () => {
+  it('replaces many days of a table in a handful of jobs: a staging load, one DELETE, one INSERT', async () => {
+    const w = await open('datasetPrefix=b1_');
+    await w.ensureTables([nbacSchedule, processorRunHistory]);
+    await w.commit({
+      replace: ['2021-10-19', '2021-10-20', '2021-10-21', '2021-10-22'].map((d) => ({
+        table: nbacSchedule,
+        date: d,
+        rows: [game(d, `old-${d}`)],
+      })),
+      append: [],
+    });
+    const n = double.requests.length;
+    const jobs = double.jobLog.length;
+    const outcome = await w.commit({
+      replace: [
+        { table: nbacSchedule, date: '2021-10-19', rows: [game('2021-10-19', 'a1'), game('2021-10-19', 'a2')] },
+        { table: nbacSchedule, date: '2021-10-20', rows: [] },
+        { table: nbacSchedule, date: '2021-10-22', rows: [game('2021-10-22', 'c1')] },
+      ],
+      append: [{ table: processorRunHistory, rows: [run('run-b-1', '2021-10-19')] }],
+    });
+    expect(outcome).toEqual({ tries: 1 });
+    const rows = await double.rows('b1_nba_raw', 'nbac_schedule', 'game_date, game_id');
+    expect(rows.map((r) => `${r.game_date} ${r.game_id}`)).toEqual([
+      '2021-10-19 a1',
+      '2021-10-19 a2',
+      '2021-10-21 old-2021-10-21',
+      '2021-10-22 c1',
+    ]);
+    expect(double.jobLog.slice(jobs).map((j) => j.kind)).toEqual(['load', 'dml', 'dml', 'dml']);
+    const [remove, insert] = queriesSince(n).map((r) => bodyOf(r).query);
+    expect(remove).toMatch(
+      /^DELETE FROM `[^`]+nbac_schedule` WHERE game_date BETWEEN @first AND @last AND game_date IN/,
+    );
+    expect(insert).toMatch(/^INSERT INTO `[^`]+nbac_schedule` .*\nSELECT .* FROM `[^`]+_staging_/s);
+    expect(loadOf(uploadsSince(n)[0]).destinationTable.tableId).toMatch(/^_staging_[0-9a-f]{16}_nbac_schedule$/);
+    expect([...double.tables.keys()].filter((k) => k.includes('_staging_'))).toEqual([]);
+  });
+});
+
 describe('large commits', () => {
   it('loads a large replace in one job, and stages a large append in chunks before one INSERT', async () => {
     const w = await open('datasetPrefix=s1_', { maxRequestBytes: 40_000 });

@@ -589,10 +589,17 @@ export class BigQueryWarehouse implements Warehouse {
     // Each replaced partition first, each by a job of its own and all at once: BigQuery cancels a mutating
     // transaction that meets another on its table, which pods writing the same tables would do all day.
     const tries = { most: 1 };
+    // A table with one date (Stage 1) takes a load into that partition; a table with many (a Stage 3 batch)
+    // takes a handful of jobs for all of them, not a handful per date.
+    const byTable = new Map<TableSchema, CommitEntry[]>();
+    for (const e of entries) if (e.kind === 'replace') byTable.set(e.table, [...(byTable.get(e.table) ?? []), e]);
     await Promise.all(
-      entries.flatMap((e) =>
-        e.kind === 'replace' ? [this.replacePartition(e.table, e.date as string, e.rows, what, tries)] : [],
-      ),
+      [...byTable].map(([table, replaces]) => {
+        const [only] = replaces;
+        return replaces.length === 1 && only
+          ? this.replacePartition(table, only.date as string, only.rows, what, tries)
+          : this.replaceDates(table, replaces, what, tries);
+      }),
     );
     const appends = entries.filter((e) => e.kind === 'append');
     if (appends.length === 0) return { tries: tries.most };
@@ -613,6 +620,95 @@ export class BigQueryWarehouse implements Warehouse {
       },
     );
     return { tries: tries.most };
+  }
+
+  /**
+   * Replaces many days of a table in four jobs, whatever their number: the rows are loaded into a staging
+   * table, then one DELETE of those days' partitions and one INSERT from the staging table, each a DML
+   * statement outside any transaction (BigQuery queues DML on a table and lets statements on different
+   * partitions run together: https://cloud.google.com/bigquery/docs/data-manipulation-language). Between the
+   * two the days are empty, which the run history's pending markers cover (see RunBatch.commit).
+   */
+  private async replaceDates(
+    table: TableSchema,
+    replaces: readonly CommitEntry[],
+    what: string,
+    tries: { most: number },
+  ): Promise<void> {
+    const dates = replaces.map((r) => r.date as string).sort();
+    const rows = replaces.flatMap((r) => sortByKey(table, r.rows));
+    const dataset = this.client.dataset(this.names.dataset(table.dataset), { location: this.target.location });
+    const name = `_staging_${randomUUID().replace(/-/g, '').slice(0, 16)}_${table.name}`;
+    if (rows.length > 0) {
+      await this.withRetry(`${what}: create staging table ${name}`, async () => {
+        try {
+          await dataset.createTable(name, {
+            schema: { fields: tableFields(table, 'staging') },
+            expirationTime: String(Date.now() + STAGING_TTL_MS),
+          });
+        } catch (err) {
+          if (failureOf(err).status !== 409) throw err;
+        }
+      });
+    }
+    try {
+      if (rows.length > 0) {
+        const data = rows.map((r) => loadLine(table, r)).join('\n');
+        await this.withRetry(
+          `${what}: load ${rows.length} rows of ${qualifiedName(table)} into ${name}`,
+          () => this.loadInto(dataset.table(name), tableFields(table, 'staging'), data),
+          tries,
+        );
+      }
+      const ref = this.names.of(table);
+      const day = table.partitionColumn;
+      const remove: BigQueryStatement = {
+        query:
+          `DELETE FROM ${ref} WHERE ${day} BETWEEN @first AND @last ` +
+          `AND ${day} IN (SELECT x.d FROM UNNEST(@dates) AS x)`,
+        params: {
+          first: BigQuery.date(dates[0] as string),
+          last: BigQuery.date(dates.at(-1) as string),
+          dates: dates.map((d) => ({ d: BigQuery.date(d) })),
+        },
+        types: { first: 'DATE', last: 'DATE', dates: [{ d: 'DATE' }] },
+      };
+      await this.withRetry(
+        `${what}: delete ${dates.length} days of ${qualifiedName(table)}`,
+        () => this.runScript(remove),
+        tries,
+      );
+      if (rows.length > 0) {
+        const cols = table.columns.map((c) => c.name).join(', ');
+        const insert: BigQueryStatement = {
+          query: `INSERT INTO ${ref} (${cols})\nSELECT ${cols} FROM ${this.names.table(table.dataset, name)}`,
+          params: {},
+          types: {},
+        };
+        await this.withRetry(
+          `${what}: insert ${rows.length} rows into ${qualifiedName(table)}`,
+          () => this.runScript(insert),
+          tries,
+        );
+      }
+    } finally {
+      if (rows.length > 0) await this.dropStaging([{ dataset, name }]);
+    }
+  }
+
+  /** A load job of newline-delimited JSON into a table (or a `table$YYYYMMDD` partition), truncating it. */
+  private loadInto(target: ReturnType<Dataset['table']>, fields: TableField[], data: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const stream = target.createWriteStream({
+        sourceFormat: 'NEWLINE_DELIMITED_JSON',
+        writeDisposition: 'WRITE_TRUNCATE',
+        createDisposition: 'CREATE_NEVER',
+        schema: { fields },
+      });
+      stream.on('complete', () => resolve());
+      stream.on('error', reject);
+      stream.end(data);
+    });
   }
 
   /**
@@ -641,18 +737,7 @@ export class BigQueryWarehouse implements Warehouse {
       .table(`${table.name}$${date.replaceAll('-', '')}`);
     await this.withRetry(
       `${what}: load ${qualifiedName(table)} ${date}`,
-      () =>
-        new Promise<void>((resolve, reject) => {
-          const stream = target.createWriteStream({
-            sourceFormat: 'NEWLINE_DELIMITED_JSON',
-            writeDisposition: 'WRITE_TRUNCATE',
-            createDisposition: 'CREATE_NEVER',
-            schema: { fields: tableFields(table) },
-          });
-          stream.on('complete', () => resolve());
-          stream.on('error', reject);
-          stream.end(data);
-        }),
+      () => this.loadInto(target, tableFields(table), data),
       tries,
     );
   }
