@@ -105,8 +105,11 @@ const queriesSince = (n: number): ObservedRequest[] =>
 const uploadsSince = (n: number): ObservedRequest[] => double.requests.slice(n).filter((r) => r.upload !== undefined);
 const isUpload = (r: ObservedRequest) => r.upload !== undefined;
 const loadOf = (r: ObservedRequest | undefined) =>
-  (r?.body as { configuration: { load: { destinationTable: { tableId: string }; writeDisposition: string } } })
-    .configuration.load;
+  (
+    (r as ObservedRequest).body as {
+      configuration: { load: { destinationTable: { tableId: string }; writeDisposition: string } };
+    }
+  ).configuration.load;
 
 function bodyOf(r: ObservedRequest | undefined): {
   query: string;
