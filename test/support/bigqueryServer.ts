@@ -945,8 +945,7 @@ export class BigQueryDouble {
     if (load.createDisposition !== 'CREATE_NEVER') {
       this.violations.push(`load into ${key} without createDisposition CREATE_NEVER`);
     }
-    const record = this.startRecord(jobId, 'load', [key]);
-    try {
+    return this.recorded(jobId, 'load', [key], async () => {
       this.countTableOperation(key);
       // "For normal tables, WRITE_TRUNCATE will always overwrite the schema" (JobConfigurationLoad.schemaUpdateOptions):
       // the adapter must send the table's own schema, which the double then requires.
@@ -978,12 +977,7 @@ export class BigQueryDouble {
       job.outputRows = rows.length;
       this.jobs.set(jobId, job);
       return job;
-    } catch (err) {
-      if (err instanceof ApiFailure) record.error = { reason: err.reason, message: err.message };
-      throw err;
-    } finally {
-      record.end = this.now();
-    }
+    });
   }
 
   /**
@@ -994,8 +988,7 @@ export class BigQueryDouble {
   private async runCopy(jobId: string, location: string, copy: z.infer<typeof CopyJobSchema>): Promise<JobResult> {
     const source = this.decorated(copy.sourceTable);
     const dest = this.decorated(copy.destinationTable);
-    const record = this.startRecord(jobId, 'copy', [source.key, dest.key]);
-    try {
+    return this.recorded(jobId, 'copy', [source.key, dest.key], async () => {
       this.countTableOperation(dest.key);
       const mismatch = schemaMismatch(dest.state.fields, source.state.fields);
       if (mismatch)
@@ -1030,18 +1023,21 @@ export class BigQueryDouble {
       const job: JobResult = { jobId, location, statementType: 'COPY', fields: [], rows: [], query: null, polls: 0 };
       this.jobs.set(jobId, job);
       return job;
+    });
+  }
+
+  /** Runs a job with its entry in the job log: start, end, and the error it failed with. */
+  private async recorded<T>(id: string, kind: JobKind, tables: string[], run: () => Promise<T>): Promise<T> {
+    const record: JobRecord = { id, kind, tables, seq: this.jobLog.length + 1, start: this.now() };
+    this.jobLog.push(record);
+    try {
+      return await run();
     } catch (err) {
       if (err instanceof ApiFailure) record.error = { reason: err.reason, message: err.message };
       throw err;
     } finally {
       record.end = this.now();
     }
-  }
-
-  private startRecord(id: string, kind: JobKind, tables: string[]): JobRecord {
-    const record: JobRecord = { id, kind, tables, seq: this.jobLog.length + 1, start: this.now() };
-    this.jobLog.push(record);
-    return record;
   }
 
   /** Writes rows as a disposition says, in one DuckDB transaction: all of it lands, or none. */
