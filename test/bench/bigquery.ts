@@ -73,6 +73,8 @@ function summarize(jobs: readonly JobRecord[], abortedBefore: number) {
     byKind,
     modeledMinutes: jobs.length > 0 ? Math.round(((end - start) / 60_000) * 10) / 10 : 0,
     abortedTransactions: double.abortedTransactions - abortedBefore,
+    // What the double billed the query, DML and script jobs (loads and copies are free), in MiB.
+    bytesBilledMiB: jobs.reduce((sum, j) => sum + (j.bytesBilled ?? 0), 0) / (1024 * 1024),
   };
 }
 
@@ -100,8 +102,6 @@ try {
     dates: Number(processed?.[1] ?? 0),
     exit: s3.code,
     ...summarize(double.jobLog.slice(from), aborted),
-    // The double does not model bytes processed yet.
-    bytesBilledMiB: null,
   };
   if (s3.code !== 0)
     process.stderr.write(`stage3 exited ${s3.code}:\n${s3.stdout.slice(-2000)}${s3.stderr.slice(-2000)}\n`);
@@ -135,6 +135,7 @@ try {
       failedDates: stage1.failedDates,
       jobs: stage1.jobs,
       modeledMinutes: stage1.modeledMinutes,
+      bytesBilledMiB: stage1.bytesBilledMiB,
     },
     stage3: {
       dates: stage3.dates,
@@ -147,14 +148,16 @@ try {
   console.log(
     `BigQuery benchmark (the double at BigQuery's typical latencies, time scale ${scale}): --season ${values.season} --season-type regular`,
   );
-  console.log('stage   dates  jobs  by kind                                   modeled min  aborted  failed dates');
+  console.log(
+    'stage   dates  jobs  by kind                                   modeled min  aborted  failed dates  billed MiB',
+  );
   for (const [name, s] of [
     ['stage1', stage1],
     ['stage3', stage3],
   ] as const) {
     const failed = 'failedDates' in s ? String(s.failedDates) : '-';
     console.log(
-      `${name.padEnd(7)} ${String(s.dates).padStart(5)} ${String(s.jobs).padStart(5)}  ${JSON.stringify(s.byKind).padEnd(40)} ${String(s.modeledMinutes).padStart(11)} ${String(s.abortedTransactions).padStart(8)}  ${failed}`,
+      `${name.padEnd(7)} ${String(s.dates).padStart(5)} ${String(s.jobs).padStart(5)}  ${JSON.stringify(s.byKind).padEnd(40)} ${String(s.modeledMinutes).padStart(11)} ${String(s.abortedTransactions).padStart(8)}  ${failed.padStart(12)}  ${String(s.bytesBilledMiB).padStart(10)}`,
     );
   }
   console.log(`the double cancels one of two concurrent mutating transactions: ${cancelsConcurrentMutations}`);

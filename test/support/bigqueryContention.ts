@@ -33,6 +33,8 @@ export interface JobRecord {
   /** Set when the job ran a transaction (BEGIN TRANSACTION). */
   transactionId?: string;
   error?: { readonly reason: string; readonly message: string };
+  /** What a query, DML or script job was billed for (bytes); loads and copies are free. */
+  bytesBilled?: number;
 }
 
 /** An error the double answers as BigQuery does: HTTP status, `errors[0].reason`, message. */

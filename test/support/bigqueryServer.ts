@@ -20,7 +20,7 @@ import {
   NO_LATENCY,
   TableContention,
 } from './bigqueryContention.js';
-import { type ScalarParameter, Sqlglot, SqlglotError, type StatementInfo } from './sqlglot.js';
+import { type ScalarParameter, Sqlglot, SqlglotError, type StatementInfo, type TableScan } from './sqlglot.js';
 
 /** A request as the double saw it. */
 export interface ObservedRequest {
@@ -242,6 +242,9 @@ interface JobResult {
   configuration?: Record<string, unknown>;
   /** Rows a load job wrote. */
   outputRows?: number;
+  /** Bytes the query or DML job processed and was billed for (`bytesBilled`), for its statistics. */
+  bytesProcessed?: number;
+  bytesBilled?: number;
 }
 
 const LEGACY_TYPE: Record<string, string> = { INT64: 'INTEGER', FLOAT64: 'FLOAT', BOOL: 'BOOLEAN' };
@@ -345,6 +348,41 @@ function jsonCell(v: unknown): string | null {
 }
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+const MIB = 1024 * 1024;
+/** "a minimum 10 MB data processed per table referenced by the query, and with a minimum 10 MB data processed per query" */
+const MIN_BILLED = 10 * MIB;
+
+/**
+ * Bytes billed for one statement from the bytes it processed in each table it references: "Charges are
+ * rounded up to the nearest MB, with a minimum 10 MB data processed per table referenced by the query, and
+ * with a minimum 10 MB data processed per query" (https://cloud.google.com/bigquery/pricing, on-demand
+ * compute pricing). A statement that references no table processes nothing and bills nothing.
+ */
+export function billedBytes(perTable: readonly number[]): number {
+  if (perTable.length === 0) return 0;
+  const total = perTable.reduce((sum, bytes) => sum + Math.max(MIN_BILLED, bytes), 0);
+  return Math.ceil(Math.max(MIN_BILLED, total) / MIB) * MIB;
+}
+
+/**
+ * A DuckDB expression for the logical bytes of one value of a column: "STRING | 2 logical bytes + the UTF-8
+ * encoded string size", INT64, FLOAT64, DATE and TIMESTAMP 8, BOOL 1, JSON the size of its UTF-8 text, and
+ * "A NULL value for any data type is calculated as 0 logical bytes"
+ * (https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types, "Data type sizes").
+ */
+function logicalBytes(field: Field): string {
+  const col = quote(field.name);
+  const size =
+    field.type === 'STRING'
+      ? `2 + strlen(${col})`
+      : field.type === 'JSON'
+        ? `strlen(CAST(${col} AS VARCHAR))`
+        : field.type === 'BOOL' || field.type === 'BOOLEAN'
+          ? '1'
+          : '8';
+  return `CASE WHEN ${col} IS NULL THEN 0 ELSE ${size} END`;
+}
 const sqlString = (s: string) => `'${s.replace(/'/g, "''")}'`;
 
 /** A scalar parameter value as BigQuery checks it against its declared type. */
@@ -818,7 +856,7 @@ export class BigQueryDouble {
       kind,
       jobReference: { projectId: this.options.project, jobId: job.jobId, location: job.location },
       totalRows: String(job.rows.length),
-      totalBytesProcessed: '0',
+      totalBytesProcessed: String(job.bytesProcessed ?? 0),
       jobComplete: true,
       cacheHit: false,
     };
@@ -1106,7 +1144,13 @@ export class BigQueryDouble {
         creationTime: String(Date.now()),
         ...(job.outputRows !== undefined
           ? { load: { outputRows: String(job.outputRows), inputFiles: '1' } }
-          : { query: { statementType: job.statementType } }),
+          : {
+              query: {
+                statementType: job.statementType,
+                totalBytesProcessed: String(job.bytesProcessed ?? 0),
+                totalBytesBilled: String(job.bytesBilled ?? 0),
+              },
+            }),
       },
     };
   }
@@ -1265,6 +1309,7 @@ export class BigQueryDouble {
         end = await this.contention.dml(first.target);
       else await this.contention.pause(kind);
       const job = await execute();
+      record.bytesBilled = job.bytesBilled ?? 0;
       end?.(true);
       return job;
     } catch (err) {
@@ -1302,6 +1347,7 @@ export class BigQueryDouble {
             await this.writeDestination(destination, sql);
             continue;
           }
+          await this.bill(job, info.scans ?? []);
           const reader = await this.conn.runAndReadAll(sql);
           if (info.kind === 'commit' || info.kind === 'rollback') inTransaction = false;
           if (info.kind === 'select') Object.assign(job, readResult(reader), { statementType: 'SELECT' });
@@ -1321,6 +1367,49 @@ export class BigQueryDouble {
       for (const a of Object.values(arrays)) await this.conn.run(`DROP TABLE IF EXISTS ${quote(a.table)}`);
     }
     return job;
+  }
+
+  /**
+   * Adds what one statement processes and bills to its job, measured on the tables as they are when it
+   * starts. BigQuery counts the referenced columns of the partitions a statement scans, and for a DELETE
+   * also every column of the partitions it deletes from ("q' + t'":
+   * https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax, "On-demand query size
+   * calculation"). A table read twice counts once, over the union of what each read needs.
+   */
+  private async bill(job: JobResult, scans: readonly TableScan[]): Promise<void> {
+    const byTable = new Map<
+      string,
+      { fields: Field[]; where: string[] | null; whole: string[] | null; all: boolean }
+    >();
+    for (const scan of scans) {
+      const state = this.tables.get(`${scan.dataset}.${scan.table}`);
+      if (!state) continue;
+      const key = `${scan.dataset}.${scan.table}`;
+      const seen = byTable.get(key) ?? { fields: [], where: [], whole: [], all: false };
+      const wanted = scan.columns === null ? null : new Set(scan.columns);
+      for (const f of state.fields as Field[]) {
+        if ((wanted === null || wanted.has(f.name)) && !seen.fields.includes(f)) seen.fields.push(f);
+      }
+      seen.where = scan.where === null || seen.where === null ? null : [...seen.where, scan.where];
+      if (scan.whole) seen.whole = scan.where === null || seen.whole === null ? null : [...seen.whole, scan.where];
+      seen.all ||= scan.whole;
+      byTable.set(key, seen);
+    }
+    const perTable: number[] = [];
+    for (const [key, t] of byTable) {
+      const state = this.tables.get(key) as TableState;
+      const from = `${quote(state.dataset)}.${quote(state.table)}`;
+      const sum = (fields: readonly Field[], where: string[] | null) =>
+        `(SELECT COALESCE(SUM(${fields.length > 0 ? fields.map(logicalBytes).join(' + ') : '0'}), 0) FROM ${from}${
+          where === null ? '' : ` WHERE ${where.join(' OR ')}`
+        })`;
+      const parts = [sum(t.fields, t.where)];
+      if (t.all) parts.push(sum(state.fields as Field[], t.whole));
+      const reader = await this.conn.runAndReadAll(`SELECT CAST(${parts.join(' + ')} AS BIGINT)`);
+      perTable.push(Number(reader.getRowsJS()[0]?.[0] ?? 0));
+    }
+    job.bytesProcessed = (job.bytesProcessed ?? 0) + perTable.reduce((a, b) => a + b, 0);
+    job.bytesBilled = (job.bytesBilled ?? 0) + billedBytes(perTable);
   }
 
   private async loadParameterTable(

@@ -47,6 +47,20 @@ export interface StatementInfo {
   readonly target?: TableRef;
   /** The statement for DuckDB, when asked. */
   readonly duckdb?: string;
+  /** The tables the statement reads, for bytes billed (with `duckdb`). */
+  readonly scans?: readonly TableScan[];
+}
+
+/** One table a statement reads. */
+export interface TableScan {
+  readonly dataset: string;
+  readonly table: string;
+  /** The columns referenced from it; null: all of them (`SELECT *`). */
+  readonly columns: readonly string[] | null;
+  /** The partitions read, as a DuckDB condition on the partition column; null: every partition. */
+  readonly where: string | null;
+  /** A DELETE's target: every column of the partitions it deletes from counts as well. */
+  readonly whole: boolean;
 }
 
 export interface ScalarParameter {

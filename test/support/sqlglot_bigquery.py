@@ -165,6 +165,89 @@ def analyse(statement, project, tables):
     return refs, sorted(set(unpruned)), list(dict.fromkeys(problems))
 
 
+def conjuncts(node):
+    """The terms of a condition's top-level AND chain."""
+    while isinstance(node, exp.Paren):
+        node = node.this
+    if isinstance(node, exp.And):
+        return conjuncts(node.this) + conjuncts(node.expression)
+    return [node]
+
+
+def pruning_terms(scope, column, names):
+    """The conjuncts of `scope`'s own WHERE and JOIN ... ON that compare the partition column with a constant:
+    the partitions BigQuery scans are those that satisfy all of them."""
+    conditions = []
+    if scope.args.get("where") is not None:
+        conditions.append(scope.args["where"].this)
+    for join in scope.args.get("joins") or []:
+        if join.args.get("on") is not None:
+            conditions.append(join.args["on"])
+    terms = []
+    for cond in conditions:
+        for term in conjuncts(cond):
+            if isinstance(term, (exp.EQ, exp.LT, exp.LTE, exp.GT, exp.GTE)):
+                pairs = [(term.this, term.expression), (term.expression, term.this)]
+            elif isinstance(term, exp.Between):
+                pairs = [(term.this, exp.Tuple(expressions=[term.args["low"], term.args["high"]]))]
+            elif isinstance(term, exp.In) and term.expressions:
+                pairs = [(term.this, exp.Tuple(expressions=list(term.expressions)))]
+            else:
+                continue
+            for col, other in pairs:
+                if (isinstance(col, exp.Column) and col.name == column
+                        and (not col.table or col.table in names) and is_constant(other)):
+                    terms.append(term)
+                    break
+    return terms
+
+
+def scans(statement, project, tables, scalars, arrays):
+    """What each table read by the statement costs to scan, for bytes billed: the table, the columns the
+    statement references from it (None: all of them), and the partitions it reads as a DuckDB condition on
+    the partition column (None: the whole table). A DELETE's target also counts whole, in the partitions it
+    deletes from (`whole`). https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax,
+    "On-demand query size calculation"."""
+    out = []
+    ctes = {cte.alias for cte in statement.find_all(exp.CTE)}
+    columns = list(statement.find_all(exp.Column))
+
+    def condition(scope, column, names):
+        terms = pruning_terms(scope, column, names) if column else []
+        if not terms:
+            return None
+        parts = []
+        for term in terms:
+            term = term.copy()
+            for col in list(term.find_all(exp.Column)):
+                if col.name == column and (not col.table or col.table in names):
+                    col.replace(exp.Column(this=exp.Identifier(this=column, quoted=True)))
+            parts.append(f"({to_duckdb(term, project, scalars, arrays)})")
+        return " AND ".join(parts)
+
+    for table in statement.find_all(exp.Table):
+        proj, dataset, name = table_parts(table, project)
+        if dataset is None or name in ctes:
+            continue
+        select = table.find_ancestor(exp.Select)
+        delete_target = isinstance(statement, exp.Delete) and table is statement.this
+        if select is None and not delete_target:
+            continue  # the table an INSERT writes
+        names = {name}
+        alias = table.args.get("alias")
+        if alias is not None and alias.name:
+            names.add(alias.name)
+        every = any(isinstance(s.parent, exp.Select) and s.parent is select for s in select.find_all(exp.Star)) if select else False
+        every = every or any(isinstance(c.this, exp.Star) and c.table in names for c in columns)
+        used = None if every else sorted({c.name for c in columns if not isinstance(c.this, exp.Star)
+                                          and (not c.table or c.table in names)})
+        column = tables.get(f"{dataset}.{name}")
+        out.append({"dataset": dataset, "table": name, "columns": used,
+                    "where": condition(statement if delete_target else select, column, names),
+                    "whole": delete_target})
+    return out
+
+
 def statement_kind(statement):
     for cls, kind in ((exp.Insert, "insert"), (exp.Delete, "delete"), (exp.Transaction, "begin"),
                       (exp.Commit, "commit"), (exp.Rollback, "rollback"), (exp.Select, "select"),
@@ -325,7 +408,9 @@ def prepare(request):
             proj, dataset, name = table_parts(target, project)
             entry["target"] = {"project": proj, "dataset": dataset, "table": name}
         if request.get("transpile", True):
-            entry["duckdb"] = to_duckdb(statement, project, request.get("scalars", {}), request.get("arrays", {}))
+            scalars, arrays = request.get("scalars", {}), request.get("arrays", {})
+            entry["duckdb"] = to_duckdb(statement, project, scalars, arrays)
+            entry["scans"] = scans(statement, project, tables, scalars, arrays)
         out.append(entry)
     if out:
         out[0]["problems"] = text_problems + out[0]["problems"]
