@@ -224,3 +224,84 @@ describe('a truncating load and an open transaction', () => {
     expect(d.abortedTransactions).toBe(1);
   });
 });
+
+describe('jobs run asynchronously (https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/insert)', () => {
+  /** A double whose query and load latencies wait until the test calls `release`. */
+  async function held() {
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const d = await start({ latencyMs: { query: 1, load: 1 }, sleep: () => gate });
+    const get = async (path: string) =>
+      (await (await fetch(`${d.url}/bigquery/v2/projects/${PROJECT}/${path}`)).json()) as {
+        jobComplete?: boolean;
+        status?: { state: string };
+        rows?: unknown[];
+      };
+    return { d, release, get };
+  }
+
+  it('jobs.insert answers RUNNING, jobs.get says DONE only once the query ran, and results wait for it', async () => {
+    const { release, get } = await held();
+    const [job, created] = await bq.createQueryJob({
+      query: 'SELECT k FROM ds.p WHERE d = @d',
+      params: { d: bq.date('2021-10-19') },
+    });
+    expect(created.status?.state).toBe('RUNNING');
+    expect((await get(`jobs/${job.id}`)).status?.state).toBe('RUNNING');
+    expect((await get(`queries/${job.id}?timeoutMs=0`)).jobComplete).toBe(false);
+    release();
+    const [rows] = await job.getQueryResults();
+    expect(rows).toEqual([]);
+    expect((await get(`jobs/${job.id}`)).status?.state).toBe('DONE');
+  });
+
+  it('a load job is RUNNING when the upload returns and completes after it ran', async () => {
+    const { d, release, get } = await held();
+    const stream = bq
+      .dataset('ds')
+      .table('p$20211019')
+      .createWriteStream({
+        sourceFormat: 'NEWLINE_DELIMITED_JSON',
+        writeDisposition: 'WRITE_TRUNCATE',
+        createDisposition: 'CREATE_NEVER',
+        schema: { fields: FIELDS },
+      } as never);
+    const created = new Promise<Job>((resolve) => stream.on('job', resolve));
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('complete', () => resolve());
+      stream.on('error', reject);
+    });
+    stream.end(JSON.stringify({ d: '2021-10-19', k: 'a', v: 1 }));
+    const job = await created;
+    expect(job.metadata.status.state).toBe('RUNNING');
+    expect(await rowsOf(d)).toEqual([]);
+    release();
+    await done;
+    expect((await get(`jobs/${job.id}`)).status?.state).toBe('DONE');
+    expect(await rowsOf(d)).toEqual(['2021-10-19 a 1']);
+  });
+
+  it('jobs.query stops waiting after timeoutMs and the job runs on', async () => {
+    const { release, get } = await held();
+    const res = await fetch(`${double?.url}/bigquery/v2/projects/${PROJECT}/queries`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        query: 'SELECT COUNT(*) AS n FROM ds.p WHERE d > @d',
+        timeoutMs: 0,
+        useLegacySql: false,
+        parameterMode: 'NAMED',
+        queryParameters: [{ name: 'd', parameterType: { type: 'DATE' }, parameterValue: { value: '2021-10-01' } }],
+      }),
+    });
+    const first = (await res.json()) as { jobComplete: boolean; jobReference: { jobId: string } };
+    expect(first.jobComplete).toBe(false);
+    expect((await get(`jobs/${first.jobReference.jobId}`)).status?.state).toBe('RUNNING');
+    release();
+    const results = await get(`queries/${first.jobReference.jobId}`);
+    expect(results.jobComplete).toBe(true);
+    expect(results.rows).toEqual([{ f: [{ v: '0' }] }]);
+  });
+});

@@ -242,6 +242,8 @@ interface JobResult {
   configuration?: Record<string, unknown>;
   /** Rows a load job wrote. */
   outputRows?: number;
+  /** Set while the job runs: jobs.get answers RUNNING until it settles. */
+  running?: Promise<unknown>;
   /** Bytes the query or DML job processed and was billed for (`bytesBilled`), for its statistics. */
   bytesProcessed?: number;
   bytesBilled?: number;
@@ -348,6 +350,19 @@ function jsonCell(v: unknown): string | null {
 }
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
+
+/** How long jobs.query and jobs.getQueryResults wait for a job by default. */
+const DEFAULT_WAIT_MS = 10_000;
+
+/** The promise's value, or null once `ms` have passed first (a settled rejection propagates). */
+function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 const MIB = 1024 * 1024;
 /** "a minimum 10 MB data processed per table referenced by the query, and with a minimum 10 MB data processed per query" */
@@ -469,6 +484,8 @@ export class BigQueryDouble {
   readonly datasets = new Map<string, { location: string; description?: string | undefined; creationTime: string }>();
   readonly tables = new Map<string, TableState>();
   private readonly jobs = new Map<string, JobResult>();
+  /** Jobs inserted and not yet started: called once a job has passed its checks and begins to run. */
+  private readonly starting = new Map<string, () => void>();
   private readonly faults: Fault[] = [];
   private readonly serial = new Serial();
   private paramTables = 0;
@@ -621,7 +638,12 @@ export class BigQueryDouble {
       if (fault) fault.times = (fault.times ?? 1) - 1;
       if (fault && !fault.afterExecute) throw faultError(fault);
       const [status, body] = await this.route(observed);
-      if (fault) throw faultError(fault);
+      if (fault) {
+        // "After it executed": a job the request started has run to its end when the answer is lost.
+        const started = (body as { jobReference?: { jobId?: string } } | undefined)?.jobReference?.jobId;
+        if (started) await this.settled(started);
+        throw faultError(fault);
+      }
       send(status, body);
     } catch (err) {
       const failure =
@@ -667,7 +689,7 @@ export class BigQueryDouble {
         this.concurrentQueries--;
       }
     }
-    if (is('GET', 'queries', null)) return [200, this.queryResults(parts[1] as string, r.query)];
+    if (is('GET', 'queries', null)) return [200, await this.queryResults(parts[1] as string, r.query)];
     if (is('POST', 'jobs')) return [200, await this.insertJob(r.body, r.upload)];
     if (is('GET', 'jobs', null)) return [200, this.getJob(parts[1] as string)];
     this.violations.push(`unexpected request ${r.method} ${r.route}`);
@@ -798,9 +820,52 @@ export class BigQueryDouble {
 
   // ---- queries ----
 
+  /**
+   * jobs.query: waits for the job up to `timeoutMs` (10 s by default), then answers `jobComplete: false` and
+   * lets it run on ("How long to wait for the query to complete, in milliseconds, before the request times
+   * out and returns [...] the default value is 10 seconds. [...] the call is not guaranteed to wait for the
+   * specified timeout": https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/query).
+   */
   private async query(body: unknown) {
     const q = this.parse(QueryRequestSchema, body, 'QueryRequest');
-    const job = await this.runJob(q.query, q.queryParameters ?? [], q.location, undefined);
+    const jobId = `job_${randomUUID().replace(/-/g, '')}`;
+    const run = this.runJob(q.query, q.queryParameters ?? [], q.location, undefined, jobId);
+    const job = await within(run, q.timeoutMs ?? DEFAULT_WAIT_MS);
+    if (job === null) {
+      const location = q.location ?? this.options.defaultLocation;
+      const settled = run.then(
+        (done) => this.jobs.set(jobId, done),
+        (err: unknown) => {
+          const f = err instanceof ApiFailure ? err : new ApiFailure(500, 'backendError', String(err));
+          const error = { status: f.status, reason: f.reason, message: f.message, location: f.location };
+          this.jobs.set(jobId, {
+            jobId,
+            location,
+            statementType: 'SELECT',
+            fields: [],
+            rows: [],
+            query: null,
+            polls: 0,
+            error,
+          });
+        },
+      );
+      this.jobs.set(jobId, {
+        jobId,
+        location,
+        statementType: 'SELECT',
+        fields: [],
+        rows: [],
+        query: null,
+        polls: 0,
+        running: settled,
+      });
+      return {
+        kind: 'bigquery#queryResponse',
+        jobReference: { projectId: this.options.project, jobId, location },
+        jobComplete: false,
+      };
+    }
     if (this.slowQueries > 0) {
       this.slowQueries--;
       job.polls = 1;
@@ -817,9 +882,26 @@ export class BigQueryDouble {
     );
   }
 
-  private queryResults(jobId: string, query: Readonly<Record<string, string>>) {
-    const job = this.jobs.get(jobId);
+  /**
+   * jobs.getQueryResults: waits for a running job up to `timeoutMs` (10 s by default), then answers
+   * `jobComplete: false` ("Specifies the maximum amount of time, in milliseconds, that the client is willing
+   * to wait for the query to complete. By default, this limit is 10 seconds":
+   * https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/getQueryResults).
+   */
+  private async queryResults(jobId: string, query: Readonly<Record<string, string>>) {
+    let job = this.jobs.get(jobId);
     if (!job) throw new ApiFailure(404, 'notFound', `Not found: Job ${this.options.project}:${jobId}`);
+    if (job.running) {
+      await within(job.running, query.timeoutMs === undefined ? DEFAULT_WAIT_MS : Number(query.timeoutMs));
+      job = this.jobs.get(jobId) as JobResult;
+      if (job.running) {
+        return {
+          kind: 'bigquery#getQueryResultsResponse',
+          jobReference: { projectId: this.options.project, jobId, location: job.location },
+          jobComplete: false,
+        };
+      }
+    }
     if (query.location && query.location !== job.location) {
       throw new ApiFailure(404, 'notFound', `Not found: Job ${this.options.project}:${query.location}.${jobId}`);
     }
@@ -889,6 +971,8 @@ export class BigQueryDouble {
     if (!load && upload !== undefined) throw new ApiFailure(400, 'invalid', 'Invalid Job: only a load job takes data');
     const location = j.jobReference.location ?? this.options.defaultLocation;
     const jobId = j.jobReference.jobId;
+    // Set before the job begins, which may be at once (a load has nothing to prepare).
+    const started = new Promise<null>((resolve) => this.starting.set(jobId, () => resolve(null)));
     const run = load
       ? this.runLoad(jobId, location, load, upload ?? '')
       : copy
@@ -903,25 +987,66 @@ export class BigQueryDouble {
             jobId,
           );
     const configuration = load ? { load, jobType: 'LOAD' } : copy ? { copy, jobType: 'COPY' } : undefined;
-    const job = await run.catch((err: unknown) => {
-      if (!(err instanceof ApiFailure) || (err.status !== 400 && err.status !== 403)) throw err;
-      // A job that ran and failed is created all the same; its status says why (jobs.get answers 200).
-      const failed: JobResult = {
-        jobId,
-        location,
-        statementType: 'SELECT',
-        fields: [],
-        rows: [],
-        query: q,
-        polls: 0,
-        error: { status: err.status, reason: err.reason, message: err.message, location: err.location },
-        ...(configuration ? { configuration } : {}),
-      };
-      this.jobs.set(failed.jobId, failed);
-      return failed;
+    const settled = run
+      .catch((err: unknown) => {
+        if (!(err instanceof ApiFailure) || (err.status !== 400 && err.status !== 403)) throw err;
+        // A job that ran and failed is created all the same; its status says why (jobs.get answers 200).
+        const failed: JobResult = {
+          jobId,
+          location,
+          statementType: 'SELECT',
+          fields: [],
+          rows: [],
+          query: q,
+          polls: 0,
+          error: { status: err.status, reason: err.reason, message: err.message, location: err.location },
+        };
+        return failed;
+      })
+      .then((job) => {
+        if (configuration) job.configuration = configuration;
+        this.jobs.set(jobId, job);
+        return job;
+      });
+    // jobs.insert answers as soon as the job is created, with `status.state` PENDING or RUNNING; the client
+    // polls jobs.get (or jobs.getQueryResults) until DONE ("Starts a new asynchronous job":
+    // https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/insert; JobStatus.state "Running state of
+    // the job. Valid states include 'PENDING', 'RUNNING', and 'DONE'":
+    // https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobStatus). A job refused by its checks
+    // before it starts answers at once, as before.
+    const first = await Promise.race([settled, started]).finally(() => this.starting.delete(jobId));
+    if (first !== null) return this.jobResource(first);
+    // It may have ended in the meantime.
+    const ended = this.jobs.get(jobId);
+    if (ended) return this.jobResource(ended);
+    const placeholder: JobResult = {
+      jobId,
+      location,
+      statementType: load ? 'LOAD' : copy ? 'COPY' : 'SELECT',
+      fields: [],
+      rows: [],
+      query: q,
+      polls: 0,
+      running: settled,
+      ...(configuration ? { configuration } : {}),
+    };
+    this.jobs.set(jobId, placeholder);
+    // A job that fails for a reason the double does not model still ends, as BigQuery's backend error does.
+    settled.catch((err: unknown) => {
+      const message = `the double failed: ${err instanceof Error ? err.message : String(err)}`;
+      this.violations.push(message);
+      this.jobs.set(jobId, {
+        ...placeholder,
+        running: undefined,
+        error: { status: 500, reason: 'backendError', message },
+      });
     });
-    if (configuration) job.configuration = configuration;
-    return this.jobResource(job);
+    return this.jobResource(placeholder);
+  }
+
+  /** Resolves when the job has settled (at once for a job that is not running). */
+  async settled(jobId: string): Promise<void> {
+    await this.jobs.get(jobId)?.running?.catch(() => undefined);
   }
 
   // ---- load and copy jobs ----
@@ -1068,6 +1193,7 @@ export class BigQueryDouble {
   private async recorded<T>(id: string, kind: JobKind, tables: string[], run: () => Promise<T>): Promise<T> {
     const record: JobRecord = { id, kind, tables, seq: this.jobLog.length + 1, start: this.now() };
     this.jobLog.push(record);
+    this.starting.get(id)?.();
     try {
       return await run();
     } catch (err) {
@@ -1139,18 +1265,24 @@ export class BigQueryDouble {
       id: `${this.options.project}:${job.location}.${job.jobId}`,
       jobReference: { projectId: this.options.project, jobId: job.jobId, location: job.location },
       configuration: job.configuration ?? { query: job.query, jobType: 'QUERY' },
-      status: error ? { state: 'DONE', errorResult: error, errors: [error] } : { state: 'DONE' },
+      status: job.running
+        ? { state: 'RUNNING' }
+        : error
+          ? { state: 'DONE', errorResult: error, errors: [error] }
+          : { state: 'DONE' },
       statistics: {
         creationTime: String(Date.now()),
-        ...(job.outputRows !== undefined
-          ? { load: { outputRows: String(job.outputRows), inputFiles: '1' } }
-          : {
-              query: {
-                statementType: job.statementType,
-                totalBytesProcessed: String(job.bytesProcessed ?? 0),
-                totalBytesBilled: String(job.bytesBilled ?? 0),
-              },
-            }),
+        ...(job.running
+          ? {}
+          : job.outputRows !== undefined
+            ? { load: { outputRows: String(job.outputRows), inputFiles: '1' } }
+            : {
+                query: {
+                  statementType: job.statementType,
+                  totalBytesProcessed: String(job.bytesProcessed ?? 0),
+                  totalBytesBilled: String(job.bytesBilled ?? 0),
+                },
+              }),
       },
     };
   }
@@ -1302,6 +1434,7 @@ export class BigQueryDouble {
       start: this.now(),
     };
     this.jobLog.push(record);
+    this.starting.get(jobId)?.();
     let end: ((ok: boolean) => void) | undefined;
     try {
       if (kind === 'script') end = await this.contention.script(record, statements);
