@@ -472,6 +472,39 @@ describe('errors and retries', () => {
     expect(await count()).toEqual([{ n: 0 }]);
   });
 
+  it('a load whose upload is answered 200 with no job is looked up by its id, and sent again if BigQuery never made it', async () => {
+    const n = double.requests.length;
+    // Nothing was done: jobs.get does not know the job, so the load is sent again.
+    double.inject({ match: isUpload, status: 200, reason: 'none', emptyAnswer: true });
+    const outcome = await w.commit({
+      replace: [{ table: nbacSchedule, date: '2021-10-23', rows: [game('2021-10-23', 'u1')] }],
+      append: [],
+    });
+    expect(outcome).toEqual({ tries: 2 });
+    expect(uploadsSince(n).map((r) => r.status)).toEqual([200, 200]);
+    const first = bodyOf(uploadsSince(n)[0]) as unknown as { jobReference: { jobId: string } };
+    expect(first.jobReference.jobId).toMatch(/^nba_load_[0-9a-f]{32}$/);
+    expect(
+      double.requests
+        .slice(n)
+        .some((r) => r.method === 'GET' && r.route === `jobs/${first.jobReference.jobId}` && r.status === 404),
+    ).toBe(true);
+    // The job ran and only its answer was lost: found by its id, not sent twice.
+    const m = double.requests.length;
+    double.inject({ match: isUpload, status: 200, reason: 'none', emptyAnswer: true, afterExecute: true });
+    sleeps = [];
+    expect(
+      await w.commit({
+        replace: [{ table: nbacSchedule, date: '2021-10-23', rows: [game('2021-10-23', 'u2')] }],
+        append: [],
+      }),
+    ).toEqual({ tries: 1 });
+    expect(uploadsSince(m)).toHaveLength(1);
+    expect(sleeps).toEqual([]);
+    const rows = await double.rows('e1_nba_raw', 'nbac_schedule', 'game_id');
+    expect(rows.filter((r) => String(r.game_date) === '2021-10-23').map((r) => r.game_id)).toEqual(['u2']);
+  });
+
   it('does not retry a bad request; the user sees BigQuery’s message and what was being written', async () => {
     const n = double.requests.length;
     double.inject({

@@ -49,6 +49,11 @@ export interface Fault {
   readonly message?: string;
   /** Do the work first, then answer with the error: the caller cannot tell that it landed. */
   readonly afterExecute?: boolean;
+  /**
+   * Answer 200 with an empty body instead of the error (what a proxy or a cut connection can hand the
+   * client): with `afterExecute` the job was created and runs, without it nothing was done.
+   */
+  readonly emptyAnswer?: boolean;
   /** How many matching requests fail. @default 1 */
   times?: number;
 }
@@ -636,8 +641,10 @@ export class BigQueryDouble {
       if (text && observed.body === undefined) throw new ApiFailure(400, 'parseError', 'Parse Error: body is not JSON');
       const fault = this.faults.find((f) => (f.times ?? 1) > 0 && (!f.match || f.match(observed)));
       if (fault) fault.times = (fault.times ?? 1) - 1;
+      if (fault?.emptyAnswer && !fault.afterExecute) return send(200);
       if (fault && !fault.afterExecute) throw faultError(fault);
       const [status, body] = await this.route(observed);
+      if (fault?.emptyAnswer) return send(200);
       if (fault) {
         // "After it executed": a job the request started has run to its end when the answer is lost.
         const started = (body as { jobReference?: { jobId?: string } } | undefined)?.jobReference?.jobId;

@@ -328,9 +328,15 @@ const TRANSIENT_NETWORK = new Set(['ECONNRESET', 'ETIMEDOUT', 'ESOCKETTIMEDOUT',
 const CONCURRENT_UPDATE =
   /could not serialize access|concurrent update|transaction is aborted|too many DML statements/i;
 
+/** An upload answered without its job, which BigQuery does not know: the data never arrived, so send it again. */
+class UnansweredUpload extends Error {
+  override readonly name = 'UnansweredUpload';
+}
+
 export function isTransient(err: unknown): boolean {
   const f = failureOf(err);
   return (
+    err instanceof UnansweredUpload ||
     (f.status !== undefined && TRANSIENT_STATUS.has(f.status)) ||
     f.reasons.some((r) => TRANSIENT_REASONS.has(r)) ||
     CONCURRENT_UPDATE.test(f.message) ||
@@ -696,19 +702,103 @@ export class BigQueryWarehouse implements Warehouse {
     }
   }
 
-  /** A load job of newline-delimited JSON into a table (or a `table$YYYYMMDD` partition), truncating it. */
-  private loadInto(target: ReturnType<Dataset['table']>, fields: TableField[], data: string): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const stream = target.createWriteStream({
-        sourceFormat: 'NEWLINE_DELIMITED_JSON',
-        writeDisposition: 'WRITE_TRUNCATE',
-        createDisposition: 'CREATE_NEVER',
-        schema: { fields },
+  /**
+   * A load job of newline-delimited JSON into a table (or a `table$YYYYMMDD` partition), truncating it, under
+   * a job id of our own; then waits for the job to end. An upload answered without its job (a 200 whose body
+   * is empty or not a job, as a proxy or a cut connection can hand back) is not trusted: the job is looked up
+   * by its id, and if BigQuery does not know it, the load is sent again (WRITE_TRUNCATE makes that safe).
+   */
+  private async loadInto(target: ReturnType<Dataset['table']>, fields: TableField[], data: string): Promise<void> {
+    const jobId = `nba_load_${randomUUID().replaceAll('-', '')}`;
+    const answered = await this.upload(
+      {
+        configuration: {
+          load: {
+            destinationTable: { projectId: this.target.project, datasetId: target.dataset.id, tableId: target.id },
+            sourceFormat: 'NEWLINE_DELIMITED_JSON',
+            writeDisposition: 'WRITE_TRUNCATE',
+            createDisposition: 'CREATE_NEVER',
+            schema: { fields },
+          },
+        },
+        jobReference: { projectId: this.target.project, jobId, location: this.target.location },
+      },
+      data,
+    );
+    try {
+      await this.client.job(jobId, { location: this.target.location }).promise();
+    } catch (err) {
+      if (!answered && failureOf(err).status === 404) {
+        throw new UnansweredUpload(
+          `the upload of load job ${jobId} was answered without the job, and BigQuery does not know it`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Sends a job and its data as one multipart upload to jobs.insert's upload URI
+   * (https://cloud.google.com/bigquery/docs/reference/api-uploads), with the client's credentials and headers.
+   * Resolves true when the answer is the job, false when it holds none; an error answer rejects with its
+   * HTTP status and BigQuery's reasons, as the client's own errors carry them.
+   */
+  private async upload(job: object, data: string): Promise<boolean> {
+    const request = await new Promise<{ uri: string; headers?: Record<string, string>; qs?: Record<string, string> }>(
+      (resolve, reject) => {
+        this.client.makeAuthenticatedRequest(
+          {
+            method: 'POST',
+            uri: `${this.client.apiEndpoint}/upload/bigquery/v2/projects/${encodeURIComponent(this.target.project)}/jobs`,
+            qs: { uploadType: 'multipart' },
+          },
+          { onAuthenticated: (err, opts) => (err ? reject(err) : resolve(opts as never)) },
+        );
+      },
+    );
+    const url = new URL(request.uri);
+    for (const [k, v] of Object.entries(request.qs ?? {})) url.searchParams.set(k, String(v));
+    const boundary = randomUUID();
+    const body = [
+      `--${boundary}`,
+      'Content-Type: application/json',
+      '',
+      JSON.stringify(job),
+      `--${boundary}`,
+      'Content-Type: application/octet-stream',
+      '',
+      data,
+      `--${boundary}--`,
+      '',
+    ].join('\r\n');
+    let res: Response;
+    try {
+      res = await fetch(url, {
+        method: 'POST',
+        headers: { ...request.headers, 'Content-Type': `multipart/related; boundary=${boundary}` },
+        body,
       });
-      stream.on('complete', () => resolve());
-      stream.on('error', reject);
-      stream.end(data);
-    });
+    } catch (err) {
+      // fetch reports a refused or reset connection as a TypeError whose cause carries the code.
+      const code = (err as { cause?: { code?: unknown } }).cause?.code;
+      throw Object.assign(new Error(`upload failed: ${err instanceof Error ? err.message : String(err)}`), {
+        code: typeof code === 'string' ? code : undefined,
+      });
+    }
+    const text = await res.text();
+    let answer: { jobReference?: { jobId?: unknown }; error?: { message?: string; errors?: unknown[] } } | null = null;
+    try {
+      answer = text ? JSON.parse(text) : null;
+    } catch {
+      answer = null;
+    }
+    if (!res.ok) {
+      throw Object.assign(new Error(answer?.error?.message ?? `HTTP ${res.status}: ${text.slice(0, 200)}`), {
+        code: res.status,
+        errors: answer?.error?.errors ?? [],
+      });
+    }
+    return typeof answer?.jobReference?.jobId === 'string';
   }
 
   /**
