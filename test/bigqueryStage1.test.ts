@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BigQueryDouble } from './support/bigqueryServer.js';
-import { createWorkspaceWithPlans, ensureBuilt, type Workspace } from './support/workspace.js';
+import { createWorkspaceWithPlans, ensureBuilt, startCli, type Workspace } from './support/workspace.js';
 
 const PROJECT = 'nba-stage1-test';
 const WAREHOUSE = ['--warehouse', `bigquery://${PROJECT}`];
@@ -85,4 +85,84 @@ describe('Stage 1 on BigQuery with eight pods at once', () => {
     expect(boxes.some((r) => r.game_date === BROKEN)).toBe(true);
     expect(double.abortedTransactions).toBe(0);
   });
+});
+
+describe('Stage 1 on BigQuery killed (SIGKILL) between the loads of a date', () => {
+  const DATE = '2021-10-27';
+  const ONE_DAY = ['--season', '2021-22', '--season-type', 'regular', '--start-date', DATE, '--end-date', DATE];
+  const LOAD_MS = 61;
+  let killed: BigQueryDouble;
+  let kws: Workspace;
+  let kenv: Record<string, string>;
+  let onLoad: (n: number) => void = () => {};
+
+  beforeAll(async () => {
+    let loads = 0;
+    // Only loads wait LOAD_MS, so the sleep hook knows when the n-th load of the run has begun.
+    killed = await BigQueryDouble.start({
+      project: PROJECT,
+      latencyMs: { query: 1, dml: 2, scriptStatement: 2, load: LOAD_MS, copy: 3 },
+      sleep: (ms) => {
+        if (ms === LOAD_MS) onLoad(++loads);
+        return new Promise((r) => setTimeout(r, ms));
+      },
+    });
+    kws = createWorkspaceWithPlans();
+    kenv = { BIGQUERY_EMULATOR_HOST: killed.url };
+  }, 120_000);
+  afterAll(async () => {
+    await killed?.close();
+    kws?.remove();
+  });
+
+  /** The date's rows in each raw table with game rows. */
+  async function dayRows(): Promise<Record<string, Record<string, unknown>[]>> {
+    const out: Record<string, Record<string, unknown>[]> = {};
+    for (const [table, order] of [
+      ['nbac_schedule', 'game_id'],
+      ['nbac_team_boxscore', 'game_id, team_id'],
+      ['nbac_player_boxscore', 'game_id, player_id'],
+      ['nbac_gamebook_player_stats', 'game_id, player_id'],
+    ] as const) {
+      out[table] = (await killed.rows('nba_raw', table, order)).filter((r) => String(r.game_date) === DATE);
+    }
+    return out;
+  }
+
+  it('leaves the date uncounted by the gate, though an earlier run had loaded it, and the next run reloads it whole', async () => {
+    const clean = await kws.cli([...WAREHOUSE, 'stage1', ...ONE_DAY, '--parallelism', '1'], kenv);
+    expect(clean.code, clean.stdout + clean.stderr).toBe(0);
+    expect((await kws.cli([...WAREHOUSE, 'gate', ...ONE_DAY, '--format', 'json'], kenv)).code).toBe(0);
+    const loaded = await dayRows();
+    expect(Object.values(loaded).every((rows) => rows.length > 0)).toBe(true);
+    const loadsBefore = killed.jobLog.filter((j) => j.kind === 'load').length;
+    // Reloading the date, killed once its third load has begun: the earlier success must not count for it now.
+    const third = new Promise<void>((resolve) => {
+      onLoad = (n) => {
+        if (n === loadsBefore + 3) resolve();
+      };
+    });
+    const run = startCli(kws.dir, [...WAREHOUSE, 'stage1', ...ONE_DAY, '--parallelism', '1'], kenv);
+    await third;
+    run.child.kill('SIGKILL');
+    expect((await run.done).code).toBeNull();
+    onLoad = () => {};
+    // The loads already sent run to their end, as BigQuery's jobs do; the run history was never appended, and
+    // the pending marker appended before the loads is now the date's latest run.
+    const loadsOfKilledRun = killed.jobLog.filter((j) => j.kind === 'load').length;
+    expect(loadsOfKilledRun).toBeGreaterThanOrEqual(loadsBefore + 3);
+    const gate = await kws.cli([...WAREHOUSE, 'gate', ...ONE_DAY, '--format', 'json'], kenv);
+    expect(gate.code, gate.stdout).toBe(1);
+    expect(gate.stdout).toContain(DATE);
+
+    const again = await kws.cli([...WAREHOUSE, 'stage1', ...ONE_DAY, '--parallelism', '1'], kenv);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(killed.jobLog.filter((j) => j.kind === 'load').length).toBeGreaterThan(loadsOfKilledRun);
+    const passed = await kws.cli([...WAREHOUSE, 'gate', ...ONE_DAY, '--format', 'json'], kenv);
+    expect(passed.code, passed.stdout).toBe(0);
+    // Whole, and once: the day's rows equal what the first test's uninterrupted double holds for the date.
+    // Whole, and once: the day's rows are those the uninterrupted first run loaded.
+    expect(await dayRows()).toEqual(loaded);
+    expect(killed.violations).toEqual([]);
+  }, 300_000);
 });
