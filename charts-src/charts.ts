@@ -39,6 +39,7 @@ import {
   TMP_DIR,
   WORKLOAD_IDENTITY_ANNOTATION,
 } from '../core/jobs/spec.js';
+import { kubectlLogsCommand } from '../core/kubernetes/contract.js';
 import { getSeason } from '../core/pipeline/seasons.js';
 import { readPlan, selectDates } from '../core/plan.js';
 import type { ChartConfig } from './config.js';
@@ -466,7 +467,7 @@ season's backfill.
 |---|---|---|---|---|---|
 ${rows.join('\n')}
 
-A date's pod logs: \`kubectl logs -n ${config.namespace} -l job-name=<job>,batch.kubernetes.io/job-completion-index=<index>\`
+A date's pod logs, whole and with each attempt's pod named: \`${kubectlLogsCommand(config.namespace, '<job>', '<index>')}\`
 (the index of a date is its position in the plan ConfigMap's \`dates\`, from 0).
 
 ## Settings these files were synthesized with

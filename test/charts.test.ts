@@ -1,7 +1,7 @@
 // The cdk8s chart: every manifest valid against the Kubernetes schemas with no unknown field, every pod
 // "restricted", the Job fields one by one, the contract with the controller, and dist/ in sync with the chart.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
@@ -41,6 +41,7 @@ import {
   stage3TemplatePath,
   WORKLOAD_IDENTITY_ANNOTATION,
 } from '../core/jobs/spec.js';
+import { kubectlLogsCommand } from '../core/kubernetes/contract.js';
 import { packageRoot } from '../core/paths.js';
 import { getSeason } from '../core/pipeline/seasons.js';
 import { readPlan, selectDates } from '../core/plan.js';
@@ -872,5 +873,32 @@ describe('chart settings', () => {
   it('refuse an extra variable that would shadow a setting', async () => {
     const c = loadChartConfig({ CHART_EXTRA_ENV: 'BACKFILL_WAREHOUSE=bigquery://other-project' });
     await expect(synthesize(c)).rejects.toThrow(/CHART_EXTRA_ENV sets BACKFILL_WAREHOUSE/);
+  });
+});
+
+describe('printed kubectl logs commands', () => {
+  // With -l, kubectl prints only each pod's last 10 lines unless told --tail=-1, and interleaves the attempts of
+  // a date unless each line is prefixed with its pod.
+  it('read whole logs, prefixed by pod, selected by the batch.kubernetes.io/job-name label, in every doc', () => {
+    const files = [
+      'dist/README.md',
+      'docs/kubernetes.md',
+      'controller/README.md',
+      '.github/kind-e2e/run.sh',
+      'README.md',
+    ];
+    let commands = 0;
+    for (const file of files) {
+      const text = readFileSync(join(packageRoot(), file), 'utf8');
+      for (const line of text.split('\n').filter((l) => /kubectl logs -/.test(l))) {
+        commands++;
+        expect(line, file).toContain('--tail=-1 --prefix');
+        expect(line, file).toMatch(/-l "?batch\.kubernetes\.io\/job-name=/);
+      }
+    }
+    expect(commands).toBeGreaterThanOrEqual(4);
+    expect(kubectlLogsCommand('ns', 'job', 3)).toBe(
+      'kubectl logs -n ns -l batch.kubernetes.io/job-name=job,batch.kubernetes.io/job-completion-index=3 --tail=-1 --prefix',
+    );
   });
 });

@@ -248,7 +248,7 @@ describe('the controller loop against the API server double', () => {
     // The failure log: one date, its reason, attempts, the failing processor and the command for its logs.
     const failures = await waitFor('the failure log', () => configMap(`${job}-failures`));
     const log = JSON.parse(String((failures.data as Record<string, string>)['failures.json']));
-    const kubectl = `kubectl logs -n ${NAMESPACE} -l job-name=${job},batch.kubernetes.io/job-completion-index=2`;
+    const kubectl = `kubectl logs -n ${NAMESPACE} -l batch.kubernetes.io/job-name=${job},batch.kubernetes.io/job-completion-index=2 --tail=-1 --prefix`;
     expect(log).toMatchObject({
       jobName: job,
       season: SEASON,

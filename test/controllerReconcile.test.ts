@@ -154,7 +154,7 @@ function state(over: {
 
 const kinds = (actions: Action[]) => actions.map((a) => a.kind);
 const kubectl = (j: string, i: number) =>
-  `kubectl logs -n ${NS} -l job-name=${j},batch.kubernetes.io/job-completion-index=${i}`;
+  `kubectl logs -n ${NS} -l batch.kubernetes.io/job-name=${j},batch.kubernetes.io/job-completion-index=${i} --tail=-1 --prefix`;
 
 /**
  * The gate key as the controller writes it into its gate report (so a restart finds it again): the first 16 hex

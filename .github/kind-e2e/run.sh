@@ -99,7 +99,7 @@ cmd_wait() {
     if [[ "$state" == Failed ]]; then
       failed=$(kubectl -n "$NS" get job "$job" -o jsonpath='{.status.failedIndexes}')
       echo "Stage 1 job $job failed; failed indexes: ${failed:-none}"
-      echo "logs of an index: kubectl logs -n $NS -l job-name=$job,batch.kubernetes.io/job-completion-index=<index>"
+      echo "logs of an index: kubectl logs -n $NS -l batch.kubernetes.io/job-name=$job,batch.kubernetes.io/job-completion-index=<index> --tail=-1 --prefix"
       die "Stage 1 job $job failed"
     fi
     echo "Stage 1 job $job: Complete"
@@ -119,7 +119,7 @@ cmd_wait() {
       sleep 20
     done
     if [[ "$(job_state "$job")" == Failed ]]; then
-      kubectl -n "$NS" get pods -l "job-name=$job" \
+      kubectl -n "$NS" get pods -l "batch.kubernetes.io/job-name=$job" \
         -o jsonpath='{range .items[*]}{.status.containerStatuses[0].state.terminated.message}{"\n"}{end}' || true
       die "Stage 3 job $job of $season failed"
     fi

@@ -32,18 +32,23 @@ export function seasonSlug(season: string): string {
   return season.replace('-', '');
 }
 
-// --- Set by Kubernetes' Job controller on the pods of a Job.
-export const POD_LABEL_JOB_NAME = 'job-name';
+// --- Set by Kubernetes' Job controller on the pods of a Job (the prefixed job-name label since 1.27; the
+// unprefixed `job-name` is kept only for compatibility: https://kubernetes.io/docs/reference/labels-annotations-taints/#batchkubernetesiojob-name).
+export const POD_LABEL_JOB_NAME = 'batch.kubernetes.io/job-name';
 export const POD_LABEL_COMPLETION_INDEX = 'batch.kubernetes.io/job-completion-index';
 
 /** The label selector of the pods of one index of a Job (every attempt). */
-export function indexPodSelector(jobName: string, index: number): string {
+export function indexPodSelector(jobName: string, index: number | string): string {
   return `${POD_LABEL_JOB_NAME}=${jobName},${POD_LABEL_COMPLETION_INDEX}=${index}`;
 }
 
-/** The command a person runs to read the logs of one index's pods. */
-export function kubectlLogsCommand(namespace: string, jobName: string, index: number): string {
-  return `kubectl logs -n ${namespace} -l ${indexPodSelector(jobName, index)}`;
+/**
+ * The command a person runs to read the logs of one index's pods: whole (with `-l`, kubectl prints only the
+ * last 10 lines of each pod unless told `--tail=-1`) and with each line prefixed by its pod, so that the
+ * attempts of a date are told apart.
+ */
+export function kubectlLogsCommand(namespace: string, jobName: string, index: number | string): string {
+  return `kubectl logs -n ${namespace} -l ${indexPodSelector(jobName, index)} --tail=-1 --prefix`;
 }
 
 // --- What the controller writes, and how it finds it again after a restart.
