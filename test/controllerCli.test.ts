@@ -55,7 +55,9 @@ describe('backfill logs --cluster', () => {
     expect(out.stdout).toMatch(new RegExp(`^== pod ${stage1}-2-[a-z0-9]{5} \\(job ${stage1}, index 2, Failed\\)\\n`));
     expect(out.stdout).toContain('{"level":50,"msg":"bad input"}');
     const listed = server.requests.filter((r) => r.resource === 'pods' && r.verb === 'list');
-    expect(listed.at(-1)?.query.labelSelector).toBe(`batch.kubernetes.io/job-name=${stage1},batch.kubernetes.io/job-completion-index=2`);
+    expect(listed.at(-1)?.query.labelSelector).toBe(
+      `batch.kubernetes.io/job-name=${stage1},batch.kubernetes.io/job-completion-index=2`,
+    );
     expect(server.requests.filter((r) => r.resource === 'pods/log').length).toBeGreaterThan(0);
   });
 
