@@ -840,33 +840,16 @@ export class BigQueryDouble {
     const job = await within(run, q.timeoutMs ?? DEFAULT_WAIT_MS);
     if (job === null) {
       const location = q.location ?? this.options.defaultLocation;
+      const base: JobResult = { jobId, location, statementType: 'SELECT', fields: [], rows: [], query: null, polls: 0 };
       const settled = run.then(
         (done) => this.jobs.set(jobId, done),
         (err: unknown) => {
           const f = err instanceof ApiFailure ? err : new ApiFailure(500, 'backendError', String(err));
           const error = { status: f.status, reason: f.reason, message: f.message, location: f.location };
-          this.jobs.set(jobId, {
-            jobId,
-            location,
-            statementType: 'SELECT',
-            fields: [],
-            rows: [],
-            query: null,
-            polls: 0,
-            error,
-          });
+          this.jobs.set(jobId, { ...base, error });
         },
       );
-      this.jobs.set(jobId, {
-        jobId,
-        location,
-        statementType: 'SELECT',
-        fields: [],
-        rows: [],
-        query: null,
-        polls: 0,
-        running: settled,
-      });
+      this.jobs.set(jobId, { ...base, running: settled });
       return {
         kind: 'bigquery#queryResponse',
         jobReference: { projectId: this.options.project, jobId, location },
