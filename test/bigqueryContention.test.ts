@@ -51,6 +51,9 @@ async function query(d: BigQueryDouble, sql: string, params: Record<string, stri
     body: JSON.stringify({
       query: sql,
       useLegacySql: false,
+      // The answer waits for the job: its end is what the test controls, so the wait must not end first
+      // (jobs.query gives up after timeoutMs, 10 s by default; BigQuery caps it at about 200 s).
+      timeoutMs: 200_000,
       parameterMode: 'NAMED',
       queryParameters: Object.entries(params).map(([name, value]) => ({
         name,

@@ -356,8 +356,11 @@ function jsonCell(v: unknown): string | null {
 
 const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
-/** How long jobs.query and jobs.getQueryResults wait for a job by default. */
+/** How long jobs.query and jobs.getQueryResults wait for a job by default, and at most ("the call is not
+ * guaranteed to wait for the specified timeout; it typically returns after around 200 seconds":
+ * https://cloud.google.com/bigquery/docs/reference/rest/v2/jobs/query, QueryRequest.timeoutMs). */
 const DEFAULT_WAIT_MS = 10_000;
+const MAX_WAIT_MS = 200_000;
 
 /** The promise's value, or null once `ms` have passed first (a settled rejection propagates). */
 function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
@@ -837,7 +840,7 @@ export class BigQueryDouble {
     const q = this.parse(QueryRequestSchema, body, 'QueryRequest');
     const jobId = `job_${randomUUID().replace(/-/g, '')}`;
     const run = this.runJob(q.query, q.queryParameters ?? [], q.location, undefined, jobId);
-    const job = await within(run, q.timeoutMs ?? DEFAULT_WAIT_MS);
+    const job = await within(run, Math.min(q.timeoutMs ?? DEFAULT_WAIT_MS, MAX_WAIT_MS));
     if (job === null) {
       const location = q.location ?? this.options.defaultLocation;
       const base: JobResult = { jobId, location, statementType: 'SELECT', fields: [], rows: [], query: null, polls: 0 };
@@ -882,7 +885,7 @@ export class BigQueryDouble {
     let job = this.jobs.get(jobId);
     if (!job) throw new ApiFailure(404, 'notFound', `Not found: Job ${this.options.project}:${jobId}`);
     if (job.running) {
-      await within(job.running, query.timeoutMs === undefined ? DEFAULT_WAIT_MS : Number(query.timeoutMs));
+      await within(job.running, Math.min(Number(query.timeoutMs ?? DEFAULT_WAIT_MS), MAX_WAIT_MS));
       job = this.jobs.get(jobId) as JobResult;
       if (job.running) {
         return {
