@@ -25,9 +25,8 @@ import type { PlanDate } from '../core/plan.js';
 import type { Cluster, ClusterJob } from '../core/ports/cluster.js';
 import type { Warehouse } from '../core/ports/warehouse.js';
 import { latestRuns } from '../core/runs/history.js';
-import { backfillFailureLog } from '../core/schema/raw.js';
 import { reportMarkdown } from '../core/stages/report.js';
-import { failureLogRows } from '../core/stages/stage1.js';
+import { appendFailureLog, failureLogRows } from '../core/stages/stage1.js';
 import { validate } from '../core/stages/validate.js';
 import {
   compactGate,
@@ -150,13 +149,9 @@ async function reportStage1Failures(ports: ActPorts, a: Stage1FailureAction): Pr
     reason: 'DatesFailed',
     message: failureEventMessage(failures, cmName),
   });
-  if (failures.failed.length > 0) {
-    // `backfill failures` and `backfill retry --season` read this table, in the cluster as on one machine.
-    await ports.warehouse.append(
-      backfillFailureLog,
-      failureLogRows(a.job, a.season, failures.failed, ports.now().toISOString()),
-    );
-  }
+  // `backfill failures` and `backfill retry --season` read this table, in the cluster as on one machine. Once
+  // per (job, index): a restart before the ConfigMap below is written reports again and adds nothing.
+  await appendFailureLog(ports.warehouse, failureLogRows(a.job, a.season, failures.failed, ports.now().toISOString()));
   await ports.kube.upsertConfigMap(
     reportConfigMap({
       name: cmName,

@@ -13,7 +13,7 @@ import type { IndexEvent, IndexedJobStatus, JobRuntime } from '../ports/jobRunti
 import type { Warehouse } from '../ports/warehouse.js';
 import { latestRuns } from '../runs/history.js';
 import { backfillFailureLog } from '../schema/raw.js';
-import type { Row } from '../schema/table.js';
+import { qualifiedName, type Row } from '../schema/table.js';
 import type { FailureLogEntry } from './failureLog.js';
 
 export interface Stage1Result {
@@ -189,13 +189,31 @@ async function recordFailures(
   } catch (err) {
     fileError = `could not write the failure log ${run.file}: ${err instanceof FileWriteError ? err.reason : messageOf(err)}`;
   }
-  if (run.failed.length > 0) {
-    await warehouse.append(
-      backfillFailureLog,
-      failureLogRows(run.jobName, run.season, run.failed, run.status.completionTime),
-    );
-  }
+  await appendFailureLog(warehouse, failureLogRows(run.jobName, run.season, run.failed, run.status.completionTime));
   return fileError;
+}
+
+/**
+ * Appends a job's failed dates to nba_reference.backfill_failure_log once: rows whose (job, index) the table
+ * already holds are left out, so a report written again (the controller restarted between this append and the
+ * ConfigMap that marks its report done, or a local run reported twice) adds nothing. The job's writer is one
+ * process (the controller holds its lease; the local runtime runs one job), so reading first is enough.
+ */
+export async function appendFailureLog(warehouse: Warehouse, rows: readonly Row[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const jobs = [...new Set(rows.map((r) => String(r.job_name)))];
+  const dates = rows.map((r) => String(r.data_date)).sort();
+  const held = new Set<string>();
+  for (const job of jobs) {
+    const found = await warehouse.query(
+      `SELECT job_index FROM ${qualifiedName(backfillFailureLog)} WHERE data_date BETWEEN @first AND @last AND job_name = @job`,
+      { first: dates[0] as string, last: dates.at(-1) as string, job },
+    );
+    for (const f of found) held.add(`${job}#${Number(f.job_index)}`);
+  }
+  const fresh = rows.filter((r) => !held.has(`${String(r.job_name)}#${Number(r.job_index)}`));
+  if (fresh.length > 0) await warehouse.append(backfillFailureLog, fresh);
+  return fresh.length;
 }
 
 /** A job's failed dates as rows of nba_reference.backfill_failure_log (the local runtime's and the controller's). */
