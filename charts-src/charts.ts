@@ -189,6 +189,7 @@ export class Stage3TemplatesChart extends Chart {
         dates,
         seasonType: config.seasonType,
         image: config.image,
+        imagePullPolicy: config.imagePullPolicy,
         env: podEnv(config),
         activeDeadlineSeconds: config.stage3DeadlineSeconds,
       });
@@ -269,7 +270,7 @@ export class ControllerChart extends Chart {
               {
                 name: CONTROLLER_CONTAINER,
                 image: config.image,
-                imagePullPolicy: 'IfNotPresent',
+                imagePullPolicy: config.imagePullPolicy,
                 command: ['node', 'build/controller/main.js'],
                 env,
                 ports: [{ name: 'health', containerPort: CONTROLLER_HEALTH_PORT, protocol: 'TCP' }],
@@ -327,6 +328,7 @@ export class Stage1Chart extends Chart {
       dates: season.dates,
       parallelism: config.stage1Parallelism,
       image: config.image,
+      imagePullPolicy: config.imagePullPolicy,
       env: podEnv(config),
       activeDeadlineSeconds: config.stage1DeadlineSeconds,
     });
@@ -475,6 +477,7 @@ A date's pod logs, whole and with each attempt's pod named: \`${kubectlLogsComma
 | setting | value |
 |---|---|
 | image | \`${config.image}\` |
+| imagePullPolicy | \`${config.imagePullPolicy}\` |
 | namespace | \`${config.namespace}\` |
 | BACKFILL_WAREHOUSE | \`${s.warehouse.url}\` |
 | BACKFILL_OBJECTS | \`${s.objects.url}\` |

@@ -4,7 +4,14 @@
 import { join } from 'node:path';
 import { type Config, ConfigSchema, DEFAULTS } from '../core/config.js';
 import { BadInputError } from '../core/errors.js';
-import { DEFAULT_IMAGE, DEFAULT_NAMESPACE, POD_LOG_DIR } from '../core/jobs/spec.js';
+import {
+  DEFAULT_IMAGE,
+  DEFAULT_NAMESPACE,
+  type ImagePullPolicy,
+  imagePullPolicyFor,
+  imageReferenceProblem,
+  POD_LOG_DIR,
+} from '../core/jobs/spec.js';
 import { packageRoot } from '../core/paths.js';
 import { SEASON_TYPE_CHOICES, type SeasonTypeChoice } from '../core/pipeline/seasons.js';
 
@@ -15,6 +22,7 @@ import { SEASON_TYPE_CHOICES, type SeasonTypeChoice } from '../core/pipeline/sea
 export const CHART_ENV = {
   namespace: 'CHART_NAMESPACE',
   image: 'CHART_IMAGE',
+  imagePullPolicy: 'CHART_IMAGE_PULL_POLICY',
   gcpProject: 'CHART_GCP_PROJECT',
   gcsBucket: 'CHART_GCS_BUCKET',
   gcsPrefix: 'CHART_GCS_PREFIX',
@@ -50,8 +58,13 @@ export const CHART_DEFAULTS = {
 export interface ChartConfig {
   /** @default 'nba-backfill' */
   readonly namespace: string;
-  /** An image reference without a registry host by default. @default 'nba-backfill:latest' */
+  /** An image reference without a registry host by default; a digest (`repo@sha256:...`) in production. @default 'nba-backfill:latest' */
   readonly image: string;
+  /**
+   * Every pod's pull policy: Always for a tag (it can move), IfNotPresent for a digest. Override only for an
+   * image loaded into the nodes by hand (kind), which no registry serves.
+   */
+  readonly imagePullPolicy: ImagePullPolicy;
   /** The programs' settings (the BACKFILL_* variables of every pod), validated by core/config.ts. */
   readonly settings: Config;
   /** The Google service account every Kubernetes ServiceAccount acts as (GKE Workload Identity). */
@@ -161,7 +174,16 @@ export function loadChartConfig(env: Env = process.env): ChartConfig {
     });
   }
   const image = pick('image') ?? CHART_DEFAULTS.image;
-  if (/\s/.test(image)) throw new BadInputError(`${CHART_ENV.image}="${image}": an image reference has no spaces`);
+  const imageProblem = imageReferenceProblem(image);
+  if (imageProblem) {
+    throw new BadInputError(`${CHART_ENV.image}="${image}": ${imageProblem}`, { where: CHART_ENV.image });
+  }
+  const pullPolicy = pick('imagePullPolicy') ?? imagePullPolicyFor(image);
+  if (!['Always', 'IfNotPresent', 'Never'].includes(pullPolicy)) {
+    throw new BadInputError(`${CHART_ENV.imagePullPolicy}=${pullPolicy}: must be Always, IfNotPresent or Never`, {
+      where: CHART_ENV.imagePullPolicy,
+    });
+  }
   const seasons = pick('seasons')
     ?.split(',')
     .map((s) => s.trim())
@@ -169,6 +191,7 @@ export function loadChartConfig(env: Env = process.env): ChartConfig {
   return {
     namespace,
     image,
+    imagePullPolicy: pullPolicy as ImagePullPolicy,
     settings: parsed.data,
     gcpServiceAccount,
     seasons,

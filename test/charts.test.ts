@@ -435,7 +435,8 @@ describe('the Stage 1 Indexed Job of each season, field by field', () => {
       const c = containerOf(job);
       expect(c.command).toEqual(['node', 'build/jobs/phase2-date/main.js']);
       expect(c.image).toBe('nba-backfill:latest');
-      expect(c.imagePullPolicy).toBe('IfNotPresent');
+      // dist/ names a tag, which can move: every pod pulls it.
+      expect(c.imagePullPolicy).toBe('Always');
       const env = envOf(c);
       expect(env.BACKFILL_WAREHOUSE).toBe('bigquery://example-project');
       expect(env.BACKFILL_OBJECTS).toBe('gs://example-bucket/nba-backfill');
@@ -868,6 +869,38 @@ describe('chart settings', () => {
     for (const f of ['40-stage1-2023-24.k8s.yaml', '30-controller.k8s.yaml', '20-stage3-templates.k8s.yaml']) {
       expect(files.get(f), f).toContain('PUBSUB_EMULATOR_HOST');
     }
+  });
+
+  it('pull a tag on every pod start and a digest only when missing, in every pod of the chart', async () => {
+    const digest = `registry.invalid/team/nba-backfill@sha256:${'ab'.repeat(32)}`;
+    expect(loadChartConfig({}).imagePullPolicy).toBe('Always');
+    expect(loadChartConfig({ CHART_IMAGE: 'nba-backfill:1.2.3' }).imagePullPolicy).toBe('Always');
+    expect(loadChartConfig({ CHART_IMAGE: digest }).imagePullPolicy).toBe('IfNotPresent');
+    expect(loadChartConfig({ CHART_IMAGE: `nba-backfill:1.2.3@sha256:${'0'.repeat(64)}` }).imagePullPolicy).toBe(
+      'IfNotPresent',
+    );
+    // An image loaded into the nodes by hand (kind) is served by no registry: the policy can be set.
+    expect(loadChartConfig({ CHART_IMAGE_PULL_POLICY: 'IfNotPresent' }).imagePullPolicy).toBe('IfNotPresent');
+    const files = await synthesize(loadChartConfig({ CHART_IMAGE: digest, CHART_SEASONS: '2021-22' }));
+    const policies = [...files.values()].join('\n').match(/imagePullPolicy: \S+/g) ?? [];
+    // The controller, the Stage 1 Job and the Stage 3 template (inside its ConfigMap, as JSON).
+    expect(policies).toEqual(['imagePullPolicy: IfNotPresent', 'imagePullPolicy: IfNotPresent']);
+    expect([...files.values()].join('\n').match(/"imagePullPolicy": ?"\w+"/g)).toEqual([
+      '"imagePullPolicy": "IfNotPresent"',
+    ]);
+  });
+
+  it('refuse a malformed image reference or pull policy, naming the variable', () => {
+    expect(() => loadChartConfig({ CHART_IMAGE: `nba-backfill@sha256:${'ab'.repeat(31)}` })).toThrow(
+      /CHART_IMAGE="nba-backfill@sha256:(ab)+": a digest is @sha256: and 64 lowercase hex digits/,
+    );
+    expect(() => loadChartConfig({ CHART_IMAGE: 'NBA-backfill:1' })).toThrow(
+      /CHART_IMAGE="NBA-backfill:1": not an image reference/,
+    );
+    expect(() => loadChartConfig({ CHART_IMAGE: 'nba backfill' })).toThrow(/CHART_IMAGE="nba backfill"/);
+    expect(() => loadChartConfig({ CHART_IMAGE_PULL_POLICY: 'always' })).toThrow(
+      /CHART_IMAGE_PULL_POLICY=always: must be Always, IfNotPresent or Never/,
+    );
   });
 
   it('refuse an extra variable that would shadow a setting', async () => {

@@ -67,6 +67,7 @@ cmd_synth() {
   say "synthesizing the chart for kind into $OUT"
   # The same chart as dist/, with the image loaded into kind and the adapters pointed at the emulators.
   CHART_IMAGE="$IMAGE" \
+    CHART_IMAGE_PULL_POLICY=IfNotPresent \
     CHART_GCP_PROJECT="$PROJECT" \
     CHART_GCS_BUCKET="$BUCKET" \
     CHART_SEASONS="$SEASONS" \

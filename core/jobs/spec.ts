@@ -85,6 +85,29 @@ export const TMP_DIR = '/tmp';
 export const POD_LOG_DIR = '/tmp/nba-backfill/logs';
 export const DEFAULT_IMAGE = 'nba-backfill:latest';
 
+export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+/** `name[:tag][@sha256:<64 hex>]`, the forms an image reference takes (registry and path in the name). */
+const IMAGE_REFERENCE =
+  /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*(?::[\w][\w.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$/;
+const DIGEST = /@sha256:[0-9a-f]{64}$/;
+
+/** Why an image reference is not one, or null. */
+export function imageReferenceProblem(image: string): string | null {
+  if (IMAGE_REFERENCE.test(image)) return null;
+  if (/@/.test(image) && !DIGEST.test(image)) return 'a digest is @sha256: and 64 lowercase hex digits';
+  return 'not an image reference (name[:tag][@sha256:digest], lowercase name)';
+}
+
+/**
+ * The pull policy an image needs: a digest names one image for ever, so a node may reuse what it pulled; a
+ * tag can move (`:latest`, or a tag pushed again), so every pod pulls it to run what the tag names now
+ * (https://kubernetes.io/docs/concepts/containers/images/#image-pull-policy).
+ */
+export function imagePullPolicyFor(image: string): ImagePullPolicy {
+  return DIGEST.test(image) ? 'IfNotPresent' : 'Always';
+}
+
 /** `nba-stage1-202122-1a2b3c4d-plan`: the ConfigMap a Stage 1 (or retry) Job reads its dates from. */
 export function planConfigMapName(jobName: string): string {
   return `${jobName}-plan`;
@@ -158,7 +181,7 @@ export interface Volume {
 export interface ContainerSpec {
   readonly name: string;
   readonly image: string;
-  readonly imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+  readonly imagePullPolicy?: ImagePullPolicy;
   readonly command: readonly string[];
   readonly env: readonly EnvVar[];
   readonly resources?: ResourceRequirements;
@@ -246,6 +269,8 @@ interface PodTemplateOptions {
   readonly env: readonly EnvVar[];
   /** @default DEFAULT_IMAGE */
   readonly image: string | undefined;
+  /** @default imagePullPolicyFor(image) */
+  readonly imagePullPolicy: ImagePullPolicy | undefined;
   /** @default JOB_SERVICE_ACCOUNT */
   readonly serviceAccountName: string | undefined;
   readonly resources: ResourceRequirements;
@@ -270,8 +295,7 @@ function podTemplate(o: PodTemplateOptions): JobPodTemplate {
         {
           name: o.container,
           image: o.image ?? DEFAULT_IMAGE,
-          // A tag such as :latest would otherwise mean Always, and an image loaded into kind has no registry.
-          imagePullPolicy: 'IfNotPresent',
+          imagePullPolicy: o.imagePullPolicy ?? imagePullPolicyFor(o.image ?? DEFAULT_IMAGE),
           command: [...o.command],
           env: [...o.env],
           resources: o.resources,
@@ -321,6 +345,8 @@ export interface Stage1JobOptions {
   readonly parallelism?: number;
   /** @default 'nba-backfill:latest' */
   readonly image?: string;
+  /** @default imagePullPolicyFor(image): Always for a tag, IfNotPresent for a digest */
+  readonly imagePullPolicy?: ImagePullPolicy;
   /** Where the job plan file is mounted in the pod. @default '/etc/nba-backfill/plan/job-plan.json' */
   readonly jobPlanPath?: string;
   /**
@@ -415,6 +441,7 @@ export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
         command: ['node', 'build/jobs/phase2-date/main.js'],
         env,
         image: options.image,
+        imagePullPolicy: options.imagePullPolicy,
         serviceAccountName: options.serviceAccountName,
         resources: checkResources(`Stage 1 job ${name}`, options.resources ?? STAGE1_RESOURCES),
         // The plan's ConfigMap, mounted where the pod reads its date.
@@ -517,6 +544,8 @@ export interface Stage3JobOptions {
   readonly seasonType?: string;
   /** @default 'nba-backfill:latest' */
   readonly image?: string;
+  /** @default imagePullPolicyFor(image): Always for a tag, IfNotPresent for a digest */
+  readonly imagePullPolicy?: ImagePullPolicy;
   /** Settings passed to the pod as BACKFILL_* variables; they win over the pod's BACKFILL_LOG_DIR. @default {} */
   readonly env?: Readonly<Record<string, string>>;
   /** @default 7200 */
@@ -574,6 +603,7 @@ export function buildStage3Job(options: Stage3JobOptions): SinglePodJob {
         command: ['node', 'build/jobs/phase3-runner/main.js'],
         env,
         image: options.image,
+        imagePullPolicy: options.imagePullPolicy,
         serviceAccountName: options.serviceAccountName,
         resources: checkResources(`Stage 3 job ${name}`, options.resources ?? STAGE3_RESOURCES),
         mounts: [],
