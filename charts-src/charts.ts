@@ -39,7 +39,7 @@ import {
   TMP_DIR,
   WORKLOAD_IDENTITY_ANNOTATION,
 } from '../core/jobs/spec.js';
-import { kubectlLogsCommand } from '../core/kubernetes/contract.js';
+import { kubectlLogsCommand, MIN_KUBERNETES } from '../core/kubernetes/contract.js';
 import { getSeason } from '../core/pipeline/seasons.js';
 import { readPlan, selectDates } from '../core/plan.js';
 import type { ChartConfig } from './config.js';
@@ -451,6 +451,10 @@ export function distReadme(config: ChartConfig, seasons: readonly SeasonDates[],
 Kubernetes manifests synthesized by \`npm run synth\` from \`charts-src/\` (cdk8s, cdk8s-plus-28) and the plan files
 in \`plans/\`. Do not edit them by hand: \`npm run synth:check\` (run by CI) fails when they differ from the chart.
 This README is generated too. How to apply them, with kubectl or Argo CD: \`docs/kubernetes.md\`.
+
+**Kubernetes ${MIN_KUBERNETES.join('.')} or later**: the Stage 1 Jobs use \`backoffLimitPerIndex\` and the pod failure
+policy action \`FailIndex\` (on by default from ${MIN_KUBERNETES.join('.')}); the controller checks the API server's
+version at start-up and refuses an older one.
 
 \`kubectl apply -f dist/\` applies the files in name order (namespace first). Applying a Stage 1 file starts that
 season's backfill.

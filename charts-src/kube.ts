@@ -8,6 +8,7 @@ import type {
   EnvVar,
   IndexedJob,
   JobPodSpec,
+  JobPodTemplate,
   PodFailurePolicyRule,
   PodSecurityContext,
   SinglePodJob,
@@ -132,9 +133,21 @@ export function kubeVolume(v: Volume): k8s.Volume {
 }
 
 export function kubePodSpec(spec: JobPodSpec): k8s.PodSpec {
-  onlyKnown(spec, ['restartPolicy', 'serviceAccountName', 'securityContext', 'containers', 'volumes'], 'pod spec');
+  onlyKnown(
+    spec,
+    [
+      'restartPolicy',
+      'serviceAccountName',
+      'securityContext',
+      'containers',
+      'volumes',
+      'terminationGracePeriodSeconds',
+    ],
+    'pod spec',
+  );
   return {
     restartPolicy: spec.restartPolicy,
+    terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
     serviceAccountName: spec.serviceAccountName,
     securityContext: spec.securityContext ? kubePodSecurity(spec.securityContext) : undefined,
     containers: spec.containers.map(kubeContainer),
@@ -173,6 +186,11 @@ const INDEXED_SPEC_FIELDS = [
   'template',
 ];
 
+function templateMetadata(meta: JobPodTemplate['metadata']): k8s.ObjectMeta {
+  onlyKnown(meta, ['labels', 'annotations'], 'pod template metadata');
+  return { labels: { ...meta.labels }, ...(meta.annotations ? { annotations: { ...meta.annotations } } : {}) };
+}
+
 /** The Stage 1 Indexed Job's spec in cdk8s-plus-28 types. */
 export function kubeIndexedJobSpec(job: IndexedJob): k8s.JobSpec {
   const s = job.spec;
@@ -185,7 +203,7 @@ export function kubeIndexedJobSpec(job: IndexedJob): k8s.JobSpec {
     backoffLimitPerIndex: s.backoffLimitPerIndex,
     activeDeadlineSeconds: s.activeDeadlineSeconds,
     podFailurePolicy: { rules: s.podFailurePolicy.rules.map(kubePodFailureRule) },
-    template: { metadata: { labels: { ...s.template.metadata.labels } }, spec: kubePodSpec(s.template.spec) },
+    template: { metadata: templateMetadata(s.template.metadata), spec: kubePodSpec(s.template.spec) },
   };
 }
 
@@ -204,7 +222,7 @@ export function kubeSinglePodJobSpec(job: SinglePodJob): k8s.JobSpec {
     backoffLimit: s.backoffLimit,
     activeDeadlineSeconds: s.activeDeadlineSeconds,
     podFailurePolicy: { rules: s.podFailurePolicy.rules.map(kubePodFailureRule) },
-    template: { metadata: { labels: { ...s.template.metadata.labels } }, spec: kubePodSpec(s.template.spec) },
+    template: { metadata: templateMetadata(s.template.metadata), spec: kubePodSpec(s.template.spec) },
   };
 }
 

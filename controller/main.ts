@@ -24,6 +24,7 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, 1).child({ component: 'controller', namespace });
   const adapters = await openAdapters(config);
   const kube = KubeClient.fromDefault(namespace);
+  const kubernetes = await kube.requireMinimumVersion();
   const controller = new Controller({
     kube,
     warehouse: adapters.warehouse,
@@ -39,7 +40,7 @@ async function main(): Promise<void> {
     () => controller.metrics.render(),
   );
   log.info(
-    { server: kube.server, warehouse: adapters.warehouse.description, healthPort: health.port },
+    { server: kube.server, kubernetes, warehouse: adapters.warehouse.description, healthPort: health.port },
     'controller starting',
   );
 

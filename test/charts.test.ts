@@ -414,8 +414,10 @@ describe('the Stage 1 Indexed Job of each season, field by field', () => {
       expect(job.spec.activeDeadlineSeconds).toBe(CHART_DEFAULTS.stage1DeadlineSeconds);
       expect(job.spec).not.toHaveProperty('ttlSecondsAfterFinished');
       const { requests, limits } = containerOf(job).resources;
-      expect(Object.keys(requests).sort()).toEqual(['cpu', 'memory']);
-      expect(Object.keys(limits).sort()).toEqual(['cpu', 'memory']);
+      // Ephemeral storage too: the /tmp emptyDir counts against it, and a pod without a request is the first
+      // one a node under disk pressure evicts.
+      expect(Object.keys(requests).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory']);
+      expect(Object.keys(limits).sort()).toEqual(['cpu', 'ephemeral-storage', 'memory']);
     }
   });
 
@@ -583,6 +585,27 @@ describe('the Stage 3 Job templates the controller creates from', () => {
       expect(cm.metadata.name).toBe(`nba-backfill-stage3-${season.replace('-', '')}`);
       expect(Object.keys(cm.data)).toEqual([STAGE3_TEMPLATE_KEY]);
       expect(templateJob(cm).metadata.name).toBe(stage3JobName(season, dates));
+    }
+  });
+
+  it('keep their pod through a scale-down and give it time to commit its batch after SIGTERM', () => {
+    for (const cm of stage3Templates()) {
+      const job = templateJob(cm) as unknown as {
+        spec: {
+          template: {
+            metadata: { annotations?: Record<string, string> };
+            spec: {
+              terminationGracePeriodSeconds?: number;
+              containers: { resources: { requests: Record<string, string> } }[];
+            };
+          };
+        };
+      };
+      const pod = job.spec.template;
+      expect(pod.metadata.annotations).toEqual({ 'cluster-autoscaler.kubernetes.io/safe-to-evict': 'false' });
+      // Ten minutes: more than a batch of dates takes on BigQuery, where Kubernetes' default is 30 s.
+      expect(pod.spec.terminationGracePeriodSeconds).toBe(600);
+      expect(pod.spec.containers[0]?.resources.requests['ephemeral-storage']).toBe('256Mi');
     }
   });
 

@@ -185,3 +185,74 @@ describe('the controller program (node build/controller/main.js)', () => {
     expect(lines.at(-1)).toMatchObject({ msg: 'controller stopped' });
   });
 });
+
+describe('refusals before any work', () => {
+  const run = async (args: string[], childEnv: Record<string, string>) => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, args, {
+      cwd: ws.dir,
+      env: { PATH: process.env.PATH ?? '', METADATA_SERVER_DETECTION: 'none', ...childEnv },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    return { code, stderr };
+  };
+
+  it('the controller refuses a Kubernetes older than 1.29, naming the version and what needs it', async () => {
+    for (const [minor, gitVersion, refused] of [
+      ['28', 'v1.28.15', true],
+      ['29+', 'v1.29.4-gke.1043002', false],
+    ] as const) {
+      const old = await startKubeApiServer({ tokens: TOKENS, version: { major: '1', minor, gitVersion } });
+      try {
+        const kubeconfig = join(ws.dir, `kubeconfig-${minor}`);
+        writeFileSync(kubeconfig, old.kubeconfigText(ADMIN_TOKEN, NAMESPACE));
+        const childEnv = {
+          KUBECONFIG: kubeconfig,
+          BACKFILL_NAMESPACE: NAMESPACE,
+          BACKFILL_HEALTH_PORT: '0',
+          BACKFILL_WAREHOUSE: `duckdb:${join(ws.dir, `controller-${minor}.duckdb`)}`,
+          BACKFILL_PLAN_DIR: join(REPO_ROOT, 'plans'),
+        };
+        if (refused) {
+          const out = await run([join(REPO_ROOT, 'build', 'controller', 'main.js')], childEnv);
+          expect(out.code).toBe(2);
+          expect(out.stderr).toContain(
+            `Kubernetes ${gitVersion} at ${old.url} is older than 1.29, which the Stage 1 Jobs need (backoffLimitPerIndex and the pod failure policy action FailIndex)`,
+          );
+          // It stopped before watching anything.
+          expect(old.requests.filter((r) => r.resource === 'jobs')).toEqual([]);
+        } else {
+          const { KubeClient } = await import('../core/kubernetes/kube.js');
+          process.env.KUBECONFIG = kubeconfig;
+          try {
+            expect(await KubeClient.fromDefault(NAMESPACE).requireMinimumVersion()).toBe(gitVersion);
+          } finally {
+            delete process.env.KUBECONFIG;
+          }
+        }
+      } finally {
+        await old.close();
+      }
+    }
+  });
+
+  it('a cluster command without any Kubernetes configuration says so, instead of ECONNREFUSED on localhost:8080', async () => {
+    const home = join(ws.dir, 'empty-home');
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(home, { recursive: true });
+    const out = await run(
+      [join(REPO_ROOT, 'build', 'cli', 'main.js'), 'logs', '2021-10-21', '--season', SEASON, '--cluster'],
+      {
+        HOME: home,
+      },
+    );
+    expect(out.code).toBe(2);
+    expect(out.stderr).toContain(
+      'no Kubernetes configuration found: KUBECONFIG is not set, ~/.kube/config does not exist',
+    );
+    expect(out.stderr).not.toContain('ECONNREFUSED');
+  });
+});

@@ -142,9 +142,11 @@ export interface PodFailurePolicyRule {
 }
 
 /** Requests and limits as Kubernetes quantities (`250m`, `512Mi`). */
+type ResourceQuantities = Readonly<Record<'cpu' | 'memory', string> & { 'ephemeral-storage'?: string }>;
+
 export interface ResourceRequirements {
-  readonly requests: Readonly<Record<'cpu' | 'memory', string>>;
-  readonly limits: Readonly<Record<'cpu' | 'memory', string>>;
+  readonly requests: ResourceQuantities;
+  readonly limits: ResourceQuantities;
 }
 
 /** What the Pod Security Standard "restricted" asks of every container, and a read-only root. */
@@ -199,12 +201,16 @@ export interface JobPodSpec {
   readonly securityContext?: PodSecurityContext;
   readonly containers: readonly ContainerSpec[];
   readonly volumes?: readonly Volume[];
+  readonly terminationGracePeriodSeconds?: number;
   readonly [key: string]: unknown;
 }
 
-/** A Job's pod template: its labels and its pod. */
+/** A Job's pod template: its labels (and annotations) and its pod. */
 export interface JobPodTemplate {
-  readonly metadata: { readonly labels: Readonly<Record<string, string>> };
+  readonly metadata: {
+    readonly labels: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+  };
   readonly spec: JobPodSpec;
 }
 
@@ -226,15 +232,26 @@ export const CONTAINER_SECURITY_CONTEXT: ContainerSecurityContext = {
 
 /** One Stage 1 pod runs one date: Phase 1-2 through the configured adapters. */
 export const STAGE1_RESOURCES: ResourceRequirements = {
-  requests: { cpu: '250m', memory: '384Mi' },
-  limits: { cpu: '1', memory: '768Mi' },
+  // Ephemeral storage: the /tmp emptyDir (logs) counts against it; without a request the pod is the first a
+  // node under disk pressure evicts (https://kubernetes.io/docs/concepts/configuration/manage-resources-containers/#local-ephemeral-storage).
+  requests: { cpu: '250m', memory: '384Mi', 'ephemeral-storage': '256Mi' },
+  limits: { cpu: '1', memory: '768Mi', 'ephemeral-storage': '1Gi' },
 };
 
 /** The Stage 3 pod runs Phase 3-4 date by date for a whole season, with lookback windows in memory. */
 export const STAGE3_RESOURCES: ResourceRequirements = {
-  requests: { cpu: '500m', memory: '512Mi' },
-  limits: { cpu: '2', memory: '1536Mi' },
+  requests: { cpu: '500m', memory: '512Mi', 'ephemeral-storage': '256Mi' },
+  limits: { cpu: '2', memory: '1536Mi', 'ephemeral-storage': '1Gi' },
 };
+
+/**
+ * The Stage 3 pod's grace period after SIGTERM: it finishes the batch in flight and commits it before it
+ * exits (a batch of 32 dates on BigQuery is a few minutes of jobs at most), where the default 30 s would kill
+ * it mid-batch and waste the work.
+ */
+export const STAGE3_TERMINATION_GRACE_SECONDS = 600;
+/** Tells the cluster autoscaler not to evict the one pod of a long Stage 3 run to shrink a node pool. */
+export const SAFE_TO_EVICT_ANNOTATION = 'cluster-autoscaler.kubernetes.io/safe-to-evict';
 
 const TMP_VOLUME = 'tmp';
 const TMP_SIZE_LIMIT = '1Gi';
@@ -274,6 +291,10 @@ interface PodTemplateOptions {
   /** @default JOB_SERVICE_ACCOUNT */
   readonly serviceAccountName: string | undefined;
   readonly resources: ResourceRequirements;
+  /** Pod annotations. @default none */
+  readonly annotations?: Readonly<Record<string, string>>;
+  /** @default Kubernetes' 30 s */
+  readonly terminationGracePeriodSeconds?: number;
   /** Mounts and volumes besides the writable /tmp every pod has. */
   readonly mounts: readonly VolumeMount[];
   readonly volumes: readonly Volume[];
@@ -286,9 +307,12 @@ interface PodTemplateOptions {
 /** The one pod template of the project's Jobs: restricted security, one container, a small writable /tmp. */
 function podTemplate(o: PodTemplateOptions): JobPodTemplate {
   return {
-    metadata: { labels: o.labels },
+    metadata: { labels: o.labels, ...(o.annotations ? { annotations: { ...o.annotations } } : {}) },
     spec: {
       restartPolicy: 'Never',
+      ...(o.terminationGracePeriodSeconds !== undefined
+        ? { terminationGracePeriodSeconds: o.terminationGracePeriodSeconds }
+        : {}),
       serviceAccountName: o.serviceAccountName ?? JOB_SERVICE_ACCOUNT,
       securityContext: POD_SECURITY_CONTEXT,
       containers: [
@@ -606,6 +630,8 @@ export function buildStage3Job(options: Stage3JobOptions): SinglePodJob {
         imagePullPolicy: options.imagePullPolicy,
         serviceAccountName: options.serviceAccountName,
         resources: checkResources(`Stage 3 job ${name}`, options.resources ?? STAGE3_RESOURCES),
+        annotations: { [SAFE_TO_EVICT_ANNOTATION]: 'false' },
+        terminationGracePeriodSeconds: STAGE3_TERMINATION_GRACE_SECONDS,
         mounts: [],
         volumes: [],
         termination: { terminationMessagePath: TERMINATION_MESSAGE_PATH, terminationMessagePolicy: 'File' },

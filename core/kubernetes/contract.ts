@@ -32,6 +32,9 @@ export function seasonSlug(season: string): string {
   return season.replace('-', '');
 }
 
+/** The oldest Kubernetes (major, minor) the Jobs run on: `backoffLimitPerIndex` and `FailIndex` are on by default from 1.29. */
+export const MIN_KUBERNETES: readonly [number, number] = [1, 29];
+
 // --- Set by Kubernetes' Job controller on the pods of a Job (the prefixed job-name label since 1.27; the
 // unprefixed `job-name` is kept only for compatibility: https://kubernetes.io/docs/reference/labels-annotations-taints/#batchkubernetesiojob-name).
 export const POD_LABEL_JOB_NAME = 'batch.kubernetes.io/job-name';

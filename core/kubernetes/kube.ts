@@ -11,10 +11,12 @@ import {
   ListWatch,
   type V1ConfigMap,
   type V1Job,
+  VersionApi,
   Watch,
 } from '@kubernetes/client-node';
-import { messageOf, ProcessingError } from '../errors.js';
+import { BadInputError, messageOf, ProcessingError } from '../errors.js';
 import type { Cluster, ClusterConfigMap, ClusterEvent, ClusterJob, ClusterPod, JobInformer } from '../ports/cluster.js';
+import { MIN_KUBERNETES } from './contract.js';
 
 /** A call to the API server failed: its HTTP status (0 when no answer came), the Status reason and message. */
 export class KubeApiError extends ProcessingError {
@@ -82,10 +84,40 @@ export class KubeClient implements Cluster {
   static fromDefault(namespace: string): KubeClient {
     const kc = new KubeConfig();
     kc.loadFromDefault();
-    if (!kc.getCurrentCluster()) {
-      throw new ProcessingError('no Kubernetes cluster configured: set KUBECONFIG or run inside a cluster');
+    // With no KUBECONFIG, no ~/.kube/config and no service account token, the client library falls back to a
+    // made-up cluster at http://localhost:8080, which would fail later as ECONNREFUSED.
+    const cluster = kc.getCurrentCluster();
+    if (
+      !cluster ||
+      (cluster.name === 'cluster' && cluster.server === 'http://localhost:8080' && !process.env.KUBECONFIG)
+    ) {
+      throw new BadInputError(
+        'no Kubernetes configuration found: KUBECONFIG is not set, ~/.kube/config does not exist, and this is not a ' +
+          'pod with a service account token; set KUBECONFIG (or run `gcloud container clusters get-credentials ...`)',
+        { where: 'KUBECONFIG' },
+      );
     }
     return new KubeClient(kc, namespace);
+  }
+
+  /**
+   * Refuses an API server older than MIN_KUBERNETES: the Jobs rely on `backoffLimitPerIndex` and the pod
+   * failure policy's `FailIndex` action, beta and on by default since 1.29
+   * (https://kubernetes.io/docs/concepts/workloads/controllers/job/#backoff-limit-per-index).
+   */
+  async requireMinimumVersion(): Promise<string> {
+    const info = await this.call('get the server version', () => this.kubeConfig.makeApiClient(VersionApi).getCode());
+    const major = Number.parseInt(info.major, 10);
+    const minor = Number.parseInt(info.minor, 10);
+    const [wantMajor, wantMinor] = MIN_KUBERNETES;
+    if (!(major > wantMajor || (major === wantMajor && minor >= wantMinor))) {
+      throw new BadInputError(
+        `Kubernetes ${info.gitVersion} at ${this.server} is older than ${wantMajor}.${wantMinor}, which the Stage 1 Jobs ` +
+          'need (backoffLimitPerIndex and the pod failure policy action FailIndex); upgrade the cluster',
+        { where: 'the API server version' },
+      );
+    }
+    return info.gitVersion;
   }
 
   /** The server this client talks to, for messages. */

@@ -107,6 +107,8 @@ export interface KubeApiServerOptions {
   readonly tokens?: Readonly<Record<string, TokenGrant>>;
   /** How pods end. @default every pod succeeds */
   readonly podScript?: PodScript;
+  /** What GET /version answers. @default Kubernetes 1.33.1 */
+  readonly version?: { readonly major: string; readonly minor: string; readonly gitVersion: string };
 }
 
 export interface KubeApiServer {
@@ -1057,6 +1059,17 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
 
   async function handle(req: IncomingMessage, res: ServerResponse, record: RecordedKubeRequest): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
+    if (url.pathname === '/version' && req.method === 'GET') {
+      // A non-resource URL every authenticated user may read (the system:public-info-viewer ClusterRole:
+      // https://kubernetes.io/docs/reference/access-authn-authz/rbac/#discovery-roles), answering version.Info.
+      const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+      if (!token || !tokens[token]) throw new ApiError(401, 'Unauthorized', 'Unauthorized');
+      record.status = 200;
+      const v = options.version ?? { major: '1', minor: '33', gitVersion: 'v1.33.1' };
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ ...v, platform: 'linux/amd64', goVersion: 'go1.24.2', compiler: 'gc' }));
+      return;
+    }
     const m = /^(\/api\/v1|\/apis\/batch\/v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(
       url.pathname,
     );
