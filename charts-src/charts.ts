@@ -31,7 +31,6 @@ import {
   POD_LOG_DIR,
   POD_SECURITY_CONTEXT,
   SEASON_LABEL,
-  STAGE3_TEMPLATE_DIR,
   STAGE3_TEMPLATE_KEY,
   stage1JobWithPlan,
   stage3JobName,
@@ -39,7 +38,7 @@ import {
   TMP_DIR,
   WORKLOAD_IDENTITY_ANNOTATION,
 } from '../core/jobs/spec.js';
-import { kubectlLogsCommand, MIN_KUBERNETES } from '../core/kubernetes/contract.js';
+import { CONTROLLER_ROLE_RULES, kubectlLogsCommand, MIN_KUBERNETES } from '../core/kubernetes/contract.js';
 import { getSeason } from '../core/pipeline/seasons.js';
 import { readPlan, selectDates } from '../core/plan.js';
 import type { ChartConfig } from './config.js';
@@ -134,9 +133,10 @@ export class RbacChart extends Chart {
     new k8s.KubeServiceAccount(this, 'controller-sa', {
       metadata: { name: CONTROLLER_SERVICE_ACCOUNT, namespace, labels: labels(COMPONENT_CONTROLLER), annotations },
     });
-    // The Job pods talk to Google Cloud only; this account has no Role.
+    // The Job pods talk to Google Cloud only: this account has no Role, and its pods get no API token.
     new k8s.KubeServiceAccount(this, 'job-sa', {
       metadata: { name: JOB_SERVICE_ACCOUNT, namespace, labels: labels('job'), annotations },
+      automountServiceAccountToken: false,
     });
     new k8s.KubeRole(this, 'role', {
       metadata: {
@@ -145,17 +145,11 @@ export class RbacChart extends Chart {
         labels: labels(COMPONENT_CONTROLLER),
         annotations: wave(SYNC_WAVES.config),
       },
-      rules: [
-        // Watch the Stage 1 Jobs, create the Stage 3 Job. Never update or delete a Job.
-        { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create'] },
-        // Find a failed date's pods and read their logs for the failure report.
-        { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
-        { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
-        // Read the plans and Stage 3 templates; write the failure log and the validation report.
-        { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'update', 'patch'] },
-        { apiGroups: [''], resources: ['events'], verbs: ['create'] },
-        { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
-      ],
+      rules: CONTROLLER_ROLE_RULES.map((r) => ({
+        apiGroups: [...r.apiGroups],
+        resources: [...r.resources],
+        verbs: [...r.verbs],
+      })),
     });
     new k8s.KubeRoleBinding(this, 'binding', {
       metadata: {
@@ -281,28 +275,11 @@ export class ControllerChart extends Chart {
                   limits: quantities(CONTROLLER_RESOURCES.limits),
                 },
                 securityContext: kubeContainerSecurity(CONTAINER_SECURITY_CONTEXT),
-                volumeMounts: [
-                  { name: 'tmp', mountPath: TMP_DIR },
-                  { name: 'stage3-templates', mountPath: STAGE3_TEMPLATE_DIR, readOnly: true },
-                ],
+                // The Stage 3 templates are read through the API (configmaps get), not mounted.
+                volumeMounts: [{ name: 'tmp', mountPath: TMP_DIR }],
               },
             ],
-            volumes: [
-              { name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('1Gi') } },
-              {
-                name: 'stage3-templates',
-                projected: {
-                  sources: props.seasons.map(({ season }) => ({
-                    configMap: {
-                      name: stage3TemplateName(season),
-                      items: [
-                        { key: STAGE3_TEMPLATE_KEY, path: `${stage3TemplateName(season)}/${STAGE3_TEMPLATE_KEY}` },
-                      ],
-                    },
-                  })),
-                },
-              },
-            ],
+            volumes: [{ name: 'tmp', emptyDir: { sizeLimit: k8s.Quantity.fromString('1Gi') } }],
           },
         },
       },
@@ -466,6 +443,15 @@ season's backfill.
 | \`20-stage3-templates.k8s.yaml\` | per season, ConfigMap \`nba-backfill-stage3-<season>\` with the Stage 3 Job (\`${STAGE3_TEMPLATE_KEY}\`) that the controller creates once the gate passes | ${SYNC_WAVES.config} |
 | \`30-controller.k8s.yaml\` | the controller Deployment (one replica, /healthz probes) | ${SYNC_WAVES.controller} |
 | \`40-stage1-<season>.k8s.yaml\` | per season, the plan ConfigMap (its dates) and the Stage 1 Indexed Job (one index per date) | ${SYNC_WAVES.config} and ${SYNC_WAVES.jobs} |
+
+## The controller's Role
+
+Everything the controller may do, in namespace \`${config.namespace}\` only (no ClusterRole), which is exactly what it
+does; the Jobs' ServiceAccount \`${JOB_SERVICE_ACCOUNT}\` has no Role and its pods mount no API token.
+
+| API group | resource | verbs |
+|---|---|---|
+${CONTROLLER_ROLE_RULES.flatMap((r) => r.resources.map((res) => `| ${r.apiGroups.map((g) => (g === '' ? 'core' : g)).join(', ')} | ${res} | ${r.verbs.join(', ')} |`)).join('\n')}
 
 ## Stage 1 Jobs
 

@@ -38,7 +38,6 @@ import {
   stage1JobName,
   stage3JobName,
   stage3TemplateConfigMapName,
-  stage3TemplatePath,
   WORKLOAD_IDENTITY_ANNOTATION,
 } from '../core/jobs/spec.js';
 import { kubectlLogsCommand } from '../core/kubernetes/contract.js';
@@ -705,39 +704,20 @@ describe('the controller and its RBAC', () => {
     expect(containerOf(d).ports?.map((p) => p.containerPort)).toEqual([CONTROLLER_HEALTH_PORT]);
   });
 
-  it('mounts every Stage 3 template at /etc/nba-backfill/stage3/<configmap>/job.json', () => {
+  it('mounts no Stage 3 template (it reads them through the API), only its /tmp', () => {
     const d = deployment();
-    const volume = must(
-      d.spec.template.spec.volumes?.find((v) => v.projected),
-      'projected volume',
-    );
-    const mount = must(
-      containerOf(d).volumeMounts?.find((m) => m.name === volume.name),
-      'templates mount',
-    );
-    const sources = must(volume.projected, 'projected').sources;
-    const paths = sources.map(
-      (s) =>
-        `${mount.mountPath}/${
-          must(
-            s.configMap.items.find((i) => i.key === STAGE3_TEMPLATE_KEY),
-            'item',
-          ).path
-        }`,
-    );
-    expect(paths).toEqual(seasons.map((s) => stage3TemplatePath(s.season)));
-    expect(sources.map((s) => s.configMap.name)).toEqual(stage3Templates().map((cm) => cm.metadata.name));
+    expect(d.spec.template.spec.volumes?.map((v) => v.name)).toEqual(['tmp']);
+    expect(containerOf(d).volumeMounts?.map((m) => m.mountPath)).toEqual(['/tmp']);
   });
 
   it('grants only the verbs and resources the controller uses', () => {
     const role = must(ofKind('Role')[0], 'the Role');
+    // Exactly what the controller calls (controllerLoop checks that it uses each of them, and nothing else).
     expect(role.rules).toEqual([
-      { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create'] },
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
-      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
-      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'update', 'patch'] },
+      { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'watch', 'create'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'update'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
-      { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create'] },
     ]);
     const binding = must(ofKind('RoleBinding')[0], 'the RoleBinding');
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
@@ -748,8 +728,13 @@ describe('the controller and its RBAC', () => {
     expect(ofKind('ClusterRoleBinding')).toEqual([]);
   });
 
-  it('gives both ServiceAccounts the GKE Workload Identity annotation', () => {
+  it("gives both ServiceAccounts the GKE Workload Identity annotation; the Jobs' pods get no API token", () => {
     const accounts = ofKind('ServiceAccount');
+    const byName = Object.fromEntries(
+      accounts.map((a) => [a.metadata.name, a as { automountServiceAccountToken?: boolean }]),
+    );
+    expect(byName['nba-backfill-job']?.automountServiceAccountToken).toBe(false);
+    expect(byName['nba-backfill-controller']?.automountServiceAccountToken).toBeUndefined();
     expect(accounts.map((a) => a.metadata.name).sort()).toEqual(['nba-backfill-controller', 'nba-backfill-job']);
     for (const a of accounts) {
       expect(a.metadata.annotations?.[WORKLOAD_IDENTITY_ANNOTATION]).toBe(

@@ -15,6 +15,7 @@ import {
   CONTROLLER_TOKEN,
   clientFor,
   NAMESPACE,
+  OPERATOR_TOKEN,
   TOKENS,
   waitFor,
 } from './support/kubeFixtures.js';
@@ -23,12 +24,13 @@ const DATES = ['2021-10-19', '2021-10-20', '2021-10-21', '2021-10-22', '2021-10-
 
 let server: KubeApiServer;
 let admin: KubeClient;
-let controller: KubeClient;
+/** The adapter as a person's `backfill ... --cluster` uses it (the controller's Role plus reads of Jobs, pods, logs). */
+let kube: KubeClient;
 
 beforeEach(async () => {
   server = await startKubeApiServer({ tokens: TOKENS });
   admin = clientFor(server, ADMIN_TOKEN);
-  controller = clientFor(server, CONTROLLER_TOKEN);
+  kube = clientFor(server, OPERATOR_TOKEN);
 });
 afterEach(async () => {
   await server.close();
@@ -54,12 +56,9 @@ describe('the Job controller of the double, read through client-node', () => {
     server.setPodScript(script);
     const { job } = await applyStage1(admin, '2021-22', DATES);
     await waitFor('the job to finish', () => finished(server.get('jobs', NAMESPACE, job)));
-    await waitFor(
-      'the terminal condition',
-      async () => (await controller.getJob(job))?.status?.conditions?.length === 2,
-    );
+    await waitFor('the terminal condition', async () => (await kube.getJob(job))?.status?.conditions?.length === 2);
 
-    const read = await controller.getJob(job);
+    const read = await kube.getJob(job);
     expect(read?.status).toMatchObject({
       completedIndexes: '0,3,4',
       failedIndexes: '1,2',
@@ -73,15 +72,15 @@ describe('the Job controller of the double, read through client-node', () => {
     ]);
     expect(read?.spec?.backoffLimit).toBe(2147483647);
 
-    const pods = await controller.listPods(`job-name=${job},batch.kubernetes.io/job-completion-index=1`);
+    const pods = await kube.listPods(`job-name=${job},batch.kubernetes.io/job-completion-index=1`);
     expect(pods.map((p) => p.metadata?.annotations?.['batch.kubernetes.io/job-index-failure-count']).sort()).toEqual([
       '0',
       '1',
     ]);
     expect(pods.every((p) => p.status?.phase === 'Failed')).toBe(true);
     expect(pods[0]?.metadata?.name).toMatch(new RegExp(`^${job}-1-[a-z0-9]{5}$`));
-    expect(await controller.listPods(`job-name=${job},batch.kubernetes.io/job-completion-index=2`)).toHaveLength(1);
-    const evicted = await controller.listPods(`job-name=${job},batch.kubernetes.io/job-completion-index=3`);
+    expect(await kube.listPods(`job-name=${job},batch.kubernetes.io/job-completion-index=2`)).toHaveLength(1);
+    const evicted = await kube.listPods(`job-name=${job},batch.kubernetes.io/job-completion-index=3`);
     expect(evicted).toHaveLength(2);
     expect(evicted.flatMap((p) => p.status?.conditions?.map((c) => c.type) ?? [])).toContain('DisruptionTarget');
     expect(evicted.map((p) => p.metadata?.annotations?.['batch.kubernetes.io/job-index-failure-count'])).toEqual([
@@ -89,13 +88,13 @@ describe('the Job controller of the double, read through client-node', () => {
       '0',
     ]);
     const first = pods.find((p) => p.metadata?.annotations?.['batch.kubernetes.io/job-index-failure-count'] === '0');
-    expect(await controller.podLog(first?.metadata?.name ?? '')).toBe('{"msg":"index 1 attempt 1"}\n');
+    expect(await kube.podLog(first?.metadata?.name ?? '')).toBe('{"msg":"index 1 attempt 1"}\n');
   });
 
   it('completes an Indexed Job whose every index succeeds, with SuccessCriteriaMet then Complete', async () => {
     const { job } = await applyStage1(admin, '2021-22', DATES.slice(0, 4), { parallelism: 3 });
-    await waitFor('Complete', async () => (await controller.getJob(job))?.status?.completionTime);
-    const read = await controller.getJob(job);
+    await waitFor('Complete', async () => (await kube.getJob(job))?.status?.completionTime);
+    const read = await kube.getJob(job);
     expect(read?.status).toMatchObject({ completedIndexes: '0-3', failedIndexes: '', succeeded: 4 });
     expect(read?.status?.failed).toBeUndefined();
     expect(read?.status?.conditions?.map((c) => c.type)).toEqual(['SuccessCriteriaMet', 'Complete']);
@@ -108,16 +107,16 @@ describe('the Job controller of the double, read through client-node', () => {
       attempt === 1 ? { result: 'disrupted' } : { result: 'fail', exitCode: 1, terminationMessage: summary },
     );
     const manifest = buildStage3Job({ season: '2021-22', dates: DATES });
-    expect((await controller.createJob(manifest as never)).created).toBe(true);
+    expect((await kube.createJob(manifest as never)).created).toBe(true);
     const name = manifest.metadata.name;
-    await waitFor('Failed', async () => (await controller.getJob(name))?.status?.conditions?.length === 2);
-    const read = await controller.getJob(name);
+    await waitFor('Failed', async () => (await kube.getJob(name))?.status?.conditions?.length === 2);
+    const read = await kube.getJob(name);
     expect(read?.status?.conditions?.map((c) => [c.type, c.reason])).toEqual([
       ['FailureTarget', 'BackoffLimitExceeded'],
       ['Failed', 'BackoffLimitExceeded'],
     ]);
     expect(read?.status?.failed).toBe(1);
-    const pods = await controller.listPods(`job-name=${name}`);
+    const pods = await kube.listPods(`job-name=${name}`);
     expect(pods).toHaveLength(2);
     const failedPod = pods.find((p) => !p.status?.conditions?.some((c) => c.type === 'DisruptionTarget'));
     expect(failedPod?.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({
@@ -132,9 +131,9 @@ describe('the adapter', () => {
   it('answers "already exists" and "not found" as values, as the API says them (409, 404)', async () => {
     const { job } = await applyStage1(admin, '2021-22', DATES);
     const again = stage1JobWithPlan({ season: '2021-22', dates: DATES });
-    expect(await controller.createJob(again.job as never)).toEqual({ created: false, job: null });
-    expect(await controller.getJob('nba-stage1-nope')).toBeNull();
-    expect(await controller.getConfigMap('nope')).toBeNull();
+    expect(await kube.createJob(again.job as never)).toEqual({ created: false, job: null });
+    expect(await kube.getJob('nba-stage1-nope')).toBeNull();
+    expect(await kube.getConfigMap('nope')).toBeNull();
     const event = {
       metadata: { name: `${job}.abc.failed-dates` },
       involvedObject: { apiVersion: 'batch/v1', kind: 'Job', name: job, namespace: NAMESPACE },
@@ -142,8 +141,8 @@ describe('the adapter', () => {
       reason: 'DatesFailed',
       message: 'm',
     };
-    expect(await controller.createEvent(event)).toBe(true);
-    expect(await controller.createEvent(event)).toBe(false);
+    expect(await kube.createEvent(event)).toBe(true);
+    expect(await kube.createEvent(event)).toBe(false);
     const conflicts = server.requests.filter((r) => r.status === 409);
     expect(conflicts.map((r) => [r.method, r.resource])).toEqual([
       ['POST', 'jobs'],
@@ -153,23 +152,23 @@ describe('the adapter', () => {
 
   it('creates a ConfigMap, then replaces it at its current resourceVersion', async () => {
     const cm = (v: string) => ({ metadata: { name: 'report', labels: { a: 'b' } }, data: { 'x.json': v } });
-    expect(await controller.upsertConfigMap(cm('1'))).toBe('created');
-    expect(await controller.upsertConfigMap(cm('2'))).toBe('updated');
-    expect((await controller.getConfigMap('report'))?.data).toEqual({ 'x.json': '2' });
+    expect(await kube.upsertConfigMap(cm('1'))).toBe('created');
+    expect(await kube.upsertConfigMap(cm('2'))).toBe('updated');
+    expect((await kube.getConfigMap('report'))?.data).toEqual({ 'x.json': '2' });
     const put = server.requests.find((r) => r.method === 'PUT');
     expect(put?.status).toBe(200);
-    expect((await controller.listConfigMaps('a=b')).map((c) => c.metadata?.name)).toEqual(['report']);
+    expect((await kube.listConfigMaps('a=b')).map((c) => c.metadata?.name)).toEqual(['report']);
   });
 
   it("says what the API server refused and why: RBAC (403), validation (422), in the server's words", async () => {
-    await expect(controller.podLog('missing-pod')).rejects.toThrow(
+    await expect(kube.podLog('missing-pod')).rejects.toThrow(
       'Kubernetes API: read the log of pod "missing-pod" in namespace nba-backfill: HTTP 404 NotFound: pods "missing-pod" not found',
     );
     const broken = structuredClone(buildStage3Job({ season: '2021-22', dates: DATES })) as unknown as {
       spec: { template: { spec: { restartPolicy: string } } };
     };
     broken.spec.template.spec.restartPolicy = 'Always';
-    const err = await controller.createJob(broken as never).catch((e: unknown) => e);
+    const err = await kube.createJob(broken as never).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(KubeApiError);
     expect((err as KubeApiError).status).toBe(422);
     expect((err as KubeApiError).message).toMatch(
@@ -195,6 +194,13 @@ describe('the adapter', () => {
       code: 403,
       message: `configmaps "report" is forbidden: User "system:serviceaccount:nba-backfill:nba-backfill-controller" cannot delete resource "configmaps" in API group "" in the namespace "nba-backfill"`,
     });
+    // The controller reads no pod logs and gets no Job by name: its Role does not allow it.
+    await expect(clientFor(server, CONTROLLER_TOKEN).podLog('missing-pod')).rejects.toThrow(
+      /HTTP 403 Forbidden: .*cannot get resource "pods\/log" in API group "" in the namespace "nba-backfill"/,
+    );
+    await expect(clientFor(server, CONTROLLER_TOKEN).getJob('nba-stage1-nope')).rejects.toThrow(
+      /HTTP 403 Forbidden: .*cannot get resource "jobs" in API group "batch"/,
+    );
     const anonymous = await fetch(`${server.url}/apis/batch/v1/namespaces/${NAMESPACE}/jobs`);
     expect(anonymous.status).toBe(401);
   });
@@ -206,9 +212,9 @@ describe('the adapter', () => {
       metadata: { name: 'unrelated', labels: { 'app.kubernetes.io/component': 'stage1' } },
       spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'i' }] } } },
     });
-    const jobs = await controller.listJobs(JOB_SELECTOR);
+    const jobs = await kube.listJobs(JOB_SELECTOR);
     expect(jobs.map((j) => j.metadata?.name)).toEqual([expect.stringMatching(/^nba-stage1-202122-/)]);
-    const bad = await controller.listJobs('app.kubernetes.io/component in (stage1').catch((e: unknown) => e);
+    const bad = await kube.listJobs('app.kubernetes.io/component in (stage1').catch((e: unknown) => e);
     expect((bad as Error).message).toMatch(/HTTP 400 BadRequest: unable to parse requirement/);
   });
 });
@@ -216,7 +222,7 @@ describe('the adapter', () => {
 describe('the Job watch', () => {
   it('lists, then watches: a Job created later arrives as an event', async () => {
     let lists = 0;
-    const informer = controller.jobInformer(JOB_SELECTOR, () => lists++);
+    const informer = kube.jobInformer(JOB_SELECTOR, () => lists++);
     const seen: string[] = [];
     informer.on('add', (j) => seen.push(j.metadata?.name ?? ''));
     await informer.start();
@@ -236,7 +242,7 @@ describe('the Job watch', () => {
 
   it('relists after its resourceVersion expired (410 Gone), seeing what changed meanwhile', async () => {
     let lists = 0;
-    const informer = controller.jobInformer(JOB_SELECTOR, () => lists++);
+    const informer = kube.jobInformer(JOB_SELECTOR, () => lists++);
     await informer.start();
     try {
       const first = await applyStage1(admin, '2021-22', DATES.slice(0, 2));
@@ -279,7 +285,7 @@ describe('the Job watch', () => {
     server.compact();
     const events: { type: string; object: Record<string, unknown> }[] = [];
     const ended = new Promise<unknown>((resolve) => {
-      void new Watch(controller.kubeConfig).watch(
+      void new Watch(kube.kubeConfig).watch(
         `/apis/batch/v1/namespaces/${NAMESPACE}/jobs`,
         { resourceVersion: String(old) },
         (type, object) => events.push({ type, object }),

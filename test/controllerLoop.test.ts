@@ -33,7 +33,9 @@ import {
   ADMIN_TOKEN,
   applyStage1,
   applyStage3Spec,
+  CONTROLLER_RULES,
   CONTROLLER_TOKEN,
+  CONTROLLER_USER,
   clientFor,
   NAMESPACE,
   TOKENS,
@@ -60,6 +62,8 @@ beforeEach(async () => {
   held = [];
 });
 afterEach(async () => {
+  // The Role is enough: the API server never refused the controller.
+  expect(server.requests.filter((r) => r.user === CONTROLLER_USER && r.status === 403)).toEqual([]);
   for (const c of controllers) await c.stop();
   for (const release of held) release();
   await server.podsIdle();
@@ -327,6 +331,14 @@ describe('the controller loop against the API server double', () => {
       reportStage3Failure: 1,
     });
     expect(controller.stats.actions.validate).toBeUndefined();
+    // Every verb the Role grants was used on this path, and nothing else was asked for.
+    const used = new Set(
+      server.requests.filter((r) => r.user === CONTROLLER_USER).map((r) => `${r.verb} ${r.resource}`),
+    );
+    const granted = new Set(
+      CONTROLLER_RULES.flatMap((rule) => rule.resources.flatMap((res) => rule.verbs.map((v) => `${v} ${res}`))),
+    );
+    expect([...used].sort()).toEqual([...granted].sort());
   });
 
   it('restarts its watch after errors and retries a pass that failed, then carries on', async () => {

@@ -14,7 +14,6 @@ import {
   stage1JobWithPlan,
   stage3JobName,
   stage3TemplateConfigMapName,
-  stage3TemplatePath,
 } from '../core/jobs/spec.js';
 
 const dates = ['2021-10-19', '2021-10-20', '2021-10-21'];
@@ -122,8 +121,8 @@ describe('buildStage1Job', () => {
 
   it('sets requests and limits, and refuses a value that is not a quantity', () => {
     expect(container().resources).toEqual({
-      requests: { cpu: '250m', memory: '384Mi' },
-      limits: { cpu: '1', memory: '768Mi' },
+      requests: { cpu: '250m', memory: '384Mi', 'ephemeral-storage': '256Mi' },
+      limits: { cpu: '1', memory: '768Mi', 'ephemeral-storage': '1Gi' },
     });
     expect(() =>
       buildStage1Job({
@@ -182,8 +181,7 @@ describe('buildStage3Job', () => {
     expect(job.metadata.labels['app.kubernetes.io/managed-by']).toBe('nba-backfill-controller');
   });
 
-  it('lives in a ConfigMap named per season, mounted by the controller', () => {
+  it('lives in a ConfigMap named per season, which the controller reads through the API', () => {
     expect(stage3TemplateConfigMapName('2023-24')).toBe('nba-backfill-stage3-202324');
-    expect(stage3TemplatePath('2023-24')).toBe('/etc/nba-backfill/stage3/nba-backfill-stage3-202324/job.json');
   });
 });

@@ -64,8 +64,6 @@ export const JOB_PLAN_KEY = 'job-plan.json';
 export const JOB_PLAN_DIR = '/etc/nba-backfill/plan';
 /** The key of the Stage 3 Job manifest (JSON) in its template ConfigMap. */
 export const STAGE3_TEMPLATE_KEY = 'job.json';
-/** Where the controller pod mounts every Stage 3 template: `<dir>/<configmap name>/job.json`. */
-export const STAGE3_TEMPLATE_DIR = '/etc/nba-backfill/stage3';
 
 /** The controller serves GET /healthz on this port (liveness and readiness probes). */
 export const CONTROLLER_HEALTH_PORT = 8080;
@@ -116,11 +114,6 @@ export function planConfigMapName(jobName: string): string {
 /** `nba-backfill-stage3-202122`: the ConfigMap holding the season's Stage 3 Job manifest. */
 export function stage3TemplateConfigMapName(season: string): string {
   return `nba-backfill-stage3-${season.replace('-', '')}`;
-}
-
-/** The file the controller pod reads the season's Stage 3 Job manifest from. */
-export function stage3TemplatePath(season: string): string {
-  return posix.join(STAGE3_TEMPLATE_DIR, stage3TemplateConfigMapName(season), STAGE3_TEMPLATE_KEY);
 }
 
 // ---- Pod fields ----

@@ -32,6 +32,32 @@ export function seasonSlug(season: string): string {
   return season.replace('-', '');
 }
 
+/** One rule of a Role, as rbac.authorization.k8s.io/v1 writes it. */
+export interface RoleRule {
+  readonly apiGroups: readonly string[];
+  readonly resources: readonly string[];
+  readonly verbs: readonly string[];
+}
+
+/**
+ * The controller's Role, and so everything the controller may do in its namespace: exactly the calls
+ * core/kubernetes/kube.ts makes for it (a test runs the controller against the API server double with only
+ * these rules and checks that it uses each of them). The chart writes this Role and dist/README.md lists it.
+ * `backfill logs --cluster` and `backfill retry --cluster` run with the user's own credentials, not these.
+ */
+export const CONTROLLER_ROLE_RULES: readonly RoleRule[] = [
+  // List and watch the Stage 1, retry and Stage 3 Jobs (an informer); create a season's Stage 3 Job. Never
+  // get (the informer's cache has them), update or delete a Job.
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['list', 'watch', 'create'] },
+  // Find a failed date's pods (their exit codes and reasons) for the failure report; their logs are read by
+  // people, with the printed `kubectl logs` command.
+  { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+  // Read the plans and the Stage 3 templates; write (create, then replace at a resourceVersion) the reports.
+  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'update'] },
+  // The Warning and Normal Events of each report (core/v1 Events).
+  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+];
+
 /** The oldest Kubernetes (major, minor) the Jobs run on: `backoffLimitPerIndex` and `FailIndex` are on by default from 1.29. */
 export const MIN_KUBERNETES: readonly [number, number] = [1, 29];
 

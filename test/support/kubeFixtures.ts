@@ -5,6 +5,7 @@
 import type { V1ConfigMap, V1Job } from '@kubernetes/client-node';
 import type { IsoDate } from '../../core/dates.js';
 import { buildStage3Job, stage1JobWithPlan, stage3TemplateConfigMapName } from '../../core/jobs/spec.js';
+import { CONTROLLER_ROLE_RULES } from '../../core/kubernetes/contract.js';
 import { KubeClient } from '../../core/kubernetes/kube.js';
 import type { KubeApiServer, PolicyRule, TokenGrant } from './kubeApiServer.js';
 
@@ -13,18 +14,28 @@ export const ADMIN_TOKEN = 'admin-token';
 export const CONTROLLER_TOKEN = 'controller-token';
 export const CONTROLLER_USER = 'system:serviceaccount:nba-backfill:nba-backfill-controller';
 
-/** The controller's Role, as issue 6 grants it: nothing else. */
-export const CONTROLLER_RULES: readonly PolicyRule[] = [
-  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get', 'list', 'watch', 'create'] },
-  { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] },
-  { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
-  { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'update', 'patch'] },
-  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+/** The controller's Role, as the chart grants it: nothing else. */
+export const CONTROLLER_RULES: readonly PolicyRule[] = CONTROLLER_ROLE_RULES.map((r) => ({
+  apiGroups: [...r.apiGroups],
+  resources: [...r.resources],
+  verbs: [...r.verbs],
+}));
+
+/**
+ * A person running `backfill logs --cluster` and `backfill retry --cluster` with their own credentials: besides
+ * what the controller may do, read a Job, a pod and its log (docs/kubernetes.md lists it).
+ */
+export const OPERATOR_TOKEN = 'operator-token';
+export const OPERATOR_RULES: readonly PolicyRule[] = [
+  ...CONTROLLER_RULES,
+  { apiGroups: ['batch'], resources: ['jobs'], verbs: ['get'] },
+  { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get'] },
 ];
 
 export const TOKENS: Readonly<Record<string, TokenGrant>> = {
   [ADMIN_TOKEN]: 'admin',
   [CONTROLLER_TOKEN]: { user: CONTROLLER_USER, rules: CONTROLLER_RULES, namespace: NAMESPACE },
+  [OPERATOR_TOKEN]: { user: 'operator@example.com', rules: OPERATOR_RULES, namespace: NAMESPACE },
 };
 
 /** A real client-node client on the double, as kubectl's user (admin) or as the controller. */
