@@ -4,12 +4,14 @@
 // woke it, so missed events, a relist or a restart of the controller change nothing.
 
 import { messageOf } from '../core/errors.js';
+import { SEASON_LABEL } from '../core/jobs/spec.js';
 import { JOB_SELECTOR } from '../core/kubernetes/observe.js';
-import { type ActionKind, reconcile } from '../core/kubernetes/reconcile.js';
+import { type Action, type ActionKind, reconcile } from '../core/kubernetes/reconcile.js';
 import type { JobInformer } from '../core/ports/cluster.js';
 import type { ActPorts } from './act.js';
 import { KubeExecutor } from './executor.js';
 import { ControllerMetrics } from './metrics.js';
+import { jobEvent } from './reports.js';
 
 export interface ControllerOptions extends ActPorts {
   /** A pass at least this often even without events. @default 60000 */
@@ -50,11 +52,28 @@ export class Controller {
   private passFailures = 0;
   private watchFailures = 0;
   private lastObservedAt: number | null = null;
+  /** When the loop last made progress: a pass began or observed, an action began or ended, a warehouse call of an action ended. */
+  private lastBeat: number | null = null;
+  /** The action in progress, for /healthz. */
+  private doing: string | null = null;
+  /** Seasons whose last action failed: how often in a row, when to try again, and why. */
+  private readonly seasonFailures = new Map<string, { failures: number; retryAt: number; error: string }>();
   private idleWaiters: (() => void)[] = [];
 
   constructor(options: ControllerOptions) {
     this.options = options;
-    this.executor = new KubeExecutor(options, () => [...(this.informer?.list(options.kube.namespace) ?? [])]);
+    // A long action (a gate or a validation on BigQuery can take many minutes) shows its progress through
+    // the warehouse calls it makes: each one that ends is a heartbeat.
+    const ports = { ...options, warehouse: beating(options.warehouse, () => this.beat()) };
+    this.executor = new KubeExecutor(ports, () => [...(this.informer?.list(options.kube.namespace) ?? [])]);
+  }
+
+  private clock(): number {
+    return this.options.now().getTime();
+  }
+
+  private beat(): void {
+    this.lastBeat = this.clock();
   }
 
   private get log() {
@@ -151,15 +170,22 @@ export class Controller {
     if (!this.synced) return;
     this.stats.passes++;
     this.metrics.passStarted();
+    this.beat();
     const state = await this.executor.observe();
-    this.lastObservedAt = Date.now();
+    this.lastObservedAt = this.clock();
+    this.beat();
     this.metrics.observed(state);
     const actions = reconcile(state);
     // A problem that went away is forgotten, so that it is logged again if it comes back.
     const standing = new Set(actions.flatMap((a) => (a.kind === 'warn' ? [a.subject] : [])));
     for (const subject of this.warned.keys()) if (!standing.has(subject)) this.warned.delete(subject);
+    const failedNow = new Set<string>();
     for (const action of actions) {
       if (this.stopped) return;
+      const season = action.season;
+      // A season whose action failed waits out its pause, and stops for this pass at its first failure; the
+      // other seasons go on (their actions do not depend on it).
+      if (failedNow.has(season) || (this.seasonFailures.get(season)?.retryAt ?? 0) > this.clock()) continue;
       if (action.kind === 'warn') {
         if (this.warned.get(action.subject) === action.message) continue;
         this.warned.set(action.subject, action.message);
@@ -167,7 +193,19 @@ export class Controller {
       this.stats.actions[action.kind] = (this.stats.actions[action.kind] ?? 0) + 1;
       // The same words `backfill run` prints for the same decision (a warning is logged by act itself).
       if (action.kind !== 'warn') this.log.info({ decision: action.kind, season: action.season }, action.why);
-      await this.executor.act(action);
+      this.doing = `${action.kind} ${season}`;
+      this.beat();
+      try {
+        await this.executor.act(action);
+      } catch (err) {
+        failedNow.add(season);
+        await this.seasonFailed(action, err);
+        continue;
+      } finally {
+        this.doing = null;
+        this.beat();
+      }
+      this.seasonFailures.delete(season);
       this.metrics.acted(action.kind);
       if (action.kind === 'runGate') {
         const gate = this.executor.gateOf(action.season);
@@ -179,6 +217,58 @@ export class Controller {
       if (action.kind === 'validate' || action.kind === 'reportStage3Failure')
         this.metrics.stage3Ended(action.season, action.summary);
     }
+  }
+
+  /**
+   * An action that failed (a plan that differs between the image and Git, a warehouse that refused an append):
+   * logged, counted, told as a Warning Event on the season's newest Job, and retried for that season alone
+   * after a pause that doubles with each failure in a row.
+   */
+  private async seasonFailed(action: Action, err: unknown): Promise<void> {
+    const season = action.season;
+    const failures = (this.seasonFailures.get(season)?.failures ?? 0) + 1;
+    const delay = this.backoff(failures);
+    const error = messageOf(err);
+    this.seasonFailures.set(season, { failures, retryAt: this.clock() + delay, error });
+    this.metrics.actionFailed(action.kind, season);
+    this.log.error(
+      { season, action: action.kind, err: error, failures, retryInMs: delay },
+      `${action.kind} for ${season} failed; the other seasons go on, this one is tried again later`,
+    );
+    const job = this.newestJobOf(season);
+    if (job) {
+      const event = jobEvent({
+        name: `${job.name}.action-failed.${failures}.${this.clock().toString(36)}`,
+        namespace: this.options.kube.namespace,
+        job,
+        type: 'Warning',
+        reason: 'ActionFailed',
+        message: `${action.kind} for ${season} failed (${failures} in a row; next try in ${Math.round(delay / 1000)} s): ${error}`,
+        now: this.options.now(),
+        instance: this.options.instance,
+      });
+      await this.options.kube.createEvent(event).catch((e: unknown) => {
+        this.log.warn({ season, err: messageOf(e) }, 'could not record the failure as an Event');
+      });
+    }
+    setTimeout(() => this.trigger(`retry ${season}`), delay).unref();
+  }
+
+  /** The season's most recently created Job (Stage 1, retry or Stage 3), for its Events. */
+  private newestJobOf(season: string): { name: string; uid: string } | null {
+    const jobs = (this.informer?.list(this.options.kube.namespace) ?? []).filter(
+      (j) => j.metadata?.labels?.[SEASON_LABEL] === season && j.metadata?.name && j.metadata?.uid,
+    );
+    jobs.sort((a, b) =>
+      String(a.metadata?.creationTimestamp ?? '').localeCompare(String(b.metadata?.creationTimestamp ?? '')),
+    );
+    const newest = jobs.at(-1)?.metadata;
+    return newest ? { name: newest.name as string, uid: newest.uid as string } : null;
+  }
+
+  /** Seasons waiting to retry a failed action, with why (for /healthz and tests). */
+  failingSeasons(): Record<string, string> {
+    return Object.fromEntries([...this.seasonFailures].map(([season, f]) => [season, f.error]));
   }
 
   /** Resolves once no pass runs or waits (for tests and a clean stop). */
@@ -193,19 +283,29 @@ export class Controller {
     for (const w of waiters) w();
   }
 
-  /** Healthy once the Jobs were listed and a pass observed the cluster recently. */
-  health(now = Date.now()): { ok: boolean; detail: string } {
+  /**
+   * Healthy once the Jobs were listed and the loop made progress recently: a pass, an action, or a warehouse
+   * call of a long action (a gate or a validation) ended within 3 resync periods. How long one pass takes does
+   * not matter, so a long gate is not a reason to restart the controller; a call that hangs is.
+   */
+  health(now = this.clock()): { ok: boolean; detail: string } {
     if (this.stopped) return { ok: false, detail: 'stopped' };
     if (!this.synced) return { ok: false, detail: 'jobs not listed yet' };
     const staleMs = 3 * (this.options.resyncMs ?? 60_000);
-    if (this.lastObservedAt === null) {
+    if (this.lastObservedAt === null || this.lastBeat === null) {
       return this.passFailures > 0
         ? { ok: false, detail: 'no pass has succeeded yet' }
         : { ok: true, detail: 'starting' };
     }
-    const age = now - this.lastObservedAt;
-    if (age > staleMs) return { ok: false, detail: `last observation ${Math.round(age / 1000)} s ago` };
-    return { ok: true, detail: `ok: ${this.stats.passes} passes, last ${Math.round(age / 1000)} s ago` };
+    const age = now - this.lastBeat;
+    const doing = this.doing ? `; running ${this.doing}` : '';
+    const failing = Object.keys(this.failingSeasons());
+    const waiting = failing.length > 0 ? `; retrying ${failing.join(', ')}` : '';
+    if (age > staleMs) return { ok: false, detail: `no progress for ${Math.round(age / 1000)} s${doing}` };
+    return {
+      ok: true,
+      detail: `ok: ${this.stats.passes} passes, last progress ${Math.round(age / 1000)} s ago${doing}${waiting}`,
+    };
   }
 
   /** Stops watching and waits for a pass in progress to end. */
@@ -218,4 +318,22 @@ export class Controller {
     await this.pass;
     this.wakeIdle();
   }
+}
+
+/**
+ * The object with every method that returns a promise wrapped to call `beat` when it settles: the heartbeat of
+ * a long action is its calls ending, one after another.
+ */
+function beating<T extends object>(target: T, beat: () => void): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        const result = value.apply(obj, args);
+        if (result instanceof Promise) return result.finally(beat);
+        return result;
+      };
+    },
+  });
 }

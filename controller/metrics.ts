@@ -125,8 +125,19 @@ export class ControllerMetrics {
     registers: [this.registry],
   });
 
+  private readonly actionFailures = new Counter({
+    name: 'nba_backfill_controller_action_failures_total',
+    help: "Actions that failed, per kind and season (the season's actions are retried after a pause; other seasons go on)",
+    labelNames: ['kind', 'season'] as const,
+    registers: [this.registry],
+  });
+
   passStarted(): void {
     this.passes.inc();
+  }
+
+  actionFailed(kind: string, season: string): void {
+    this.actionFailures.inc({ kind, season });
   }
 
   passFailed(): void {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Controller } from '../controller/loop.js';
+import { Controller, type ControllerOptions } from '../controller/loop.js';
 import { planDatesFrom } from '../controller/plans.js';
 import { CheckedWarehouse } from '../core/checks/data.js';
 import { runPhases1And2 } from '../core/dateRun.js';
@@ -71,7 +71,7 @@ afterEach(async () => {
   await t.dispose();
 });
 
-function newController(resyncMs = 500): Controller {
+function newController(resyncMs = 500, overrides: Partial<ControllerOptions> = {}): Controller {
   const log: Logger = pino({ level: 'info' }, { write: (line: string) => logLines.push(JSON.parse(line)) });
   const c = new Controller({
     kube: clientFor(server, CONTROLLER_TOKEN),
@@ -79,6 +79,7 @@ function newController(resyncMs = 500): Controller {
     log,
     planDates,
     now: () => new Date(),
+    ...overrides,
     instance: 'nba-backfill-controller-test',
     debounceMs: 20,
     resyncMs,
@@ -367,5 +368,96 @@ describe('the controller loop against the API server double', () => {
     );
     expect(controller.health()).toMatchObject({ ok: true });
     expect(events().find((e) => e.reason === 'GateFailed')?.involvedObject).toMatchObject({ name: job });
+  });
+});
+
+describe('a long action and a failing season', () => {
+  it('stays live through a gate longer than 3 resyncs while its queries progress, and not when one hangs', async () => {
+    let clock = Date.parse('2026-12-01T00:00:00Z');
+    const held: (() => void)[] = [];
+    let holding = false;
+    // The warehouse the controller's gate reads: each query waits for the test while `holding`.
+    const warehouse = new Proxy(t.adapters.warehouse, {
+      get(obj, prop, receiver) {
+        const value = Reflect.get(obj, prop, receiver);
+        if (prop !== 'query' || typeof value !== 'function')
+          return typeof value === 'function' ? value.bind(obj) : value;
+        return async (...args: unknown[]) => {
+          if (holding) await new Promise<void>((resolve) => held.push(resolve));
+          return value.apply(obj, args);
+        };
+      },
+    });
+    server.setPodScript((a) => stage1Pod(a));
+    holding = true;
+    // resync 500 ms: no progress for 1.5 s (3 resyncs, on the controller's clock) fails /healthz.
+    const controller = newController(500, { warehouse, now: () => new Date(clock) });
+    await controller.start();
+    await applyStage1(clientFor(server, ADMIN_TOKEN), SEASON, DATES.slice(0, 2));
+    await waitFor('the gate to query the warehouse', () => held.length > 0 || undefined);
+    expect(controller.health(clock)).toMatchObject({ ok: true });
+    // Two steps of 1 s each, a query ending in each: 2 s into the gate, still live.
+    for (let step = 0; step < 2; step++) {
+      clock += 1000;
+      held.shift()?.();
+      await waitFor('the next query of the gate', () => held.length > 0 || undefined);
+      expect(controller.health(clock)).toMatchObject({
+        ok: true,
+        detail: expect.stringContaining('running runGate 2021-22'),
+      });
+    }
+    // A query that hangs: 2 s with nothing ending is no progress, and the probe fails.
+    clock += 2000;
+    expect(controller.health(clock)).toEqual({ ok: false, detail: 'no progress for 2 s; running runGate 2021-22' });
+    holding = false;
+    for (const release of held.splice(0)) release();
+    await waitFor('the gate report', () => configMap('nba-backfill-gate-202122'));
+  });
+
+  it('a season whose action fails is retried alone, with an Event and a metric, while the other season goes on', async () => {
+    const OTHER = '2022-23';
+    const otherDates = ['2022-10-18', '2022-10-19'];
+    let broken = true;
+    // A plan in the image that differs from Git's, for one season: its gate cannot run.
+    const controller = newController(500, {
+      planDates: async (season, dates) => {
+        if (broken && season === OTHER) throw new Error(`the plan of ${OTHER} in the image differs from the Job's`);
+        return planDates(season, dates);
+      },
+    });
+    server.setPodScript((a) => stage1Pod(a));
+    await controller.start();
+    const admin = clientFor(server, ADMIN_TOKEN);
+    const { job: otherJob } = await applyStage1(admin, OTHER, otherDates);
+    await applyStage1(admin, SEASON, DATES.slice(0, 2));
+    // The other season reaches its gate and publishes it, though 2022-23 failed first (seasons come in order).
+    await waitFor('the 2021-22 gate report', () => configMap('nba-backfill-gate-202122'));
+    await waitFor('two failures in a row', () =>
+      controller.failingSeasons()[OTHER]
+        ? logLines.filter((l) => l.action === 'runGate' && l.season === OTHER).length >= 2 || undefined
+        : undefined,
+    );
+    expect(configMap('nba-backfill-gate-202223')).toBeUndefined();
+    expect(controller.failingSeasons()).toEqual({
+      [OTHER]: `the plan of ${OTHER} in the image differs from the Job's`,
+    });
+    const failure = events().find((e) => e.reason === 'ActionFailed');
+    expect(failure?.involvedObject).toMatchObject({ kind: 'Job', name: otherJob });
+    expect(failure?.message).toMatch(
+      /^runGate for 2022-23 failed \(1 in a row; next try in 0 s\): the plan of 2022-23/,
+    );
+    const retries = logLines.filter((l) => l.action === 'runGate' && l.season === OTHER).map((l) => l.retryInMs);
+    // Backoff per season: 100 ms, then doubled.
+    expect(retries.slice(0, 2)).toEqual([100, 200]);
+    expect(await controller.metrics.render()).toMatchObject({
+      body: expect.stringMatching(
+        /nba_backfill_controller_action_failures_total\{kind="runGate",season="2022-23"\} [2-9]/,
+      ),
+    });
+    expect(controller.stats.failedPasses).toBe(0);
+    // Fixed: the next try runs its gate and the season is no longer failing.
+    broken = false;
+    await waitFor('the 2022-23 gate report', () => configMap('nba-backfill-gate-202223'));
+    expect(controller.failingSeasons()).toEqual({});
   });
 });
