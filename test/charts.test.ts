@@ -23,6 +23,7 @@ import {
 } from '../charts-src/charts.js';
 import { CHART_DEFAULTS, loadChartConfig } from '../charts-src/config.js';
 import { compareWith, describeStaleness, isStale, readFiles } from '../charts-src/files.js';
+import { PLAN_HASH_LABEL, planHash } from '../core/jobs/runNames.js';
 import {
   CONTROLLER_HEALTH_PATH,
   CONTROLLER_HEALTH_PORT,
@@ -35,7 +36,6 @@ import {
   POD_LOG_DIR,
   planConfigMapName,
   STAGE3_TEMPLATE_KEY,
-  stage1JobName,
   stage3JobName,
   stage3TemplateConfigMapName,
   WORKLOAD_IDENTITY_ANNOTATION,
@@ -381,7 +381,8 @@ describe('the Stage 1 Indexed Job of each season, field by field', () => {
       expect(dates).toHaveLength(must(REGULAR_SEASON_DATES[season], season));
       expect(job.spec.completionMode).toBe('Indexed');
       expect(job.spec.completions).toBe(dates.length);
-      expect(job.metadata.name).toBe(stage1JobName(season, dates));
+      expect(job.metadata.name).toMatch(new RegExp(`^nba-stage1-${season.replace('-', '')}-[0-9a-f]{8}$`));
+      expect(job.metadata.labels[PLAN_HASH_LABEL]).toBe(planHash(dates));
     }
   });
 
@@ -552,7 +553,8 @@ describe('the Stage 1 Indexed Job of each season, field by field', () => {
         config: config.settings,
       });
       const localContainer = must(local.spec.template.spec.containers[0], 'local container');
-      expect(dist.metadata.name).toBe(local.metadata.name);
+      // Named from their templates, which differ in the image and the deadline only: the same plan.
+      expect(dist.metadata.labels[PLAN_HASH_LABEL]).toBe(local.metadata.labels[PLAN_HASH_LABEL]);
       expect(containerOf(dist).command).toEqual(localContainer.command);
       expect(containerOf(dist).env).toEqual(localContainer.env);
       expect(dist.spec.completionMode).toBe(local.spec.completionMode);
@@ -560,8 +562,15 @@ describe('the Stage 1 Indexed Job of each season, field by field', () => {
       expect(dist.spec.parallelism).toBe(local.spec.parallelism);
       expect(dist.spec.backoffLimitPerIndex).toBe(local.spec.backoffLimitPerIndex);
       expect(dist.spec.podFailurePolicy).toEqual(local.spec.podFailurePolicy);
-      // The one difference: a cluster with BigQuery gets a longer deadline than the local default.
-      expect({ ...dist.spec, activeDeadlineSeconds: local.spec.activeDeadlineSeconds }).toEqual(local.spec);
+      // The one difference: a cluster with BigQuery gets a longer deadline than the local default (and so,
+      // the Job being named from its spec, another name, which its plan ConfigMap's name follows).
+      const renamed = JSON.parse(
+        JSON.stringify({ ...dist.spec, activeDeadlineSeconds: local.spec.activeDeadlineSeconds }).replaceAll(
+          dist.metadata.name,
+          local.metadata.name,
+        ),
+      );
+      expect(renamed).toEqual(local.spec);
       // The local runtime takes every variable's value from the spec, except the failure count it sets itself.
       const fromDownwardApi = containerOf(dist)
         .env.filter((e) => e.value === undefined)
@@ -896,6 +905,25 @@ describe('chart settings', () => {
     expect([...files.values()].join('\n').match(/"imagePullPolicy": ?"\w+"/g)).toEqual([
       '"imagePullPolicy": "IfNotPresent"',
     ]);
+  });
+
+  it('name each Stage 1 Job from its whole template: two image digests, two Job names, one plan', async () => {
+    const names = async (digit: string) => {
+      const files = await synthesize(
+        loadChartConfig({ CHART_IMAGE: `nba-backfill@sha256:${digit.repeat(64)}`, CHART_SEASONS: '2021-22' }),
+      );
+      const job = must(files.get('40-stage1-2021-22.k8s.yaml'), 'the Stage 1 file');
+      const name = /name: (nba-stage1-202122-[0-9a-f]{8})/.exec(job)?.[1];
+      const plan = /nba-backfill\/plan-hash: ([0-9a-f]{8})/.exec(job)?.[1];
+      return { name, plan };
+    };
+    const a = await names('a');
+    const b = await names('b');
+    expect(a.name).toMatch(/^nba-stage1-202122-[0-9a-f]{8}$/);
+    expect(b.name).not.toBe(a.name);
+    expect(b.plan).toBe(a.plan);
+    // And the same settings twice, the same name.
+    expect((await names('a')).name).toBe(a.name);
   });
 
   it('refuse a malformed image reference or pull policy, naming the variable', () => {

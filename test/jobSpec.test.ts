@@ -2,6 +2,7 @@
 // and the names the chart and the controller agree on.
 
 import { describe, expect, it } from 'vitest';
+import { PLAN_HASH_LABEL, planHash } from '../core/jobs/runNames.js';
 import {
   buildJobPlanConfigMap,
   buildStage1Job,
@@ -10,7 +11,6 @@ import {
   JOB_PLAN_ENV,
   PLAN_CONFIGMAP_ANNOTATION,
   planConfigMapName,
-  stage1JobName,
   stage1JobWithPlan,
   stage3JobName,
   stage3TemplateConfigMapName,
@@ -59,13 +59,24 @@ describe('buildStage1Job', () => {
     });
   });
 
-  it('has a short name, unique per plan, valid with the pod suffixes', () => {
-    const name = stage1JobName('2021-22', dates);
-    expect(job.metadata.name).toBe(name);
+  it('has a short name, unique per plan and per pod template, valid with the pod suffixes', () => {
+    const name = job.metadata.name;
     expect(name).toMatch(/^nba-stage1-202122-[0-9a-f]{8}$/);
-    expect(stage1JobName('2021-22', dates.slice(1))).not.toBe(name);
+    // The same inputs give the same name; other dates, another image, another setting or parallelism another.
+    const same = { season: '2021-22', dates, parallelism: 3, env: { BACKFILL_SOURCE: 'bundled' } };
+    expect(buildStage1Job(same).metadata.name).toBe(name);
+    const others = [
+      buildStage1Job({ ...same, dates: dates.slice(1) }),
+      buildStage1Job({ ...same, image: `nba-backfill@sha256:${'1'.repeat(64)}` }),
+      buildStage1Job({ ...same, image: `nba-backfill@sha256:${'2'.repeat(64)}` }),
+      buildStage1Job({ ...same, env: { BACKFILL_SOURCE: 'bundled', BACKFILL_LOG_LEVEL: 'debug' } }),
+      buildStage1Job({ ...same, parallelism: 2 }),
+    ].map((j) => j.metadata.name);
+    expect(new Set([name, ...others]).size).toBe(6);
+    // The dates' hash stays a label, whatever the template.
+    expect(job.metadata.labels[PLAN_HASH_LABEL]).toBe(planHash(dates));
     expect(`${name}-651-abcde`.length).toBeLessThanOrEqual(63);
-    expect(stage1JobName('2021-22', dates, 'retry')).toMatch(/^nba-retry-202122-/);
+    expect(buildStage1Job({ ...same, purpose: 'retry' }).metadata.name).toMatch(/^nba-retry-202122-[0-9a-f]{8}$/);
   });
 
   it('mounts its plan ConfigMap where BACKFILL_JOB_PLAN points, and names it in an annotation', () => {

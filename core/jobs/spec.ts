@@ -2,6 +2,7 @@
 // the local job runtime runs the very same Stage 1 object on this machine, and the controller creates the
 // Stage 3 object at run time. Also the names, labels and paths the chart and the controller agree on.
 
+import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import type { IsoDate } from '../dates.js';
 import { localJobName, PLAN_HASH_LABEL, planHash, RUN_ID_LABEL } from './runNames.js';
@@ -388,24 +389,39 @@ export interface Stage1JobOptions {
 }
 
 /**
- * Short and unique per plan: the season and a hash of the dates. Pod names add `-<index>-<random>`, and the
- * job name is also a label value (63 characters at most), so it stays well under that.
+ * `nba-<purpose>-<season>-<hash>`: short (pod names add `-<index>-<random>`, and the Job name is also a label
+ * value, 63 characters at most) and unique per hash.
  */
-export function stage1JobName(season: string, dates: readonly IsoDate[], purpose = 'stage1'): string {
-  return `nba-${purpose}-${season.replace('-', '')}-${planHash(dates)}`;
+export function seasonJobName(purpose: string, season: string, hash: string): string {
+  return `nba-${purpose}-${season.replace('-', '')}-${hash}`;
 }
 
+/**
+ * A Stage 1 (or retry) Job, named from a hash of its whole spec (the pod template: image, pull policy, env,
+ * resources, ...) and its plan's dates. A Job's pod template cannot change, so a new image or setting must be
+ * a new Job: under a name of its own, `kubectl apply` and Argo CD create it (and Argo CD prunes the old one)
+ * instead of failing with "field is immutable". The dates' hash stays a label (`nba-backfill/plan-hash`).
+ */
 export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
+  if (options.runId !== undefined) {
+    return assembleStage1Job(options, localJobName(options.purpose ?? 'stage1', options.season, options.runId));
+  }
+  const purpose = options.purpose ?? 'stage1';
+  // The spec names its plan ConfigMap after the Job: hash it under a placeholder name, then name it.
+  const provisional = assembleStage1Job(options, seasonJobName(purpose, options.season, '00000000'));
+  const hash = createHash('sha256')
+    .update(JSON.stringify({ dates: options.dates, labels: provisional.metadata.labels, spec: provisional.spec }))
+    .digest('hex')
+    .slice(0, 8);
+  return assembleStage1Job(options, seasonJobName(purpose, options.season, hash));
+}
+
+function assembleStage1Job(options: Stage1JobOptions, name: string): IndexedJob {
   if (options.dates.length === 0) throw new Error(`Stage 1 job for ${options.season}: no dates`);
   const parallelism = options.parallelism ?? 2;
   if (!Number.isInteger(parallelism) || parallelism < 1) {
     throw new Error(`Stage 1 job parallelism ${parallelism}: must be a whole number >= 1`);
   }
-  const purpose = options.purpose ?? 'stage1';
-  const name =
-    options.runId === undefined
-      ? stage1JobName(options.season, options.dates, purpose)
-      : localJobName(purpose, options.season, options.runId);
   const jobPlanPath = options.jobPlanPath ?? posix.join(JOB_PLAN_DIR, JOB_PLAN_KEY);
   if (!posix.isAbsolute(jobPlanPath)) throw new Error(`Stage 1 job plan path "${jobPlanPath}": must be absolute`);
   const labels = {
@@ -413,9 +429,8 @@ export function buildStage1Job(options: Stage1JobOptions): IndexedJob {
     [COMPONENT_LABEL]: COMPONENT_STAGE1,
     [PART_OF_LABEL]: APP_NAME,
     [SEASON_LABEL]: options.season,
-    ...(options.runId === undefined
-      ? {}
-      : { [RUN_ID_LABEL]: options.runId, [PLAN_HASH_LABEL]: planHash(options.dates) }),
+    [PLAN_HASH_LABEL]: planHash(options.dates),
+    ...(options.runId === undefined ? {} : { [RUN_ID_LABEL]: options.runId }),
   };
   const env: EnvVar[] = [
     { name: JOB_PLAN_ENV, value: jobPlanPath },
@@ -575,7 +590,7 @@ export interface Stage3JobOptions {
 
 /** Deterministic per plan: the controller creates it once; "already exists" means it was created. */
 export function stage3JobName(season: string, dates: readonly IsoDate[]): string {
-  return stage1JobName(season, dates, 'stage3');
+  return seasonJobName('stage3', season, planHash(dates));
 }
 
 /**
