@@ -2,6 +2,11 @@
 // run Phase 1-2 for it, and answer with the exit code the pod failure policy reads. The phase2-date pod's
 // program, beside its main.ts: it picks adapters from configuration, which is an entrypoint's job, not core's.
 
+import {
+  awaitGoogleCredentials,
+  type CredentialWait,
+  googleServicesIn,
+} from '../../core/adapters/google/credentials.js';
 import { type Adapters, openAdapters } from '../../core/adapters/index.js';
 import { loadConfig } from '../../core/config.js';
 import { runPhases1And2 } from '../../core/dateRun.js';
@@ -72,6 +77,7 @@ export async function runPhase2Index(
   env: Readonly<Record<string, string | undefined>>,
   logFor: (a: IndexAssignment | undefined, level: string) => Logger,
   now: () => number = () => performance.now(),
+  credentialWait?: CredentialWait,
 ): Promise<number> {
   let assignment: IndexAssignment | undefined;
   let adapters: Adapters | undefined;
@@ -82,6 +88,7 @@ export async function runPhase2Index(
     assignment = resolveAssignment(env);
     const config = loadConfig({ env, file: undefined });
     log = logFor(assignment, config.logLevel);
+    await awaitGoogleCredentials(googleServicesIn(config, env), log, credentialWait);
     adapters = await openAdapters(config, { attempt: assignment.attempt });
     log.info({ source: adapters.source.description }, 'index started');
     const result = await runPhases1And2(adapters, log, assignment.date, {
