@@ -22,6 +22,8 @@ export interface ControllerOptions extends ActPorts {
   readonly retryMs?: number;
   /** @default 30000 */
   readonly maxRetryMs?: number;
+  /** Whether this controller may act now (it holds the leader Lease). @default always */
+  readonly leading?: () => boolean;
 }
 
 export interface ControllerStats {
@@ -182,6 +184,10 @@ export class Controller {
     const failedNow = new Set<string>();
     for (const action of actions) {
       if (this.stopped) return;
+      if (this.options.leading && !this.options.leading()) {
+        this.log.warn({ pending: action.kind }, 'not holding the leader lease: acting on nothing');
+        return;
+      }
       const season = action.season;
       // A season whose action failed waits out its pause, and stops for this pass at its first failure; the
       // other seasons go on (their actions do not depend on it).

@@ -11,6 +11,7 @@ import { DEFAULT_NAMESPACE } from '../core/kubernetes/contract.js';
 import { KubeClient } from '../core/kubernetes/kube.js';
 import { createLogger } from '../core/log.js';
 import { startHealthServer } from './health.js';
+import { LeaseElector } from './lease.js';
 import { Controller } from './loop.js';
 import { planDatesFrom } from './plans.js';
 
@@ -25,16 +26,21 @@ async function main(): Promise<void> {
   const adapters = await openAdapters(config);
   const kube = KubeClient.fromDefault(namespace);
   const kubernetes = await kube.requireMinimumVersion();
+  const instance = process.env.HOSTNAME || hostname();
+  const elector = new LeaseElector({ api: kube, identity: instance, log, now: () => new Date() });
   const controller = new Controller({
     kube,
     warehouse: adapters.warehouse,
     log,
     planDates: planDatesFrom(config.planDir),
     now: () => new Date(),
-    instance: process.env.HOSTNAME || hostname(),
+    instance,
+    leading: () => elector.isLeader(),
   });
+  let started = false;
   const health = await startHealthServer(
-    () => controller.health(),
+    // A candidate waiting for the lease is alive: it must not be restarted for not leading.
+    () => (started ? controller.health() : { ok: true, detail: 'standby: waiting for the leader lease' }),
     port,
     undefined,
     () => controller.metrics.render(),
@@ -56,9 +62,23 @@ async function main(): Promise<void> {
     // Idle keep-alive sockets of the Kubernetes client must not hold the pod past its grace period.
     setTimeout(() => process.exit(0), 2000).unref();
   };
-  process.on('SIGTERM', () => void stop('SIGTERM'));
-  process.on('SIGINT', () => void stop('SIGINT'));
-  await controller.start();
+  process.on('SIGTERM', () => {
+    elector.stop();
+    void stop('SIGTERM');
+  });
+  process.on('SIGINT', () => {
+    elector.stop();
+    void stop('SIGINT');
+  });
+  const outcome = await elector.run(() => {
+    started = true;
+    void controller.start();
+  });
+  if (outcome === 'lost') {
+    // Another candidate may hold the lease now: stop acting at once, and let the Deployment start us again.
+    await stop('lease lost');
+    process.exit(1);
+  }
 }
 
 main().catch((err: unknown) => {

@@ -727,6 +727,7 @@ describe('the controller and its RBAC', () => {
       { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
       { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'update'] },
       { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+      { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
     ]);
     const binding = must(ofKind('RoleBinding')[0], 'the RoleBinding');
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });

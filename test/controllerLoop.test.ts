@@ -332,12 +332,15 @@ describe('the controller loop against the API server double', () => {
       reportStage3Failure: 1,
     });
     expect(controller.stats.actions.validate).toBeUndefined();
-    // Every verb the Role grants was used on this path, and nothing else was asked for.
+    // Every verb the Role grants was used on this path, and nothing else was asked for (the leases are the
+    // program's leader election, which controllerLease.test.ts runs with the same Role).
     const used = new Set(
       server.requests.filter((r) => r.user === CONTROLLER_USER).map((r) => `${r.verb} ${r.resource}`),
     );
     const granted = new Set(
-      CONTROLLER_RULES.flatMap((rule) => rule.resources.flatMap((res) => rule.verbs.map((v) => `${v} ${res}`))),
+      CONTROLLER_RULES.flatMap((rule) => rule.resources.flatMap((res) => rule.verbs.map((v) => `${v} ${res}`))).filter(
+        (g) => !g.endsWith(' leases'),
+      ),
     );
     expect([...used].sort()).toEqual([...granted].sort());
   });
@@ -459,5 +462,23 @@ describe('a long action and a failing season', () => {
     broken = false;
     await waitFor('the 2022-23 gate report', () => configMap('nba-backfill-gate-202223'));
     expect(controller.failingSeasons()).toEqual({});
+  });
+
+  it('acts only while it holds the leader lease', async () => {
+    let leading = false;
+    server.setPodScript((a) => stage1Pod(a));
+    const controller = newController(200, { leading: () => leading });
+    await controller.start();
+    await applyStage1(clientFor(server, ADMIN_TOKEN), SEASON, DATES.slice(0, 2));
+    await waitFor(
+      'a pass that wanted to act',
+      () => logLines.some((l) => l.msg === 'not holding the leader lease: acting on nothing') || undefined,
+    );
+    await controller.idle();
+    expect(controller.stats.actions).toEqual({});
+    expect(configMap('nba-backfill-gate-202122')).toBeUndefined();
+    leading = true;
+    await waitFor('the gate report once leading', () => configMap('nba-backfill-gate-202122'));
+    expect(controller.stats.actions.runGate).toBe(1);
   });
 });

@@ -56,6 +56,8 @@ export const CONTROLLER_ROLE_RULES: readonly RoleRule[] = [
   { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'update'] },
   // The Warning and Normal Events of each report (core/v1 Events).
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+  // Leader election: only the holder of the Lease acts (controller/lease.ts).
+  { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] },
 ];
 
 /** The oldest Kubernetes (major, minor) the Jobs run on: `backoffLimitPerIndex` and `FailIndex` are on by default from 1.29. */

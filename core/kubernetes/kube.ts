@@ -5,12 +5,14 @@
 import {
   ApiException,
   BatchV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   type CoreV1Event,
   KubeConfig,
   ListWatch,
   type V1ConfigMap,
   type V1Job,
+  type V1Lease,
   VersionApi,
   Watch,
 } from '@kubernetes/client-node';
@@ -72,12 +74,14 @@ export class KubeClient implements Cluster {
   readonly kubeConfig: KubeConfig;
   private readonly batch: BatchV1Api;
   private readonly core: CoreV1Api;
+  private readonly coordination: CoordinationV1Api;
 
   constructor(kubeConfig: KubeConfig, namespace: string) {
     this.kubeConfig = kubeConfig;
     this.namespace = namespace;
     this.batch = kubeConfig.makeApiClient(BatchV1Api);
     this.core = kubeConfig.makeApiClient(CoreV1Api);
+    this.coordination = kubeConfig.makeApiClient(CoordinationV1Api);
   }
 
   /** From $KUBECONFIG, ~/.kube/config, or the pod's service account in a cluster, as kubectl finds them. */
@@ -217,6 +221,29 @@ export class KubeClient implements Cluster {
   }
 
   /** Creates a ConfigMap; false when one of that name exists already. */
+  /** The Lease of that name (coordination.k8s.io/v1), or null. */
+  async getLease(name: string): Promise<V1Lease | null> {
+    return this.tolerate(`get ${this.where('lease', name)}`, [404], null, () =>
+      this.coordination.readNamespacedLease({ name, namespace: this.namespace }),
+    );
+  }
+
+  /** Creates the Lease; false when one of that name exists (409). */
+  async createLease(lease: V1Lease): Promise<boolean> {
+    const made = await this.tolerate(`create ${this.where('lease', lease.metadata?.name)}`, [409], null, () =>
+      this.coordination.createNamespacedLease({ namespace: this.namespace, body: lease }),
+    );
+    return made !== null;
+  }
+
+  /** Replaces the Lease at the resourceVersion it carries; null when that version is no longer current (409). */
+  async replaceLease(lease: V1Lease): Promise<V1Lease | null> {
+    const name = lease.metadata?.name ?? '';
+    return this.tolerate(`replace ${this.where('lease', name)}`, [409], null, () =>
+      this.coordination.replaceNamespacedLease({ name, namespace: this.namespace, body: lease }),
+    );
+  }
+
   async createConfigMap(configMap: ClusterConfigMap): Promise<boolean> {
     const made = await this.tolerate(`create ${this.where('configmap', configMap.metadata?.name)}`, [409], null, () =>
       this.core.createNamespacedConfigMap({ namespace: this.namespace, body: configMap as V1ConfigMap }),

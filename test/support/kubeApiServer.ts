@@ -158,6 +158,12 @@ const RESOURCES = {
   pods: { group: '', prefix: '/api/v1', apiVersion: 'v1', kind: 'Pod' },
   configmaps: { group: '', prefix: '/api/v1', apiVersion: 'v1', kind: 'ConfigMap' },
   events: { group: '', prefix: '/api/v1', apiVersion: 'v1', kind: 'Event' },
+  leases: {
+    group: 'coordination.k8s.io',
+    prefix: '/apis/coordination.k8s.io/v1',
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+  },
 } as const;
 export type ResourceName = keyof typeof RESOURCES;
 
@@ -414,6 +420,31 @@ function validateJob(job: KubeObject): void {
     );
   });
   if (causes.length > 0) throw invalid('jobs', name, causes);
+}
+
+/**
+ * A coordination.k8s.io/v1 Lease: a name, and a spec whose durations are positive whole seconds
+ * (https://kubernetes.io/docs/reference/kubernetes-api/cluster-resources/lease-v1/).
+ */
+function validateLease(lease: KubeObject): void {
+  validateName('leases', lease);
+  const spec = obj(lease.spec);
+  const causes: { field: string; message: string; reason: string }[] = [];
+  const duration = spec.leaseDurationSeconds;
+  if (duration !== undefined && !(Number.isInteger(duration) && (duration as number) > 0)) {
+    causes.push({ field: 'spec.leaseDurationSeconds', message: 'must be greater than 0', reason: 'FieldValueInvalid' });
+  }
+  if (spec.holderIdentity !== undefined && typeof spec.holderIdentity !== 'string') {
+    causes.push({ field: 'spec.holderIdentity', message: 'must be a string', reason: 'FieldValueTypeInvalid' });
+  }
+  if (causes.length > 0) {
+    throw new ApiError(
+      422,
+      'Invalid',
+      `Lease.coordination.k8s.io "${lease.metadata.name}" is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join(', ')}`,
+      { name: lease.metadata.name, group: 'coordination.k8s.io', kind: 'Lease', causes },
+    );
+  }
 }
 
 function validateConfigMap(cm: KubeObject): void {
@@ -952,6 +983,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if (r === 'jobs') validateJob(body);
     else if (r === 'configmaps') validateConfigMap(body);
     else if (r === 'events') validateEvent(body, namespace);
+    else if (r === 'leases') validateLease(body);
     else validateName(r, body);
     if (store.get(r)?.has(key(namespace, body.metadata.name))) throw alreadyExists(r, body.metadata.name);
     const created = write(r, defaults(r, body, namespace), 'ADDED');
@@ -1070,9 +1102,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       res.end(JSON.stringify({ ...v, platform: 'linux/amd64', goVersion: 'go1.24.2', compiler: 'gc' }));
       return;
     }
-    const m = /^(\/api\/v1|\/apis\/batch\/v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(
-      url.pathname,
-    );
+    const m =
+      /^(\/api\/v1|\/apis\/batch\/v1|\/apis\/coordination\.k8s\.io\/v1)\/namespaces\/([^/]+)\/([^/]+)(?:\/([^/]+))?(?:\/([^/]+))?$/.exec(
+        url.pathname,
+      );
     const resourceText = m?.[3] ?? '';
     if (!m || !isResource(resourceText) || RESOURCES[resourceText].prefix !== m[1]) {
       throw new ApiError(404, 'NotFound', 'the server could not find the requested resource');
@@ -1196,7 +1229,9 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       return;
     }
     if (verb === 'update') {
-      if (r !== 'configmaps') throw new ApiError(405, 'MethodNotAllowed', 'this double updates configmaps only');
+      if (r !== 'configmaps' && r !== 'leases') {
+        throw new ApiError(405, 'MethodNotAllowed', 'this double updates configmaps and leases only');
+      }
       const body = await readBody(req);
       const current = store.get(r)?.get(key(namespace, name as string));
       if (!current) throw notFound(r, name as string);
@@ -1216,7 +1251,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
           { name, kind: r },
         );
       }
-      validateConfigMap(body);
+      if (r === 'leases') validateLease(body);
+      else validateConfigMap(body);
       const meta = {
         ...body.metadata,
         namespace,
