@@ -205,6 +205,43 @@ describe('the adapter', () => {
     expect(anonymous.status).toBe(401);
   });
 
+  it('refuses a changed pod template under the same Job name (422 field is immutable), as kubectl apply meets it', async () => {
+    const digest = (d: string) => `nba-backfill@sha256:${d.repeat(64)}`;
+    const first = stage1JobWithPlan({ season: '2021-22', dates: DATES, image: digest('a') }).job;
+    await admin.upsertConfigMap({ metadata: { name: `${first.metadata.name}-plan` }, data: {} });
+    expect((await admin.createJob(first as never)).created).toBe(true);
+    const put = (body: unknown) =>
+      fetch(`${server.url}/apis/batch/v1/namespaces/${NAMESPACE}/jobs/${first.metadata.name}`, {
+        method: 'PUT',
+        headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    // The same Job with a new image, under its old name: refused, as on a real cluster.
+    const changed = structuredClone(first) as unknown as {
+      spec: { parallelism: number; template: { spec: { containers: { image: string }[] } } };
+      metadata: { labels: Record<string, string> };
+    };
+    (changed.spec.template.spec.containers[0] as { image: string }).image = digest('b');
+    const refused = await put(changed);
+    expect(refused.status).toBe(422);
+    expect(await refused.json()).toMatchObject({
+      kind: 'Status',
+      reason: 'Invalid',
+      message: `Job.batch "${first.metadata.name}" is invalid: spec.template: Invalid value: field is immutable`,
+    });
+    // What may change does: parallelism and the Job's own labels.
+    const mutable = structuredClone(first) as unknown as typeof changed;
+    mutable.spec.parallelism = 5;
+    mutable.metadata.labels = { ...mutable.metadata.labels, team: 'data' };
+    expect((await put(mutable)).status).toBe(200);
+    expect(server.get('jobs', NAMESPACE, first.metadata.name)?.spec).toMatchObject({ parallelism: 5 });
+    // The chart names the new template's Job anew, so it is created beside the old one instead.
+    const second = stage1JobWithPlan({ season: '2021-22', dates: DATES, image: digest('b') }).job;
+    expect(second.metadata.name).not.toBe(first.metadata.name);
+    await admin.upsertConfigMap({ metadata: { name: `${second.metadata.name}-plan` }, data: {} });
+    expect((await admin.createJob(second as never)).created).toBe(true);
+  });
+
   it('reads the Jobs through a set-based label selector, as the controller watches them', async () => {
     await applyStage1(admin, '2021-22', DATES);
     await admin.upsertConfigMap({ metadata: { name: 'other' }, data: {} });

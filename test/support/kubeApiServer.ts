@@ -422,6 +422,63 @@ function validateJob(job: KubeObject): void {
   if (causes.length > 0) throw invalid('jobs', name, causes);
 }
 
+/** Labels the Job controller adds to a Job's pod template, which a client's manifest does not carry. */
+const GENERATED_TEMPLATE_LABELS = [
+  'batch.kubernetes.io/controller-uid',
+  'batch.kubernetes.io/job-name',
+  'controller-uid',
+  'job-name',
+];
+
+/** JSON with object keys sorted: two encodings of one value compare equal whatever their key order. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    return `{${Object.keys(v)
+      .filter((k) => (v as Json)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Json)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+function withoutGeneratedLabels(template: unknown): unknown {
+  const t = structuredClone(obj(template));
+  const meta = obj(t.metadata);
+  const labels = { ...obj(meta.labels) };
+  for (const l of GENERATED_TEMPLATE_LABELS) delete labels[l];
+  return { ...t, metadata: { ...meta, labels } };
+}
+
+/**
+ * A Job's pod template and its other fixed fields cannot change after creation: the API server answers 422
+ * "field is immutable" ("The Job's spec.template is immutable", apart from a few scheduling fields of a
+ * suspended Job: https://kubernetes.io/docs/concepts/workloads/controllers/job/#mutable-scheduling-directives).
+ * This is what `kubectl apply` and an Argo CD sync of a changed Job under the same name meet.
+ */
+function refuseImmutableJobChange(current: KubeObject, next: KubeObject): void {
+  const was = obj(current.spec);
+  const now = obj(next.spec);
+  const causes: { field: string; message: string; reason: string }[] = [];
+  if (canonical(withoutGeneratedLabels(was.template)) !== canonical(withoutGeneratedLabels(now.template))) {
+    causes.push({ field: 'spec.template', message: 'field is immutable', reason: 'FieldValueInvalid' });
+  }
+  for (const field of ['completionMode', 'backoffLimitPerIndex', 'podFailurePolicy'] as const) {
+    if (canonical(was[field]) !== canonical(now[field])) {
+      causes.push({ field: `spec.${field}`, message: 'field is immutable', reason: 'FieldValueInvalid' });
+    }
+  }
+  if (causes.length > 0) {
+    throw new ApiError(
+      422,
+      'Invalid',
+      `Job.batch "${next.metadata.name}" is invalid: ${causes.map((c) => `${c.field}: Invalid value: ${c.message}`).join(', ')}`,
+      { name: next.metadata.name, group: 'batch', kind: 'Job', causes },
+    );
+  }
+}
+
 /**
  * A coordination.k8s.io/v1 Lease: a name, and a spec whose durations are positive whole seconds
  * (https://kubernetes.io/docs/reference/kubernetes-api/cluster-resources/lease-v1/).
@@ -1229,8 +1286,8 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       return;
     }
     if (verb === 'update') {
-      if (r !== 'configmaps' && r !== 'leases') {
-        throw new ApiError(405, 'MethodNotAllowed', 'this double updates configmaps and leases only');
+      if (r !== 'configmaps' && r !== 'leases' && r !== 'jobs') {
+        throw new ApiError(405, 'MethodNotAllowed', 'this double updates configmaps, leases and jobs only');
       }
       const body = await readBody(req);
       const current = store.get(r)?.get(key(namespace, name as string));
@@ -1252,7 +1309,13 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         );
       }
       if (r === 'leases') validateLease(body);
-      else validateConfigMap(body);
+      else if (r === 'jobs') {
+        validateJob(body);
+        refuseImmutableJobChange(current, body);
+        // What the API server keeps of the stored Job: its generated selector and labels, and its status.
+        body.spec = { ...obj(body.spec), selector: obj(current.spec).selector };
+        body.status = current.status;
+      } else validateConfigMap(body);
       const meta = {
         ...body.metadata,
         namespace,
