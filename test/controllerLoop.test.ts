@@ -481,4 +481,26 @@ describe('a long action and a failing season', () => {
     await waitFor('the gate report once leading', () => configMap('nba-backfill-gate-202122'));
     expect(controller.stats.actions.runGate).toBe(1);
   });
+
+  it('resumes its watch each time the API server ends it, from where it was, without listing again', async () => {
+    await server.close();
+    server = await startKubeApiServer({ tokens: TOKENS, watchTimeoutMs: 150 });
+    server.setPodScript((a) => stage1Pod(a));
+    const controller = newController(60_000);
+    await controller.start();
+    const watches = () =>
+      server.requests.filter((r) => r.user === CONTROLLER_USER && r.verb === 'watch' && r.resource === 'jobs');
+    await waitFor('three watches ended by the server', () => watches().length >= 4 || undefined);
+    // A Job created now reaches the controller through a resumed watch: it runs the gate.
+    await applyStage1(clientFor(server, ADMIN_TOKEN), SEASON, DATES.slice(0, 2));
+    await waitFor('the gate report', () => configMap('nba-backfill-gate-202122'));
+    expect(controller.stats.lists).toBe(1);
+    expect(controller.stats.watchErrors).toBe(0);
+    // Each resumed watch asked for changes since a resourceVersion it had seen.
+    expect(
+      watches()
+        .slice(1)
+        .every((r) => Number(r.query.resourceVersion) > 0),
+    ).toBe(true);
+  });
 });

@@ -107,6 +107,13 @@ export interface KubeApiServerOptions {
   readonly tokens?: Readonly<Record<string, TokenGrant>>;
   /** How pods end. @default every pod succeeds */
   readonly podScript?: PodScript;
+  /**
+   * The server's own end to every watch, whatever the client asked: the API server closes a watch after a
+   * randomized `--min-request-timeout` (30 to 60 minutes by default), and a client must resume it from its
+   * last resourceVersion (https://kubernetes.io/docs/reference/using-api/api-concepts/#efficient-detection-of-changes).
+   * @default none
+   */
+  readonly watchTimeoutMs?: number;
   /** What GET /version answers. @default Kubernetes 1.33.1 */
   readonly version?: { readonly major: string; readonly minor: string; readonly gitVersion: string };
 }
@@ -1136,8 +1143,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       for (const o of listOf(r, namespace, labels, fields).items) send(w, 'ADDED', withType(r, o as KubeObject));
     }
     watchers.add(w);
-    const timeout = Number(q.get('timeoutSeconds') ?? '0');
-    const timer = timeout > 0 ? setTimeout(() => res.end(), timeout * 1000) : null;
+    const asked = Number(q.get('timeoutSeconds') ?? '0') * 1000;
+    const server = options.watchTimeoutMs ?? 0;
+    const timeout = asked > 0 && server > 0 ? Math.min(asked, server) : Math.max(asked, server);
+    const timer = timeout > 0 ? setTimeout(() => res.end(), timeout) : null;
     const done = () => {
       watchers.delete(w);
       if (timer) clearTimeout(timer);
