@@ -242,6 +242,26 @@ describe('the adapter', () => {
     expect((await admin.createJob(second as never)).created).toBe(true);
   });
 
+  it('lets Events expire after their TTL (the API server keeps them an hour), so nothing may rely on them', async () => {
+    let clock = 0;
+    await server.close();
+    server = await startKubeApiServer({ tokens: TOKENS, eventTtlMs: 3_600_000, clock: () => clock });
+    const client = clientFor(server, OPERATOR_TOKEN);
+    const event = {
+      metadata: { name: 'nba-stage1-202122-x.abc.failed-dates' },
+      involvedObject: { apiVersion: 'batch/v1', kind: 'Job', name: 'nba-stage1-202122-x', namespace: NAMESPACE },
+      type: 'Warning',
+      reason: 'DatesFailed',
+      message: 'm',
+    };
+    expect(await client.createEvent(event)).toBe(true);
+    clock += 3_599_999;
+    expect(await client.createEvent(event)).toBe(false);
+    clock += 1;
+    // Gone: the same name can be created again (the controller's reports live in ConfigMaps, not Events).
+    expect(await client.createEvent(event)).toBe(true);
+  });
+
   it('reads the Jobs through a set-based label selector, as the controller watches them', async () => {
     await applyStage1(admin, '2021-22', DATES);
     await admin.upsertConfigMap({ metadata: { name: 'other' }, data: {} });

@@ -114,6 +114,14 @@ export interface KubeApiServerOptions {
    * @default none
    */
   readonly watchTimeoutMs?: number;
+  /**
+   * How long an Event lives: the API server deletes Events this long after their last write (kube-apiserver
+   * `--event-ttl`, 1 hour by default: https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/).
+   * @default 3600000
+   */
+  readonly eventTtlMs?: number;
+  /** The double's clock for Event expiry. @default Date.now */
+  readonly clock?: () => number;
   /** What GET /version answers. @default Kubernetes 1.33.1 */
   readonly version?: { readonly major: string; readonly minor: string; readonly gitVersion: string };
 }
@@ -650,9 +658,26 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   };
 
   /** Stores an object at a new resourceVersion and tells the watchers, as etcd and the watch cache do. */
+  const clock = options.clock ?? Date.now;
+  /** When each Event was last written, for its expiry. */
+  const eventWritten = new Map<string, number>();
+
+  /** Deletes the Events older than their TTL, as the API server's storage does. */
+  function expireEvents(): void {
+    const ttl = options.eventTtlMs ?? 3_600_000;
+    for (const [k, at] of eventWritten) {
+      const ev = store.get('events')?.get(k);
+      if (ev && clock() - at >= ttl) write('events', ev, 'DELETED');
+    }
+  }
+
   function write(r: ResourceName, o: KubeObject, type: Change['type']): KubeObject {
     const ns = o.metadata.namespace as string;
     const k = key(ns, o.metadata.name);
+    if (r === 'events') {
+      if (type === 'DELETED') eventWritten.delete(k);
+      else eventWritten.set(k, clock());
+    }
     const previous = store.get(r)?.get(k) ?? null;
     rv++;
     const stored = clone(withType(r, o));
@@ -1156,6 +1181,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, record: RecordedKubeRequest): Promise<void> {
+    expireEvents();
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/version' && req.method === 'GET') {
       // A non-resource URL every authenticated user may read (the system:public-info-viewer ClusterRole:
