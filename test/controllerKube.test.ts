@@ -262,6 +262,40 @@ describe('the adapter', () => {
     expect(await client.createEvent(event)).toBe(true);
   });
 
+  it('keeps a pod Pending while its image cannot be pulled or its ConfigMap is missing, and starts it once the ConfigMap exists', async () => {
+    await server.close();
+    server = await startKubeApiServer({ tokens: TOKENS, imagePullable: (image) => !image.includes('missing') });
+    admin = clientFor(server, ADMIN_TOKEN);
+    const waiting = (job: string) =>
+      (server.list('pods', NAMESPACE) as KubeObject[])
+        .filter((p) => (p.metadata.labels as Record<string, string>)['batch.kubernetes.io/job-name'] === job)
+        .map((p) => {
+          const st = p.status as { phase: string; containerStatuses?: { state?: { waiting?: { reason: string } } }[] };
+          return `${st.phase} ${st.containerStatuses?.[0]?.state?.waiting?.reason ?? ''}`.trim();
+        });
+    const unpullable = stage1JobWithPlan({
+      season: '2021-22',
+      dates: DATES.slice(0, 1),
+      image: 'nba-backfill:missing',
+    });
+    await admin.upsertConfigMap(unpullable.planConfigMap as never);
+    await admin.createJob(unpullable.job as never);
+    await waitFor(
+      'ImagePullBackOff',
+      () => waiting(unpullable.job.metadata.name)[0] === 'Pending ImagePullBackOff' || undefined,
+    );
+    const noPlan = stage1JobWithPlan({ season: '2021-22', dates: DATES.slice(1, 2) });
+    await admin.createJob(noPlan.job as never);
+    await waitFor(
+      'ContainerCreating',
+      () => waiting(noPlan.job.metadata.name)[0] === 'Pending ContainerCreating' || undefined,
+    );
+    // The ConfigMap arrives (Argo CD's next wave, say): the kubelet's next mount try starts the pod.
+    await admin.upsertConfigMap(noPlan.planConfigMap as never);
+    await waitFor('the job to finish', () => finished(server.get('jobs', NAMESPACE, noPlan.job.metadata.name)));
+    expect(waiting(unpullable.job.metadata.name)).toEqual(['Pending ImagePullBackOff']);
+  });
+
   it('reads the Jobs through a set-based label selector, as the controller watches them', async () => {
     await applyStage1(admin, '2021-22', DATES);
     await admin.upsertConfigMap({ metadata: { name: 'other' }, data: {} });

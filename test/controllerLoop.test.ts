@@ -14,7 +14,7 @@ import { CheckedWarehouse } from '../core/checks/data.js';
 import { runPhases1And2 } from '../core/dateRun.js';
 import { BadInputError } from '../core/errors.js';
 import { CorruptingObjectStore, type Faults } from '../core/faults.js';
-import { EXIT_INDEX_PERMANENT, EXIT_INDEX_RETRIABLE, planConfigMapName } from '../core/jobs/spec.js';
+import { EXIT_INDEX_PERMANENT, EXIT_INDEX_RETRIABLE, planConfigMapName, stage1JobWithPlan } from '../core/jobs/spec.js';
 import { createRetryJob } from '../core/kubernetes/cluster.js';
 import { silentLogger } from '../core/log.js';
 import type { PipelinePorts } from '../core/pipeline/processor.js';
@@ -502,5 +502,38 @@ describe('a long action and a failing season', () => {
         .slice(1)
         .every((r) => Number(r.query.resourceVersion) > 0),
     ).toBe(true);
+  });
+
+  it('a Stage 1 Job whose pods cannot start (its plan ConfigMap missing) is reported at its deadline, its indexes undated', async () => {
+    server.setPodScript((a) => stage1Pod(a));
+    const controller = newController();
+    await controller.start();
+    // The Job without its plan ConfigMap, as a sync that dropped the ConfigMap would leave it.
+    const { job } = stage1JobWithPlan({ season: SEASON, dates: DATES.slice(0, 2), parallelism: 2 });
+    await clientFor(server, ADMIN_TOKEN).createJob(job as never);
+    const pending = () =>
+      (server.list('pods', NAMESPACE) as KubeObject[]).filter(
+        (p) =>
+          (p.status as { containerStatuses?: { state?: { waiting?: { message?: string } } }[] })?.containerStatuses?.[0]
+            ?.state?.waiting?.message ===
+          `MountVolume.SetUp failed for volume "job-plan" : configmap "${job.metadata.name}-plan" not found`,
+      );
+    await waitFor('both pods Pending on the missing ConfigMap', () => pending().length === 2 || undefined);
+    await controller.idle();
+    expect(configMap(`${job.metadata.name}-failures`)).toBeUndefined();
+    // Its activeDeadlineSeconds passes: the Job fails (DeadlineExceeded) and the controller reports both dates.
+    server.passDeadline(job.metadata.name);
+    const failures = await waitFor('the failure report', () => configMap(`${job.metadata.name}-failures`));
+    const report = JSON.parse(String((failures.data as Record<string, string>)['failures.json']));
+    // Without its plan, the controller cannot name the dates: it reports both indexes, with their logs command.
+    expect(report).toMatchObject({ completedIndexes: '', failedIndexes: '', failed: [] });
+    expect(report.undated.map((u: { index: number }) => u.index)).toEqual([0, 1]);
+    const ended = server.get('jobs', NAMESPACE, job.metadata.name)?.status as {
+      conditions?: { type: string; reason: string }[];
+    };
+    expect(ended.conditions?.map((c) => [c.type, c.reason])).toEqual([
+      ['FailureTarget', 'DeadlineExceeded'],
+      ['Failed', 'DeadlineExceeded'],
+    ]);
   });
 });

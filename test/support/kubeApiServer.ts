@@ -122,6 +122,8 @@ export interface KubeApiServerOptions {
   readonly eventTtlMs?: number;
   /** The double's clock for Event expiry. @default Date.now */
   readonly clock?: () => number;
+  /** Whether a node can pull an image (a registry that refuses, a tag that does not exist). @default every image */
+  readonly imagePullable?: (image: string) => boolean;
   /** What GET /version answers. @default Kubernetes 1.33.1 */
   readonly version?: { readonly major: string; readonly minor: string; readonly gitVersion: string };
 }
@@ -142,6 +144,11 @@ export interface KubeApiServer {
     readonly status: number;
     readonly times?: number;
   }): void;
+  /**
+   * The Job's activeDeadlineSeconds has passed (the test says when, not the clock): the Job fails with reason
+   * DeadlineExceeded and its active pods, running or still Pending, are terminated.
+   */
+  passDeadline(jobName: string, namespace?: string): void;
   /** Delays every watch event by this long (a slow watch: a client's cache lags behind its own writes). */
   setWatchDelay(ms: number): void;
   /**
@@ -778,7 +785,9 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         const message =
           sim.failJob === 'BackoffLimitExceeded'
             ? 'Job has reached the specified backoff limit'
-            : 'Container failed with a pod failure policy FailJob rule';
+            : sim.failJob === 'DeadlineExceeded'
+              ? 'Job was active longer than specified deadline'
+              : 'Container failed with a pod failure policy FailJob rule';
         interim = condition('FailureTarget', sim.failJob, message);
         terminal = condition('Failed', sim.failJob, message);
       } else if (failed > 0 && failed + succeeded >= sim.completions) {
@@ -883,7 +892,36 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       attempt: state.pods,
       failureCount: state.failures,
     };
-    setImmediate(async () => {
+    const begin = async () => {
+      if (closed || sim.finished || !state.running) return;
+      // What keeps a pod Pending: a ConfigMap volume whose ConfigMap does not exist (the kubelet retries the
+      // mount: FailedMount) or an image the node cannot pull (ErrImagePull, then ImagePullBackOff). It stays
+      // so until the cause goes away or the Job's deadline passes
+      // (https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-phase).
+      const blocker = startBlocker(sim.namespace, tspec);
+      if (blocker) {
+        const pending = store.get('pods')?.get(key(sim.namespace, podName));
+        if (pending && obj(pending.status).phase === 'Pending') {
+          write(
+            'pods',
+            {
+              ...pending,
+              status: {
+                phase: 'Pending',
+                containerStatuses: containers.map((c) => ({
+                  name: (c as Json).name,
+                  ready: false,
+                  state: { waiting: { reason: blocker.reason, message: blocker.message } },
+                })),
+              },
+            },
+            'MODIFIED',
+          );
+        }
+        blocked.set(key(sim.namespace, podName), () => void begin());
+        return;
+      }
+      blocked.delete(key(sim.namespace, podName));
       const started = now();
       const runningPod = store.get('pods')?.get(key(sim.namespace, podName));
       if (runningPod) {
@@ -915,14 +953,42 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
         };
       }
       if (!closed) finish(sim, index, podName, outcome, started);
-      runningPods--;
-      if (runningPods === 0) {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const w of waiters) w();
-      }
-    });
+      podEnded();
+    };
+    setImmediate(() => void begin());
   }
+
+  function podEnded(): void {
+    runningPods--;
+    if (runningPods === 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Why a pod of this spec cannot start now, or null. */
+  function startBlocker(namespace: string, podSpec: Json): { reason: string; message: string } | null {
+    for (const v of arr(podSpec.volumes).map(obj)) {
+      const cm = obj(v.configMap).name;
+      if (typeof cm === 'string' && !store.get('configmaps')?.has(key(namespace, cm))) {
+        return {
+          reason: 'ContainerCreating',
+          message: `MountVolume.SetUp failed for volume "${String(v.name)}" : configmap "${cm}" not found`,
+        };
+      }
+    }
+    for (const c of arr(podSpec.containers).map(obj)) {
+      const image = String(c.image);
+      if (options.imagePullable && !options.imagePullable(image)) {
+        return { reason: 'ImagePullBackOff', message: `Back-off pulling image "${image}"` };
+      }
+    }
+    return null;
+  }
+
+  /** Pods waiting to start, by key: each tries again when a ConfigMap is created. */
+  const blocked = new Map<string, () => void>();
 
   function finish(sim: JobSim, index: number, podName: string, outcome: PodOutcome, started: string): void {
     const state = sim.indexes[index] as IndexState;
@@ -1077,6 +1143,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     if (store.get(r)?.has(key(namespace, body.metadata.name))) throw alreadyExists(r, body.metadata.name);
     const created = write(r, defaults(r, body, namespace), 'ADDED');
     if (r === 'jobs') startJob(created);
+    if (r === 'configmaps') for (const retry of [...blocked.values()]) retry();
     return created;
   }
 
@@ -1436,6 +1503,28 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     },
     failNext(fault) {
       faults.push({ ...fault, left: fault.times ?? 1 });
+    },
+    passDeadline(jobName, namespace = 'nba-backfill') {
+      const sim = sims.get(key(namespace, jobName));
+      if (!sim || sim.finished) return;
+      sim.failJob = 'DeadlineExceeded';
+      // Its active pods are terminated: a Pending one never ran, a running one is killed.
+      for (const [k, retry] of [...blocked]) {
+        const pod = store.get('pods')?.get(k);
+        if (!pod || obj(pod.metadata.labels)['batch.kubernetes.io/job-name'] !== jobName) continue;
+        blocked.delete(k);
+        void retry;
+        write(
+          'pods',
+          { ...pod, status: { ...obj(pod.status), phase: 'Failed', reason: 'DeadlineExceeded' } },
+          'MODIFIED',
+        );
+        const index = Number(obj(pod.metadata.labels)['batch.kubernetes.io/job-completion-index'] ?? 0);
+        const state = sim.indexes[index];
+        if (state) state.running = false;
+        podEnded();
+      }
+      updateJob(sim);
     },
     setWatchDelay(ms) {
       watchDelayMs = ms;
