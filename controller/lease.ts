@@ -9,16 +9,16 @@
 // - the holder renews every `retryPeriod`; if it cannot renew within `renewDeadline` (shorter than the lease
 //   duration), it stops acting before any other candidate can take the Lease over.
 
-import type { V1Lease } from '@kubernetes/client-node';
 import { messageOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import type { ClusterLease } from '../core/ports/cluster.js';
 
 /** What the elector needs of the cluster (KubeClient implements it). */
 export interface LeaseApi {
   readonly namespace: string;
-  getLease(name: string): Promise<V1Lease | null>;
-  createLease(lease: V1Lease): Promise<boolean>;
-  replaceLease(lease: V1Lease): Promise<V1Lease | null>;
+  getLease(name: string): Promise<ClusterLease | null>;
+  createLease(lease: ClusterLease): Promise<boolean>;
+  replaceLease(lease: ClusterLease): Promise<ClusterLease | null>;
 }
 
 export interface LeaseOptions {
@@ -92,7 +92,7 @@ export class LeaseElector {
           kind: 'Lease',
           metadata: { name: this.name, namespace: this.o.api.namespace },
           spec: { ...spec, acquireTime: now, leaseTransitions: 0 },
-        } as V1Lease);
+        } as ClusterLease);
         return this.settle(created, now);
       }
       const held = current.spec?.holderIdentity;
@@ -110,7 +110,7 @@ export class LeaseElector {
           acquireTime: mine ? current.spec?.acquireTime : now,
           leaseTransitions: (current.spec?.leaseTransitions ?? 0) + (mine ? 0 : 1),
         },
-      } as V1Lease);
+      } as ClusterLease);
       return this.settle(replaced !== null, now);
     } catch (err) {
       this.o.log.warn({ lease: this.name, err: messageOf(err) }, 'could not take or renew the lease');

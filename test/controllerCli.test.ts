@@ -156,11 +156,20 @@ describe('the controller program (node build/controller/main.js)', () => {
     const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
     try {
       const port = await waitFor('the controller to start', () => /"healthPort":(\d+)/.exec(stdout)?.[1], 30_000);
-      const health = await waitFor('/healthz to answer 200', async () => {
+      // 200 at once: first as a standby waiting for the leader Lease, then as the leader.
+      const answers: string[] = [];
+      const health = await waitFor('/healthz to answer 200 as the leader', async () => {
         const r = await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => null);
-        return r?.status === 200 ? r.text() : undefined;
+        if (r?.status !== 200) return undefined;
+        const text = await r.text();
+        answers.push(text);
+        return /^(ok|starting)/.test(text) ? text : undefined;
       });
       expect(health).toMatch(/^(ok|starting)/);
+      expect(answers.every((a) => /^(standby: waiting for the leader lease|ok|starting)/.test(a))).toBe(true);
+      expect(server.get('leases', NAMESPACE, 'nba-backfill-controller')?.spec).toMatchObject({
+        leaseDurationSeconds: 15,
+      });
       // Prometheus metrics on the same port (their values: controllerMetrics.test.ts); anything else is 404.
       const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
       expect([metrics.status, await metrics.text()]).toEqual([200, expect.stringContaining('nba_backfill_')]);

@@ -17,7 +17,15 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { BadInputError, messageOf, ProcessingError } from '../errors.js';
-import type { Cluster, ClusterConfigMap, ClusterEvent, ClusterJob, ClusterPod, JobInformer } from '../ports/cluster.js';
+import type {
+  Cluster,
+  ClusterConfigMap,
+  ClusterEvent,
+  ClusterJob,
+  ClusterLease,
+  ClusterPod,
+  JobInformer,
+} from '../ports/cluster.js';
 import { MIN_KUBERNETES } from './contract.js';
 
 /** A call to the API server failed: its HTTP status (0 when no answer came), the Status reason and message. */
@@ -222,25 +230,25 @@ export class KubeClient implements Cluster {
 
   /** Creates a ConfigMap; false when one of that name exists already. */
   /** The Lease of that name (coordination.k8s.io/v1), or null. */
-  async getLease(name: string): Promise<V1Lease | null> {
+  async getLease(name: string): Promise<ClusterLease | null> {
     return this.tolerate(`get ${this.where('lease', name)}`, [404], null, () =>
       this.coordination.readNamespacedLease({ name, namespace: this.namespace }),
     );
   }
 
   /** Creates the Lease; false when one of that name exists (409). */
-  async createLease(lease: V1Lease): Promise<boolean> {
+  async createLease(lease: ClusterLease): Promise<boolean> {
     const made = await this.tolerate(`create ${this.where('lease', lease.metadata?.name)}`, [409], null, () =>
-      this.coordination.createNamespacedLease({ namespace: this.namespace, body: lease }),
+      this.coordination.createNamespacedLease({ namespace: this.namespace, body: lease as V1Lease }),
     );
     return made !== null;
   }
 
   /** Replaces the Lease at the resourceVersion it carries; null when that version is no longer current (409). */
-  async replaceLease(lease: V1Lease): Promise<V1Lease | null> {
+  async replaceLease(lease: ClusterLease): Promise<ClusterLease | null> {
     const name = lease.metadata?.name ?? '';
     return this.tolerate(`replace ${this.where('lease', name)}`, [409], null, () =>
-      this.coordination.replaceNamespacedLease({ name, namespace: this.namespace, body: lease }),
+      this.coordination.replaceNamespacedLease({ name, namespace: this.namespace, body: lease as V1Lease }),
     );
   }
 

@@ -67,6 +67,21 @@ export interface ClusterConfigMap {
   readonly data?: { readonly [key: string]: string };
 }
 
+/** A coordination.k8s.io/v1 Lease, as leader election uses it. */
+export interface ClusterLease {
+  readonly apiVersion?: string;
+  readonly kind?: string;
+  readonly metadata?: ObjectMeta;
+  readonly spec?: {
+    readonly holderIdentity?: string;
+    readonly leaseDurationSeconds?: number;
+    /** A Date from the client library, an RFC 3339 string in raw JSON. */
+    readonly acquireTime?: Date | string;
+    readonly renewTime?: Date | string;
+    readonly leaseTransitions?: number;
+  };
+}
+
 /** A v1 Pod, as far as its logs and how it ended go. */
 export interface ClusterPod {
   readonly metadata?: ObjectMeta;
