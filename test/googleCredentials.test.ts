@@ -2,7 +2,7 @@
 // tried again with a doubling pause (bounded, each failure logged), through the real google-auth-library against
 // a local stand-in for the metadata server that answers 503 until it is ready.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { awaitGoogleCredentials, googleServicesIn } from '../core/adapters/google/credentials.js';
 import { loadConfig } from '../core/config.js';
 import { ProcessingError } from '../core/errors.js';
+import { EXIT_INDEX_RETRIABLE, JOB_PLAN_ENV } from '../core/jobs/spec.js';
+import { runPhase2Index } from '../jobs/phase2-date/runIndex.js';
 
 function recorder() {
   const lines: Record<string, unknown>[] = [];
@@ -148,5 +150,44 @@ describe('through google-auth-library against a metadata server that is not read
     ]);
     expect(lines.at(-1)).toMatchObject({ msg: 'Google credentials obtained', attempt: 2 });
     expect(tokenRequests).toBe(5);
+  });
+});
+
+describe('the Stage 1 pod (runPhase2Index)', () => {
+  it('asks for credentials before it opens BigQuery, and fails the attempt as retriable when none come', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nba-pod-creds-'));
+    try {
+      const plan = join(dir, 'job-plan.json');
+      writeFileSync(
+        plan,
+        JSON.stringify({ jobName: 'nba-stage1-202122-test', season: '2021-22', dates: ['2021-10-19'] }),
+      );
+      const { log, lines } = recorder();
+      let asked = 0;
+      const code = await runPhase2Index(
+        { JOB_COMPLETION_INDEX: '0', [JOB_PLAN_ENV]: plan, BACKFILL_WAREHOUSE: 'bigquery://nba-project' },
+        () => log,
+        () => 0,
+        {
+          attempts: 2,
+          sleep: async () => {},
+          getToken: async () => {
+            asked++;
+            throw new Error('metadata server unavailable');
+          },
+        },
+      );
+      expect(code).toBe(EXIT_INDEX_RETRIABLE);
+      expect(asked).toBe(2);
+      expect(lines.map((l) => l.msg)).toEqual([
+        'Google credentials not available yet (a new pod may wait a few seconds for the GKE metadata server); trying again',
+        'index could not run: date failed: retriable (attempt 1 of 2), it runs again',
+      ]);
+      expect(String((lines[1]?.err as { message?: string })?.message)).toContain(
+        'could not obtain Google credentials for BigQuery after 2 tries over 1 s: metadata server unavailable',
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -5,6 +5,10 @@
 import { spawn } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { awaitGoogleCredentials, googleServicesIn } from '../../core/adapters/google/credentials.js';
+import { loadConfig } from '../../core/config.js';
+import { exitCodeOf, messageOf } from '../../core/errors.js';
+import { createLogger } from '../../core/log.js';
 
 const season = process.env.BACKFILL_SEASON;
 if (!season) {
@@ -24,6 +28,16 @@ const args = [
   // The Job's name (the downward API gives the pod's job-name label), so the log lines lead back to the Job.
   ...(process.env.BACKFILL_JOB_NAME ? ['--job-name', process.env.BACKFILL_JOB_NAME] : []),
 ];
+// Google credentials first, as a Stage 1 pod waits for them: a new pod may wait a few seconds for the GKE
+// metadata server (core/adapters/google/credentials.ts).
+try {
+  const config = loadConfig({ env: process.env, file: undefined });
+  const log = createLogger(config.logLevel, 1).child({ stage: 'stage3', season });
+  await awaitGoogleCredentials(googleServicesIn(config, process.env), log);
+} catch (err) {
+  process.stderr.write(`stage 3 pod: ${messageOf(err)}\n`);
+  process.exit(exitCodeOf(err));
+}
 const child = spawn(process.execPath, args, { stdio: 'inherit' });
 // Node as PID 1 ignores SIGTERM unless it listens: pass it on, so that an evicted pod's Stage 3 stops between
 // commits (a date commits at once or not at all) and the replacement pod resumes at that date.
