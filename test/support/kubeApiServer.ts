@@ -1509,11 +1509,10 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
       if (!sim || sim.finished) return;
       sim.failJob = 'DeadlineExceeded';
       // Its active pods are terminated: a Pending one never ran, a running one is killed.
-      for (const [k, retry] of [...blocked]) {
+      for (const k of [...blocked.keys()]) {
         const pod = store.get('pods')?.get(k);
         if (!pod || obj(pod.metadata.labels)['batch.kubernetes.io/job-name'] !== jobName) continue;
         blocked.delete(k);
-        void retry;
         write(
           'pods',
           { ...pod, status: { ...obj(pod.status), phase: 'Failed', reason: 'DeadlineExceeded' } },
