@@ -5,12 +5,14 @@
 // controller's behaviour for the fields this project uses: Indexed completion, parallelism,
 // backoffLimitPerIndex, podFailurePolicy (Ignore, FailIndex, FailJob, Count), backoffLimit, the compressed
 // completedIndexes/failedIndexes, the interim and terminal conditions, pod labels and termination messages.
-// Pods do not run containers: a script says how each attempt ends, and may do real work first.
+// Pods do not run containers: a script says how each attempt ends, and may do real work first. ConfigMaps, Leases
+// and Jobs take PATCH (JSON patch, JSON merge patch, strategic merge patch, server-side apply) and every write keeps
+// metadata.managedFields as the API server's field manager does.
 
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, loadYaml } from '@kubernetes/client-node';
 
 /**
  * The Job controller's own formatting of an index set, written here apart from core/jobs/indexes.ts so that a
@@ -210,7 +212,8 @@ class ApiError extends Error {
       metadata: {},
       status: 'Failure',
       message: this.message,
-      reason: this.reason,
+      // An error that is no metav1.Status (a plain Go error) answers 500 with no reason (StatusReasonUnknown is "").
+      ...(this.reason ? { reason: this.reason } : {}),
       ...(this.details ? { details: this.details } : {}),
       code: this.code,
     };
@@ -473,6 +476,18 @@ function withoutGeneratedLabels(template: unknown): unknown {
   return { ...t, metadata: { ...meta, labels } };
 }
 
+/** A created Job without what the Job strategy generates: its selector and the controller's template labels. */
+function withoutGeneratedFields(job: KubeObject): KubeObject {
+  const out = structuredClone(job);
+  const spec = obj(out.spec);
+  delete spec.selector;
+  const meta = obj(obj(spec.template).metadata);
+  const labels = obj(meta.labels);
+  for (const l of GENERATED_TEMPLATE_LABELS) delete labels[l];
+  if (Object.keys(labels).length === 0) delete meta.labels;
+  return out;
+}
+
 /**
  * A Job's pod template and its other fixed fields cannot change after creation: the API server answers 422
  * "field is immutable" ("The Job's spec.template is immutable", apart from a few scheduling fields of a
@@ -571,6 +586,882 @@ function validateEvent(ev: KubeObject, namespace: string): void {
   }
   if (!ev.reason) causes.push({ field: 'reason', reason: 'FieldValueRequired', message: 'Required value' });
   if (causes.length > 0) throw invalid('events', ev.metadata.name, causes);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// PATCH: JSON patch, JSON merge patch, strategic merge patch, server-side apply and field management
+// (https://kubernetes.io/docs/reference/using-api/api-concepts/#patch-and-apply)
+
+/**
+ * The patch types the API server takes for a built-in resource, in the order its 415 lists them (the PATCH route's
+ * supportedTypes in k8s.io/apiserver pkg/endpoints/installer.go; application/apply-patch+cbor only behind the
+ * CBORServingAndStorage feature gate, off in 1.33).
+ */
+const PATCH_TYPES = [
+  'application/json-patch+json',
+  'application/merge-patch+json',
+  'application/strategic-merge-patch+json',
+  'application/apply-patch+yaml',
+] as const;
+type PatchType = (typeof PATCH_TYPES)[number];
+const isPatchType = (t: string): t is PatchType => (PATCH_TYPES as readonly string[]).includes(t);
+
+const isMap = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The lists of the served types that merge by key instead of being replaced whole, by field name (unambiguous in
+ * Jobs, Pods, ConfigMaps and Leases): the `patchStrategy:"merge"` `patchMergeKey` tags of k8s.io/api, which a
+ * strategic merge patch reads (https://kubernetes.io/docs/tasks/manage-kubernetes-objects/update-api-object-kubectl-patch/#notes-on-the-strategic-merge-patch),
+ * and the `+listType=map` `+listMapKey` markers, which server-side apply reads
+ * (https://kubernetes.io/docs/reference/using-api/server-side-apply/#merge-strategy). Volume mounts merge by
+ * mountPath; container ports by containerPort in a strategic merge patch, by containerPort and protocol (default
+ * TCP) for apply. Every other list is atomic: a patch or an apply replaces it whole (tolerations, command, args,
+ * podFailurePolicy.rules, ...), and field management owns it as one leaf.
+ */
+const KEYED_LISTS: Readonly<Record<string, { readonly smp: string; readonly ssa: readonly string[] }>> = {
+  containers: { smp: 'name', ssa: ['name'] },
+  initContainers: { smp: 'name', ssa: ['name'] },
+  ephemeralContainers: { smp: 'name', ssa: ['name'] },
+  env: { smp: 'name', ssa: ['name'] },
+  volumes: { smp: 'name', ssa: ['name'] },
+  volumeMounts: { smp: 'mountPath', ssa: ['mountPath'] },
+  volumeDevices: { smp: 'devicePath', ssa: ['devicePath'] },
+  ports: { smp: 'containerPort', ssa: ['containerPort', 'protocol'] },
+  imagePullSecrets: { smp: 'name', ssa: ['name'] },
+  ownerReferences: { smp: 'uid', ssa: ['uid'] },
+};
+const keyedList = (field: string | undefined) =>
+  field !== undefined && Object.hasOwn(KEYED_LISTS, field) ? KEYED_LISTS[field] : undefined;
+
+/** Lists of scalars that a strategic merge patch merges as sets (ObjectMeta.finalizers: `patchStrategy:"merge"`). */
+const SET_LISTS = new Set(['finalizers']);
+
+/** Maps of user keys (not structs): an Update operation that adds one owns the map itself too ("." in FieldsV1). */
+const GRANULAR_MAPS = new Set([
+  'labels',
+  'annotations',
+  'data',
+  'binaryData',
+  'matchLabels',
+  'nodeSelector',
+  'limits',
+  'requests',
+]);
+
+/** An error the API server passes on as a plain Go error, not a metav1.Status: 500 with no reason. */
+const plainError = (message: string) => new ApiError(500, '', message);
+
+/** Go's %v of a decoded JSON value, as the strategic merge patch errors print a map: map[k:v ...], keys sorted. */
+function goValue(v: unknown): string {
+  if (isMap(v)) {
+    return `map[${Object.keys(v)
+      .sort()
+      .map((k) => `${k}:${goValue(v[k])}`)
+      .join(' ')}]`;
+  }
+  if (Array.isArray(v)) return `[${v.map(goValue).join(' ')}]`;
+  return String(v);
+}
+
+/**
+ * RFC 7386 JSON merge patch (https://www.rfc-editor.org/rfc/rfc7386): an object merges key by key, null deletes the
+ * key, anything else (an array too) replaces the target
+ * (https://kubernetes.io/docs/tasks/manage-kubernetes-objects/update-api-object-kubectl-patch/#use-a-json-merge-patch-to-update-a-deployment).
+ */
+function jsonMergePatch(target: unknown, patch: unknown): unknown {
+  if (!isMap(patch)) return structuredClone(patch);
+  const out: Json = isMap(target) ? structuredClone(target) : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = jsonMergePatch(out[k], v);
+  }
+  return out;
+}
+
+/** A patch value with its `$` directives dropped, as decoding into the typed object drops unknown fields. */
+function withoutDirectives(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutDirectives);
+  if (!isMap(v)) return structuredClone(v);
+  return Object.fromEntries(
+    Object.entries(v)
+      .filter(([k]) => !k.startsWith('$'))
+      .map(([k, c]) => [k, withoutDirectives(c)]),
+  );
+}
+
+const DELETED = Symbol('deleted');
+
+/**
+ * A strategic merge patch of a map (https://github.com/kubernetes/community/blob/master/contributors/devel/sig-api-machinery/strategic-merge-patch.md):
+ * fields merge and null deletes as in a merge patch; a list with a patch merge key (KEYED_LISTS) merges item by
+ * item on that key, a set list (finalizers) as a set, any other list is replaced. Directives: `$patch: replace` and
+ * `$patch: delete` on a map or on a list item (`{"$patch": "replace"}` as an item replaces the whole list),
+ * `$deleteFromPrimitiveList/<list>` and `$retainKeys`. `$setElementOrder/<list>` is accepted and ignored: a merged
+ * list keeps the live order, new items last. A built-in type takes it; a custom resource would not
+ * (https://kubernetes.io/docs/reference/kubectl/generated/kubectl_patch/).
+ */
+function strategicMergeMap(original: Json, patch: Json): Json | typeof DELETED {
+  const directive = patch.$patch;
+  if (directive === 'delete') return DELETED;
+  if (directive === 'replace') return withoutDirectives(patch) as Json;
+  if (directive !== undefined && directive !== 'merge') {
+    // mergepatch.ErrBadPatchType, a plain error (k8s.io/apimachinery pkg/util/strategicpatch/patch.go).
+    throw plainError(`unknown patch type: ${String(directive)} in map: ${goValue(patch)}`);
+  }
+  const out = structuredClone(original);
+  for (const [k, v] of Object.entries(patch)) {
+    if (k === '$patch' || k === '$retainKeys' || k.startsWith('$setElementOrder/')) continue;
+    if (k.startsWith('$deleteFromPrimitiveList/')) {
+      const list = k.slice('$deleteFromPrimitiveList/'.length);
+      const drop = new Set(arr(v).map(canonical));
+      if (Array.isArray(out[list])) out[list] = (out[list] as unknown[]).filter((x) => !drop.has(canonical(x)));
+      continue;
+    }
+    if (v === null) delete out[k];
+    else if (isMap(v)) {
+      const merged = strategicMergeMap(isMap(out[k]) ? (out[k] as Json) : {}, v);
+      if (merged === DELETED) delete out[k];
+      else out[k] = merged;
+    } else if (Array.isArray(v)) out[k] = strategicMergeList(k, out[k], v);
+    else out[k] = v;
+  }
+  if (Array.isArray(patch.$retainKeys)) {
+    // "all the fields not in this directive will be cleared"
+    const keep = new Set(patch.$retainKeys.map(String));
+    for (const k of Object.keys(out)) if (!keep.has(k)) delete out[k];
+  }
+  return out;
+}
+
+function strategicMergeList(field: string, original: unknown, patch: readonly unknown[]): unknown[] {
+  const replace = patch.filter((item) => isMap(item) && item.$patch === 'replace');
+  if (replace.length > 0) return withoutDirectives(patch.filter((item) => !replace.includes(item))) as unknown[];
+  if (SET_LISTS.has(field)) {
+    const out = arr(original).slice();
+    const seen = new Set(out.map(canonical));
+    for (const x of patch) {
+      if (seen.has(canonical(x))) continue;
+      seen.add(canonical(x));
+      out.push(x);
+    }
+    return out;
+  }
+  const mergeKey = keyedList(field)?.smp;
+  if (mergeKey === undefined) return withoutDirectives(patch) as unknown[];
+  const out = arr(original).map((x) => structuredClone(x));
+  const same = (x: unknown, item: Json) => isMap(x) && canonical(x[mergeKey]) === canonical(item[mergeKey]);
+  for (const item of patch) {
+    if (!isMap(item)) throw plainError(`map: ${goValue(item)} does not contain declared merge key: ${mergeKey}`);
+    if (!Object.hasOwn(item, mergeKey)) {
+      // mergepatch.ErrNoMergeKey: `kubectl patch` shows "map: map[image:x] does not contain declared merge key: name".
+      throw plainError(`map: ${goValue(item)} does not contain declared merge key: ${mergeKey}`);
+    }
+    if (item.$patch === 'delete') {
+      // "Delete operation will delete all entries in the list that match the merge key."
+      for (let i = out.length - 1; i >= 0; i--) if (same(out[i], item)) out.splice(i, 1);
+      continue;
+    }
+    const at = out.findIndex((x) => same(x, item));
+    const merged = strategicMergeMap(at >= 0 ? (out[at] as Json) : {}, item);
+    if (merged === DELETED) continue;
+    if (at >= 0) out[at] = merged;
+    else out.push(merged);
+  }
+  return out;
+}
+
+/**
+ * An RFC 6902 JSON patch (https://www.rfc-editor.org/rfc/rfc6902) as gopkg.in/evanphx/json-patch.v4 applies it for
+ * the API server: add, remove, replace, move, copy, test. An operation that does not apply (a missing path, a failed
+ * test, an index out of range, an unknown op) answers 422 with a message that hides the library's: the patch handler
+ * returns NewGenericServerResponse(422, ...) without the server message (applyJSPatch in k8s.io/apiserver
+ * pkg/endpoints/handlers/patch.go; the message is StatusUnprocessableEntity's in k8s.io/apimachinery
+ * pkg/api/errors/errors.go).
+ */
+function jsonPatch(doc: unknown, ops: readonly Json[]): unknown {
+  const rejected = () =>
+    new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request', {});
+  const pointer = (p: unknown): string[] => {
+    if (typeof p !== 'string' || (p !== '' && !p.startsWith('/'))) throw rejected();
+    return p === ''
+      ? []
+      : p
+          .slice(1)
+          .split('/')
+          .map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~'));
+  };
+  const index = (list: unknown[], token: string, adding: boolean): number => {
+    if (adding && token === '-') return list.length;
+    if (!/^(0|[1-9][0-9]*)$/.test(token)) throw rejected();
+    const i = Number(token);
+    if (i > list.length || (!adding && i === list.length)) throw rejected();
+    return i;
+  };
+  const valueAt = (root: unknown, tokens: readonly string[]): unknown => {
+    let node = root;
+    for (const t of tokens) {
+      if (Array.isArray(node)) node = node[index(node, t, false)];
+      else if (isMap(node) && Object.hasOwn(node, t)) node = node[t];
+      else throw rejected();
+    }
+    return node;
+  };
+  const remove = (root: unknown, tokens: readonly string[]): unknown => {
+    const last = tokens.at(-1);
+    if (last === undefined) throw rejected();
+    const parent = valueAt(root, tokens.slice(0, -1));
+    if (Array.isArray(parent)) return parent.splice(index(parent, last, false), 1)[0];
+    if (!isMap(parent) || !Object.hasOwn(parent, last)) throw rejected();
+    const value = parent[last];
+    delete parent[last];
+    return value;
+  };
+  const add = (root: unknown, tokens: readonly string[], value: unknown): unknown => {
+    const last = tokens.at(-1);
+    if (last === undefined) return value;
+    const parent = valueAt(root, tokens.slice(0, -1));
+    if (Array.isArray(parent)) parent.splice(index(parent, last, true), 0, value);
+    else if (isMap(parent)) parent[last] = value;
+    else throw rejected();
+    return root;
+  };
+  const value = (op: Json) => {
+    if (!Object.hasOwn(op, 'value')) throw rejected();
+    return structuredClone(op.value);
+  };
+  let out = structuredClone(doc);
+  for (const op of ops) {
+    const path = pointer(op.path);
+    switch (op.op) {
+      case 'add':
+        out = add(out, path, value(op));
+        break;
+      case 'remove':
+        remove(out, path);
+        break;
+      case 'replace': {
+        const v = value(op);
+        valueAt(out, path);
+        if (path.length === 0) out = v;
+        else {
+          remove(out, path);
+          out = add(out, path, v);
+        }
+        break;
+      }
+      case 'move': {
+        const from = pointer(op.from);
+        // RFC 6902 4.4: a location cannot be moved into one of its children.
+        if (path.length > from.length && from.every((t, i) => path[i] === t)) throw rejected();
+        out = add(out, path, remove(out, from));
+        break;
+      }
+      case 'copy':
+        out = add(out, path, structuredClone(valueAt(out, pointer(op.from))));
+        break;
+      case 'test':
+        if (canonical(valueAt(out, path)) !== canonical(op.value)) throw rejected();
+        break;
+      default:
+        throw rejected();
+    }
+  }
+  return out;
+}
+
+// --- Field management (https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management)
+
+/**
+ * A step of a field path as metadata.managedFields' FieldsV1 writes it: a field of a map (`f:name`) or an item of a
+ * keyed list by its key fields (`k:{"name":"main"}`). An atomic list is owned whole, as one leaf: its items are never
+ * paths here (no `i:` or `v:` elements are written; a FieldsV1 that has them is read without them).
+ */
+type PathElement = { readonly f: string } | { readonly k: Json };
+type FieldPath = readonly PathElement[];
+/** A set of field paths, by key. */
+type FieldSet = Map<string, FieldPath>;
+
+const elementKey = (e: PathElement) => ('f' in e ? `f:${e.f}` : `k:${canonical(e.k)}`);
+const pathKey = (p: FieldPath) => p.map(elementKey).join('\u0000');
+const within = (inner: string, outer: string) => inner === outer || inner.startsWith(`${outer}\u0000`);
+/** fieldpath.Path.String(): `.spec.template.spec.containers[name="main"].image`. */
+const pathString = (p: FieldPath) =>
+  p
+    .map((e) =>
+      'f' in e
+        ? `.${e.f}`
+        : `[${Object.keys(e.k)
+            .sort()
+            .map((n) => `${n}=${JSON.stringify(e.k[n])}`)
+            .join(',')}]`,
+    )
+    .join('');
+const union = (...sets: FieldSet[]): FieldSet => new Map(sets.flatMap((s) => [...s]));
+const minus = (a: FieldSet, b: FieldSet): FieldSet => new Map([...a].filter(([k]) => !b.has(k)));
+const meet = (a: FieldSet, b: FieldSet): FieldSet => new Map([...a].filter(([k]) => b.has(k)));
+
+/** The key of an item of a keyed list, as apply keys it: its key fields, a missing protocol being TCP (its default). */
+function itemKey(keys: readonly string[], item: Json): Json {
+  const k: Json = {};
+  for (const name of keys) {
+    const v = item[name] ?? (name === 'protocol' ? 'TCP' : undefined);
+    if (v !== undefined) k[name] = v;
+  }
+  return k;
+}
+const isKeyedList = (field: string | undefined, v: unknown): v is Json[] =>
+  keyedList(field) !== undefined && Array.isArray(v) && v.every(isMap);
+
+/**
+ * The fields a value sets at `path`, as server-side apply counts them (ToFieldSet in sigs.k8s.io/structured-merge-diff
+ * typed/tofieldset.go): every scalar and every atomic list is a leaf; an item of a keyed list is a member itself
+ * besides its fields; a map sets only its fields, so an empty map sets nothing. With `maps`, a map of user keys is a
+ * member too (what an Update operation that adds one records).
+ */
+function collectFields(out: FieldSet, v: unknown, path: FieldPath, field: string | undefined, maps: boolean): void {
+  if (v === undefined || v === null) return;
+  const list = keyedList(field);
+  if (list && isKeyedList(field, v)) {
+    for (const item of v) {
+      const p = [...path, { k: itemKey(list.ssa, item) }];
+      out.set(pathKey(p), p);
+      for (const [k, c] of Object.entries(item)) collectFields(out, c, [...p, { f: k }], k, maps);
+    }
+    return;
+  }
+  if (isMap(v)) {
+    if (maps && field !== undefined && GRANULAR_MAPS.has(field)) out.set(pathKey(path), path);
+    for (const [k, c] of Object.entries(v)) collectFields(out, c, [...path, { f: k }], k, maps);
+    return;
+  }
+  out.set(pathKey(path), path);
+}
+
+interface Comparison {
+  readonly added: FieldSet;
+  readonly modified: FieldSet;
+  readonly removed: FieldSet;
+}
+
+/** What changed from `a` to `b`, field by field (typed.Comparison in sigs.k8s.io/structured-merge-diff). */
+function compareFields(a: unknown, b: unknown, path: FieldPath, field: string | undefined, out: Comparison): void {
+  const noA = a === undefined || a === null;
+  const noB = b === undefined || b === null;
+  if (noA && noB) return;
+  if (noA || noB) {
+    if (noA) collectFields(out.added, b, path, field, true);
+    else collectFields(out.removed, a, path, field, true);
+    return;
+  }
+  const list = keyedList(field);
+  if (list && isKeyedList(field, a) && isKeyedList(field, b)) {
+    const items = new Map<string, { key: Json; a?: Json; b?: Json }>();
+    for (const x of a) {
+      const key = itemKey(list.ssa, x);
+      items.set(canonical(key), { key, a: x });
+    }
+    for (const x of b) {
+      const key = itemKey(list.ssa, x);
+      const seen = items.get(canonical(key));
+      if (seen) seen.b = x;
+      else items.set(canonical(key), { key, b: x });
+    }
+    for (const item of items.values()) {
+      const p = [...path, { k: item.key }];
+      if (item.a && item.b) {
+        for (const k of new Set([...Object.keys(item.a), ...Object.keys(item.b)])) {
+          compareFields(item.a[k], item.b[k], [...p, { f: k }], k, out);
+        }
+      } else {
+        const side = item.a ? out.removed : out.added;
+        side.set(pathKey(p), p);
+        for (const [k, c] of Object.entries(item.a ?? item.b ?? {})) collectFields(side, c, [...p, { f: k }], k, true);
+      }
+    }
+    return;
+  }
+  if (isMap(a) && isMap(b)) {
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) {
+      compareFields(a[k], b[k], [...path, { f: k }], k, out);
+    }
+    return;
+  }
+  if (canonical(a) === canonical(b)) return;
+  if (isMap(a) || isMap(b) || isKeyedList(field, a) || isKeyedList(field, b)) {
+    collectFields(out.removed, a, path, field, true);
+    collectFields(out.added, b, path, field, true);
+  } else out.modified.set(pathKey(path), path);
+}
+
+function compareObjects(a: Json, b: Json): Comparison {
+  const out: Comparison = { added: new Map(), modified: new Map(), removed: new Map() };
+  compareFields(a, b, [], undefined, out);
+  return out;
+}
+
+/**
+ * An object as field management sees it: without apiVersion and kind, without status (reset on the main resource)
+ * and without the metadata the server owns (the stripMetaManager's set in k8s.io/apimachinery
+ * pkg/util/managedfields/internal/stripmeta.go).
+ */
+function managedView(o: Json): Json {
+  const { apiVersion: _a, kind: _k, status: _s, ...rest } = structuredClone(o);
+  const meta = { ...obj(rest.metadata) };
+  for (const f of [
+    'name',
+    'namespace',
+    'uid',
+    'resourceVersion',
+    'generation',
+    'creationTimestamp',
+    'managedFields',
+    'selfLink',
+  ]) {
+    delete meta[f];
+  }
+  return { ...rest, metadata: meta };
+}
+
+/** A FieldSet as FieldsV1: a tree of `f:`/`k:` keys whose leaves are `{}`, "." marking a member that has children. */
+function encodeFields(set: FieldSet): Json {
+  interface Node {
+    member: boolean;
+    readonly children: Map<string, Node>;
+  }
+  const root: Node = { member: false, children: new Map() };
+  for (const p of set.values()) {
+    let node = root;
+    for (const e of p) {
+      const k = elementKey(e);
+      let child = node.children.get(k);
+      if (!child) node.children.set(k, (child = { member: false, children: new Map() }));
+      node = child;
+    }
+    node.member = true;
+  }
+  const write = (n: Node): Json => {
+    const out: Json = n.member && n.children.size > 0 ? { '.': {} } : {};
+    for (const k of [...n.children.keys()].sort()) out[k] = write(n.children.get(k) as Node);
+    return out;
+  };
+  return write(root);
+}
+
+function decodeFields(tree: unknown, path: FieldPath = [], out: FieldSet = new Map()): FieldSet {
+  const node = obj(tree);
+  const keys = Object.keys(node);
+  if (path.length > 0 && (keys.length === 0 || Object.hasOwn(node, '.'))) out.set(pathKey(path), path);
+  for (const k of keys) {
+    let e: PathElement | null = null;
+    if (k.startsWith('f:')) e = { f: k.slice(2) };
+    else if (k.startsWith('k:')) {
+      try {
+        e = { k: obj(JSON.parse(k.slice(2))) };
+      } catch {
+        e = null;
+      }
+    }
+    if (e) decodeFields(node[k], [...path, e], out);
+  }
+  return out;
+}
+
+/** One entry of metadata.managedFields, its fields decoded. */
+interface FieldManager {
+  readonly manager: string;
+  readonly operation: 'Apply' | 'Update';
+  readonly apiVersion: string;
+  time: string;
+  set: FieldSet;
+}
+type FieldManagers = Map<string, FieldManager>;
+/** A manager's identity (BuildManagerIdentifier): its name and operation (an Update's API version: one per resource here). */
+const managerId = (manager: string, operation: FieldManager['operation']) => `${operation}\u0000${manager}`;
+
+/** The managers of a managedFields list, or null when it is empty or not one the server wrote. */
+function decodeManagedFields(entries: unknown): FieldManagers | null {
+  if (!Array.isArray(entries) || entries.length === 0) return null;
+  const out: FieldManagers = new Map();
+  for (const raw of entries) {
+    const e = obj(raw);
+    const operation = e.operation;
+    if ((operation !== 'Apply' && operation !== 'Update') || typeof e.apiVersion !== 'string') return null;
+    if (e.fieldsType !== 'FieldsV1') return null;
+    const manager = typeof e.manager === 'string' ? e.manager : '';
+    out.set(managerId(manager, operation), {
+      manager,
+      operation,
+      apiVersion: e.apiVersion,
+      time: typeof e.time === 'string' ? e.time : '',
+      set: decodeFields(e.fieldsV1),
+    });
+  }
+  return out;
+}
+
+/**
+ * The managers as metadata.managedFields, the way the server sorts them (sortEncodedManagedFields: by operation, so
+ * Apply first, then time, then manager); a manager that owns nothing is dropped.
+ */
+function encodeManagedFields(managers: FieldManagers): Json[] {
+  const order = (a: FieldManager, b: FieldManager) =>
+    a.operation.localeCompare(b.operation) || a.time.localeCompare(b.time) || a.manager.localeCompare(b.manager);
+  return [...managers.values()]
+    .filter((m) => m.set.size > 0)
+    .sort(order)
+    .map((m) => ({
+      ...(m.manager ? { manager: m.manager } : {}),
+      operation: m.operation,
+      apiVersion: m.apiVersion,
+      time: m.time,
+      fieldsType: 'FieldsV1',
+      fieldsV1: encodeFields(m.set),
+    }));
+}
+
+/** `managedFields: [{}]` (https://kubernetes.io/docs/reference/using-api/server-side-apply/#clearing-managedfields). */
+const isManagedFieldsReset = (v: unknown) =>
+  Array.isArray(v) && v.length === 1 && isMap(v[0]) && Object.keys(v[0]).length === 0;
+
+/**
+ * The manager of a write that is not an apply: the fieldManager query parameter, or else one inferred from the
+ * User-Agent header (https://kubernetes.io/docs/reference/using-api/server-side-apply/#managers): its printable
+ * characters up to the first "/", at most 128 (managerOrUserAgent and prefixFromUserAgent in k8s.io/apiserver
+ * pkg/endpoints/handlers/create.go; kubectl's "kubectl/v1.33.1 (linux/amd64) kubernetes/8adc0f0" makes "kubectl").
+ */
+function managerOf(fieldManager: string | null, userAgent: string | undefined): string {
+  if (fieldManager) return fieldManager;
+  const prefix = [...((userAgent ?? '').split('/')[0] ?? '')].filter((c) => c >= ' ' && c !== '\u007f');
+  return prefix.join('').slice(0, 128);
+}
+
+/**
+ * The managedFields after an Update operation (a create, an update, a patch that is not an apply) by `manager`: it
+ * takes the fields it added or changed from whoever owned them ("Whenever a field's value does change, ownership
+ * moves from its current manager to the manager making the change":
+ * https://kubernetes.io/docs/reference/using-api/server-side-apply/#field-management), and a field it removed is
+ * owned by no one. Managed fields the request itself sends replace the live ones, and `[{}]` clears them
+ * (https://kubernetes.io/docs/reference/using-api/server-side-apply/#clearing-managedfields); an empty list keeps the
+ * live ones (decodeLiveOrNew in k8s.io/apimachinery pkg/util/managedfields/internal/fieldmanager.go).
+ */
+function managedFieldsAfterUpdate(
+  live: KubeObject | undefined,
+  next: KubeObject,
+  manager: string,
+  apiVersion: string,
+): Json[] {
+  const sent = next.metadata.managedFields;
+  const managers: FieldManagers = isManagedFieldsReset(sent)
+    ? new Map()
+    : (decodeManagedFields(sent) ?? decodeManagedFields(live?.metadata.managedFields) ?? new Map());
+  const cmp = compareObjects(live ? managedView(live) : {}, managedView(next));
+  const changed = union(cmp.added, cmp.modified);
+  const id = managerId(manager, 'Update');
+  for (const [mid, m] of managers) if (mid !== id) m.set = minus(minus(m.set, changed), cmp.removed);
+  const set = union(minus(managers.get(id)?.set ?? new Map(), cmp.removed), changed);
+  managers.set(id, { manager, operation: 'Update', apiVersion, time: now(), set });
+  return encodeManagedFields(managers);
+}
+
+/**
+ * Apply's conflict: 409 Conflict, a FieldManagerConflict cause a field (NewConflictError in k8s.io/apimachinery
+ * pkg/util/managedfields/internal/conflict.go: "Apply failed with 1 conflict: conflict with "m": .spec.parallelism";
+ * an Update manager prints as `"m" using batch/v1`; https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts).
+ */
+function applyConflict(conflicts: readonly { manager: FieldManager; path: FieldPath }[]): ApiError {
+  const who = (m: FieldManager) =>
+    m.operation === 'Update' ? `${JSON.stringify(m.manager)} using ${m.apiVersion}` : JSON.stringify(m.manager);
+  const causes = conflicts.map((c) => ({
+    reason: 'FieldManagerConflict',
+    message: `conflict with ${who(c.manager)}`,
+    field: pathString(c.path),
+  }));
+  const first = conflicts[0];
+  if (conflicts.length === 1 && first) {
+    return new ApiError(
+      409,
+      'Conflict',
+      `Apply failed with 1 conflict: conflict with ${who(first.manager)}: ${pathString(first.path)}`,
+      { causes },
+    );
+  }
+  const byManager = new Map<string, string[]>();
+  for (const c of conflicts)
+    byManager.set(who(c.manager), [...(byManager.get(who(c.manager)) ?? []), pathString(c.path)]);
+  const lines = [...byManager.keys()]
+    .sort()
+    .flatMap((m) => [`conflicts with ${m}:`, ...(byManager.get(m) ?? []).map((p) => `- ${p}`)]);
+  return new ApiError(409, 'Conflict', `Apply failed with ${conflicts.length} conflicts: ${lines.join('\n')}`, {
+    causes,
+  });
+}
+
+/**
+ * The applied configuration merged into the live object (https://kubernetes.io/docs/reference/using-api/server-side-apply/#merge-strategy):
+ * maps merge field by field, keyed lists item by item on their keys (new items last), scalars and atomic lists take
+ * the applied value. A null in the configuration leaves the live value.
+ */
+function applyMerge(live: unknown, config: unknown, field: string | undefined): unknown {
+  if (config === undefined || config === null) return structuredClone(live);
+  const list = keyedList(field);
+  if (list && isKeyedList(field, config) && (live === undefined || isKeyedList(field, live))) {
+    const out = arr(live).map((x) => structuredClone(x) as Json);
+    for (const item of config) {
+      const k = canonical(itemKey(list.ssa, item));
+      const at = out.findIndex((x) => canonical(itemKey(list.ssa, x)) === k);
+      if (at >= 0) out[at] = applyMerge(out[at], item, undefined) as Json;
+      else out.push(applyMerge(undefined, item, undefined) as Json);
+    }
+    return out;
+  }
+  if (isMap(config)) {
+    const out: Json = isMap(live) ? structuredClone(live) : {};
+    for (const [k, v] of Object.entries(config)) if (v !== null && v !== undefined) out[k] = applyMerge(out[k], v, k);
+    return out;
+  }
+  return structuredClone(config);
+}
+
+/**
+ * A keyed list item without its key fields cannot be applied: a plain error, 500 ("failed to create typed patch
+ * object (ns/name; /v1, Kind=ConfigMap): ...: element 0: associative list with keys has an element that omits key
+ * field "name" (and doesn't have default value)", from sigs.k8s.io/structured-merge-diff typed/helpers.go and
+ * objectGVKNN in k8s.io/apimachinery pkg/util/managedfields/internal/structuredmerge.go).
+ */
+function refuseKeylessItems(config: KubeObject, gvk: string): void {
+  const walk = (v: unknown, path: FieldPath, field: string | undefined) => {
+    const list = keyedList(field);
+    if (list && isKeyedList(field, v)) {
+      v.forEach((item, i) => {
+        const missing = list.ssa.find((k) => k !== 'protocol' && item[k] === undefined);
+        if (missing !== undefined) {
+          throw plainError(
+            `failed to create typed patch object (${String(config.metadata.namespace ?? '')}/${config.metadata.name}; ${gvk}): ${pathString(path)}: element ${i}: associative list with keys has an element that omits key field ${JSON.stringify(missing)} (and doesn't have default value)`,
+          );
+        }
+        const p = [...path, { k: itemKey(list.ssa, item) }];
+        for (const [k, c] of Object.entries(item)) walk(c, [...p, { f: k }], k);
+      });
+    } else if (isMap(v)) for (const [k, c] of Object.entries(v)) walk(c, [...path, { f: k }], k);
+  };
+  walk(config, [], undefined);
+}
+
+/** Deletes a field path from an object (a list item by its key); a map of user keys left empty goes too (omitempty). */
+function removeField(node: unknown, path: FieldPath, field: string | undefined): void {
+  const [head, ...rest] = path;
+  if (!head) return;
+  if ('f' in head) {
+    if (!isMap(node) || !Object.hasOwn(node, head.f)) return;
+    if (rest.length === 0) {
+      delete node[head.f];
+      return;
+    }
+    removeField(node[head.f], rest, head.f);
+    const child = node[head.f];
+    if (GRANULAR_MAPS.has(head.f) && isMap(child) && Object.keys(child).length === 0) delete node[head.f];
+    return;
+  }
+  const list = keyedList(field);
+  if (!list || !Array.isArray(node)) return;
+  const at = node.findIndex((x) => isMap(x) && canonical(itemKey(list.ssa, x)) === canonical(head.k));
+  if (at < 0) return;
+  if (rest.length === 0) node.splice(at, 1);
+  else removeField(node[at], rest, undefined);
+}
+
+/**
+ * Server-side apply of `config` by `manager` onto the live object (undefined: apply creates it). Returns the merged
+ * object with its managedFields; throws the conflict unless `force`.
+ *  - The applier owns every field of its configuration (operation Apply); fields it applied last time and omits now
+ *    are removed from the object unless another manager owns them ("If the set of items present in the applied config
+ *    is not a superset of the items applied by the same user last time, each missing item not managed by any other
+ *    appliers is removed": https://kubernetes.io/docs/reference/using-api/server-side-apply/#merge-strategy).
+ *  - A field whose value the apply changes and another manager owns is a conflict; with force the applier takes it
+ *    and the other manager loses it (https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts).
+ *    Applying the value a field already has shares its ownership.
+ *  - A live object without managedFields first gets a "before-first-apply" Update manager owning all its fields
+ *    (skipNonAppliedManager in k8s.io/apimachinery pkg/util/managedfields/internal/skipnonapplied.go).
+ * Granularity: leaves are scalars and atomic lists (owned whole); items of keyed lists are `k:{...}` members.
+ */
+function serverSideApply(
+  current: KubeObject | undefined,
+  config: KubeObject,
+  manager: string,
+  force: boolean,
+  apiVersion: string,
+): KubeObject {
+  let managers = current ? decodeManagedFields(current.metadata.managedFields) : null;
+  if (!managers) {
+    managers = new Map();
+    if (current) {
+      const set: FieldSet = new Map();
+      collectFields(set, managedView(current), [], undefined, true);
+      const id = managerId('before-first-apply', 'Update');
+      managers.set(id, { manager: 'before-first-apply', operation: 'Update', apiVersion, time: now(), set });
+    }
+  }
+  const live: Json = current ? managedView(current) : {};
+  const base: Json = current ? structuredClone(current) : {};
+  base.metadata = { ...obj(base.metadata) };
+  delete (base.metadata as Json).managedFields;
+  const merged = applyMerge(base, config, undefined) as KubeObject;
+  const id = managerId(manager, 'Apply');
+  const last = managers.get(id)?.set;
+  const set: FieldSet = new Map();
+  collectFields(set, managedView(config), [], undefined, false);
+  managers.set(id, { manager, operation: 'Apply', apiVersion, time: now(), set });
+  if (last) {
+    const owned = [...union(...[...managers.values()].map((m) => m.set)).keys()];
+    const dropped = [...minus(last, set).values()].sort((a, b) => a.length - b.length);
+    for (const p of dropped) {
+      const k = pathKey(p);
+      if (owned.some((o) => within(o, k))) continue;
+      // A key field of a list item stays while the item does.
+      const leaf = p.at(-1);
+      const item = p.at(-2);
+      if (leaf && item && 'f' in leaf && 'k' in item && Object.hasOwn(item.k, leaf.f)) continue;
+      removeField(merged, p, undefined);
+    }
+  }
+  const cmp = compareObjects(live, managedView(merged));
+  const changed = union(cmp.added, cmp.modified);
+  const conflicts: { manager: FieldManager; path: FieldPath }[] = [];
+  for (const [mid, m] of managers) {
+    if (mid === id) continue;
+    for (const path of meet(m.set, changed).values()) conflicts.push({ manager: m, path });
+  }
+  if (conflicts.length > 0 && !force) throw applyConflict(conflicts);
+  for (const [mid, m] of managers) if (mid !== id) m.set = minus(minus(m.set, changed), cmp.removed);
+  merged.metadata = obj(merged.metadata) as KubeObject['metadata'];
+  merged.metadata.managedFields = encodeManagedFields(managers);
+  return merged;
+}
+
+/** schema.GroupVersionKind's String(): "batch/v1, Kind=Job", "/v1, Kind=ConfigMap". */
+function gvkString(apiVersion: unknown, kind: unknown): string {
+  const v = typeof apiVersion === 'string' ? apiVersion : '';
+  const [group, version] = v.includes('/') ? (v.split('/', 2) as [string, string]) : ['', v];
+  return `${group}/${version}, Kind=${typeof kind === 'string' ? kind : ''}`;
+}
+
+/** The JSON type name Go's encoding/json prints in "cannot unmarshal X into Go value of type ...". */
+function goJsonType(v: unknown): string {
+  if (Array.isArray(v)) return 'array';
+  if (v === null) return 'null';
+  if (typeof v === 'boolean') return 'bool';
+  return typeof v;
+}
+
+/** The maximum number of operations of one JSON patch (maxJSONPatchOperations). */
+const MAX_JSON_PATCH_OPERATIONS = 10000;
+
+/**
+ * A JSON patch, a merge patch or a strategic merge patch applied to the stored object, with the errors the patch
+ * handler answers (applyJSPatch and strategicPatchObject in k8s.io/apiserver pkg/endpoints/handlers/patch.go). A
+ * body that does not decode is 400 BadRequest; the server's default fieldValidation (Warn) decodes a JSON or merge
+ * patch strictly first, hence "error decoding patch: ...".
+ */
+function patchObject(type: PatchType, current: KubeObject, raw: string): unknown {
+  let body: unknown;
+  try {
+    body = JSON.parse(raw);
+  } catch (err) {
+    const message = (err as Error).message;
+    throw new ApiError(
+      400,
+      'BadRequest',
+      type === 'application/strategic-merge-patch+json' ? message : `error decoding patch: ${message}`,
+    );
+  }
+  if (type === 'application/json-patch+json') {
+    const ops = body === null ? [] : body;
+    if (!Array.isArray(ops)) {
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `error decoding patch: json: cannot unmarshal ${goJsonType(ops)} into Go value of type []handlers.jsonPatchOp`,
+      );
+    }
+    const notOp = ops.find((op) => !isMap(op));
+    if (notOp !== undefined) {
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `error decoding patch: json: cannot unmarshal ${goJsonType(notOp)} into Go value of type handlers.jsonPatchOp`,
+      );
+    }
+    if (ops.length > MAX_JSON_PATCH_OPERATIONS) {
+      throw new ApiError(
+        413,
+        'RequestEntityTooLarge',
+        `Request entity too large: The allowed maximum operations in a JSON patch is ${MAX_JSON_PATCH_OPERATIONS}, got ${ops.length}`,
+      );
+    }
+    return jsonPatch(current, ops as Json[]);
+  }
+  if (type === 'application/merge-patch+json') {
+    // A null patch is jsonpatch.ErrBadJSONPatch.
+    if (body === null) throw new ApiError(400, 'BadRequest', 'Invalid JSON Patch');
+    if (!isMap(body)) {
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `error decoding patch: json: cannot unmarshal ${goJsonType(body)} into Go value of type map[string]interface {}`,
+      );
+    }
+    return jsonMergePatch(current, body);
+  }
+  if (body !== null && !isMap(body)) {
+    throw new ApiError(
+      400,
+      'BadRequest',
+      `json: cannot unmarshal ${goJsonType(body)} into Go value of type map[string]interface {}`,
+    );
+  }
+  return strategicMergePatch(current, body ?? {});
+}
+
+/** A strategic merge patch of a whole object, as the server applies a PATCH body (exported for tests of the merge). */
+export function strategicMergePatch(
+  original: Record<string, unknown>,
+  patch: Record<string, unknown>,
+): Record<string, unknown> {
+  const merged = strategicMergeMap(original, patch);
+  return merged === DELETED ? {} : merged;
+}
+
+/**
+ * The body of a server-side apply: YAML (JSON is YAML), a whole object of the resource's kind and version that leaves
+ * metadata.managedFields to the server (versionCheckManager, then structuredMergeManager.Apply, in k8s.io/apimachinery
+ * pkg/util/managedfields/internal; https://kubernetes.io/docs/reference/using-api/server-side-apply/#api-implementation).
+ */
+function parseApplyConfiguration(r: ResourceName, raw: string): KubeObject {
+  let config: unknown;
+  try {
+    config = loadYaml<unknown>(raw);
+  } catch (err) {
+    throw new ApiError(400, 'BadRequest', `error decoding YAML: ${(err as Error).message}`);
+  }
+  config ??= {};
+  if (!isMap(config)) {
+    throw new ApiError(
+      400,
+      'BadRequest',
+      `error decoding YAML: error unmarshaling JSON: while decoding JSON: json: cannot unmarshal ${goJsonType(config)} into Go value of type map[string]interface {}`,
+    );
+  }
+  const { apiVersion, kind } = RESOURCES[r];
+  if (config.apiVersion !== apiVersion || config.kind !== kind) {
+    throw new ApiError(400, 'BadRequest', `invalid object type: ${gvkString(config.apiVersion, config.kind)}`);
+  }
+  const metadata = obj(config.metadata);
+  if (metadata.managedFields !== undefined && metadata.managedFields !== null) {
+    throw new ApiError(400, 'BadRequest', 'metadata.managedFields must be nil');
+  }
+  const out = { ...config, metadata } as KubeObject;
+  refuseKeylessItems(out, gvkString(apiVersion, kind));
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -1134,14 +2025,31 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     return out;
   }
 
-  function create(r: ResourceName, namespace: string, body: KubeObject): KubeObject {
+  function validateNew(r: ResourceName, namespace: string, body: KubeObject): void {
     if (r === 'jobs') validateJob(body);
     else if (r === 'configmaps') validateConfigMap(body);
     else if (r === 'events') validateEvent(body, namespace);
     else if (r === 'leases') validateLease(body);
     else validateName(r, body);
+  }
+
+  /**
+   * Creates an object: validated, defaulted, stored, watchers told. With a `manager`, the create is its Update
+   * operation in metadata.managedFields: it owns what it sent and the defaults the decoder filled in, not what the
+   * strategy generates afterwards (a Job's selector and controller-uid labels: PrepareForCreate runs after the field
+   * manager in k8s.io/apiserver pkg/endpoints/handlers/create.go).
+   */
+  function create(r: ResourceName, namespace: string, body: KubeObject, manager: string | null = null): KubeObject {
+    validateNew(r, namespace, body);
     if (store.get(r)?.has(key(namespace, body.metadata.name))) throw alreadyExists(r, body.metadata.name);
-    const created = write(r, defaults(r, body, namespace), 'ADDED');
+    const object = defaults(r, body, namespace);
+    if (manager !== null) {
+      const owned = r === 'jobs' ? withoutGeneratedFields(object) : object;
+      const managedFields = managedFieldsAfterUpdate(undefined, owned, manager, RESOURCES[r].apiVersion);
+      if (managedFields.length > 0) object.metadata.managedFields = managedFields;
+      else delete object.metadata.managedFields;
+    }
+    const created = write(r, object, 'ADDED');
     if (r === 'jobs') startJob(created);
     if (r === 'configmaps') for (const retry of [...blocked.values()]) retry();
     return created;
@@ -1245,6 +2153,169 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
     };
     res.on('close', done);
     res.on('finish', done);
+  }
+
+  /**
+   * Stores a new version of an existing object, as an update (PUT) and a patch both end: the resourceVersion it
+   * carries must be the stored one (409 Conflict otherwise: "the object has been modified";
+   * https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions), then the same validation as on
+   * create and the Job's immutable fields (422), the stored Job's selector and status kept, uid and
+   * creationTimestamp kept. With a `manager`, the write is its Update operation in metadata.managedFields.
+   */
+  function commitUpdate(
+    r: ResourceName,
+    namespace: string,
+    name: string,
+    current: KubeObject,
+    body: KubeObject,
+    manager: string | null,
+  ): KubeObject {
+    const sentRv = body.metadata.resourceVersion;
+    if (sentRv !== undefined && sentRv !== current.metadata.resourceVersion) {
+      throw new ApiError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${qualified(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        { name, ...(RESOURCES[r].group ? { group: RESOURCES[r].group } : {}), kind: r },
+      );
+    }
+    if (r === 'leases') validateLease(body);
+    else if (r === 'jobs') {
+      validateJob(body);
+      refuseImmutableJobChange(current, body);
+      // What the API server keeps of the stored Job: its generated selector and labels, and its status.
+      body.spec = { ...obj(body.spec), selector: obj(current.spec).selector };
+      body.status = current.status;
+    } else validateConfigMap(body);
+    const meta = {
+      ...body.metadata,
+      namespace,
+      uid: current.metadata.uid,
+      creationTimestamp: current.metadata.creationTimestamp,
+    };
+    const next: KubeObject = { ...body, metadata: meta };
+    if (manager !== null) {
+      const managedFields = managedFieldsAfterUpdate(current, next, manager, RESOURCES[r].apiVersion);
+      if (managedFields.length > 0) next.metadata.managedFields = managedFields;
+      else delete next.metadata.managedFields;
+    }
+    return write(r, next, 'MODIFIED');
+  }
+
+  /**
+   * PATCH of a ConfigMap, a Lease or a Job (https://kubernetes.io/docs/reference/using-api/api-concepts/#patch-and-apply),
+   * in the order of PatchResource in k8s.io/apiserver pkg/endpoints/handlers/patch.go: the authorization filter has
+   * checked the verb `patch` (an apply too); then the content type (415), the PatchOptions (422), the patch applied to
+   * the stored object (404 when there is none, but for apply, which creates it: 201), the name and namespace of the
+   * result (400), then the update's own rules (409 resourceVersion, 422 validation and immutable Job fields). A
+   * successful patch is an update: a new resourceVersion, a MODIFIED event (ADDED for a create by apply).
+   */
+  async function patch(
+    req: IncomingMessage,
+    res: ServerResponse,
+    record: RecordedKubeRequest,
+    r: 'configmaps' | 'leases' | 'jobs',
+    namespace: string,
+    name: string,
+    q: URLSearchParams,
+  ): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const raw = Buffer.concat(chunks).toString('utf8');
+    // The content type as sent, up to a ";" (no trimming, no case folding).
+    const type = (req.headers['content-type'] ?? '').split(';')[0] ?? '';
+    if (!isPatchType(type)) {
+      // negotiation.NewUnsupportedMediaTypeError(patchTypes) in k8s.io/apiserver pkg/endpoints/handlers/negotiation/errors.go.
+      throw new ApiError(
+        415,
+        'UnsupportedMediaType',
+        `the body of the request was in an unknown format - accepted media types include: ${PATCH_TYPES.join(', ')}`,
+      );
+    }
+    const apply = type === 'application/apply-patch+yaml';
+    const fieldManager = q.get('fieldManager') ?? '';
+    const forceText = q.get('force');
+    // Query parameters decode as Go's strconv.ParseBool.
+    const TRUE = ['1', 't', 'T', 'TRUE', 'true', 'True'];
+    const FALSE = ['0', 'f', 'F', 'FALSE', 'false', 'False'];
+    if (forceText !== null && !TRUE.includes(forceText) && !FALSE.includes(forceText)) {
+      throw new ApiError(400, 'BadRequest', `strconv.ParseBool: parsing ${JSON.stringify(forceText)}: invalid syntax`);
+    }
+    // ValidatePatchOptions (k8s.io/apimachinery pkg/apis/meta/v1/validation/validation.go): an apply must name its
+    // field manager (https://kubernetes.io/docs/reference/using-api/server-side-apply/#managers), and force is for
+    // apply only (https://kubernetes.io/docs/reference/using-api/server-side-apply/#conflicts), both refused as an
+    // invalid PatchOptions.
+    const optionsInvalid = (field: string, reason: string, message: string) =>
+      new ApiError(422, 'Invalid', `PatchOptions.meta.k8s.io "" is invalid: ${field}: ${message}`, {
+        group: 'meta.k8s.io',
+        kind: 'PatchOptions',
+        causes: [{ reason, message, field }],
+      });
+    if (!apply && forceText !== null) {
+      throw optionsInvalid('force', 'FieldValueForbidden', 'Forbidden: may not be specified for non-apply patch');
+    }
+    if (apply && fieldManager === '') {
+      throw optionsInvalid('fieldManager', 'FieldValueRequired', 'Required value: is required for apply patch');
+    }
+    const current = store.get(r)?.get(key(namespace, name));
+    let next: KubeObject;
+    if (apply) {
+      const config = parseApplyConfiguration(r, raw);
+      next = serverSideApply(current, config, fieldManager, TRUE.includes(forceText ?? ''), RESOURCES[r].apiVersion);
+    } else {
+      // Only apply creates: any other patch of a missing object is 404 (createNewObject of the JSON and strategic
+      // patchers).
+      if (!current) throw notFound(r, name);
+      const patched = patchObject(type, current, raw);
+      if (!isMap(patched)) {
+        throw new ApiError(
+          422,
+          'Invalid',
+          ` "" is invalid: patch: Invalid value: ${JSON.stringify(JSON.stringify(patched))}: json: cannot unmarshal ${goJsonType(patched)} into Go value of type map[string]interface {}`,
+        );
+      }
+      next = patched as KubeObject;
+    }
+    next.metadata = obj(next.metadata) as KubeObject['metadata'];
+    // EnsureObjectNamespaceMatchesRequestNamespace, then checkName (k8s.io/apiserver pkg/endpoints/handlers/rest.go).
+    if (next.metadata.namespace !== undefined && next.metadata.namespace !== namespace) {
+      throw new ApiError(
+        400,
+        'BadRequest',
+        'the namespace of the provided object does not match the namespace sent on the request',
+      );
+    }
+    if (next.metadata.name !== name) {
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `the name of the object (${next.metadata.name ?? ''}) does not match the name on the URL (${name})`,
+      );
+    }
+    if (!current) {
+      // Apply creates the object. The server validates it as a create, then authorizes the create: creating through
+      // apply needs `create` on top of `patch` (createAuthorizerAttributes, verb "create", checked by
+      // withAuthorization in k8s.io/apiserver pkg/endpoints/handlers/patch.go and rest.go), refused as
+      // NewForbidden with the authorizer's reason, which RBAC leaves empty.
+      validateNew(r, namespace, next);
+      if (!authorize(req, 'create', r, RESOURCES[r].group, namespace).allowed) {
+        throw new ApiError(403, 'Forbidden', `${qualified(r)} "${name}" is forbidden: `, {
+          name,
+          ...(RESOURCES[r].group ? { group: RESOURCES[r].group } : {}),
+          kind: r,
+        });
+      }
+      const created = create(r, namespace, next);
+      record.status = 201;
+      res.writeHead(201, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify(created));
+      return;
+    }
+    const manager = apply ? null : managerOf(fieldManager, req.headers['user-agent']);
+    const updated = commitUpdate(r, namespace, name, current, next, manager);
+    record.status = 200;
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(updated));
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse, record: RecordedKubeRequest): Promise<void> {
@@ -1384,7 +2455,7 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
           'the namespace of the provided object does not match the namespace sent on the request',
         );
       }
-      reply(201, create(r, namespace, body));
+      reply(201, create(r, namespace, body, managerOf(q.get('fieldManager'), req.headers['user-agent'])));
       return;
     }
     if (verb === 'update') {
@@ -1401,30 +2472,18 @@ export async function startKubeApiServer(options: KubeApiServerOptions = {}): Pr
           `the name of the object (${body.metadata.name}) does not match the name on the URL (${name})`,
         );
       }
-      const sentRv = body.metadata.resourceVersion;
-      if (sentRv !== undefined && sentRv !== current.metadata.resourceVersion) {
-        throw new ApiError(
-          409,
-          'Conflict',
-          `Operation cannot be fulfilled on ${qualified(r)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
-          { name, kind: r },
-        );
+      const manager = managerOf(q.get('fieldManager'), req.headers['user-agent']);
+      reply(200, commitUpdate(r, namespace, name as string, current, body, manager));
+      return;
+    }
+    if (verb === 'patch') {
+      if (r !== 'configmaps' && r !== 'leases' && r !== 'jobs') {
+        throw new ApiError(405, 'MethodNotAllowed', 'this double patches configmaps, leases and jobs only');
       }
-      if (r === 'leases') validateLease(body);
-      else if (r === 'jobs') {
-        validateJob(body);
-        refuseImmutableJobChange(current, body);
-        // What the API server keeps of the stored Job: its generated selector and labels, and its status.
-        body.spec = { ...obj(body.spec), selector: obj(current.spec).selector };
-        body.status = current.status;
-      } else validateConfigMap(body);
-      const meta = {
-        ...body.metadata,
-        namespace,
-        uid: current.metadata.uid,
-        creationTimestamp: current.metadata.creationTimestamp,
-      };
-      reply(200, write(r, { ...body, metadata: meta }, 'MODIFIED'));
+      if (!name) {
+        throw new ApiError(405, 'MethodNotAllowed', 'the server does not allow this method on the requested resource');
+      }
+      await patch(req, res, record, r, namespace, name, q);
       return;
     }
     if (verb === 'delete') {
