@@ -40,6 +40,7 @@ export type PubSubTarget = Extract<EventsTarget, { kind: 'pubsub' }>;
 /** `url` of an `http` source is the API's base URL. */
 export type SourceTarget =
   | { readonly kind: 'bundled'; readonly url: string }
+  | { readonly kind: 'dir'; readonly url: string; readonly path: string }
   | { readonly kind: 'http'; readonly url: string };
 
 const GCP_PROJECT = '[a-z][a-z0-9-]{4,28}[a-z0-9]';
@@ -124,8 +125,19 @@ export const ConfigSchema = z.strictObject({
   phase4TimeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive('must be > 0'),
   source: z
     .string()
-    .regex(/^(bundled|https?:\/\/[^\s]+)$/, 'must be "bundled" or an http(s):// base URL of an NBA.com-style stats API')
-    .transform((url): SourceTarget => (url === 'bundled' ? { kind: 'bundled', url } : { kind: 'http', url })),
+    .regex(
+      /^(bundled|dir:.+|https?:\/\/[^\s]+)$/,
+      'must be "bundled", dir:<folder> (laid out like data/nba) or an http(s):// base URL of an NBA.com-style stats API',
+    )
+    .transform((url): SourceTarget => {
+      if (url === 'bundled') return { kind: 'bundled', url };
+      if (url.startsWith('dir:')) {
+        // Absolute, so that the Stage 1 processes (and a resumed run from another folder) read the same one.
+        const path = resolve(url.slice('dir:'.length));
+        return { kind: 'dir', url: `dir:${path}`, path };
+      }
+      return { kind: 'http', url };
+    }),
   http: z.strictObject({
     timeoutMs: z.coerce.number({ error: 'must be a number' }).int('must be a whole number').positive('must be > 0'),
     maxRetries: z.coerce

@@ -2,6 +2,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { checkDataOf } from './checks/data.js';
 import { DependencyError, type RunMode, runDefensiveChecks } from './checks/defensive.js';
 import type { IsoDate } from './dates.js';
 import { BadInputError, messageOf, redact } from './errors.js';
@@ -9,7 +10,8 @@ import { PHASES, type PhaseNumber } from './pipeline/definition.js';
 import type { PipelinePorts, Processor, ProcessorResult } from './pipeline/processor.js';
 import { requireDateInSeason } from './pipeline/seasons.js';
 import { TOPIC_PHASE2_COMPLETE, TOPIC_PHASE3_COMPLETE, TOPIC_PHASE4_COMPLETE } from './ports/events.js';
-import { RunBatch, type RunRecord, recordRun, type Trigger } from './runs/history.js';
+import { type PendingWrites, RunBatch, type RunRecord, recordRun, type Trigger } from './runs/history.js';
+import { fingerprintRows, recordInputs } from './runs/versions.js';
 
 const TOPICS: Partial<Record<PhaseNumber, string>> = {
   2: TOPIC_PHASE2_COMPLETE,
@@ -108,6 +110,7 @@ export async function runProcessor(
     });
     // A forced run went ahead despite failing checks; a bootstrap run had a short window by design.
     const decision = checks?.failures.length ? 'forced' : checks?.window.bootstrap ? 'bootstrap' : result.decision;
+    const versions = await dataVersions(ports, processor, date, season.label, result, options.batch);
     const record: RunRecord = {
       ...base,
       status: 'success',
@@ -115,7 +118,7 @@ export async function runProcessor(
       rowsProcessed: result.rows,
       decision,
       finishedAt: clock(),
-      details: checkDetails ? { ...result.details, checks: checkDetails } : (result.details ?? {}),
+      details: { ...result.details, ...(checkDetails ? { checks: checkDetails } : {}), ...versions },
     };
     const topic = TOPICS[def.phase];
     const publish =
@@ -153,4 +156,32 @@ export async function runProcessor(
     runLog.error({ err: error }, 'processor failed');
     return { ok: false, runId, error };
   }
+}
+
+/**
+ * The data versions a successful run records (core/runs/versions.ts): the fingerprint of the rows it writes,
+ * and for Phases 3-4 the hashes of the inputs it read, as they are now (the batch's uncommitted runs first).
+ */
+async function dataVersions(
+  ports: PipelinePorts,
+  processor: Processor,
+  date: IsoDate,
+  season: string,
+  result: ProcessorResult,
+  pending: PendingWrites | undefined,
+): Promise<Record<string, unknown>> {
+  const def = processor.definition;
+  const out: Record<string, unknown> = {};
+  if (result.write) out.fingerprint = fingerprintRows(result.write.table, result.write.rows);
+  if (def.reads && def.reads.length > 0) {
+    const data = checkDataOf(ports.warehouse);
+    const [versions, gameDates] = await Promise.all([data.versions.versions(season), data.gameDates(season)]);
+    out.inputs = await recordInputs(def, date, {
+      versions,
+      gameDates,
+      entities: (table, per) => data.entityDates(table, per, season),
+      pending,
+    });
+  }
+  return out;
 }

@@ -56,6 +56,11 @@ export interface SeasonObservation {
   readonly gateMissingDates: readonly IsoDate[];
   /** Dates whose every Phase 3-4 processor's latest run succeeded. */
   readonly stage3CompleteDates: readonly IsoDate[];
+  /**
+   * Dates with a Phase 3-4 run that read an input that has changed since (a corrected date), or a stale run's
+   * output: Stage 3 recomputes from the first of them. @default []
+   */
+  readonly staleDates?: readonly IsoDate[];
   /** One per date that Stage 3 tried and did not complete. */
   readonly stage3Failures: readonly Stage3Failure[];
   readonly validationReports: readonly ValidationReportRef[];
@@ -86,6 +91,8 @@ export interface SeasonStatus {
     readonly completeThrough: IsoDate | null;
     readonly remaining: number;
     readonly running: boolean;
+    /** The selected dates whose Phase 3-4 results are stale (after a correction), sorted. */
+    readonly stale: readonly IsoDate[];
     readonly lastFailure: {
       readonly date: IsoDate;
       readonly processor: string;
@@ -145,8 +152,10 @@ export function seasonStatus(obs: SeasonObservation, sel: DateSelection): Season
   const missing = inSel(obs.gateMissingDates);
   const gatePassed = neverRun > 0 || dates.length === 0 ? null : missing.length === 0;
 
-  const complete = new Set(obs.stage3CompleteDates);
-  // Stage 3 resumes at the first date not complete: the dates before it are where it stands.
+  const stale = inSel(obs.staleDates ?? []);
+  const staleSet = new Set(stale);
+  const complete = new Set(obs.stage3CompleteDates.filter((d) => !staleSet.has(d)));
+  // Stage 3 resumes at the first date not complete or stale: the dates before it are where it stands.
   const firstIncomplete = dates.findIndex((d) => !complete.has(d));
   const doneCount = firstIncomplete < 0 ? dates.length : firstIncomplete;
   const completeThrough = doneCount > 0 ? (dates[doneCount - 1] as IsoDate) : null;
@@ -182,6 +191,7 @@ export function seasonStatus(obs: SeasonObservation, sel: DateSelection): Season
       completeThrough,
       remaining,
       running: running?.stage === 'stage3' || clusterRunning('stage3'),
+      stale,
       lastFailure,
     },
     validation: { passed: report?.passed ?? null, report: report?.path ?? null },
@@ -193,6 +203,17 @@ export function seasonStatus(obs: SeasonObservation, sel: DateSelection): Season
 }
 
 type Base = Omit<SeasonStatus, 'next' | 'reason'>;
+
+/** Whether the first date Stage 3 would run is a stale one (a correction), not a failure or a new date. */
+function staleFirst(s: Base): boolean {
+  const first = s.stage3.stale[0];
+  return first !== undefined && (s.stage3.completeThrough === null || first > s.stage3.completeThrough);
+}
+
+function staleReason(s: Base): string {
+  const stale = s.stage3.stale;
+  return `${plural(stale.length, 'date')} stale after a correction of their inputs (${listed(stale)}): Stage 3 recomputes from ${stale[0]}`;
+}
 
 function decideNext(
   season: string,
@@ -231,9 +252,11 @@ function decideNext(
     const f = s.stage3.lastFailure;
     return {
       next: `backfill stage3 ${flags}`,
-      reason: f
-        ? `Stage 3 stopped at ${f.date}: ${f.processor} (${f.check}); fix the cause, then run it again: it resumes at ${s.stage3.completeThrough ? `the date after ${s.stage3.completeThrough}` : 'the first date'}`
-        : `Stage 3 ${s.stage3.completeThrough ? `complete through ${s.stage3.completeThrough}` : 'not started'}, ${plural(s.stage3.remaining, 'date')} remaining`,
+      reason: staleFirst(s)
+        ? staleReason(s)
+        : f
+          ? `Stage 3 stopped at ${f.date}: ${f.processor} (${f.check}); fix the cause, then run it again: it resumes at ${s.stage3.completeThrough ? `the date after ${s.stage3.completeThrough}` : 'the first date'}`
+          : `Stage 3 ${s.stage3.completeThrough ? `complete through ${s.stage3.completeThrough}` : 'not started'}, ${plural(s.stage3.remaining, 'date')} remaining`,
     };
   }
   if (s.validation.passed !== true) {

@@ -87,6 +87,7 @@ describe('backfill status', () => {
         completeThrough: '2021-10-24',
         remaining: 8,
         running: false,
+        stale: [],
         lastFailure: {
           date: '2021-10-26',
           processor: 'player_daily_cache',
@@ -175,7 +176,7 @@ describe('backfill status', () => {
 
     const after = (await status()).seasons[0];
     expect(after).toMatchObject({
-      stage3: { completeThrough: '2021-11-01', remaining: 0, running: false, lastFailure: null },
+      stage3: { completeThrough: '2021-11-01', remaining: 0, running: false, stale: [], lastFailure: null },
       next: `backfill validate ${FLAGS}`,
       snapshot: null,
     });

@@ -135,7 +135,7 @@ describe('backfill status --cluster', () => {
       selection: { seasonType: 'regular', startDate: DATES[0], endDate: DATES[5] },
       stage1: { dates: 6, loaded: 4, failed: 2, failedDates: [CORRUPT, KILLED], neverRun: 0, running: false },
       gate: { passed: false, missingDates: [CORRUPT, KILLED] },
-      stage3: { completeThrough: DATES[1], remaining: 4, running: false, lastFailure: null },
+      stage3: { completeThrough: DATES[1], remaining: 4, running: false, stale: [], lastFailure: null },
       validation: { passed: null, report: null },
       next: `backfill retry --season ${SEASON} --cluster --namespace ${NAMESPACE}`,
       reason: `2 dates failed in Stage 1 (${CORRUPT}, ${KILLED}): fix the cause, then a retry Job loads them (the controller runs the gate again when it ends)`,

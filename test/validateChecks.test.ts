@@ -167,6 +167,7 @@ function dateRows(date: string, gameId: string, second = false): Map<TableSchema
 
 const CHECKS = [
   'runs_complete',
+  'runs_current',
   'rows_present',
   'one_summary_per_box_row',
   'two_team_rows_per_game',

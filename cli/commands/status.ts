@@ -123,6 +123,10 @@ export function formatStatus(entries: readonly StatusEntry[]): string {
     lines.push(
       `  stage 3     complete through ${s3.completeThrough ?? '(no date)'}, ${s3.remaining} remaining${s3.running ? '; RUNNING now' : ''}`,
     );
+    if (s3.stale.length > 0)
+      lines.push(
+        `              STALE: ${s3.stale.length} date(s) from ${s3.stale[0]} (${dayList(s3.stale)}): their inputs were corrected`,
+      );
     if (f) lines.push(`              last failure ${f.date}: ${f.processor} (${f.check}): ${f.error ?? '-'}`);
     const v = e.validation;
     lines.push(

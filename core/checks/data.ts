@@ -5,6 +5,7 @@
 import type { IsoDate } from '../dates.js';
 import type { CommitOutcome, Warehouse, WarehouseChange } from '../ports/warehouse.js';
 import { type LatestRun, latestRuns, type PendingWrites, type RunRecord } from '../runs/history.js';
+import { type EntityDates, readEntityDates, type StaleRun, staleRuns, VersionBook } from '../runs/versions.js';
 import { nbacSchedule, processorRunHistory } from '../schema/raw.js';
 import { qualifiedName, type Row, type SqlValue, type TableSchema } from '../schema/table.js';
 
@@ -135,7 +136,42 @@ export class CheckData {
   private readonly counts = new Map<string, Map<IsoDate, Map<string, number>>>();
   private readonly runs = new Map<IsoDate, LatestRun[]>();
 
-  constructor(readonly warehouse: Warehouse) {}
+  /** The latest data versions of the seasons asked for (core/runs/versions.ts), kept like the counts. */
+  readonly versions: VersionBook;
+
+  /** `games` reaches' dates per value, by table, column and season; forgotten when the table changes. */
+  private readonly entities = new Map<string, Promise<EntityDates>>();
+
+  constructor(readonly warehouse: Warehouse) {
+    this.versions = new VersionBook(warehouse);
+  }
+
+  entityDates(table: TableSchema, per: string, season: string): Promise<EntityDates> {
+    const key = `${qualifiedName(table)}|${per}|${season}`;
+    let v = this.entities.get(key);
+    if (!v) {
+      v = readEntityDates(this.warehouse, table, per, season);
+      this.entities.set(key, v);
+      v.catch(() => this.entities.delete(key));
+    }
+    return v;
+  }
+
+  /** The season's game dates, sorted, kept until the schedule changes. */
+  async gameDates(season: string): Promise<IsoDate[]> {
+    const schedule = await this.schedule(season);
+    return this.memo(`gameDates|${season}`, () => [...new Set(schedule.map((g) => g.date))]);
+  }
+
+  /** The season's stale Phase 3-4 runs (core/runs/versions.ts), as run history says now. */
+  async staleRuns(season: string): Promise<StaleRun[]> {
+    const [versions, dates] = await Promise.all([this.versions.versions(season), this.gameDates(season)]);
+    return staleRuns(versions, dates);
+  }
+
+  private forgetEntities(table: TableSchema): void {
+    for (const k of [...this.entities.keys()]) if (k.startsWith(`${qualifiedName(table)}|`)) this.entities.delete(k);
+  }
 
   private readonly memos = new Map<string, unknown>();
 
@@ -348,14 +384,17 @@ export class CheckData {
   learn(change: WarehouseChange): void {
     for (const r of change.replace) {
       this.byDateOf(r.table).set(r.date, countRows(r.table, r.rows));
+      this.forgetEntities(r.table);
       if (r.table === nbacSchedule) {
         this.schedules.clear();
         this.memos.clear();
       }
     }
     for (const a of change.append) {
-      if (a.table === processorRunHistory) for (const row of a.rows) this.runs.delete(String(row.data_date));
-      else this.counts.delete(qualifiedName(a.table));
+      if (a.table === processorRunHistory) {
+        for (const row of a.rows) this.runs.delete(String(row.data_date));
+        this.versions.learn(a.rows);
+      } else this.counts.delete(qualifiedName(a.table));
     }
   }
 
@@ -363,14 +402,17 @@ export class CheckData {
   forget(change: WarehouseChange): void {
     for (const r of change.replace) {
       this.counts.get(qualifiedName(r.table))?.delete(r.date);
+      this.forgetEntities(r.table);
       if (r.table === nbacSchedule) {
         this.schedules.clear();
         this.memos.clear();
       }
     }
     for (const a of change.append) {
-      if (a.table === processorRunHistory) for (const row of a.rows) this.runs.delete(String(row.data_date));
-      else this.counts.delete(qualifiedName(a.table));
+      if (a.table === processorRunHistory) {
+        for (const row of a.rows) this.runs.delete(String(row.data_date));
+        this.versions.forget(a.rows);
+      } else this.counts.delete(qualifiedName(a.table));
     }
   }
 }
@@ -421,9 +463,11 @@ export class CheckedWarehouse implements Warehouse {
   async append(table: TableSchema, rows: readonly Row[]): Promise<void> {
     try {
       await this.inner.append(table, rows);
-    } finally {
+    } catch (err) {
       this.data.forget({ replace: [], append: [{ table, rows }] });
+      throw err;
     }
+    this.data.learn({ replace: [], append: [{ table, rows }] });
   }
 
   checkpoint() {

@@ -53,6 +53,26 @@ export interface Dependency {
   readonly expectedFrom?: TableSchema;
 }
 
+/**
+ * Which of a table's dates a Phase 3-4 run on date x reads, for its data versions (core/runs/versions.ts):
+ * `date`: x alone; `before`: every game date of the season before x (season-to-date aggregates);
+ * `games`: x and, for each value of `per` with a row on x (a player, a team), its `games` latest dates before x.
+ */
+export type Reach =
+  | { readonly kind: 'date' }
+  | { readonly kind: 'before' }
+  | { readonly kind: 'games'; readonly games: number; readonly per: string };
+
+/**
+ * An input a Phase 3-4 run's values depend on. `rows`: the rows' values; `keys`: only which rows exist (their
+ * key columns), for what counts games or finds the previous one.
+ */
+export interface InputRead {
+  readonly table: TableSchema;
+  readonly part: 'rows' | 'keys';
+  readonly reach: Reach;
+}
+
 export interface ProcessorDefinition {
   readonly name: string;
   readonly phase: PhaseNumber;
@@ -66,7 +86,12 @@ export interface ProcessorDefinition {
   readonly critical: boolean;
   /** What the defensive checks verify before a Phase 3-4 run; empty for phases 1-2. */
   readonly dependencies: readonly Dependency[];
+  /** Phases 3-4: what its values depend on, for staleness after a correction; none for phases 1-2. */
+  readonly reads?: readonly InputRead[];
 }
+
+const DATE: Reach = { kind: 'date' };
+const BEFORE: Reach = { kind: 'before' };
 
 export const PROCESSORS: readonly ProcessorDefinition[] = [
   {
@@ -158,6 +183,10 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     lookbackGames: 10,
     critical: false,
     dependencies: [{ table: nbacPlayerBoxscore, scope: 'lookback', expectedFrom: nbacGamebookPlayerStats }],
+    reads: [
+      { table: nbacPlayerBoxscore, part: 'rows', reach: { kind: 'games', games: 10, per: 'player_id' } },
+      { table: nbacPlayerBoxscore, part: 'keys', reach: BEFORE },
+    ],
   },
   {
     name: 'team_offense_game_summary',
@@ -168,6 +197,7 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     lookbackGames: 10,
     critical: false,
     dependencies: [{ table: nbacTeamBoxscore, scope: 'lookback' }],
+    reads: [{ table: nbacTeamBoxscore, part: 'rows', reach: { kind: 'games', games: 10, per: 'team_abbr' } }],
   },
   {
     name: 'team_defense_game_summary',
@@ -178,6 +208,7 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     lookbackGames: 15,
     critical: false,
     dependencies: [{ table: nbacTeamBoxscore, scope: 'lookback' }],
+    reads: [{ table: nbacTeamBoxscore, part: 'rows', reach: { kind: 'games', games: 15, per: 'opponent_team_abbr' } }],
   },
   {
     name: 'player_daily_cache',
@@ -190,6 +221,11 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     dependencies: [
       { table: playerGameSummary, scope: 'lookback', expectedFrom: nbacPlayerBoxscore },
       { table: espnTeamRoster, scope: 'date' },
+    ],
+    reads: [
+      { table: playerGameSummary, part: 'rows', reach: BEFORE },
+      { table: espnTeamRoster, part: 'rows', reach: DATE },
+      { table: nbacSchedule, part: 'rows', reach: DATE },
     ],
   },
   {
@@ -211,6 +247,13 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
       { table: teamDefenseGameSummary, scope: 'lookback' },
       { table: espnTeamRoster, scope: 'date' },
     ],
+    reads: [
+      { table: playerGameSummary, part: 'rows', reach: BEFORE },
+      { table: teamOffenseGameSummary, part: 'rows', reach: BEFORE },
+      { table: teamDefenseGameSummary, part: 'rows', reach: BEFORE },
+      { table: espnTeamRoster, part: 'rows', reach: DATE },
+      { table: nbacSchedule, part: 'rows', reach: DATE },
+    ],
   },
   {
     name: 'ml_feature_store',
@@ -223,6 +266,11 @@ export const PROCESSORS: readonly ProcessorDefinition[] = [
     dependencies: [
       { table: playerDailyCache, scope: 'date' },
       { table: playerCompositeFactors, scope: 'date' },
+    ],
+    reads: [
+      { table: playerDailyCache, part: 'rows', reach: DATE },
+      { table: playerCompositeFactors, part: 'rows', reach: DATE },
+      { table: nbacSchedule, part: 'rows', reach: DATE },
     ],
   },
 ];

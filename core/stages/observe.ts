@@ -4,6 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { checkDataOf } from '../checks/data.js';
 import type { IsoDate } from '../dates.js';
 import { readJsonFile } from '../files.js';
 import { runGate } from '../gate.js';
@@ -12,6 +13,7 @@ import { getSeason, seasonRange } from '../pipeline/seasons.js';
 import type { Plan } from '../plan.js';
 import type { Warehouse } from '../ports/warehouse.js';
 import { latestRuns } from '../runs/history.js';
+import { staleDates as staleDatesOf } from '../runs/versions.js';
 import type { RunningCommand, SeasonObservation, Stage3Failure, ValidationReportRef } from '../status.js';
 import { openFailures } from './stage1.js';
 import { completeAmong } from './stage3.js';
@@ -121,12 +123,14 @@ export async function observeSeason(
 
   const runs34 = await latestRuns(warehouse, range, [3, 4]);
   const complete = completeAmong(runs34, dates);
+  const staleDates = staleDatesOf(await checkDataOf(warehouse).staleRuns(season.label)).filter((d) => planned.has(d));
   return {
     ...empty,
     loadedDates,
     failedDates,
     gateMissingDates,
     stage3CompleteDates: dates.filter((d) => complete.has(d)),
+    staleDates,
     stage3Failures: await stage3Failures(warehouse, runs34, complete, planned),
   };
 }

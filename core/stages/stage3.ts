@@ -16,6 +16,7 @@ import type { PipelinePorts } from '../pipeline/processor.js';
 import type { PlanDate } from '../plan.js';
 import { TOPIC_PHASE4_COMPLETE } from '../ports/events.js';
 import { type LatestRun, latestRuns } from '../runs/history.js';
+import { staleDates } from '../runs/versions.js';
 import { Phase4WaitError, Phase4Wakeups, runPhase3WithRemotePhase4 } from './phase4Remote.js';
 
 /** Stage 3 checkpoints the warehouse after this many dates, and at its end. */
@@ -170,9 +171,17 @@ export async function runStage3(ports: PipelinePorts, log: Logger, options: Stag
     return { summary, gate, perDateMs: [] };
   }
 
-  // Resume at the first date that is not complete; every date after it runs again (its inputs may differ).
+  // Resume at the first date that is not complete or is stale (a correction changed what it read); every date
+  // after it runs again (its inputs may differ).
   const done = await completedDates(ports, dates);
-  const first = dates.findIndex((d) => !done.has(d));
+  const stale = new Set(staleDates(await checkDataOf(ports.warehouse).staleRuns(options.season)));
+  const first = dates.findIndex((d) => !done.has(d) || stale.has(d));
+  if (stale.size > 0) {
+    log.info(
+      { season: options.season, stale: stale.size, firstStale: [...stale][0] },
+      'dates stale after a correction: Stage 3 recomputes from the first of them',
+    );
+  }
   const todo = first < 0 ? [] : dates.slice(first);
   const resumedFrom = first > 0 ? (dates[first] as IsoDate) : null;
   const checked =

@@ -1,6 +1,7 @@
 // Stage 4: validate a backfill: every phase complete for every date, row counts consistent across phases,
 // no NULL in critical fields, values in range, and the tables agreeing with each other.
 
+import { checkDataOf } from '../checks/data.js';
 import type { IsoDate } from '../dates.js';
 import { FACTOR_RANGES } from '../phase4/factors.js';
 import { PROCESSORS } from '../pipeline/definition.js';
@@ -202,6 +203,12 @@ function restrictedTo(warehouse: Warehouse, ranges: readonly { start: IsoDate; e
   };
 }
 
+/** The table a processor writes, as `dataset.name`, or its name when it writes none. */
+function qualifiedOutput(processor: string): string {
+  const def = PROCESSORS.find((p) => p.name === processor);
+  return def?.output.kind === 'table' ? `${def.output.table.dataset}.${def.output.table.name}` : processor;
+}
+
 export async function validate(
   unrestricted: Warehouse,
   selections: readonly { readonly season: string; readonly dates: readonly PlanDate[] }[],
@@ -271,6 +278,30 @@ export async function validate(
       'completeness',
       'every Phase 1-4 processor’s latest run on every date succeeded',
       runFailures,
+    ),
+  );
+
+  // Data versions: no Phase 3-4 result read an input that has been corrected since (core/runs/versions.ts).
+  const selected = new Set(dates);
+  const staleFailures: ValidationFailure[] = [];
+  const data = checkDataOf(unrestricted);
+  for (const season of [...new Set(selections.map((s) => s.season))]) {
+    for (const r of await data.staleRuns(season)) {
+      if (!selected.has(r.date)) continue;
+      staleFailures.push({
+        table: qualifiedOutput(r.processor),
+        date: r.date,
+        key: r.processor,
+        detail: `stale: ${r.reason}; recompute with backfill stage3 --season ${season}`,
+      });
+    }
+  }
+  checks.push(
+    check(
+      'runs_current',
+      'completeness',
+      'no Phase 3-4 result read an input that was corrected after it ran (no stale date)',
+      staleFailures,
     ),
   );
 

@@ -1,0 +1,355 @@
+// Data versions: what a run wrote and what it read, as content hashes in run history, so that a corrected date
+// makes exactly the Phase 3-4 runs that read it stale.
+//
+// - Every run that writes a table records `details.fingerprint`: a hash of the rows it wrote for its date
+//   (`rows`, every column) and of which rows they were (`keys`, the table's key columns).
+// - Every Phase 3-4 run records `details.inputs`: for each input its definition declares (`reads` in
+//   core/pipeline/definition.ts), the window of upstream dates it read and one hash over those dates'
+//   fingerprints.
+// - A Phase 3-4 run is stale when one of its inputs, hashed again over the same window from the latest
+//   fingerprints, differs, or when a run it read from is itself stale.
+
+import { createHash } from 'node:crypto';
+import type { IsoDate } from '../dates.js';
+import { type InputRead, PROCESSORS, type ProcessorDefinition, writerOf } from '../pipeline/definition.js';
+import type { Warehouse } from '../ports/warehouse.js';
+import { processorRunHistory } from '../schema/raw.js';
+import { qualifiedName, type Row, type SqlValue, type TableSchema } from '../schema/table.js';
+import type { PendingWrites, RunStatus } from './history.js';
+
+export interface Fingerprint {
+  readonly rows: string;
+  readonly keys: string;
+}
+
+/** An input of a run as recorded: the upstream table and part, the dates read, and their hash. */
+export interface RecordedInput {
+  readonly table: string;
+  readonly part: 'rows' | 'keys';
+  readonly start: IsoDate;
+  readonly end: IsoDate;
+  readonly hash: string;
+}
+
+function normalized(table: TableSchema, column: string, value: SqlValue | undefined): SqlValue {
+  if (value === null || value === undefined) return null;
+  const type = table.columns.find((c) => c.name === column)?.type;
+  switch (type) {
+    case 'INT64':
+    case 'FLOAT64':
+      return Number(value);
+    case 'BOOL':
+      return value === true || value === 'true';
+    case 'DATE':
+      return String(value).slice(0, 10);
+    default:
+      return String(value);
+  }
+}
+
+function digest(lines: readonly string[]): string {
+  const hash = createHash('sha256');
+  for (const line of lines) hash.update(`${line}\n`);
+  return hash.digest('hex').slice(0, 16);
+}
+
+/**
+ * The fingerprint of a date's rows of a table: order-free (the lines are sorted), independent of how the
+ * warehouse types its values (normalized by column type), and equal bits give equal hashes.
+ */
+export function fingerprintRows(table: TableSchema, rows: readonly Row[]): Fingerprint {
+  const all = table.columns.map((c) => c.name);
+  const keys = [...new Set([table.partitionColumn, ...table.key])];
+  const line = (row: Row, cols: readonly string[]) => JSON.stringify(cols.map((c) => normalized(table, c, row[c])));
+  return {
+    rows: digest(rows.map((r) => line(r, all)).sort()),
+    keys: digest(rows.map((r) => line(r, keys)).sort()),
+  };
+}
+
+/** What the book knows of a (processor, date): its latest run. */
+export interface LatestVersion {
+  readonly status: RunStatus;
+  readonly fingerprint: Fingerprint | null;
+  readonly inputs: readonly RecordedInput[] | null;
+}
+
+type Versions = Map<string, Map<IsoDate, LatestVersion>>;
+
+function parseDetails(value: unknown): Record<string, unknown> {
+  if (value && typeof value === 'object') return value as Record<string, unknown>;
+  try {
+    const parsed = JSON.parse(String(value ?? '{}')) as unknown;
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function asFingerprint(v: unknown): Fingerprint | null {
+  const f = v as Partial<Fingerprint> | undefined;
+  return f && typeof f.rows === 'string' && typeof f.keys === 'string' ? { rows: f.rows, keys: f.keys } : null;
+}
+
+function asInputs(v: unknown): RecordedInput[] | null {
+  return Array.isArray(v) ? (v as RecordedInput[]) : null;
+}
+
+function versionOf(status: RunStatus, details: Record<string, unknown>): LatestVersion {
+  return {
+    status,
+    fingerprint: status === 'success' ? asFingerprint(details.fingerprint) : null,
+    inputs: status === 'success' ? asInputs(details.inputs) : null,
+  };
+}
+
+/** Whether `a` (finished, run id) is later than `b`: run history's order of runs (see latestRuns). */
+function later(a: { f: string; id: string }, b: { f: string; id: string }): boolean {
+  return `${a.f}|${a.id}` > `${b.f}|${b.id}`;
+}
+
+/**
+ * The latest version of every (processor, date) of a season, read from run history once and kept up to date
+ * with the history rows written through the warehouse it belongs to (see CheckData.learn).
+ */
+export class VersionBook {
+  private readonly seasons = new Map<string, Promise<Versions>>();
+
+  constructor(private readonly warehouse: Warehouse) {}
+
+  versions(season: string): Promise<Versions> {
+    let v = this.seasons.get(season);
+    if (!v) {
+      v = this.load(season);
+      this.seasons.set(season, v);
+      v.catch(() => this.seasons.delete(season));
+    }
+    return v;
+  }
+
+  private async load(season: string): Promise<Versions> {
+    const rows = await this.warehouse.query(
+      `SELECT processor_name, CAST(data_date AS STRING) AS d, status, details, CAST(finished_at AS STRING) AS f, run_id
+         FROM ${qualifiedName(processorRunHistory)} WHERE season = @season AND phase >= 2`,
+      { season },
+    );
+    const latest = new Map<string, Row>();
+    for (const r of rows) {
+      const key = `${r.processor_name}|${r.d}`;
+      const prev = latest.get(key);
+      const at = { f: sortable(r.f), id: String(r.run_id) };
+      if (!prev || later(at, { f: sortable(prev.f), id: String(prev.run_id) })) latest.set(key, r);
+    }
+    const out: Versions = new Map();
+    for (const r of latest.values()) {
+      const name = String(r.processor_name);
+      let byDate = out.get(name);
+      if (!byDate) out.set(name, (byDate = new Map()));
+      byDate.set(String(r.d), versionOf(r.status as RunStatus, parseDetails(r.details)));
+    }
+    return out;
+  }
+
+  /** Takes in run-history rows just written: each is its (processor, date)'s latest run. */
+  learn(rows: readonly Row[]): void {
+    for (const r of rows) {
+      const loaded = this.seasons.get(String(r.season));
+      if (!loaded) continue;
+      const version = versionOf(r.status as RunStatus, parseDetails(r.details));
+      const name = String(r.processor_name);
+      const date = String(r.data_date).slice(0, 10);
+      this.seasons.set(
+        String(r.season),
+        loaded.then((v) => {
+          let byDate = v.get(name);
+          if (!byDate) v.set(name, (byDate = new Map()));
+          byDate.set(date, version);
+          return v;
+        }),
+      );
+    }
+  }
+
+  /** Forgets a season whose history may have changed in a way not known (a failed commit). */
+  forget(rows: readonly Row[]): void {
+    for (const r of rows) this.seasons.delete(String(r.season));
+  }
+}
+
+function sortable(v: unknown): string {
+  // Timestamps as the warehouses print them, made comparable: 'T' or ' ' between date and time.
+  return String(v).replace(' ', 'T');
+}
+
+/** The fingerprint a table holds on a date: the batch's uncommitted run of its writer first, then the book. */
+function fingerprintOn(
+  versions: Versions,
+  table: TableSchema,
+  date: IsoDate,
+  pending?: PendingWrites,
+): Fingerprint | null {
+  const writer = writerOf(table);
+  if (!writer) return null;
+  const mine = pending
+    ?.runsOn(date)
+    .filter((r) => r.processorName === writer.name)
+    .at(-1);
+  if (mine) return mine.status === 'success' ? asFingerprint(mine.details.fingerprint) : null;
+  return versions.get(writer.name)?.get(date)?.fingerprint ?? null;
+}
+
+/** The season's game dates in `[start, end]`, from the sorted list `dates`. */
+function datesWithin(dates: readonly IsoDate[], start: IsoDate, end: IsoDate): IsoDate[] {
+  return dates.filter((d) => d >= start && d <= end);
+}
+
+function inputHash(
+  versions: Versions,
+  table: TableSchema,
+  part: 'rows' | 'keys',
+  dates: readonly IsoDate[],
+  pending?: PendingWrites,
+): string {
+  return digest(dates.map((d) => `${d}=${fingerprintOn(versions, table, d, pending)?.[part] ?? 'none'}`));
+}
+
+/** For a `games` reach: each value of the column's sorted game dates of the season, read once per table. */
+export type EntityDates = ReadonlyMap<string, readonly IsoDate[]>;
+
+export async function readEntityDates(
+  warehouse: Warehouse,
+  table: TableSchema,
+  per: string,
+  season: string,
+): Promise<EntityDates> {
+  const rows = await warehouse.query(
+    `SELECT DISTINCT ${per} AS k, CAST(${table.partitionColumn} AS STRING) AS d FROM ${qualifiedName(table)}
+      WHERE season = @season`,
+    { season },
+  );
+  const out = new Map<string, IsoDate[]>();
+  for (const r of rows) {
+    const k = String(r.k);
+    let list = out.get(k);
+    if (!list) out.set(k, (list = []));
+    list.push(String(r.d));
+  }
+  for (const list of out.values()) list.sort();
+  return out;
+}
+
+/** The first date a `games` reach reads on `date`: the earliest N-th latest earlier date of any value on it. */
+function gamesStart(entities: EntityDates, date: IsoDate, games: number): IsoDate {
+  let start = date;
+  for (const list of entities.values()) {
+    const i = list.indexOf(date);
+    if (i < 0) continue;
+    const first = list[Math.max(0, i - games)] as IsoDate;
+    if (first < start) start = first;
+  }
+  return start;
+}
+
+/** What a run of `def` on `date` needs to record its inputs. */
+export interface InputContext {
+  readonly versions: Versions;
+  /** The season's game dates, sorted. */
+  readonly gameDates: readonly IsoDate[];
+  /** The values' dates of a `games` reach's table and column. */
+  readonly entities: (table: TableSchema, per: string) => Promise<EntityDates>;
+  readonly pending?: PendingWrites | undefined;
+}
+
+async function windowOf(read: InputRead, date: IsoDate, ctx: InputContext): Promise<[IsoDate, IsoDate]> {
+  switch (read.reach.kind) {
+    case 'date':
+      return [date, date];
+    case 'before': {
+      const earlier = ctx.gameDates.filter((d) => d < date);
+      // An empty window is recorded as the date itself with no dates in it.
+      return earlier.length > 0 ? [earlier[0] as IsoDate, earlier.at(-1) as IsoDate] : [date, date];
+    }
+    case 'games':
+      return [gamesStart(await ctx.entities(read.table, read.reach.per), date, read.reach.games), date];
+  }
+}
+
+function datesOfWindow(read: InputRead, date: IsoDate, window: [IsoDate, IsoDate], gameDates: readonly IsoDate[]) {
+  const dates = datesWithin(gameDates, window[0], window[1]);
+  return read.reach.kind === 'before' ? dates.filter((d) => d < date) : dates;
+}
+
+/** The inputs a run of `def` on `date` read, to record in its details. */
+export async function recordInputs(
+  def: ProcessorDefinition,
+  date: IsoDate,
+  ctx: InputContext,
+): Promise<RecordedInput[]> {
+  const out: RecordedInput[] = [];
+  for (const read of def.reads ?? []) {
+    const window = await windowOf(read, date, ctx);
+    const dates = datesOfWindow(read, date, window, ctx.gameDates);
+    out.push({
+      table: qualifiedName(read.table),
+      part: read.part,
+      start: window[0],
+      end: window[1],
+      hash: inputHash(ctx.versions, read.table, read.part, dates, ctx.pending),
+    });
+  }
+  return out;
+}
+
+const TABLES = new Map(
+  PROCESSORS.flatMap((p) => (p.output.kind === 'table' ? [[qualifiedName(p.output.table), p.output.table]] : [])),
+);
+
+/** A stale run: which processor on which date, and why (the input that changed, or the stale run it read). */
+export interface StaleRun {
+  readonly processor: string;
+  readonly date: IsoDate;
+  readonly reason: string;
+}
+
+/**
+ * The stale Phase 3-4 runs of a season, in date and pipeline order. A run recorded without inputs (before
+ * data versions existed) is never stale: nothing says what it read.
+ */
+export function staleRuns(versions: Versions, gameDates: readonly IsoDate[]): StaleRun[] {
+  const out: StaleRun[] = [];
+  const stale = new Set<string>();
+  const phase34 = PROCESSORS.filter((p) => p.phase === 3 || p.phase === 4);
+  for (const date of gameDates) {
+    for (const def of phase34) {
+      const v = versions.get(def.name)?.get(date);
+      if (v?.status !== 'success' || !v.inputs) continue;
+      for (const input of v.inputs) {
+        const table = TABLES.get(input.table);
+        const writer = table && writerOf(table);
+        if (!table || !writer) continue;
+        const read = def.reads?.find((r) => qualifiedName(r.table) === input.table && r.part === input.part);
+        const dates = read
+          ? datesOfWindow(read, date, [input.start, input.end], gameDates)
+          : datesWithin(gameDates, input.start, input.end);
+        const upstream = dates.find((d) => stale.has(`${writer.name}|${d}`));
+        const reason =
+          upstream !== undefined
+            ? `it read ${writer.name} of ${upstream}, which is stale`
+            : inputHash(versions, table, input.part, dates) !== input.hash
+              ? `${input.table} changed between ${input.start} and ${input.end} (${input.part})`
+              : null;
+        if (reason) {
+          stale.add(`${def.name}|${date}`);
+          out.push({ processor: def.name, date, reason });
+          break;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** The stale dates among `stale` runs, sorted. */
+export function staleDates(stale: readonly StaleRun[]): IsoDate[] {
+  return [...new Set(stale.map((s) => s.date))].sort();
+}
