@@ -40,9 +40,17 @@ export interface SourceHooks {
 
 const waitOnStderr = (wait: HttpWait) => process.stderr.write(`backfill: ${wait.message}\n`);
 
+const folders = new Map<string, BundledStatsSource>();
+
 /** The bundled source is shared in a process: a warm pod loads a season's data once, not once per date. */
 export function createSource(config: Config, hooks: SourceHooks = {}): StatsSource {
   if (config.source.kind === 'bundled') return (bundled ??= new BundledStatsSource());
+  if (config.source.kind === 'dir') {
+    // One per folder in a process, as the bundled one: a season is parsed once, and again when a file changes.
+    let folder = folders.get(config.source.path);
+    if (!folder) folders.set(config.source.path, (folder = new BundledStatsSource(config.source.path, true)));
+    return folder;
+  }
   return new HttpStatsSource({
     baseUrl: config.source.url,
     timeoutMs: config.http.timeoutMs,

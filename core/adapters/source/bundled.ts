@@ -1,6 +1,6 @@
 // The default Phase 1 source: the vendored real NBA.com box scores, answering as the stats API would.
 
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { parseCsvRecords } from '../../csv.js';
@@ -119,10 +119,17 @@ interface Appearances {
   withTeam: number[];
 }
 
+/** A season's file of the data set: gzip-compressed (`.csv.gz`) or plain (`.csv`), the compressed one first. */
+function dataFile(dir: string, sub: string, name: string): string {
+  const gz = join(dir, sub, `${name}.csv.gz`);
+  const plain = join(dir, sub, `${name}.csv`);
+  return !existsSync(gz) && existsSync(plain) ? plain : gz;
+}
+
 function seasonFiles(dir: string, label: string): { players: string; playoffTeams: string } {
   return {
-    players: join(dir, 'player_box', `player_game_logs_${label}_regular.csv.gz`),
-    playoffTeams: join(dir, 'team_box', `team_game_totals_${label}_playoffs.csv.gz`),
+    players: dataFile(dir, 'player_box', `player_game_logs_${label}_regular`),
+    playoffTeams: dataFile(dir, 'team_box', `team_game_totals_${label}_playoffs`),
   };
 }
 
@@ -132,30 +139,75 @@ function fingerprintOf(dir: string, label: string): string {
   return [files.players, files.playoffTeams]
     .map((f) => {
       const st = statSync(f, { throwIfNoEntry: false });
-      return st ? `${st.size}:${st.mtimeMs}` : 'none';
+      return st ? `${f}:${st.size}:${st.mtimeMs}` : 'none';
     })
     .join('|');
 }
 
+/** The columns each file must have: what the source reads of it. */
+const REQUIRED = {
+  players: [
+    'PLAYER_ID',
+    'PLAYER_NAME',
+    'TEAM_ID',
+    'TEAM_ABBREVIATION',
+    'TEAM_NAME',
+    'GAME_ID',
+    'GAME_DATE',
+    'MATCHUP',
+    'WL',
+    'MIN',
+    ...COUNTING_STATS,
+  ],
+  playoffTeams: ['TEAM_ID', 'TEAM_ABBREVIATION', 'GAME_ID', 'GAME_DATE', 'MATCHUP', 'WL', 'PTS'],
+} as const;
+
 /**
- * A damaged file of the data set is bad input, named with its path: zlib's own message ("unexpected end of
- * file") names nothing, and retrying cannot repair a file. A missing file keeps its ENOENT (see loadSeason).
+ * A file of the data set, checked as it is read: a damaged file, a missing column, a number that is not one
+ * or a date that is not one is bad input, named with its path, line and column (zlib's own message, "unexpected
+ * end of file", names nothing, and retrying cannot repair a file). A missing file keeps its ENOENT (see
+ * loadSeason).
  */
-function readGzCsv(path: string, drop: (h: string) => boolean = () => false): Table {
-  const compressed = readFileSync(path);
+function readCsvFile(
+  path: string,
+  what: string,
+  required: readonly string[],
+  drop: (h: string) => boolean = () => false,
+): Table {
+  const bytes = readFileSync(path);
   let parsed: { headers: string[]; records: string[][] };
   try {
-    parsed = parseCsvRecords(gunzipSync(compressed).toString('utf8'), path);
+    parsed = parseCsvRecords((path.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8'), path);
   } catch (err) {
     const reason = (err as Error).message.replace(`${path}: `, '');
-    throw new BadInputError(`bundled data file ${path} is damaged: ${reason}`, { where: path, cause: err });
+    throw new BadInputError(`${what} ${path} is damaged: ${reason}`, { where: path, cause: err });
   }
   const { headers, records } = parsed;
+  const missing = required.filter((h) => !headers.includes(h));
+  if (missing.length > 0) {
+    throw new BadInputError(`${what} ${path}: line 1 lacks the column(s) ${missing.join(', ')}`, { where: path });
+  }
   const keep = headers.map((h, i) => [h, i] as const).filter(([h]) => !drop(h));
-  return {
-    headers: keep.map(([h]) => h),
-    rows: records.map((r) => keep.map(([h, i]) => cell(h, r[i] as string))),
-  };
+  // What each kept column must hold: a date (GAME_DATE), a number (the other required columns not kept as
+  // text), or anything.
+  const must = keep.map(([h]) =>
+    h === 'GAME_DATE' ? 'date' : !TEXT_COLUMNS.has(h) && required.includes(h) ? 'number' : null,
+  );
+  const rows = records.map((r, n) =>
+    keep.map(([h, i], k) => {
+      const raw = r[i] as string;
+      const value = cell(h, raw);
+      const kind = must[k];
+      if (kind && (kind === 'date' ? !/^\d{4}-\d{2}-\d{2}/.test(raw) : typeof value === 'string')) {
+        throw new BadInputError(
+          `${what} ${path}: line ${n + 2}, column ${h}: "${raw}" is not ${kind === 'date' ? 'a date YYYY-MM-DD' : 'a number'}`,
+          { where: `${path}:${n + 2}` },
+        );
+      }
+      return value;
+    }),
+  );
+  return { headers: keep.map(([h]) => h), rows };
 }
 
 const round3 = (x: number) => Math.round(x * 1000) / 1000;
@@ -208,12 +260,23 @@ function sumTeams(players: Table): Table {
   return { headers: TEAM_LOG_HEADERS, rows };
 }
 
-function loadSeason(dir: string, label: string, fingerprint: string): SeasonData {
+function loadSeason(dir: string, what: string, label: string, fingerprint: string): SeasonData {
   const files = seasonFiles(dir, label);
-  const players = readGzCsv(files.players, (h) => h === 'SEASON_LABEL');
+  if (!existsSync(files.players)) {
+    throw new BadInputError(
+      `${what} ${files.players} (or .csv) is missing: the player box scores of ${label}'s regular season`,
+      { where: files.players },
+    );
+  }
+  const players = readCsvFile(files.players, what, REQUIRED.players, (h) => h === 'SEASON_LABEL');
   let playoffTeams: Table | undefined;
   try {
-    playoffTeams = readGzCsv(files.playoffTeams, (h) => h.endsWith('_RANK') || h === 'AVAILABLE_FLAG');
+    playoffTeams = readCsvFile(
+      files.playoffTeams,
+      what,
+      REQUIRED.playoffTeams,
+      (h) => h.endsWith('_RANK') || h === 'AVAILABLE_FLAG',
+    );
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
@@ -272,9 +335,25 @@ export class BundledStatsSource implements StatsSource {
   /** The roster scraper asks for every team of one date in turn: all rosters of that date, once. */
   private rosterCache: { key: string; data: SeasonData; byTeam: Map<string, RosterAthlete[]> } | undefined;
 
-  /** @param dir the data set's folder; @default the repository's data/nba */
-  constructor(private readonly dir: string = bundledDataDir()) {
-    this.description = 'bundled real NBA.com data (data/nba)';
+  /** What the messages call a file of the data set. */
+  private readonly what: string;
+
+  /**
+   * @param dir the data set's folder; @default the repository's data/nba
+   * @param folder true for a user's folder (`--source dir:`): it must exist, and messages name it
+   */
+  constructor(
+    private readonly dir: string = bundledDataDir(),
+    folder = false,
+  ) {
+    if (folder && !statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new BadInputError(
+        `source folder ${dir} does not exist or is not a folder (--source dir:<folder>, laid out like data/nba: player_box/ and team_box/)`,
+        { where: '--source' },
+      );
+    }
+    this.description = folder ? `NBA.com box scores in ${dir}` : 'bundled real NBA.com data (data/nba)';
+    this.what = folder ? 'data file' : 'bundled data file';
   }
 
   /**
@@ -286,7 +365,7 @@ export class BundledStatsSource implements StatsSource {
     const fingerprint = fingerprintOf(this.dir, label);
     let data = this.seasons.get(label);
     if (data?.fingerprint !== fingerprint) {
-      data = loadSeason(this.dir, label, fingerprint);
+      data = loadSeason(this.dir, this.what, label, fingerprint);
       this.seasons.set(label, data);
       if (this.rosterCache?.key.startsWith(`${label}|`)) this.rosterCache = undefined;
     }
