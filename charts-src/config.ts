@@ -2,8 +2,9 @@
 // synth time, validated with the same rules the programs apply to their BACKFILL_* settings.
 
 import { join } from 'node:path';
-import { type Config, ConfigSchema, DEFAULTS } from '../core/config.js';
-import { BadInputError } from '../core/errors.js';
+import { type Config, ConfigSchema, DEFAULTS, isInlineFaults } from '../core/config.js';
+import { BadInputError, messageOf } from '../core/errors.js';
+import { loadFaults } from '../core/faults.js';
 import {
   DEFAULT_IMAGE,
   DEFAULT_NAMESPACE,
@@ -106,13 +107,36 @@ export function parseExtraEnv(raw: string | undefined): Record<string, string> {
     const name = eq < 0 ? part.trim() : part.slice(0, eq).trim();
     if (eq < 0 || !/^[A-Z_][A-Z0-9_]*$/.test(name)) {
       throw new BadInputError(
-        `${CHART_ENV.extraEnv}: "${part}" is not NAME=value (NAME in capitals, digits and _; pairs separated by commas)`,
+        `${CHART_ENV.extraEnv}: "${part}" is not NAME=value (NAME in capitals, digits and _; pairs separated by commas, so a value holds none)`,
         { where: CHART_ENV.extraEnv },
       );
     }
     out[name] = part.slice(eq + 1);
   }
+  checkExtraFaults(out.BACKFILL_FAULTS);
   return out;
+}
+
+/**
+ * Faults for the pods (BACKFILL_FAULTS in CHART_EXTRA_ENV, as the kind run injects one) must be the fault JSON
+ * itself: the image holds no fault file and a pod's root filesystem is read-only. Checked at synth time, so that
+ * a mistake fails here rather than every Stage 1 index. CHART_EXTRA_ENV splits on commas, so the JSON can hold
+ * none: one date per list, `{"permanent":["2021-10-20"]}`.
+ */
+function checkExtraFaults(value: string | undefined): void {
+  if (!value) return;
+  const where = { where: CHART_ENV.extraEnv };
+  if (!isInlineFaults(value)) {
+    throw new BadInputError(
+      `${CHART_ENV.extraEnv}: BACKFILL_FAULTS=${value}: must be the fault JSON itself, starting with { (a pod has no fault file to read)`,
+      where,
+    );
+  }
+  try {
+    loadFaults(value);
+  } catch (err) {
+    throw new BadInputError(`${CHART_ENV.extraEnv}: ${messageOf(err)}`, where);
+  }
 }
 
 /** The chart's settings from the defaults and the CHART_* variables in `env`. */

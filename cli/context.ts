@@ -41,7 +41,10 @@ export function addGlobalOptions(program: Command): Command {
     .option('--phase4-mode <mode>', 'Stage 3 runs Phase 4 inline (default) or waits for Pub/Sub subscribers (pubsub)')
     .option('--phase4-timeout-ms <ms>', 'pubsub mode: how long Stage 3 waits for Phase 4 of one date')
     .option('--source <source>', 'Phase 1 source: bundled (default) or an http(s):// stats API base URL')
-    .option('--faults <file>', 'fault-injection file: fail or corrupt chosen dates (see README, "Fault injection")')
+    .option(
+      '--faults <file|json>',
+      'fault injection, a JSON file or the JSON itself (`{...}`): fail or corrupt chosen dates (see README, "Fault injection")',
+    )
     .option('--plan-dir <dir>', 'where plan files are written and read (default plans)')
     .option('--log-dir <dir>', 'where logs are written (default .backfill/logs)')
     .option(

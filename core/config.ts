@@ -153,7 +153,10 @@ export const ConfigSchema = z.strictObject({
       .int('must be a whole number')
       .min(0, 'must be >= 0'),
   }),
-  /** A fault-injection file (see core/faults.ts); empty for none. */
+  /**
+   * Fault injection (see core/faults.ts): the path of a JSON file, or the JSON itself when the value starts with
+   * `{` (a pod's root filesystem is read-only, so the chart passes faults inline); empty for none.
+   */
   faults: z.string(),
   planDir: z.string().min(1, 'must not be empty'),
   logDir: z.string().min(1, 'must not be empty'),
@@ -409,6 +412,15 @@ export function podSettings(config: Config): Record<string, string> {
     BACKFILL_HTTP_BACKOFF_BASE_MS: String(config.http.backoffBaseMs),
     BACKFILL_HTTP_MAX_RETRY_AFTER_MS: String(config.http.maxRetryAfterMs),
   };
-  if (config.faults) env.BACKFILL_FAULTS = resolve(config.faults);
+  // Inline fault JSON is passed as it is; a fault file's path becomes absolute, as the local paths above.
+  if (config.faults) env.BACKFILL_FAULTS = isInlineFaults(config.faults) ? config.faults : resolve(config.faults);
   return env;
+}
+
+/**
+ * Whether a `--faults` / BACKFILL_FAULTS value is the fault JSON itself rather than the path of a fault file: it
+ * starts with `{` (after any white space). A file whose name starts with `{` is named as `./{...}`.
+ */
+export function isInlineFaults(value: string): boolean {
+  return value.trimStart().startsWith('{');
 }

@@ -1,5 +1,6 @@
 // Fault injection, for showing and testing retries, the failure log, the gate and targeted re-runs on the
-// real data. A JSON file named by --faults / BACKFILL_FAULTS:
+// real data. --faults / BACKFILL_FAULTS names a JSON file, or is the JSON itself when it starts with `{` (how
+// the chart passes faults to pods, whose root filesystem is read-only: `{"permanent":["2021-10-20"]}`):
 //   { "transient": ["2021-11-03"],            the date's player-log request fails on its first attempt only
 //     "permanent": ["2021-11-05"],            ... fails on every attempt (a source outage for that date)
 //     "corrupt": [{ "date": "2021-11-07", "file": "playerGameLogs", "how": "negative-minutes" }],
@@ -9,9 +10,10 @@
 // game's rows vanish from the file) or empty (the source itself answers an empty result set, or empty rosters).
 
 import { z } from 'zod';
+import { isInlineFaults } from './config.js';
 import { isIsoDate } from './dates.js';
 import { ProcessingError } from './errors.js';
-import { readJsonFile } from './files.js';
+import { parseJsonFile, readJsonFile } from './files.js';
 import { PROCESSORS, RAW_SOURCES, type RawSourceName } from './pipeline/definition.js';
 import type { Processor } from './pipeline/processor.js';
 import type { ObjectStore } from './ports/objectStore.js';
@@ -48,8 +50,16 @@ export type ProcessorErrorFault = { readonly date: string; readonly processor: s
 
 export type Faults = z.infer<typeof FaultsSchema>;
 
-export function loadFaults(path: string): Faults {
-  return readJsonFile(path, 'fault file', FaultsSchema);
+/** The setting that holds the faults, as messages name it. */
+export const FAULTS_SETTING = '--faults / BACKFILL_FAULTS';
+
+/**
+ * The faults of a --faults / BACKFILL_FAULTS value: the JSON itself when it starts with `{`, else the JSON file
+ * at that path. Bad input names the setting (inline) or the file, and the first wrong field.
+ */
+export function loadFaults(setting: string): Faults {
+  if (isInlineFaults(setting)) return parseJsonFile(setting, FAULTS_SETTING, 'fault JSON in', FaultsSchema);
+  return readJsonFile(setting, 'fault file', FaultsSchema);
 }
 
 /**
