@@ -51,13 +51,18 @@ export interface RuntimeFlags {
   parallelism: string;
   podPerIndex?: boolean;
   retryDelayMs: string;
+  force?: boolean;
 }
 
 export function addRuntimeOptions(cmd: Command): Command {
   return cmd
     .option('--parallelism <n>', 'dates loaded at once (the Job parallelism)', '2')
     .option('--pod-per-index', 'start a fresh process for every attempt, exactly as the cluster starts a pod')
-    .option('--retry-delay-ms <ms>', "pause before a failed date's one retry", '1000');
+    .option('--retry-delay-ms <ms>', "pause before a failed date's one retry", '1000')
+    .option(
+      '--force',
+      "write each date's Phase 2 again even when its freshly scraped raw files are those of its last successful load",
+    );
 }
 
 export function wholeNumber(flag: string, value: string, min: number, max: number): number {

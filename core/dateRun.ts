@@ -1,5 +1,6 @@
 // A date's processors, run in order and committed together: Phases 1-2 in Stage 1, Phases 3-4 in Stage 3.
 
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CheckedWarehouse, checkDataOf } from './checks/data.js';
 import { lookbackWindow } from './checks/defensive.js';
@@ -10,6 +11,7 @@ import { requireDateInSeason } from './pipeline/seasons.js';
 import { phaseProcessors } from './processors.js';
 import { type RunOptions, runProcessor } from './runner.js';
 import { type PendingWrites, RunBatch } from './runs/history.js';
+import { latestPhase2Runs, type Phase2Latest, sourceHash } from './runs/versions.js';
 import type { TableSchema } from './schema/table.js';
 
 export interface ProcessorFailure {
@@ -21,6 +23,8 @@ export interface ProcessorFailure {
 export interface DateRunResult {
   readonly date: IsoDate;
   readonly ok: boolean;
+  /** Phase 2 was not written again: the raw files are those of the date's last successful load. */
+  readonly unchanged?: boolean;
   readonly failures: readonly ProcessorFailure[];
   readonly rows: Readonly<Record<string, number>>;
 }
@@ -60,16 +64,32 @@ export async function runPhases1And2(
   ports: PipelinePorts,
   log: Logger,
   date: IsoDate,
-  options: RunOptions,
+  options: RunOptions & {
+    /** Write Phase 2 even when the date's raw files are those of its last successful load. @default false */
+    readonly force?: boolean;
+  },
 ): Promise<DateRunResult> {
   const rows: Record<string, number> = {};
   const failures: ProcessorFailure[] = [];
   const batch = new RunBatch();
+  const files: string[] = [];
+  let unchanged = false;
   for (const phase of [1, 2] as const) {
+    if (phase === 2) {
+      const source = sourceHash(files);
+      unchanged = !options.force && (await recordUnchanged(ports, date, source, batch, options));
+      if (unchanged) {
+        log.info({ date, source }, 'raw files unchanged since the last load: Phase 2 not written again');
+        break;
+      }
+      options = { ...options, details: { ...options.details, source } };
+    }
     for (const processor of phaseProcessors(phase)) {
       const out = await runProcessor(ports, log, processor, date, { ...options, batch });
-      if (out.ok) rows[processor.definition.name] = out.result.rows;
-      else {
+      if (out.ok) {
+        rows[processor.definition.name] = out.result.rows;
+        if (phase === 1) files.push(String(out.result.details?.file ?? 'none'));
+      } else {
         failures.push({ processor: processor.definition.name, error: out.error, runId: out.runId });
         if (phase === 1) break;
       }
@@ -85,7 +105,52 @@ export async function runPhases1And2(
       delete rows[p];
   }
   await commitOrFail(ports, batch, rows, failures);
-  return { date, ok: failures.length === 0, failures, rows };
+  return { date, ok: failures.length === 0, failures, rows, ...(unchanged ? { unchanged } : {}) };
+}
+
+/**
+ * When every Phase 2 processor's latest run on the date succeeded from raw files with this content hash, adds
+ * an `unchanged` run of each to the batch (its fingerprint and rows carried over, nothing written) and says so:
+ * a reload of the same data costs the scrape, not the load, and makes nothing stale.
+ */
+async function recordUnchanged(
+  ports: PipelinePorts,
+  date: IsoDate,
+  source: string,
+  batch: RunBatch,
+  options: RunOptions,
+): Promise<boolean> {
+  const latest = await latestPhase2Runs(ports.warehouse, date);
+  const processors = phaseProcessors(2);
+  const same = processors.every((p) => {
+    const run = latest.find((r) => r.processorName === p.definition.name);
+    return run?.status === 'success' && run.details.source === source && run.details.fingerprint !== undefined;
+  });
+  if (!same) return false;
+  const { season } = requireDateInSeason(date);
+  const clock = options.clock ?? (() => new Date());
+  for (const p of processors) {
+    const run = latest.find((r) => r.processorName === p.definition.name) as Phase2Latest;
+    const at = clock();
+    batch.add({
+      runId: randomUUID(),
+      processorName: p.definition.name,
+      phase: 2,
+      dataDate: date,
+      season: season.label,
+      status: 'success',
+      errorMessage: null,
+      rowsProcessed: run.rowsProcessed,
+      decision: 'unchanged',
+      attempt: options.attempt ?? 1,
+      startedAt: at,
+      finishedAt: at,
+      trigger: options.trigger,
+      strictMode: options.strictMode ?? true,
+      details: { fingerprint: run.details.fingerprint, source, unchanged: true },
+    });
+  }
+  return true;
 }
 
 /**

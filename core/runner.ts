@@ -36,6 +36,8 @@ export interface RunOptions {
    * commits on its own before runProcessor returns.
    */
   readonly batch?: RunBatch;
+  /** Recorded in the details of every successful run (Phase 2's: the content hash of the files it read). */
+  readonly details?: Readonly<Record<string, unknown>>;
 }
 
 export type RunOutcome =
@@ -118,7 +120,12 @@ export async function runProcessor(
       rowsProcessed: result.rows,
       decision,
       finishedAt: clock(),
-      details: { ...result.details, ...(checkDetails ? { checks: checkDetails } : {}), ...versions },
+      details: {
+        ...result.details,
+        ...(checkDetails ? { checks: checkDetails } : {}),
+        ...versions,
+        ...options.details,
+      },
     };
     const topic = TOPICS[def.phase];
     const publish =

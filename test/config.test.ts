@@ -44,7 +44,7 @@ describe('loadConfig', () => {
       /http.timeoutMs = "abc" \(from environment BACKFILL_HTTP_TIMEOUT_MS\)/,
     );
     expect(() => loadConfig({ env: { BACKFILL_SOURCE: 'ftp://x' } })).toThrow(
-      /source = "ftp:\/\/x".*must be "bundled" or an http/,
+      /source = "ftp:\/\/x".*must be "bundled", dir:<folder> \(laid out like data\/nba\) or an http/,
     );
   });
 

@@ -208,11 +208,25 @@ describe('a stat correction', () => {
     expect((await derived(ws)).all).toBe(original.all);
   });
 
-  it('reloading a date with identical content makes nothing stale', async () => {
+  it('reloading a date with identical content writes nothing and makes nothing stale; --force writes it', async () => {
+    const rowsOf = () =>
+      ws.query(
+        `SELECT processor_name, processing_decision AS decision FROM nba_reference.processor_run_history
+          WHERE data_date = DATE '${D}' AND phase = 2 ORDER BY finished_at DESC, processor_name LIMIT 5`,
+      );
     const s1 = await ws.cli(['stage1', ...ONE_DATE]);
     expect(s1.code, s1.stdout + s1.stderr).toBe(0);
+    expect(s1.stdout).toContain('1 of 1 dates loaded (1 unchanged since their last load');
+    expect((await rowsOf()).map((r) => r.decision)).toEqual(Array(5).fill('unchanged'));
     expect((await statusJson(ws)).stage3.stale).toEqual([]);
     expect(await staleRuns(ws)).toEqual([]);
+
+    const forced = await ws.cli(['stage1', ...ONE_DATE, '--force']);
+    expect(forced.code, forced.stdout + forced.stderr).toBe(0);
+    expect(forced.stdout).not.toContain('unchanged');
+    expect((await rowsOf()).map((r) => r.decision)).toEqual(Array(5).fill('processed'));
+    expect(await staleRuns(ws)).toEqual([]);
+    expect((await derived(ws)).all).toBe(original.all);
   });
 });
 

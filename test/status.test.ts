@@ -166,7 +166,9 @@ const CASES: Case[] = [
   {
     name: 'Stage 3 resumes at the first gap: a later complete date does not count',
     obs: gatePassed({ stage3CompleteDates: [D[0] as string, D[2] as string, D[3] as string] }),
-    expected: { stage3: { completeThrough: D[0] as string, remaining: 5, running: false, stale: [], lastFailure: null } },
+    expected: {
+      stage3: { completeThrough: D[0] as string, remaining: 5, running: false, stale: [], lastFailure: null },
+    },
     next: `backfill stage3 ${FLAGS}`,
     reason: /complete through 2021-10-19, 5 dates remaining/,
   },
@@ -229,7 +231,9 @@ const CASES: Case[] = [
       stage3CompleteDates: D.slice(0, 2),
       running: { stage: 'stage3', command: 'backfill stage3 --season 2021-22', pid: 4242 },
     }),
-    expected: { stage3: { completeThrough: D[1] as string, remaining: 4, running: true, stale: [], lastFailure: null } },
+    expected: {
+      stage3: { completeThrough: D[1] as string, remaining: 4, running: true, stale: [], lastFailure: null },
+    },
     next: null,
     reason: /^`backfill stage3 --season 2021-22` \(pid 4242\) is running Stage 3 for 2021-22: wait for it to end$/,
   },
@@ -301,7 +305,9 @@ const CLUSTER_CASES: Case[] = [
       runningJobs: [{ name: S3JOB, stage: 'stage3' }],
       stage3Job: { name: S3JOB, outcome: null },
     }),
-    expected: { stage3: { completeThrough: D[1] as string, remaining: 4, running: true, stale: [], lastFailure: null } },
+    expected: {
+      stage3: { completeThrough: D[1] as string, remaining: 4, running: true, stale: [], lastFailure: null },
+    },
     next: null,
     reason: new RegExp(`^Job ${S3JOB} is running Stage 3 for 2021-22 in namespace nba-backfill`),
   },

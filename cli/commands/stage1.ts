@@ -60,6 +60,7 @@ export async function runStage1Job(
     parallelism: parallelismOf(flags),
     purpose,
     runId,
+    force: flags.force ?? false,
     config: ctx.config,
     runtime,
     warehouse: ctx.adapters.warehouse,
@@ -80,8 +81,11 @@ export async function runStage1Job(
   const interrupted = wasInterrupted(result)
     ? `, INTERRUPTED: ${rest.length} not loaded (${rest[0]}${rest.length > 1 ? ` .. ${rest.at(-1)}` : ''})`
     : '';
+  const same = result.unchanged.length;
+  const unchanged =
+    same > 0 ? ` (${same} unchanged since their last load: not written again; --force writes them)` : '';
   process.stdout.write(
-    `${season.label}: job ${result.jobName}: ${ok} of ${result.dates.length} dates loaded, ${result.failed.length} failed${interrupted}, in ${result.wallSeconds.toFixed(1)} s ` +
+    `${season.label}: job ${result.jobName}: ${ok} of ${result.dates.length} dates loaded${unchanged}, ${result.failed.length} failed${interrupted}, in ${result.wallSeconds.toFixed(1)} s ` +
       `(completedIndexes "${result.status.completedIndexes}", failedIndexes "${result.status.failedIndexes}"); no downstream trigger sent\n`,
   );
   if (result.failed.length > 0) {

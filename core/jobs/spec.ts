@@ -22,6 +22,12 @@ export const JOB_PLAN_ENV = 'BACKFILL_JOB_PLAN';
 export const STAGE1_RETRIES_PER_DATE = 1;
 /** How many times this index already failed; the cluster fills it from the pod annotation. */
 export const INDEX_FAILURE_COUNT_ENV = 'BACKFILL_INDEX_FAILURE_COUNT';
+/**
+ * `true`: the Stage 1 pod writes its date's Phase 2 even when the freshly scraped raw files are those of the
+ * date's last successful load (which it otherwise records as unchanged, without writing). Part of the pod
+ * template, so a forced Job has a name of its own.
+ */
+export const FORCE_ENV = 'BACKFILL_FORCE';
 /** The controller's namespace, from the downward API. */
 export const NAMESPACE_ENV = 'BACKFILL_NAMESPACE';
 /** The log folder setting (core/config.ts); in a pod it points into the writable emptyDir. */

@@ -1,5 +1,6 @@
 // Phase 1: fetch a date's games from the source and write them, as fetched, to the object store.
 
+import { createHash } from 'node:crypto';
 import { ProcessingError } from '../errors.js';
 import { parseMatchup } from '../nba/teams.js';
 import { getProcessorDefinition, RAW_SOURCES, type RawSourceName } from '../pipeline/definition.js';
@@ -17,6 +18,11 @@ export function rawJson(body: unknown): string {
   return `${JSON.stringify(body, null, 2)}\n`;
 }
 
+/** The content hash of a raw file as written, in its scraper's run details: what Phase 2 of the date reads. */
+export function fileHash(text: string): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
+}
+
 function rowCount(response: StatsResponse): number {
   return response.resultSets.reduce((n, s) => n + s.rowSet.length, 0);
 }
@@ -32,9 +38,14 @@ function gameLogScraper(name: string, source: RawSourceName, playerOrTeam: 'P' |
         dateFrom: ctx.date,
         dateTo: ctx.date,
       });
-      await ctx.objects.put(rawKey(source, ctx.date), rawJson(response));
+      const text = rawJson(response);
+      await ctx.objects.put(rawKey(source, ctx.date), text);
       const rows = rowCount(response);
-      return { rows, decision: rows > 0 ? 'processed' : 'no_games', details: { seasonType: ctx.seasonType } };
+      return {
+        rows,
+        decision: rows > 0 ? 'processed' : 'no_games',
+        details: { seasonType: ctx.seasonType, file: fileHash(text) },
+      };
     },
   };
 }
@@ -78,12 +89,14 @@ export const teamRosterScraper: Processor = {
     for (const teamAbbr of teams) {
       rosters.push(await ctx.source.teamRoster({ season: ctx.season.label, teamAbbr, asOf: ctx.date }));
     }
-    await ctx.objects.put(
-      rawKey('teamRosters', ctx.date),
-      rawJson({ gameDate: ctx.date, season: ctx.season.label, rosters }),
-    );
+    const text = rawJson({ gameDate: ctx.date, season: ctx.season.label, rosters });
+    await ctx.objects.put(rawKey('teamRosters', ctx.date), text);
     const rows = rosters.reduce((n, r) => n + r.athletes.length, 0);
-    return { rows, decision: teams.length > 0 ? 'processed' : 'no_games', details: { teams: teams.length } };
+    return {
+      rows,
+      decision: teams.length > 0 ? 'processed' : 'no_games',
+      details: { teams: teams.length, file: fileHash(text) },
+    };
   },
 };
 

@@ -8,7 +8,8 @@ import type { Row, TableSchema } from '../schema/table.js';
 export const RUN_STATUSES = ['success', 'failed', 'blocked'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-export const DECISIONS = ['processed', 'no_games', 'failed', 'blocked', 'forced', 'bootstrap'] as const;
+/** `unchanged`: a Phase 2 run not written again, its date's raw files being those of its last success. */
+export const DECISIONS = ['processed', 'no_games', 'failed', 'blocked', 'forced', 'bootstrap', 'unchanged'] as const;
 export type ProcessingDecision = (typeof DECISIONS)[number];
 
 /** What started a run: the command, and the stage and job when there is one. */

@@ -353,3 +353,37 @@ export function staleRuns(versions: Versions, gameDates: readonly IsoDate[]): St
 export function staleDates(stale: readonly StaleRun[]): IsoDate[] {
   return [...new Set(stale.map((s) => s.date))].sort();
 }
+
+/** The content hash of a date's raw files: one over the hashes its scrapers recorded, in pipeline order. */
+export function sourceHash(fileHashes: readonly string[]): string {
+  return digest(fileHashes);
+}
+
+/** A Phase 2 processor's latest run on a date, with what it recorded (see latestPhase2Runs). */
+export interface Phase2Latest {
+  readonly processorName: string;
+  readonly status: RunStatus;
+  readonly rowsProcessed: number;
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+/** The latest run of every Phase 2 processor on a date, with its details: one small read of run history. */
+export async function latestPhase2Runs(warehouse: Warehouse, date: IsoDate): Promise<Phase2Latest[]> {
+  const rows = await warehouse.query(
+    `SELECT processor_name, status, rows_processed, details, CAST(finished_at AS STRING) AS f, run_id
+       FROM ${qualifiedName(processorRunHistory)} WHERE data_date = @d AND phase = 2`,
+    { d: date },
+  );
+  const latest = new Map<string, Row>();
+  for (const r of rows) {
+    const prev = latest.get(String(r.processor_name));
+    const at = { f: sortable(r.f), id: String(r.run_id) };
+    if (!prev || later(at, { f: sortable(prev.f), id: String(prev.run_id) })) latest.set(String(r.processor_name), r);
+  }
+  return [...latest.values()].map((r) => ({
+    processorName: String(r.processor_name),
+    status: r.status as RunStatus,
+    rowsProcessed: Number(r.rows_processed),
+    details: parseDetails(r.details),
+  }));
+}

@@ -7,7 +7,7 @@ import { type IsoDate, sortableTime } from '../dates.js';
 import { messageOf } from '../errors.js';
 import { FileWriteError, writeFileAtomic } from '../files.js';
 import { parseIndexes } from '../jobs/indexes.js';
-import { buildStage1Job, type IndexedJob, type JobPlan } from '../jobs/spec.js';
+import { buildStage1Job, FORCE_ENV, type IndexedJob, type JobPlan } from '../jobs/spec.js';
 import { PROCESSORS } from '../pipeline/definition.js';
 import type { IndexEvent, IndexedJobStatus, JobRuntime } from '../ports/jobRuntime.js';
 import type { Warehouse } from '../ports/warehouse.js';
@@ -22,6 +22,8 @@ export interface Stage1Result {
   readonly dates: readonly IsoDate[];
   readonly status: IndexedJobStatus;
   readonly failed: readonly FailureLogEntry[];
+  /** Dates whose raw files were those of their last successful load: Phase 2 was not written again. */
+  readonly unchanged: readonly IsoDate[];
   /** The failure log file (written whether or not anything failed). */
   readonly failureLogFile: string;
   /**
@@ -43,6 +45,8 @@ export interface Stage1Options {
    * failure log are its own. Without it, the name is the plan's hash, shared by every run of the same dates.
    */
   readonly runId?: string;
+  /** Write Phase 2 of every date, even of those whose raw files did not change (BACKFILL_FORCE in the pods). */
+  readonly force?: boolean;
   readonly config: Config;
   readonly runtime: JobRuntime;
   readonly warehouse: Warehouse;
@@ -54,7 +58,7 @@ export interface Stage1Options {
 }
 
 export function stage1Job(
-  options: Pick<Stage1Options, 'season' | 'dates' | 'parallelism' | 'purpose' | 'runId' | 'config'>,
+  options: Pick<Stage1Options, 'season' | 'dates' | 'parallelism' | 'purpose' | 'runId' | 'config' | 'force'>,
 ): IndexedJob {
   return buildStage1Job({
     season: options.season,
@@ -62,8 +66,18 @@ export function stage1Job(
     parallelism: options.parallelism,
     purpose: options.purpose ?? 'stage1',
     ...(options.runId === undefined ? {} : { runId: options.runId }),
-    env: podSettings(options.config),
+    env: { ...podSettings(options.config), ...(options.force ? { [FORCE_ENV]: 'true' } : {}) },
   });
+}
+
+/** The dates of a job whose Phase 2 it recorded as unchanged (core/dateRun.ts), from run history. */
+export async function unchangedDates(warehouse: Warehouse, jobName: string): Promise<IsoDate[]> {
+  const rows = await warehouse.query(
+    `SELECT DISTINCT CAST(data_date AS STRING) AS d FROM nba_reference.processor_run_history
+      WHERE job_name = @job AND phase = 2 AND processing_decision = 'unchanged' ORDER BY d`,
+    { job: jobName },
+  );
+  return rows.map((r) => String(r.d));
 }
 
 export async function runStage1(options: Stage1Options): Promise<Stage1Result> {
@@ -97,6 +111,7 @@ export async function runStage1(options: Stage1Options): Promise<Stage1Result> {
     dates: options.dates,
     status,
     failed,
+    unchanged: await unchangedDates(options.warehouse, jobName),
     failureLogFile,
     failureLogError,
     wallSeconds: (performance.now() - started) / 1000,

@@ -16,6 +16,7 @@ import {
   EXIT_INDEX_OK,
   EXIT_INDEX_PERMANENT,
   EXIT_INDEX_RETRIABLE,
+  FORCE_ENV,
   INDEX_FAILURE_COUNT_ENV,
   JOB_PLAN_ENV,
   type JobPlan,
@@ -44,6 +45,14 @@ export function resolveAssignment(env: Readonly<Record<string, string | undefine
   }
   const failures = Number(env[INDEX_FAILURE_COUNT_ENV] || '0');
   return { index, date, plan, attempt: Number.isInteger(failures) && failures >= 0 ? failures + 1 : 1 };
+}
+
+/** BACKFILL_FORCE: `true` or `false` (or unset, false); anything else is a typo, refused. */
+export function forceOf(env: Readonly<Record<string, string | undefined>>): boolean {
+  const raw = env[FORCE_ENV];
+  if (raw === undefined || raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  throw new BadInputError(`${FORCE_ENV}=${raw}: must be true or false`, { where: FORCE_ENV });
 }
 
 /** The fields of every line a Stage 1 pod logs (before its date is known: the raw index only). */
@@ -86,6 +95,7 @@ export async function runPhase2Index(
   const durationMs = () => Math.round(now() - started);
   try {
     assignment = resolveAssignment(env);
+    const force = forceOf(env);
     const config = loadConfig({ env, file: undefined });
     log = logFor(assignment, config.logLevel);
     await awaitGoogleCredentials(googleServicesIn(config, env), log, credentialWait);
@@ -100,10 +110,20 @@ export async function runPhase2Index(
       },
       attempt: assignment.attempt,
       skipDownstreamTrigger: true,
+      force,
     });
     const rows = Object.values(result.rows).reduce((a, b) => a + b, 0);
     if (result.ok) {
-      log.info({ durationMs: durationMs(), rows, rowsByProcessor: result.rows, outcome: 'succeeded' }, 'date loaded');
+      log.info(
+        {
+          durationMs: durationMs(),
+          rows,
+          rowsByProcessor: result.rows,
+          outcome: 'succeeded',
+          ...(result.unchanged ? { unchanged: true } : {}),
+        },
+        result.unchanged ? 'date unchanged since its last load: scraped, not written again' : 'date loaded',
+      );
       return EXIT_INDEX_OK;
     }
     // Each processor's error was logged once, with its stack, where it failed (core/runner.ts): here only what
