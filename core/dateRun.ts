@@ -12,7 +12,7 @@ import { phaseProcessors } from './processors.js';
 import { type RunOptions, runProcessor } from './runner.js';
 import { type PendingWrites, RunBatch } from './runs/history.js';
 import { latestPhase2Runs, type Phase2Latest, sourceHash } from './runs/versions.js';
-import type { TableSchema } from './schema/table.js';
+import { qualifiedName, type TableSchema } from './schema/table.js';
 
 export interface ProcessorFailure {
   readonly processor: string;
@@ -127,6 +127,24 @@ async function recordUnchanged(
     return run?.status === 'success' && run.details.source === source && run.details.fingerprint !== undefined;
   });
   if (!same) return false;
+  // The tables must still hold what those runs wrote: a date whose rows went some other way (deleted by hand,
+  // a partition expired) is written again. One query for the five tables' counts; an edit in place that keeps
+  // the counts is not seen (--force writes the date anyway).
+  const tables = processors.flatMap((p) =>
+    p.definition.output.kind === 'table' ? [{ name: p.definition.name, table: p.definition.output.table }] : [],
+  );
+  const counts = await ports.warehouse.query(
+    tables
+      .map(
+        (t, i) =>
+          `SELECT ${i} AS i, COUNT(*) AS n FROM ${qualifiedName(t.table)} WHERE ${t.table.partitionColumn} = ${ports.warehouse.dialect.asDate('@d')}`,
+      )
+      .join('\nUNION ALL\n'),
+    { d: date },
+  );
+  const held = new Map(counts.map((r) => [Number(r.i), Number(r.n)]));
+  if (tables.some((t, i) => latest.find((r) => r.processorName === t.name)?.rowsProcessed !== (held.get(i) ?? 0)))
+    return false;
   const { season } = requireDateInSeason(date);
   const clock = options.clock ?? (() => new Date());
   for (const p of processors) {

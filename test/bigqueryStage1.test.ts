@@ -136,13 +136,14 @@ describe('Stage 1 on BigQuery killed (SIGKILL) between the loads of a date', () 
     const loaded = await dayRows();
     expect(Object.values(loaded).every((rows) => rows.length > 0)).toBe(true);
     const loadsBefore = killed.jobLog.filter((j) => j.kind === 'load').length;
-    // Reloading the date, killed once its third load has begun: the earlier success must not count for it now.
+    // Reloading the date (--force: its files are those of the clean load, which would otherwise be recorded as
+    // unchanged), killed once its third load has begun: the earlier success must not count for it now.
     const third = new Promise<void>((resolve) => {
       onLoad = (n) => {
         if (n === loadsBefore + 3) resolve();
       };
     });
-    const run = startCli(kws.dir, [...WAREHOUSE, 'stage1', ...ONE_DAY, '--parallelism', '1'], kenv);
+    const run = startCli(kws.dir, [...WAREHOUSE, 'stage1', ...ONE_DAY, '--parallelism', '1', '--force'], kenv);
     await third;
     run.child.kill('SIGKILL');
     expect((await run.done).code).toBeNull();
@@ -155,12 +156,13 @@ describe('Stage 1 on BigQuery killed (SIGKILL) between the loads of a date', () 
     expect(gate.code, gate.stdout).toBe(1);
     expect(gate.stdout).toContain(DATE);
 
+    // Without --force: the pending markers are the latest runs, so the date is not taken as unchanged.
     const again = await kws.cli([...WAREHOUSE, 'stage1', ...ONE_DAY, '--parallelism', '1'], kenv);
     expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).not.toContain('unchanged');
     expect(killed.jobLog.filter((j) => j.kind === 'load').length).toBeGreaterThan(loadsOfKilledRun);
     const passed = await kws.cli([...WAREHOUSE, 'gate', ...ONE_DAY, '--format', 'json'], kenv);
     expect(passed.code, passed.stdout).toBe(0);
-    // Whole, and once: the day's rows equal what the first test's uninterrupted double holds for the date.
     // Whole, and once: the day's rows are those the uninterrupted first run loaded.
     expect(await dayRows()).toEqual(loaded);
     expect(killed.violations).toEqual([]);

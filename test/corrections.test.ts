@@ -168,6 +168,10 @@ describe('a stat correction', () => {
     expect(v.code).not.toBe(0);
     expect(v.stdout).toMatch(/runs_current\s+FAILED/);
     expect(v.stdout).toContain(D);
+    // The HTML report shows the stale table-dates in their own colour.
+    const html = readFileSync(join(ws.dir, '.backfill', 'logs', 'reports', 'validation-2021-22.html'), 'utf8');
+    expect(html).toContain(`nba_analytics.player_game_summary ${D}`);
+    expect(html).toMatch(new RegExp(`class="cell cov-stale" title="nba_analytics.player_game_summary ${D}`));
   });
 
   it('Stage 3 recomputes from D: the averages move by exactly 2/5 and 2/10, and rows before D are identical', async () => {

@@ -195,6 +195,20 @@ describe('reportHtml', () => {
     expect(nearly.get('t 2021-10-30: 9999/10000 (99.9%)')).toBe('cov-high');
   });
 
+  it('shows a stale table-date in a colour of its own, whatever its coverage, and says why in its title', () => {
+    const base = failingReport();
+    const cells = heatmapCells(reportHtml({ ...base, stale: [{ table: 'player_game_summary', date: '2021-10-31' }] }));
+    expect(cells.get('player_game_summary 2021-10-31: 19/20 (95%), STALE: an input was corrected since it ran')).toBe(
+      'cov-stale',
+    );
+    expect(cells.get('player_game_summary 2021-10-30: 20/20 (100%)')).toBe('cov-full');
+    expect(reportHtml({ ...base, stale: [] })).not.toContain('class="cell cov-stale" title');
+    expect(reportMarkdown({ ...base, stale: [{ table: 'player_game_summary', date: '2021-10-31' }] })).toContain(
+      'Stale (an input corrected since they ran): 1 date(s) from 2021-10-31',
+    );
+    expect(reportMarkdown(base)).not.toContain('Stale');
+  });
+
   it('labels each month once, spanning its dates', () => {
     expect(html).toContain('<div class="month" style="grid-column: span 2" title="Oct 2021">Oct 2021</div>');
     expect(html).toContain('<div class="month" style="grid-column: span 1" title="Nov 2021">Nov 2021</div>');

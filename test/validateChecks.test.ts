@@ -284,6 +284,11 @@ describe('validate on a complete date', () => {
           "every Phase 1-4 processor’s latest run on every date succeeded",
         ],
         [
+          "runs_current",
+          "completeness",
+          "no Phase 3-4 result read an input that was corrected after it ran (no stale date)",
+        ],
+        [
           "rows_present",
           "completeness",
           "every table holds every game (or every expected row) of every date",

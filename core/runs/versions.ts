@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { IsoDate } from '../dates.js';
 import { type InputRead, PROCESSORS, type ProcessorDefinition, writerOf } from '../pipeline/definition.js';
+import { getSeason, seasonRange } from '../pipeline/seasons.js';
 import type { Warehouse } from '../ports/warehouse.js';
 import { processorRunHistory } from '../schema/raw.js';
 import { qualifiedName, type Row, type SqlValue, type TableSchema } from '../schema/table.js';
@@ -130,8 +131,10 @@ export class VersionBook {
   private async load(season: string): Promise<Versions> {
     const rows = await this.warehouse.query(
       `SELECT processor_name, CAST(data_date AS STRING) AS d, status, details, CAST(finished_at AS STRING) AS f, run_id
-         FROM ${qualifiedName(processorRunHistory)} WHERE season = @season AND phase >= 2`,
-      { season },
+         FROM ${qualifiedName(processorRunHistory)}
+        WHERE data_date BETWEEN @start AND @end AND season = @season AND phase >= 2`,
+      // The season's dates bound the partitions read (BigQuery bills the partitions a query scans).
+      { season, ...seasonRange(getSeason(season)) },
     );
     const latest = new Map<string, Row>();
     for (const r of rows) {
@@ -224,8 +227,8 @@ export async function readEntityDates(
 ): Promise<EntityDates> {
   const rows = await warehouse.query(
     `SELECT DISTINCT ${per} AS k, CAST(${table.partitionColumn} AS STRING) AS d FROM ${qualifiedName(table)}
-      WHERE season = @season`,
-    { season },
+      WHERE ${table.partitionColumn} BETWEEN @start AND @end AND season = @season`,
+    { season, ...seasonRange(getSeason(season)) },
   );
   const out = new Map<string, IsoDate[]>();
   for (const r of rows) {

@@ -23,7 +23,7 @@ export function reportJson(report: ValidationReport): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Shared summaries
 
-type CoverageClass = 'cov-full' | 'cov-high' | 'cov-mid' | 'cov-low' | 'cov-zero' | 'cov-none';
+type CoverageClass = 'cov-full' | 'cov-high' | 'cov-mid' | 'cov-low' | 'cov-zero' | 'cov-none' | 'cov-stale';
 
 function coverageClass(cell: CoverageCell | undefined): CoverageClass {
   // A cell with a non-numeric pct (e.g. 0/0 computed as NaN) says nothing, so it reads as missing, not as red.
@@ -161,6 +161,13 @@ export function reportMarkdown(report: ValidationReport): string {
     if (gaps.length > 0) {
       lines.push('', `Dates without coverage data: ${gaps.map((t) => `${t.table} (${t.missing})`).join(', ')}.`);
     }
+    const staleDates = [...new Set((report.stale ?? []).map((x) => x.date))].sort();
+    if (staleDates.length > 0) {
+      lines.push(
+        '',
+        `Stale (an input corrected since they ran): ${staleDates.length} date(s) from ${staleDates[0]}; recompute with \`backfill stage3\`.`,
+      );
+    }
   }
   lines.push('');
 
@@ -232,6 +239,7 @@ h3 { font-size: 15px; margin: 18px 0 8px; }
 .cov-low { background: #f0883e; }
 .cov-zero { background: #cf222e; }
 .cov-none { background: #d0d7de; }
+.cov-stale { background: #8250df; }
 .legend { display: flex; flex-wrap: wrap; gap: 16px; margin-top: 12px; font-size: 12px; color: #656d76; }
 .legend span { display: inline-flex; align-items: center; gap: 6px; }
 .legend .cell { display: inline-block; }
@@ -276,6 +284,7 @@ function cellTitle(table: string, date: IsoDate, cell: CoverageCell | undefined)
 
 function heatmapHtml(report: ValidationReport, cells: Map<string, CoverageCell>): string {
   if (report.tables.length === 0 || report.dates.length === 0) return '<p class="muted">No coverage data.</p>';
+  const stale = new Set((report.stale ?? []).map((s) => cellKey(s.table, s.date)));
   const parts: string[] = [];
   // The columns are fixed-size so ~650 dates make one long, scrollable strip rather than squashed slivers.
   parts.push(
@@ -290,7 +299,9 @@ function heatmapHtml(report: ValidationReport, cells: Map<string, CoverageCell>)
     parts.push(`<div class="row" title="${esc(table)}">${esc(table)}</div>`);
     for (const date of report.dates) {
       const cell = cells.get(cellKey(table, date));
-      parts.push(`<div class="cell ${coverageClass(cell)}" title="${esc(cellTitle(table, date, cell))}"></div>`);
+      const staleCell = stale.has(cellKey(table, date));
+      const title = `${cellTitle(table, date, cell)}${staleCell ? ', STALE: an input was corrected since it ran' : ''}`;
+      parts.push(`<div class="cell ${staleCell ? 'cov-stale' : coverageClass(cell)}" title="${esc(title)}"></div>`);
     }
   }
   parts.push('</div>');
@@ -305,6 +316,7 @@ function legendHtml(): string {
     ['cov-low', '> 0%'],
     ['cov-zero', '0%'],
     ['cov-none', 'no data'],
+    ['cov-stale', 'stale (an input corrected since)'],
   ];
   const spans = items.map(([cls, label]) => `<span><i class="cell ${cls}"></i>${esc(label)}</span>`);
   return `<div class="legend">${spans.join('')}</div>`;

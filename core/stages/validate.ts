@@ -501,5 +501,6 @@ export async function validate(
     checks,
     tables,
     coverage,
+    stale: staleFailures.map((f) => ({ table: f.table, date: f.date as IsoDate })),
   };
 }

@@ -43,4 +43,9 @@ export interface ValidationReport {
   /** Tables in pipeline order, each with one cell per date. */
   readonly tables: readonly string[];
   readonly coverage: readonly CoverageCell[];
+  /**
+   * The Phase 3-4 table-dates whose results read an input corrected since (core/runs/versions.ts): the
+   * runs_current check's failures, all of them. @default []
+   */
+  readonly stale?: readonly { readonly table: string; readonly date: IsoDate }[];
 }
