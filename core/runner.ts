@@ -132,7 +132,15 @@ export async function runProcessor(
       topic && !options.skipDownstreamTrigger
         ? () =>
             ports.events.publish(topic, {
-              data: { processor: def.name, date, rows: result.rows, runId, success: true },
+              // The fingerprint of what the run wrote: a correction's completions say what changed downstream.
+              data: {
+                processor: def.name,
+                date,
+                rows: result.rows,
+                runId,
+                success: true,
+                ...(versions.fingerprint ? { fingerprint: versions.fingerprint } : {}),
+              },
               attributes: { season: season.label, backfill: 'true', phase: String(def.phase) },
             })
         : undefined;

@@ -2,15 +2,14 @@
 // the Phase 3-4 results that read it stale; status and validate say so; Stage 3 recomputes from that date;
 // loading the original data again puts every value back.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDataOf } from '../core/checks/data.js';
-import { parseCsvRecords } from '../core/csv.js';
 import type { StaleRun } from '../core/runs/versions.js';
 import { ANALYTICS_TABLES, PRECOMPUTE_TABLES } from '../core/schema/derived.js';
 import { qualifiedName, type Row } from '../core/schema/table.js';
+import { type Correction, writeCorrectedFolder } from './support/corrections.js';
 import {
   createWorkspace,
   createWorkspaceWithPlans,
@@ -24,52 +23,6 @@ const THROUGH = [...SEASON, '--end-date', '2022-02-15'];
 /** The corrected date: a January date of the loaded range. */
 const D = '2022-01-12';
 const ONE_DATE = [...SEASON, '--start-date', D, '--end-date', D, '--retry-delay-ms', '0'];
-const PLAYERS = 'player_box/player_game_logs_2021-22_regular.csv.gz';
-
-function csvLine(fields: readonly string[]): string {
-  return fields.map((f) => (/[",\n]/.test(f) ? `"${f.replace(/"/g, '""')}"` : f)).join(',');
-}
-
-interface Correction {
-  readonly gainer: number;
-  readonly loser: number;
-}
-
-/**
- * A copy of the data folder (plain CSV, as a user's export) where, in one game of D, one player gains a made
- * two (FGM, FGA +1, PTS +2) and a teammate loses one: the team's totals do not change.
- */
-function writeCorrectedFolder(dir: string): Correction {
-  const text = gunzipSync(readFileSync(join(REPO_ROOT, 'data', 'nba', PLAYERS))).toString('utf8');
-  const { headers, records } = parseCsvRecords(text, PLAYERS);
-  const ix = (h: string) => headers.indexOf(h);
-  const onD = records.filter((r) => r[ix('GAME_DATE')]?.startsWith(D));
-  const first = onD[0] as string[];
-  const team = onD.filter(
-    (r) =>
-      r[ix('GAME_ID')] === first[ix('GAME_ID')] &&
-      r[ix('TEAM_ID')] === first[ix('TEAM_ID')] &&
-      Number(r[ix('FGM')]) > 0,
-  );
-  const [gainer, loser] = team as [string[], string[]];
-  for (const [row, sign] of [
-    [gainer, 1],
-    [loser, -1],
-  ] as const) {
-    for (const [col, by] of [
-      ['FGM', 1],
-      ['FGA', 1],
-      ['PTS', 2],
-    ] as const)
-      row[ix(col)] = String(Number(row[ix(col)]) + sign * by);
-  }
-  mkdirSync(join(dir, 'player_box'), { recursive: true });
-  writeFileSync(
-    join(dir, 'player_box', 'player_game_logs_2021-22_regular.csv'),
-    `${[headers, ...records].map(csvLine).join('\n')}\n`,
-  );
-  return { gainer: Number(gainer[ix('PLAYER_ID')]), loser: Number(loser[ix('PLAYER_ID')]) };
-}
 
 /** Every Phase 3-4 table's rows, ordered, as JSON lines: before D, and all of them. */
 async function derived(ws: Workspace): Promise<{ before: string; all: string }> {
@@ -120,7 +73,7 @@ describe('a stat correction', () => {
     await ensureBuilt();
     ws = createWorkspaceWithPlans();
     folder = createWorkspace();
-    fix = writeCorrectedFolder(folder.dir);
+    fix = writeCorrectedFolder(folder.dir, D);
     const run = await ws.cli(['run', ...THROUGH, '--retry-delay-ms', '0']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
     original = await derived(ws);
@@ -254,7 +207,7 @@ describe('--source dir: with bad input', () => {
   });
 
   it('a value that is not a number fails the date at once, naming the file, line and column', async () => {
-    writeCorrectedFolder(folder.dir);
+    writeCorrectedFolder(folder.dir, D);
     const file = join(folder.dir, 'player_box', 'player_game_logs_2021-22_regular.csv');
     const lines = readFileSync(file, 'utf8').split('\n');
     const header = (lines[0] as string).split(',');

@@ -10,9 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Adapters, openAdapters } from '../core/adapters/index.js';
 import { InProcessEventBus } from '../core/adapters/inprocess/events.js';
 import { PubSubEventBus } from '../core/adapters/pubsub/events.js';
-import { CheckedWarehouse } from '../core/checks/data.js';
+import { BundledStatsSource } from '../core/adapters/source/bundled.js';
+import { CheckedWarehouse, checkDataOf } from '../core/checks/data.js';
 import { loadConfig } from '../core/config.js';
-import { runPhases1And2, runPhases3And4 } from '../core/dateRun.js';
+import { runInOneCommit, runPhases1And2, runPhases3And4 } from '../core/dateRun.js';
 import type { IsoDate } from '../core/dates.js';
 import { ProcessingError } from '../core/errors.js';
 import { silentLogger } from '../core/log.js';
@@ -27,8 +28,9 @@ import {
   TOPIC_PHASE4_COMPLETE,
 } from '../core/ports/events.js';
 import type { Warehouse, WarehouseChange } from '../core/ports/warehouse.js';
+import { phaseProcessors } from '../core/processors.js';
 import { type RunRecord, recordRun } from '../core/runs/history.js';
-import { PRECOMPUTE_TABLES } from '../core/schema/derived.js';
+import { ANALYTICS_TABLES, PRECOMPUTE_TABLES } from '../core/schema/derived.js';
 import { qualifiedName, type Row } from '../core/schema/table.js';
 import {
   awaitPhase4,
@@ -41,6 +43,7 @@ import {
 } from '../core/stages/phase4Remote.js';
 import { runStage3 } from '../core/stages/stage3.js';
 import { tableContents } from './support/adapters.js';
+import { writeCorrectedFolder } from './support/corrections.js';
 import { type PubSubEmulator, runEmulatorTests, usePubSubEmulator } from './support/pubsubEmulator.js';
 import { ensureBuilt, REPO_ROOT } from './support/workspace.js';
 
@@ -324,8 +327,13 @@ describe.skipIf(!runEmulatorTests)('Stage 3 with phase4Mode pubsub on the Pub/Su
         () => phase3Messages.filter((m) => m.data.date === date).length === 3,
       );
       const messages = phase3Messages.filter((m) => m.data.date === date);
+      // Each also carries the fingerprint of what its run wrote (core/runs/versions.ts).
+      for (const m of messages)
+        expect(m.data.fingerprint).toEqual({ rows: expect.any(String), keys: expect.any(String) });
       expect(
-        messages.map((m) => m.data).sort((a, b) => String(a.processor).localeCompare(String(b.processor))),
+        messages
+          .map(({ data: { fingerprint: _f, ...rest } }) => rest)
+          .sort((a, b) => String(a.processor).localeCompare(String(b.processor))),
       ).toEqual(
         [...phase3Runs]
           .sort((a, b) => String(a.processor_name).localeCompare(String(b.processor_name)))
@@ -493,5 +501,93 @@ describe.skipIf(!runEmulatorTests)('Stage 3 with phase4Mode pubsub on the Pub/Su
     expect(result.ok).toBe(true);
     expect(seen.sort()).toEqual(['already_done', 'already_done', 'ran']);
     expect((await runsOf(adapters.warehouse, date, 4)).length).toBe(before + PHASE4.length);
+  });
+  it('after a correction: the subscriber reruns a Phase 4 that read a corrected input, and Stage 3 resumes at the first stale date', async () => {
+    const [d0, d1, d2] = DATES as [IsoDate, IsoDate, IsoDate];
+    const bus = new InProcessEventBus();
+    const ports = { ...adapters, events: bus };
+    const seen: string[] = [];
+    await bus.subscribe(
+      TOPIC_PHASE3_COMPLETE,
+      PHASE4_SUBSCRIPTION,
+      phase4Handler(ports, log, {}, (d, o) => seen.push(`${d} ${o}`)),
+    );
+    const staleNow = async () =>
+      (await checkDataOf(adapters.warehouse).staleRuns('2021-22'))
+        .filter((r) => r.date <= d2)
+        .map((r) => `${r.processor}@${r.date}`);
+    const folder = mkdtempSync(join(tmpdir(), 'pubsub-correction-'));
+    try {
+      writeCorrectedFolder(folder, d1);
+      const corrected = { ...adapters, source: new BundledStatsSource(folder, true) };
+      expect((await runPhases1And2(corrected, log, d1, stage3Run)).failures).toEqual([]);
+      expect(await staleNow()).toContain(`player_game_summary@${d1}`);
+
+      const message = phase3Messages.find((m) => m.data.date === d2 && m.data.fingerprint !== undefined);
+      expect(message).toBeDefined();
+      const { data, attributes } = message as ReceivedEvent;
+      const { fingerprint: _f, ...bare } = data;
+      const deliver = async (body: Record<string, unknown>) => {
+        await bus.publish(TOPIC_PHASE3_COMPLETE, { data: body, attributes });
+        await bus.drain();
+      };
+      // Phase 4 of d2 is stale only through d1's stale summaries: running it again would read them again.
+      expect(await staleNow()).toContain(`player_daily_cache@${d2}`);
+      await deliver(data);
+      expect(seen).toEqual([`${d2} already_done`]);
+
+      // Phase 3 of d1 alone (as \`backfill process --phase 3\` runs it): Phase 4 of d2 read d1's old summaries.
+      const checked = { ...adapters, warehouse: new CheckedWarehouse(adapters.warehouse) };
+      expect((await runInOneCommit(checked, log, d1, phaseProcessors(3), stage3Run)).failures).toEqual([]);
+      expect(await staleNow()).toContain(`player_daily_cache@${d2}`);
+      // Phase 4 of d2 ran after d2's Phase 3, so by time it is done: a message without data versions finds it
+      // done; one that carries the Phase 3 run's fingerprint finds it stale and runs it again.
+      seen.length = 0;
+      await deliver(bare);
+      expect(seen).toEqual([`${d2} already_done`]);
+      await deliver(data);
+      expect(seen).toEqual([`${d2} already_done`, `${d2} ran`]);
+      expect((await staleNow()).filter((r) => r.endsWith(`@${d2}`) && !r.startsWith('player_game_summary'))).toEqual(
+        [],
+      );
+
+      // Stage 3 in pubsub mode resumes at the first stale date (d2's player summaries) and catches up.
+      const season = getSeason('2021-22');
+      const plan = await readPlan(join(REPO_ROOT, 'plans'), season.label);
+      const dates = selectDates(plan, season, { seasonType: 'regular', startDate: d0, endDate: d2 });
+      seen.length = 0;
+      const result = await runStage3({ ...ports, warehouse: new CheckedWarehouse(adapters.warehouse) }, log, {
+        season: season.label,
+        dates,
+        phase4Mode: 'pubsub',
+        phase4TimeoutMs: 30_000,
+      });
+      await bus.drain();
+      expect(result.summary).toMatchObject({ status: 'succeeded', resumedFrom: d2, completedThrough: d2 });
+      expect(seen.filter((o) => o.endsWith(' ran'))).toEqual([`${d2} ran`]);
+      expect(await staleNow()).toEqual([]);
+
+      // The same rows as an inline run over the corrected data.
+      const inlineDir = mkdtempSync(join(tmpdir(), 'pubsub-correction-inline-'));
+      const inline = await openPipeline(inlineDir);
+      try {
+        const inlineCorrected = { ...inline, source: new BundledStatsSource(folder, true) };
+        const inlinePorts = { ...inlineCorrected, warehouse: new CheckedWarehouse(inline.warehouse) };
+        for (const date of [d0, d1, d2]) {
+          expect((await runPhases1And2(inlineCorrected, log, date, stage3Run)).failures).toEqual([]);
+          expect((await runPhases3And4(inlinePorts, log, date, stage3Run)).failures).toEqual([]);
+        }
+        for (const t of [...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES]) {
+          const got = await tableContents(adapters, qualifiedName(t), t.partitionColumn, [d0, d1, d2]);
+          expect(got.length).toBeGreaterThan(0);
+          expect(got).toEqual(await tableContents(inline, qualifiedName(t), t.partitionColumn, [d0, d1, d2]));
+        }
+      } finally {
+        await inline.close();
+        rmSync(inlineDir, { recursive: true, force: true });
+      }
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -161,6 +161,7 @@ describe('staleness at the edges of the windows', () => {
       `player_game_summary@${d(5)}`,
       `player_daily_cache@${d(5)}`,
     ]);
+    expect(staleRuns(b, DATES).map((s) => s.cause)).toEqual(['input', 'input', 'upstream']);
     const reasons = staleRuns(b, DATES).map((s) => s.reason);
     expect(reasons[0]).toBe(`nba_raw.nbac_player_boxscore changed between ${d(1)} and ${d(4)} (rows)`);
     expect(reasons[2]).toBe(`it read player_game_summary of ${d(4)}, which is stale`);

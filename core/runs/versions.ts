@@ -311,6 +311,8 @@ const TABLES = new Map(
 export interface StaleRun {
   readonly processor: string;
   readonly date: IsoDate;
+  /** `input`: an input it read has changed since; `upstream`: a run it read is itself stale. */
+  readonly cause: 'input' | 'upstream';
   readonly reason: string;
 }
 
@@ -343,7 +345,7 @@ export function staleRuns(versions: Versions, gameDates: readonly IsoDate[]): St
               : null;
         if (reason) {
           stale.add(`${def.name}|${date}`);
-          out.push({ processor: def.name, date, reason });
+          out.push({ processor: def.name, date, cause: upstream !== undefined ? 'upstream' : 'input', reason });
           break;
         }
       }

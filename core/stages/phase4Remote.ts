@@ -8,13 +8,13 @@
 // the time from Phase 3's commit to the end of a Phase 4 run (seconds), which NTP-synced nodes give.
 
 import type { Logger } from 'pino';
-import { CheckedWarehouse } from '../checks/data.js';
+import { CheckData, CheckedWarehouse } from '../checks/data.js';
 import { type DateRunResult, type ProcessorFailure, runInOneCommit } from '../dateRun.js';
 import { type IsoDate, isIsoDate, sortableTime } from '../dates.js';
 import { BadInputError, messageOf, ProcessingError } from '../errors.js';
 import { processorsOfPhase } from '../pipeline/definition.js';
 import type { PipelinePorts } from '../pipeline/processor.js';
-import { locateDate } from '../pipeline/seasons.js';
+import { locateDate, requireDateInSeason } from '../pipeline/seasons.js';
 import {
   type EventBus,
   type EventHandler,
@@ -252,6 +252,17 @@ export async function runPhase3WithRemotePhase4(
   return { date, ok: true, failures, rows };
 }
 
+/**
+ * Whether a Phase 4 run of the date read an input that has changed since, read fresh from run history (other
+ * processes write it). A run stale only because a Phase 3 run it read is stale is not run again here: it
+ * would read the same stale rows; Stage 3 recomputes from that Phase 3 date.
+ */
+async function phase4Stale(warehouse: Warehouse, date: IsoDate): Promise<boolean> {
+  const { season } = requireDateInSeason(date);
+  const stale = await new CheckData(warehouse).staleRuns(season.label);
+  return stale.some((s) => s.date === date && s.cause === 'input' && PHASE4_NAMES.includes(s.processor));
+}
+
 export interface Phase4SubscriberOptions {
   /** What run history records as the runs' trigger. @default { command: 'phase4-subscriber', stage: 'stage3' } */
   readonly trigger?: Trigger;
@@ -285,7 +296,9 @@ export function phase4Handler(
       msgLog.info('phase 3 of the date is not complete: nothing to do yet');
       return 'phase3_incomplete';
     }
-    if (progress.done) {
+    // Done by time (Phase 4 ran after Phase 3) and, for a message that carries data versions, current: a Phase 4
+    // run that read a corrected input since is run again (core/runs/versions.ts).
+    if (progress.done && !(event.data.fingerprint !== undefined && (await phase4Stale(ports.warehouse, date)))) {
       msgLog.info('phase 4 of the date is already done');
       return 'already_done';
     }
