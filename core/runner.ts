@@ -11,7 +11,7 @@ import type { PipelinePorts, Processor, ProcessorResult } from './pipeline/proce
 import { requireDateInSeason } from './pipeline/seasons.js';
 import { TOPIC_PHASE2_COMPLETE, TOPIC_PHASE3_COMPLETE, TOPIC_PHASE4_COMPLETE } from './ports/events.js';
 import { type PendingWrites, RunBatch, type RunRecord, recordRun, type Trigger } from './runs/history.js';
-import { fingerprintRows, recordInputs } from './runs/versions.js';
+import { fingerprinted, fingerprintRows, recordInputs } from './runs/versions.js';
 
 const TOPICS: Partial<Record<PhaseNumber, string>> = {
   2: TOPIC_PHASE2_COMPLETE,
@@ -187,7 +187,8 @@ async function dataVersions(
 ): Promise<Record<string, unknown>> {
   const def = processor.definition;
   const out: Record<string, unknown> = {};
-  if (result.write) out.fingerprint = fingerprintRows(result.write.table, result.write.rows);
+  if (result.write && fingerprinted(result.write.table, def.phase))
+    out.fingerprint = fingerprintRows(result.write.table, result.write.rows);
   if (def.reads && def.reads.length > 0) {
     const data = checkDataOf(ports.warehouse);
     const [versions, gameDates] = await Promise.all([data.versions.versions(season), data.gameDates(season)]);

@@ -7,13 +7,14 @@ import { getProcessorDefinition } from '../core/pipeline/definition.js';
 import {
   type EntityDates,
   type Fingerprint,
+  fingerprinted,
   fingerprintRows,
   type LatestVersion,
   recordInputs,
   staleRuns,
 } from '../core/runs/versions.js';
-import { playerGameSummary } from '../core/schema/derived.js';
-import { nbacPlayerBoxscore } from '../core/schema/raw.js';
+import { mlFeatureStore, playerDailyCache, playerGameSummary } from '../core/schema/derived.js';
+import { nbacGamebookPlayerStats, nbacPlayerBoxscore } from '../core/schema/raw.js';
 
 describe('fingerprintRows', () => {
   const row = {
@@ -47,6 +48,15 @@ describe('fingerprintRows', () => {
     const key = fingerprintRows(nbacPlayerBoxscore, [{ ...row, player_id: 2 }]);
     expect(key.rows).not.toBe(base.rows);
     expect(key.keys).not.toBe(base.keys);
+  });
+
+  it('hashes the keys only of a table whose keys a run reads, and fingerprints only tables some run reads', () => {
+    expect(Object.keys(fingerprintRows(nbacPlayerBoxscore, [row]))).toEqual(['rows', 'keys']);
+    expect(Object.keys(fingerprintRows(playerGameSummary, []))).toEqual(['rows']);
+    expect(fingerprinted(mlFeatureStore, 4)).toBe(false);
+    expect(fingerprinted(playerDailyCache, 4)).toBe(true);
+    // Phase 2 always: a reload of the same files compares them.
+    expect(fingerprinted(nbacGamebookPlayerStats, 2)).toBe(true);
   });
 
   it('no rows is a fingerprint of its own, the same every time', () => {

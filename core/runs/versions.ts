@@ -18,9 +18,28 @@ import { processorRunHistory } from '../schema/raw.js';
 import { qualifiedName, type Row, type SqlValue, type TableSchema } from '../schema/table.js';
 import type { PendingWrites, RunStatus } from './history.js';
 
+/** `keys` only for a table some run reads the keys of (see READ_PARTS). */
 export interface Fingerprint {
   readonly rows: string;
-  readonly keys: string;
+  readonly keys?: string;
+}
+
+/** The parts of each table that some Phase 3-4 run reads: what a run writing it must fingerprint. */
+const READ_PARTS = new Map<TableSchema, Set<'rows' | 'keys'>>();
+for (const p of PROCESSORS) {
+  for (const r of p.reads ?? []) {
+    let parts = READ_PARTS.get(r.table);
+    if (!parts) READ_PARTS.set(r.table, (parts = new Set()));
+    parts.add(r.part);
+  }
+}
+
+/**
+ * Whether a run writing `table` records a fingerprint: Phase 2's always (a reload compares them), the others'
+ * when a Phase 3-4 run reads the table (nothing reads the feature store: hashing its wide rows would be waste).
+ */
+export function fingerprinted(table: TableSchema, phase: number): boolean {
+  return phase === 2 || READ_PARTS.has(table);
 }
 
 /** An input of a run as recorded: the upstream table and part, the dates read, and their hash. */
@@ -32,20 +51,39 @@ export interface RecordedInput {
   readonly hash: string;
 }
 
-function normalized(table: TableSchema, column: string, value: SqlValue | undefined): SqlValue {
-  if (value === null || value === undefined) return null;
-  const type = table.columns.find((c) => c.name === column)?.type;
+type Normalize = (value: SqlValue | undefined) => SqlValue;
+
+function normalizer(type: string | undefined): Normalize {
   switch (type) {
     case 'INT64':
     case 'FLOAT64':
-      return Number(value);
+      return (v) => (v === null || v === undefined ? null : Number(v));
     case 'BOOL':
-      return value === true || value === 'true';
+      return (v) => (v === null || v === undefined ? null : v === true || v === 'true');
     case 'DATE':
-      return String(value).slice(0, 10);
+      return (v) => (v === null || v === undefined ? null : String(v).slice(0, 10));
     default:
-      return String(value);
+      return (v) => (v === null || v === undefined ? null : String(v));
   }
+}
+
+/** Each table's columns with their normalizers, and its key columns', made once. */
+const LAYOUTS = new WeakMap<TableSchema, { all: [string, Normalize][]; keys: [string, Normalize][] }>();
+
+function layoutOf(table: TableSchema) {
+  let layout = LAYOUTS.get(table);
+  if (!layout) {
+    const of = (name: string): [string, Normalize] => [
+      name,
+      normalizer(table.columns.find((c) => c.name === name)?.type),
+    ];
+    layout = {
+      all: table.columns.map((c) => of(c.name)),
+      keys: [...new Set([table.partitionColumn, ...table.key])].map(of),
+    };
+    LAYOUTS.set(table, layout);
+  }
+  return layout;
 }
 
 function digest(lines: readonly string[]): string {
@@ -59,13 +97,25 @@ function digest(lines: readonly string[]): string {
  * warehouse types its values (normalized by column type), and equal bits give equal hashes.
  */
 export function fingerprintRows(table: TableSchema, rows: readonly Row[]): Fingerprint {
-  const all = table.columns.map((c) => c.name);
-  const keys = [...new Set([table.partitionColumn, ...table.key])];
-  const line = (row: Row, cols: readonly string[]) => JSON.stringify(cols.map((c) => normalized(table, c, row[c])));
-  return {
-    rows: digest(rows.map((r) => line(r, all)).sort()),
-    keys: digest(rows.map((r) => line(r, keys)).sort()),
+  const { all, keys } = layoutOf(table);
+  const line = (row: Row, cols: readonly [string, Normalize][]) => {
+    const values: SqlValue[] = new Array(cols.length);
+    for (let i = 0; i < cols.length; i++) {
+      const [name, normalize] = cols[i] as [string, Normalize];
+      values[i] = normalize(row[name]);
+    }
+    return JSON.stringify(values);
   };
+  const withKeys = READ_PARTS.get(table)?.has('keys') ?? false;
+  const rowLines: string[] = new Array(rows.length);
+  const keyLines: string[] = new Array(withKeys ? rows.length : 0);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i] as Row;
+    rowLines[i] = line(row, all);
+    if (withKeys) keyLines[i] = line(row, keys);
+  }
+  const fingerprint = { rows: digest(rowLines.sort()) };
+  return withKeys ? { ...fingerprint, keys: digest(keyLines.sort()) } : fingerprint;
 }
 
 /** What the book knows of a (processor, date): its latest run. */
@@ -89,7 +139,8 @@ function parseDetails(value: unknown): Record<string, unknown> {
 
 function asFingerprint(v: unknown): Fingerprint | null {
   const f = v as Partial<Fingerprint> | undefined;
-  return f && typeof f.rows === 'string' && typeof f.keys === 'string' ? { rows: f.rows, keys: f.keys } : null;
+  if (!f || typeof f.rows !== 'string') return null;
+  return typeof f.keys === 'string' ? { rows: f.rows, keys: f.keys } : { rows: f.rows };
 }
 
 function asInputs(v: unknown): RecordedInput[] | null {
@@ -185,20 +236,15 @@ function sortable(v: unknown): string {
 }
 
 /** The fingerprint a table holds on a date: the batch's uncommitted run of its writer first, then the book. */
-function fingerprintOn(
-  versions: Versions,
-  table: TableSchema,
-  date: IsoDate,
-  pending?: PendingWrites,
-): Fingerprint | null {
-  const writer = writerOf(table);
-  if (!writer) return null;
-  const mine = pending
-    ?.runsOn(date)
-    .filter((r) => r.processorName === writer.name)
-    .at(-1);
-  if (mine) return mine.status === 'success' ? asFingerprint(mine.details.fingerprint) : null;
-  return versions.get(writer.name)?.get(date)?.fingerprint ?? null;
+function fingerprintOn(versions: Versions, writer: string, date: IsoDate, pending?: PendingWrites): Fingerprint | null {
+  const runs = pending?.runsOn(date);
+  if (runs && runs.length > 0) {
+    for (let i = runs.length - 1; i >= 0; i--) {
+      const r = runs[i];
+      if (r?.processorName === writer) return r.status === 'success' ? asFingerprint(r.details.fingerprint) : null;
+    }
+  }
+  return versions.get(writer)?.get(date)?.fingerprint ?? null;
 }
 
 /** The season's game dates in `[start, end]`, from the sorted list `dates`. */
@@ -213,7 +259,9 @@ function inputHash(
   dates: readonly IsoDate[],
   pending?: PendingWrites,
 ): string {
-  return digest(dates.map((d) => `${d}=${fingerprintOn(versions, table, d, pending)?.[part] ?? 'none'}`));
+  const writer = writerOf(table)?.name;
+  if (!writer) return digest(dates.map((d) => `${d}=none`));
+  return digest(dates.map((d) => `${d}=${fingerprintOn(versions, writer, d, pending)?.[part] ?? 'none'}`));
 }
 
 /** For a `games` reach: each value of the column's sorted game dates of the season, read once per table. */
@@ -241,16 +289,27 @@ export async function readEntityDates(
   return out;
 }
 
+/** Per `games` count: each date's first date read, made once per entity list (a season's Stage 3 asks often). */
+const STARTS = new WeakMap<EntityDates, Map<number, Map<IsoDate, IsoDate>>>();
+
 /** The first date a `games` reach reads on `date`: the earliest N-th latest earlier date of any value on it. */
 function gamesStart(entities: EntityDates, date: IsoDate, games: number): IsoDate {
-  let start = date;
-  for (const list of entities.values()) {
-    const i = list.indexOf(date);
-    if (i < 0) continue;
-    const first = list[Math.max(0, i - games)] as IsoDate;
-    if (first < start) start = first;
+  let byGames = STARTS.get(entities);
+  if (!byGames) STARTS.set(entities, (byGames = new Map()));
+  let starts = byGames.get(games);
+  if (!starts) {
+    starts = new Map();
+    for (const list of entities.values()) {
+      for (let i = 0; i < list.length; i++) {
+        const day = list[i] as IsoDate;
+        const first = list[Math.max(0, i - games)] as IsoDate;
+        const known = starts.get(day);
+        if (known === undefined || first < known) starts.set(day, first);
+      }
+    }
+    byGames.set(games, starts);
   }
-  return start;
+  return starts.get(date) ?? date;
 }
 
 /** What a run of `def` on `date` needs to record its inputs. */
