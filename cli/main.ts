@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 // The `backfill` command: every stage of an NBA season backfill, on the embedded defaults or in the cloud.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { EXIT_BAD_INPUT } from '../core/errors.js';
+import { packageRoot } from '../core/paths.js';
 import { registerGate } from './commands/gate.js';
 import { registerLogs } from './commands/logs.js';
 import { registerPipeline } from './commands/pipeline.js';
@@ -16,10 +19,16 @@ import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
 import { addGlobalOptions } from './context.js';
 
+/** The version in the package's own package.json. */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 export function buildProgram(): Command {
   const program = new Command('backfill')
     .description('Backfill whole NBA seasons through the statistics pipeline, safely.')
     .showHelpAfterError('(add --help for usage)')
+    .version(packageVersion(), '-V, --version', 'print the version of nba-backfill')
     .exitOverride();
   addGlobalOptions(program);
   registerRun(program);

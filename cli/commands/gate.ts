@@ -1,6 +1,6 @@
 // `backfill gate`: the Phase 2 quality gate over the selected dates; exit 0 when it passes, 1 when not.
 
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import { EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
 import { formatGate, runGate } from '../../core/gate.js';
 import { withContext } from '../context.js';
@@ -14,7 +14,7 @@ export function registerGate(program: Command): void {
         'the Phase 2 quality gate: every final game present in every critical raw table, every latest run successful',
       ),
   )
-    .option('--format <format>', 'table or json', 'table')
+    .addOption(new Option('--format <format>', 'table or json').choices(['table', 'json']).default('table'))
     .addHelpText('after', '\nExit 0 when the gate passes; 1 when it fails, and then Stage 3 must not start.')
     .action(async (flags: SelectionFlags & { format: string }, command: Command) => {
       await withContext(command, async (ctx) => {

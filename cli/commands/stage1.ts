@@ -1,6 +1,6 @@
 // Stage 1 and Stage 2 commands: `stage1`, `failures`, `retry`, and the shared way a Stage 1 job is run.
 
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import type { IsoDate } from '../../core/dates.js';
 import { BadInputError, EXIT_OK, EXIT_PROCESSING_FAILURE, oneLine } from '../../core/errors.js';
 import { parseIndexes } from '../../core/jobs/indexes.js';
@@ -161,7 +161,7 @@ export function registerStage1(program: Command): void {
     .command('failures')
     .description('Stage 2: the dates that are failing now, with their reasons and where their logs are')
     .requiredOption('--season <season>', 'season, e.g. 2021-22, or all')
-    .option('--format <format>', 'table or json', 'table')
+    .addOption(new Option('--format <format>', 'table or json').choices(['table', 'json']).default('table'))
     .action(async (flags: { season: string; format: string }, command: Command) => {
       await withContext(command, async (ctx) => {
         const rows = [];

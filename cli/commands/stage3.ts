@@ -95,7 +95,8 @@ export async function runStage3Season(
     process.stdout.write(formatGate(result.gate));
     process.stdout.write(`Stage 3 for ${season.label} refused to start: ${s.error}\n`);
   } else {
-    progress.finish();
+    // Nothing left to run (every date complete already): no progress line claiming every date remains.
+    if (!(firstDate && s.status === 'succeeded')) progress.finish();
     if (s.resumedFrom)
       process.stdout.write(`${season.label}: resumed at ${s.resumedFrom} (earlier dates were complete)\n`);
     if (s.status === 'interrupted') {
