@@ -1,12 +1,13 @@
 // The options every stage command shares for choosing dates, and the local job runtime they run on.
 
 import { resolve } from 'node:path';
-import { type Command, Option } from 'commander';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import { LocalJobRuntime } from '../core/adapters/local/jobRuntime.js';
 import { BadInputError } from '../core/errors.js';
 import { packageRoot } from '../core/paths.js';
 import { resolveSeasons, SEASON_TYPE_CHOICES, type Season, type SeasonTypeChoice } from '../core/pipeline/seasons.js';
 import { type PlanDate, readPlan, selectDates, validateSelection } from '../core/plan.js';
+import { didYouMean } from '../core/suggest.js';
 import type { CommandContext } from './context.js';
 
 export interface SelectionFlags {
@@ -26,6 +27,13 @@ export function addSelectionOptions(cmd: Command, seasonDefault?: string): Comma
     .addOption(
       new Option('--season-type <type>', 'regular season, playoffs (play-in included) or both')
         .choices([...SEASON_TYPE_CHOICES])
+        // After choices(), which keeps them for the help: the same refusal, with a suggestion for a typo.
+        .argParser((value: string) => {
+          if ((SEASON_TYPE_CHOICES as readonly string[]).includes(value)) return value;
+          throw new InvalidArgumentError(
+            `Allowed choices are ${SEASON_TYPE_CHOICES.join(', ')}.${didYouMean(value, SEASON_TYPE_CHOICES)}`,
+          );
+        })
         .default('all'),
     )
     .option('--start-date <YYYY-MM-DD>', 'first date, inside the season')

@@ -33,6 +33,17 @@ describe('--format', () => {
   });
 });
 
+describe('did you mean', () => {
+  it('a mistyped --season-type or processor name: exit 2, the choices, and the one meant', async () => {
+    const type = await ws.cli(['stage1', '--season', '2021-22', '--season-type', 'reguler']);
+    expect(type.code).toBe(2);
+    expect(type.stderr).toContain('Allowed choices are regular, playoffs, all. Did you mean "regular"?');
+    const processor = await ws.cli(['process', 'player_game_sumary', '--date', '2021-10-19']);
+    expect(processor.code).toBe(2);
+    expect(processor.stderr).toContain('unknown processor "player_game_sumary": Did you mean "player_game_summary"?');
+  });
+});
+
 describe('Stage 3 progress', () => {
   const range = ['--season', '2021-22', '--season-type', 'regular', '--end-date', '2021-10-20'];
   it('counts every date once on a fresh run, and claims nothing remains when every date is complete', async () => {

@@ -60,7 +60,7 @@ describe('phases and processors', () => {
   it('has an implementation for every phase 1-2 processor, found by name', () => {
     for (const def of PROCESSORS) expect(getProcessor(def.name).definition).toBe(def);
     expect(processorsOfPhase(1).map((p) => p.name)[0]).toBe('nbac_team_game_log_scraper');
-    expect(() => getProcessorDefinition('nope')).toThrow(/unknown processor "nope": expected one of/);
+    expect(() => getProcessorDefinition('nope')).toThrow(/unknown processor "nope": Expected one of/);
   });
 });
 

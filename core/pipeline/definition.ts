@@ -17,6 +17,7 @@ import {
   nbacTeamBoxscore,
 } from '../schema/raw.js';
 import { qualifiedName, type TableSchema } from '../schema/table.js';
+import { didYouMean } from '../suggest.js';
 
 export const PHASES = {
   1: { name: 'scrapers', backfill: true, description: "fetch a date's games from the source into the object store" },
@@ -280,9 +281,12 @@ export const PROCESSOR_NAMES = PROCESSORS.map((p) => p.name);
 export function getProcessorDefinition(name: string): ProcessorDefinition {
   const def = PROCESSORS.find((p) => p.name === name);
   if (!def) {
-    throw new BadInputError(`unknown processor "${name}": expected one of ${PROCESSOR_NAMES.join(', ')}`, {
-      where: 'processor',
-    });
+    throw new BadInputError(
+      `unknown processor "${name}":${didYouMean(name, PROCESSOR_NAMES)} Expected one of ${PROCESSOR_NAMES.join(', ')}`,
+      {
+        where: 'processor',
+      },
+    );
   }
   return def;
 }
