@@ -242,12 +242,23 @@ describe('writeReports', () => {
     const target = join(dir, 'nested', 'out');
     const report = failingReport();
     const paths = writeReports(report, target, 'validation-2021-22');
+    // The latest under the plain name, and a copy kept per run, named by the report's time.
+    const kept = join(target, 'runs', 'validation-2021-22-20240101T000000000Z');
     expect(paths).toEqual({
       json: join(target, 'validation-2021-22.json'),
       markdown: join(target, 'validation-2021-22.md'),
       html: join(target, 'validation-2021-22.html'),
+      kept: { json: `${kept}.json`, markdown: `${kept}.md`, html: `${kept}.html` },
     });
-    for (const p of Object.values(paths)) expect(existsSync(p)).toBe(true);
+    for (const p of [paths.json, paths.markdown, paths.html, ...Object.values(paths.kept)])
+      expect(existsSync(p)).toBe(true);
+    expect(readFileSync(paths.kept.html, 'utf8')).toBe(reportHtml(report));
+    // A later run replaces the latest and keeps both runs' copies.
+    const later = writeReports({ ...report, generatedAt: '2024-01-02T03:04:05.006Z' }, target, 'validation-2021-22');
+    expect(later.kept.json).toBe(join(target, 'runs', 'validation-2021-22-20240102T030405006Z.json'));
+    expect(existsSync(paths.kept.json)).toBe(true);
+    expect(JSON.parse(readFileSync(later.json, 'utf8')).generatedAt).toBe('2024-01-02T03:04:05.006Z');
+    writeReports(report, target, 'validation-2021-22');
     expect(readFileSync(paths.json, 'utf8')).toBe(reportJson(report));
     expect(readFileSync(paths.markdown, 'utf8')).toBe(reportMarkdown(report));
     expect(readFileSync(paths.html, 'utf8')).toBe(reportHtml(report));

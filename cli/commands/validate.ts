@@ -45,7 +45,7 @@ export async function runValidation(
   const full = report.coverage.filter((c) => c.pct === 100).length;
   process.stdout.write(
     `${report.passed ? 'VALIDATION PASSED' : 'VALIDATION FAILED'}: ${report.dates.length} dates, ${full} of ${report.coverage.length} table-dates fully covered\n` +
-      `report: ${files.html} (also ${files.markdown}, ${files.json})\n`,
+      `report: ${files.html} (also ${files.markdown}, ${files.json}; this run's copy kept as ${files.kept.html})\n`,
   );
   return report;
 }

@@ -436,18 +436,29 @@ ${failuresHtml(checks)}
 // Files
 
 /** Each file is written whole or not at all (see writeFileAtomic); a failure names the file. */
+/**
+ * Writes the report as JSON, Markdown and HTML: `<dir>/<baseName>.*`, the latest, which status reads; and a copy
+ * kept per run, `<dir>/runs/<baseName>-<generatedAt as YYYYMMDDTHHMMSSmmmZ>.*`, which the next run does not
+ * overwrite.
+ */
 export function writeReports(
   report: ValidationReport,
   dir: string,
   baseName: string,
-): { json: string; markdown: string; html: string } {
-  const paths = {
-    json: join(dir, `${baseName}.json`),
-    markdown: join(dir, `${baseName}.md`),
-    html: join(dir, `${baseName}.html`),
-  };
-  writeFileAtomic(paths.json, reportJson(report));
-  writeFileAtomic(paths.markdown, reportMarkdown(report));
-  writeFileAtomic(paths.html, reportHtml(report));
-  return paths;
+): { json: string; markdown: string; html: string; kept: { json: string; markdown: string; html: string } } {
+  const stamp = report.generatedAt.replace(/[-:.]/g, '');
+  const at = (folder: string, name: string) => ({
+    json: join(folder, `${name}.json`),
+    markdown: join(folder, `${name}.md`),
+    html: join(folder, `${name}.html`),
+  });
+  const kept = at(join(dir, 'runs'), `${baseName}-${stamp}`);
+  const latest = at(dir, baseName);
+  const bodies = { json: reportJson(report), markdown: reportMarkdown(report), html: reportHtml(report) };
+  for (const paths of [latest, kept]) {
+    writeFileAtomic(paths.json, bodies.json);
+    writeFileAtomic(paths.markdown, bodies.markdown);
+    writeFileAtomic(paths.html, bodies.html);
+  }
+  return { ...latest, kept };
 }
