@@ -180,7 +180,7 @@ describe.skipIf(!runEmulatorTests)('PubSubEventBus on the Pub/Sub emulator', () 
       await adapters.events.publish(TOPIC_PHASE2_COMPLETE, { data: { control: true }, attributes: {} });
       expect((await pullNow(emulator, 'nba-test-phase2-observer')).map((m) => m.data)).toEqual(['{"control":true}']);
       const runs = await adapters.warehouse.query(
-        `SELECT run_id, processor_name, rows_processed FROM nba_reference.processor_run_history
+        `SELECT run_id, processor_name, rows_processed, details FROM nba_reference.processor_run_history
           WHERE phase = 2 ORDER BY processor_name`,
       );
       expect(runs.length).toBe(10);
@@ -192,6 +192,8 @@ describe.skipIf(!runEmulatorTests)('PubSubEventBus on the Pub/Sub emulator', () 
           rows: r.rows_processed,
           runId: r.run_id,
           success: true,
+          // The fingerprint of what the run wrote, as its run history records it (core/runs/versions.ts).
+          fingerprint: (JSON.parse(String(r.details)) as { fingerprint: unknown }).fingerprint,
         })),
       );
       expect(day1).toHaveLength(5);
