@@ -10,7 +10,7 @@
 //   fingerprints, differs, or when a run it read from is itself stale.
 
 import { createHash } from 'node:crypto';
-import type { IsoDate } from '../dates.js';
+import { type IsoDate, sortableTime } from '../dates.js';
 import { type InputRead, PROCESSORS, type ProcessorDefinition, writerOf } from '../pipeline/definition.js';
 import { getSeason, seasonRange } from '../pipeline/seasons.js';
 import type { Warehouse } from '../ports/warehouse.js';
@@ -191,8 +191,8 @@ export class VersionBook {
     for (const r of rows) {
       const key = `${r.processor_name}|${r.d}`;
       const prev = latest.get(key);
-      const at = { f: sortable(r.f), id: String(r.run_id) };
-      if (!prev || later(at, { f: sortable(prev.f), id: String(prev.run_id) })) latest.set(key, r);
+      const at = { f: sortableTime(r.f), id: String(r.run_id) };
+      if (!prev || later(at, { f: sortableTime(prev.f), id: String(prev.run_id) })) latest.set(key, r);
     }
     const out: Versions = new Map();
     for (const r of latest.values()) {
@@ -228,11 +228,6 @@ export class VersionBook {
   forget(rows: readonly Row[]): void {
     for (const r of rows) this.seasons.delete(String(r.season));
   }
-}
-
-function sortable(v: unknown): string {
-  // Timestamps as the warehouses print them, made comparable: 'T' or ' ' between date and time.
-  return String(v).replace(' ', 'T');
 }
 
 /** The fingerprint a table holds on a date: the batch's uncommitted run of its writer first, then the book. */
@@ -441,8 +436,9 @@ export async function latestPhase2Runs(warehouse: Warehouse, date: IsoDate): Pro
   const latest = new Map<string, Row>();
   for (const r of rows) {
     const prev = latest.get(String(r.processor_name));
-    const at = { f: sortable(r.f), id: String(r.run_id) };
-    if (!prev || later(at, { f: sortable(prev.f), id: String(prev.run_id) })) latest.set(String(r.processor_name), r);
+    const at = { f: sortableTime(r.f), id: String(r.run_id) };
+    if (!prev || later(at, { f: sortableTime(prev.f), id: String(prev.run_id) }))
+      latest.set(String(r.processor_name), r);
   }
   return [...latest.values()].map((r) => ({
     processorName: String(r.processor_name),
