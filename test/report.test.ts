@@ -195,6 +195,26 @@ describe('reportHtml', () => {
     expect(nearly.get('t 2021-10-30: 9999/10000 (99.9%)')).toBe('cov-high');
   });
 
+  it('shows nothing expected as no data (never green) and a table-date whose processor never ran as not run', () => {
+    const base = failingReport();
+    const cells = heatmapCells(
+      reportHtml({
+        ...base,
+        tables: ['t'],
+        coverage: [
+          { table: 't', date: '2021-10-30', expected: 0, present: 0, pct: null },
+          { table: 't', date: '2021-10-31', expected: 0, present: 0, pct: null, notRun: true },
+          { table: 't', date: '2021-11-01', expected: 5, present: 5, pct: 100, notRun: true },
+        ],
+      }),
+    );
+    expect([...cells.entries()]).toEqual([
+      ['t 2021-10-30: no data (nothing expected)', 'cov-none'],
+      ['t 2021-10-31: no data (nothing expected), NOT RUN: no run of its processor on this date', 'cov-notrun'],
+      ['t 2021-11-01: 5/5 (100%), NOT RUN: no run of its processor on this date', 'cov-notrun'],
+    ]);
+  });
+
   it('shows a stale table-date in a colour of its own, whatever its coverage, and says why in its title', () => {
     const base = failingReport();
     const cells = heatmapCells(reportHtml({ ...base, stale: [{ table: 'player_game_summary', date: '2021-10-31' }] }));

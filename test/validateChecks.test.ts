@@ -250,6 +250,39 @@ describe('validate on a complete date', () => {
     fx = dateRows(D1, G1);
   });
 
+  it('a table-date with nothing expected is no data (pct null), not 100%; one whose processor never ran is not run', async () => {
+    // Stage 3 never ran on the date: no Phase 3-4 run, no Phase 3-4 row; and no player rows expected for the
+    // cache (no rostered player of a playing team).
+    const phase34 = new Set(PROCESSORS.filter((p) => p.phase >= 3).map((p) => p.name));
+    fx.set(
+      processorRunHistory,
+      (fx.get(processorRunHistory) ?? []).filter((r) => !phase34.has(String(r.processor_name))),
+    );
+    for (const t of [playerGameSummary, playerDailyCache, playerCompositeFactors, mlFeatureStore]) fx.set(t, []);
+    fx.set(espnTeamRoster, []);
+    const r = await report([fx], [{ season: '2021-22', dates: [planDate(D1, G1)] }]);
+    const cell = (table: string) => r.coverage.find((c) => c.table === table);
+    // The cache expects one row per rostered player: none here, so nothing expected, and it never ran.
+    expect(cell('nba_precompute.player_daily_cache')).toMatchObject({
+      expected: 0,
+      present: 0,
+      pct: null,
+      notRun: true,
+    });
+    expect(cell(PGS)).toMatchObject({ pct: 0, notRun: true });
+    expect(cell('nba_raw.nbac_schedule')).toEqual({
+      table: 'nba_raw.nbac_schedule',
+      date: D1,
+      expected: 1,
+      present: 1,
+      pct: 100,
+    });
+    // No data is no failure of rows_present; the summary that never ran is.
+    const rowsPresent = r.checks.find((c) => c.name === 'rows_present');
+    expect(rowsPresent?.failures.map((f) => f.table)).not.toContain('nba_precompute.player_daily_cache');
+    expect(rowsPresent?.failures.map((f) => f.table)).toContain(PGS);
+  });
+
   it('passes every check, with full coverage of every table, and says what it read', async () => {
     const r = await report([fx], [{ season: '2021-22', dates: [planDate(D1, G1)] }]);
     expect(failedChecks(r)).toEqual({});
@@ -785,8 +818,8 @@ describe('validate on a complete date', () => {
     const r = await report([fx], [{ season: '2021-22', dates: [planDate(D1, G1)] }]);
     expect(failedChecks(r)).toEqual(failed);
     expect(r.passed).toBe(Object.keys(failed).length === 0);
-    // Every cell a percentage, 0 of 0 expected included (full coverage).
-    expect(r.coverage.filter((c) => !(c.pct >= 0 && c.pct <= 100))).toEqual([]);
+    // Every cell a percentage, or null where nothing was expected (no data: never counted as 100%).
+    expect(r.coverage.filter((c) => !(c.pct === null ? c.expected === 0 : c.pct >= 0 && c.pct <= 100))).toEqual([]);
     for (const c of r.checks) expect(c.failureCount, c.name).toBe(c.failures.length);
   });
 });

@@ -43,8 +43,9 @@ export async function runValidation(
     ),
   );
   const full = report.coverage.filter((c) => c.pct === 100).length;
+  const noData = report.coverage.filter((c) => c.pct === null).length;
   process.stdout.write(
-    `${report.passed ? 'VALIDATION PASSED' : 'VALIDATION FAILED'}: ${report.dates.length} dates, ${full} of ${report.coverage.length} table-dates fully covered\n` +
+    `${report.passed ? 'VALIDATION PASSED' : 'VALIDATION FAILED'}: ${report.dates.length} dates, ${full} of ${report.coverage.length - noData} table-dates fully covered${noData > 0 ? ` (${noData} with nothing expected: no data)` : ''}\n` +
       `report: ${files.html} (also ${files.markdown}, ${files.json}; this run's copy kept as ${files.kept.html})\n`,
   );
   return report;

@@ -23,11 +23,21 @@ export function reportJson(report: ValidationReport): string {
 // ---------------------------------------------------------------------------------------------------------------
 // Shared summaries
 
-type CoverageClass = 'cov-full' | 'cov-high' | 'cov-mid' | 'cov-low' | 'cov-zero' | 'cov-none' | 'cov-stale';
+type CoverageClass =
+  | 'cov-full'
+  | 'cov-high'
+  | 'cov-mid'
+  | 'cov-low'
+  | 'cov-zero'
+  | 'cov-none'
+  | 'cov-notrun'
+  | 'cov-stale';
 
 function coverageClass(cell: CoverageCell | undefined): CoverageClass {
-  // A cell with a non-numeric pct (e.g. 0/0 computed as NaN) says nothing, so it reads as missing, not as red.
-  if (!cell || !Number.isFinite(cell.pct)) return 'cov-none';
+  // Not run is its own state, never green, whatever the counts say.
+  if (cell?.notRun) return 'cov-notrun';
+  // Nothing expected (pct null), or a non-numeric pct (0/0 as NaN), says nothing: no data, not red, not green.
+  if (!cell || cell.pct === null || !Number.isFinite(cell.pct)) return 'cov-none';
   if (cell.pct >= 100) return 'cov-full';
   if (cell.pct >= 90) return 'cov-high';
   if (cell.pct >= 50) return 'cov-mid';
@@ -36,8 +46,8 @@ function coverageClass(cell: CoverageCell | undefined): CoverageClass {
 }
 
 /** One decimal at most, never rounding a shortfall up to 100 or a trickle down to 0: those read as "all" and "none". */
-function formatPct(pct: number): string {
-  if (!Number.isFinite(pct)) return '?';
+function formatPct(pct: number | null): string {
+  if (pct === null || !Number.isFinite(pct)) return '?';
   if (Number.isInteger(pct)) return String(pct);
   const rounded = Math.round(pct * 10) / 10;
   if (rounded >= 100 && pct < 100) return '99.9';
@@ -71,12 +81,13 @@ function tableCoverage(report: ValidationReport, cells: Map<string, CoverageCell
     let lowest: CoverageCell | null = null;
     for (const date of report.dates) {
       const cell = cells.get(cellKey(table, date));
-      if (!cell || !Number.isFinite(cell.pct)) {
+      const pct = cell?.pct ?? null;
+      if (!cell || pct === null || !Number.isFinite(pct)) {
         missing++;
         continue;
       }
-      if (cell.pct >= 100) full++;
-      if (!lowest || cell.pct < lowest.pct) lowest = cell;
+      if (pct >= 100) full++;
+      if (!lowest || pct < (lowest.pct ?? Number.POSITIVE_INFINITY)) lowest = cell;
     }
     return { table, full, missing, lowest };
   });
@@ -240,6 +251,7 @@ h3 { font-size: 15px; margin: 18px 0 8px; }
 .cov-zero { background: #cf222e; }
 .cov-none { background: #d0d7de; }
 .cov-stale { background: #8250df; }
+.cov-notrun { background: repeating-linear-gradient(45deg, #d0d7de 0 2px, #fff 2px 4px); outline: 1px solid #8c959f; }
 .legend { display: flex; flex-wrap: wrap; gap: 16px; margin-top: 12px; font-size: 12px; color: #656d76; }
 .legend span { display: inline-flex; align-items: center; gap: 6px; }
 .legend .cell { display: inline-block; }
@@ -279,7 +291,9 @@ function monthSpans(dates: readonly IsoDate[]): { label: string; span: number }[
 
 function cellTitle(table: string, date: IsoDate, cell: CoverageCell | undefined): string {
   if (!cell) return `${table} ${date}: no data`;
-  return `${table} ${date}: ${cell.present}/${cell.expected} (${formatPct(cell.pct)}%)`;
+  const counts =
+    cell.pct === null ? 'no data (nothing expected)' : `${cell.present}/${cell.expected} (${formatPct(cell.pct)}%)`;
+  return `${table} ${date}: ${counts}${cell.notRun ? ', NOT RUN: no run of its processor on this date' : ''}`;
 }
 
 function heatmapHtml(report: ValidationReport, cells: Map<string, CoverageCell>): string {
@@ -316,6 +330,7 @@ function legendHtml(): string {
     ['cov-low', '> 0%'],
     ['cov-zero', '0%'],
     ['cov-none', 'no data'],
+    ['cov-notrun', 'not run'],
     ['cov-stale', 'stale (an input corrected since)'],
   ];
   const spans = items.map(([cls, label]) => `<span><i class="cell ${cls}"></i>${esc(label)}</span>`);

@@ -24,13 +24,18 @@ export interface ValidationCheck {
   readonly failures: readonly ValidationFailure[];
 }
 
-/** Coverage of one table on one date, in percent (100 = everything expected is there). */
+/**
+ * Coverage of one table on one date, in percent (100 = everything expected is there). `pct` null: nothing was
+ * expected (a table-date with no data, never "100% covered"). `notRun`: the table's processor has no run on
+ * the date (Stage 3 not run there yet, say), whatever the counts say.
+ */
 export interface CoverageCell {
   readonly table: string;
   readonly date: IsoDate;
   readonly expected: number;
   readonly present: number;
-  readonly pct: number;
+  readonly pct: number | null;
+  readonly notRun?: boolean;
 }
 
 export interface ValidationReport {
