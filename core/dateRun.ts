@@ -122,9 +122,17 @@ async function recordUnchanged(
 ): Promise<boolean> {
   const latest = await latestPhase2Runs(ports.warehouse, date);
   const processors = phaseProcessors(2);
+  // The latest run loaded these raw files; or a run since (the plan's schedule load, which records no source)
+  // wrote the very rows the last load of these files wrote.
   const same = processors.every((p) => {
     const run = latest.find((r) => r.processorName === p.definition.name);
-    return run?.status === 'success' && run.details.source === source;
+    if (run?.status !== 'success') return false;
+    if (run.details.source !== undefined || !run.lastLoad) return run.details.source === source;
+    return (
+      run.lastLoad.details.source === source &&
+      run.details.fingerprint !== undefined &&
+      JSON.stringify(run.details.fingerprint) === JSON.stringify(run.lastLoad.details.fingerprint)
+    );
   });
   if (!same) return false;
   // The tables must still hold what those runs wrote: a date whose rows went some other way (deleted by hand,

@@ -124,7 +124,7 @@ describe('a stat correction', () => {
     // The HTML report shows the stale table-dates in their own colour.
     const html = readFileSync(join(ws.dir, '.backfill', 'logs', 'reports', 'validation-2021-22.html'), 'utf8');
     expect(html).toContain(`nba_analytics.player_game_summary ${D}`);
-    expect(html).toMatch(new RegExp(`class="cell cov-stale" title="nba_analytics.player_game_summary ${D}`));
+    expect(html).toContain(`class="d cov-stale" data-table="nba_analytics.player_game_summary" data-date="${D}"`);
   });
 
   it('Stage 3 recomputes from D: the averages move by exactly 2/5 and 2/10, and rows before D are identical', async () => {
@@ -185,6 +185,25 @@ describe('a stat correction', () => {
     expect(await staleRuns(ws)).toEqual([]);
     expect((await derived(ws)).all).toBe(original.all);
   });
+
+  it("the plan's schedule load in between (as `run` does) keeps a reload cheap, unless it wrote other rows", async () => {
+    expect((await ws.cli(['plan', '--season', '2021-22'])).code).toBe(0);
+    const again = await ws.cli(['stage1', ...ONE_DATE]);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout).toContain('1 of 1 dates loaded (1 unchanged since their last load');
+    // The schedule load's run of the date recorded other rows than the last load of these files: load again.
+    expect((await ws.cli(['plan', '--season', '2021-22'])).code).toBe(0);
+    await ws.withAdapters((a) =>
+      a.warehouse.query(
+        `UPDATE nba_reference.processor_run_history
+            SET details = replace(CAST(details AS VARCHAR), '"rows":"', '"rows":"0')
+          WHERE data_date = DATE '${D}' AND processor_name = 'nbac_schedule' AND trigger_command = 'backfill plan'`,
+      ),
+    );
+    const changed = await ws.cli(['stage1', ...ONE_DATE]);
+    expect(changed.code, changed.stdout + changed.stderr).toBe(0);
+    expect(changed.stdout).not.toContain('unchanged');
+  });
 });
 
 describe('--source dir: with bad input', () => {
@@ -217,7 +236,7 @@ describe('--source dir: with bad input', () => {
     writeFileSync(file, lines.join('\n'));
     const out = await ws.cli(['stage1', ...ONE_DATE, '--source', `dir:${folder.dir}`]);
     expect(out.code).toBe(1);
-    expect(out.stdout).toContain('FAILED (exit 2)');
+    expect(out.stderr).toContain('FAILED (exit 2)');
     const failures = await ws.cli(['failures', '--season', '2021-22', '--format', 'json']);
     expect(failures.stdout.replaceAll('\\"', '"')).toContain(`${file}: line 5, column PTS: "2x5" is not a number`);
     // Nothing of the date was written.

@@ -37,7 +37,9 @@ function resumeArgs(stdout: string): string[] {
 /**
  * A content hash per table, from one query ordered by the table's key. Run history differs between a killed and
  * resumed run and an uninterrupted one by design (the resumed run ran some dates twice, with new ids and times),
- * so it is compared as the latest run of each (processor, date), without its ids and times.
+ * so it is compared as the latest run of each (processor, date), without its ids and times, and with the fingerprint
+ * of what it wrote in place of its details: a run again after a kill finds the dates already loaded unchanged and
+ * records `unchanged` runs, which carry the fingerprint over and write nothing.
  */
 async function tableHashes(ws: Workspace, tables: readonly TableSchema[]): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -47,7 +49,10 @@ async function tableHashes(ws: Workspace, tables: readonly TableSchema[]): Promi
     let order = [t.partitionColumn, ...t.key];
     if (t === processorRunHistory) {
       // job_name too: each run's Jobs are named after the run (its run id), like run_id an id, not content.
-      from = `SELECT * EXCLUDE (run_id, job_name, started_at, finished_at, rn) FROM (
+      // What a run wrote is its fingerprint; how it came to be recorded (processed, or unchanged with the
+      // fingerprint carried over) differ with how the work was split.
+      from = `SELECT * EXCLUDE (run_id, job_name, started_at, finished_at, rn, details, processing_decision),
+                     json_extract(CAST(details AS VARCHAR), '$.fingerprint') AS fingerprint FROM (
                 SELECT *, ROW_NUMBER() OVER (PARTITION BY processor_name, data_date
                                              ORDER BY started_at DESC, run_id DESC) AS rn
                   FROM nba_reference.processor_run_history) WHERE rn = 1`;
@@ -185,7 +190,7 @@ describe('SIGTERM during Stage 1', () => {
     expect(out.code).toBe(143);
     expect(out.stderr).toMatch(/received SIGTERM: stopping between dates/);
     // The held index's pod got SIGTERM from the runtime: interrupted, neither completed nor failed.
-    expect(out.stdout).toMatch(/2021-10-22 \(index 3\) interrupted, not loaded \(exit 143\)/);
+    expect(out.stderr).toMatch(/2021-10-22 \(index 3\) interrupted, not loaded \(exit 143\)/);
     expect(out.stdout).toMatch(
       /3 of 14 dates loaded, 0 failed, INTERRUPTED: 11 not loaded \(2021-10-22 \.\. 2021-11-01\).*completedIndexes "0-2", failedIndexes ""/,
     );
@@ -262,7 +267,7 @@ describe('interrupted and killed runs, then the same command again', () => {
     // Each Stage 3 run writes its summary into its own folder, and prints where.
     const summaryOf = (stdout: string) => join(ws.dir, /^summary: (\S+)$/m.exec(stdout)?.[1] ?? 'no summary line');
     const run = startCli(ws.dir, ['stage3', ...range]);
-    await run.waitForStdout(/\[stage3 2021-22\] \d+\/14 done/);
+    await run.waitForStderr(/\[stage3 2021-22\] \d+\/14 done/);
     run.child.kill('SIGINT');
     const out = await run.done;
 
@@ -316,7 +321,7 @@ describe('interrupted and killed runs, then the same command again', () => {
     async ({ signal, code, hook, stopped, notReached }) => {
       const ws = workspace();
       const run = startCli(ws.dir, ['run', ...range, ...fast]);
-      await run.waitForStdout(hook);
+      await run.waitForStderr(hook);
       run.child.kill(signal);
       const out = await run.done;
       expect(out.code, out.stdout + out.stderr).toBe(code);
@@ -326,7 +331,7 @@ describe('interrupted and killed runs, then the same command again', () => {
 
       const resumed = await ws.cli(resumeArgs(out.stdout));
       expect(resumed.code, resumed.stdout + resumed.stderr).toBe(0);
-      expect(resumed.stdout).toMatch(/== done: every stage passed/);
+      expect(resumed.stdout).toMatch(/== done: every stage PASSED/);
       const derived = await tableHashes(ws, DERIVED_TABLES);
       expect(derived).toEqual(Object.fromEntries(Object.keys(derived).map((k) => [k, wholeHashes[k]])));
     },
@@ -341,7 +346,7 @@ describe('interrupted and killed runs, then the same command again', () => {
     async ({ hook, notReached }) => {
       const ws = workspace();
       const run = startCli(ws.dir, ['run', ...range, ...fast]);
-      await run.waitForStdout(hook);
+      await run.waitForStderr(hook);
       run.child.kill('SIGKILL');
       const killed = await run.done;
       expect(killed.code).toBeNull();

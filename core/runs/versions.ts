@@ -424,6 +424,11 @@ export interface Phase2Latest {
   readonly status: RunStatus;
   readonly rowsProcessed: number;
   readonly details: Readonly<Record<string, unknown>>;
+  /**
+   * The latest run that loaded the date from raw files (one that recorded their `source` hash), when it is not
+   * the latest run itself: a later run without a source (the plan's schedule load) wrote the same table since.
+   */
+  readonly lastLoad?: { readonly details: Readonly<Record<string, unknown>> };
 }
 
 /** The latest run of every Phase 2 processor on a date, with its details: one small read of run history. */
@@ -434,16 +439,24 @@ export async function latestPhase2Runs(warehouse: Warehouse, date: IsoDate): Pro
     { d: date },
   );
   const latest = new Map<string, Row>();
+  const loads = new Map<string, Row>();
+  const newer = (r: Row, prev: Row | undefined) =>
+    !prev ||
+    later({ f: sortableTime(r.f), id: String(r.run_id) }, { f: sortableTime(prev.f), id: String(prev.run_id) });
   for (const r of rows) {
-    const prev = latest.get(String(r.processor_name));
-    const at = { f: sortableTime(r.f), id: String(r.run_id) };
-    if (!prev || later(at, { f: sortableTime(prev.f), id: String(prev.run_id) }))
-      latest.set(String(r.processor_name), r);
+    const name = String(r.processor_name);
+    if (newer(r, latest.get(name))) latest.set(name, r);
+    if (r.status === 'success' && parseDetails(r.details).source !== undefined && newer(r, loads.get(name)))
+      loads.set(name, r);
   }
-  return [...latest.values()].map((r) => ({
-    processorName: String(r.processor_name),
-    status: r.status as RunStatus,
-    rowsProcessed: Number(r.rows_processed),
-    details: parseDetails(r.details),
-  }));
+  return [...latest.values()].map((r) => {
+    const load = loads.get(String(r.processor_name));
+    return {
+      processorName: String(r.processor_name),
+      status: r.status as RunStatus,
+      rowsProcessed: Number(r.rows_processed),
+      details: parseDetails(r.details),
+      ...(load && load !== r ? { lastLoad: { details: parseDetails(load.details) } } : {}),
+    };
+  });
 }

@@ -115,6 +115,8 @@ export function serveWarehouse(child: ChildProcess, warehouse: Warehouse): void 
     );
   });
   const reply = (msg: ReplyMessage) => {
-    if (child.connected) child.send(msg);
+    // A pod stopped (SIGTERM, SIGKILL) between its call and the reply closes the channel under the send: with a
+    // callback the EPIPE comes to it rather than as an unhandled 'error' event that would end this process.
+    if (child.connected) child.send(msg, (err) => err && undefined);
   };
 }
