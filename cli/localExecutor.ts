@@ -20,11 +20,12 @@ import type { Season } from '../core/pipeline/seasons.js';
 import type { PlanDate } from '../core/plan.js';
 import type { Executor } from '../core/ports/executor.js';
 import type { Stage3Summary } from '../core/stages/stage3.js';
-import { runStage1Job } from './commands/stage1.js';
+import { runStage1Job, type Stage1SeasonJson, stage1Json } from './commands/stage1.js';
 import { runStage3Season } from './commands/stage3.js';
 import { runValidation } from './commands/validate.js';
 import type { CommandContext } from './context.js';
 import type { RuntimeFlags } from './selection.js';
+import { type Streams, streamsFor } from './streams.js';
 
 /** A season and the dates of the plan selected in it. */
 export interface LocalSelection {
@@ -40,12 +41,18 @@ export interface LocalResults {
   readonly stage3: ReadonlyMap<string, Stage3Summary>;
   /** Whether each season's validation passed. */
   readonly validations: ReadonlyMap<string, boolean>;
+  /** Each season's Stage 1 job, as `stage1 --format json` shows it. */
+  readonly stage1: ReadonlyMap<string, Stage1SeasonJson>;
+  /** Each season's validation report (HTML). */
+  readonly reportFiles: ReadonlyMap<string, string>;
 }
 
 export class LocalExecutor implements Executor, LocalResults {
   readonly gates = new Map<string, GateResult>();
   readonly stage3 = new Map<string, Stage3Summary>();
   readonly validations = new Map<string, boolean>();
+  readonly stage1 = new Map<string, Stage1SeasonJson>();
+  readonly reportFiles = new Map<string, string>();
   private readonly jobs: ObservedJob[] = [];
   private readonly plans = new Map<string, PlanLookup>();
   private readonly terminations = new Map<string, Stage3Termination | null>();
@@ -58,6 +65,7 @@ export class LocalExecutor implements Executor, LocalResults {
     private readonly flags: RuntimeFlags,
     selections: readonly LocalSelection[],
     private readonly signal?: AbortSignal,
+    private readonly io: Streams = streamsFor(),
   ) {
     this.bySeason = new Map(selections.map((s) => [s.season.label, s]));
   }
@@ -112,7 +120,9 @@ export class LocalExecutor implements Executor, LocalResults {
           this.flags,
           'stage1',
           this.signal,
+          this.io,
         );
+        this.stage1.set(a.season, stage1Json(result));
         this.jobs.push(observedStage1Job(result.status, a.season, result.dates));
         this.plans.set(result.jobName, {
           ok: true,
@@ -132,12 +142,19 @@ export class LocalExecutor implements Executor, LocalResults {
         return;
       }
       case 'publishGate':
-        process.stdout.write(formatGate(a.result));
+        this.io.say(formatGate(a.result));
         this.gates.set(a.season, a.result);
         this.report('gate', a.season, { gateKey: a.key, gatePassed: a.result.passed });
         return;
       case 'createStage3Job': {
-        const run = await runStage3Season(this.ctx, selected?.season as Season, selected?.dates ?? [], {}, this.signal);
+        const run = await runStage3Season(
+          this.ctx,
+          selected?.season as Season,
+          selected?.dates ?? [],
+          {},
+          this.signal,
+          this.io,
+        );
         this.stage3.set(a.season, run.summary);
         // Interrupted: the Job is left running, as a stopped run leaves it; the drive ends on the signal.
         if (run.summary.status === 'interrupted') return;
@@ -151,12 +168,14 @@ export class LocalExecutor implements Executor, LocalResults {
         this.report('stage3-failure', a.season, { jobUid: a.jobUid });
         return;
       case 'validate': {
-        const report = await runValidation(
+        const { report, files } = await runValidation(
           this.ctx,
           [{ season: selected?.season as Season, dates: this.planDates(a.season, a.dates) }],
           undefined,
+          this.io,
         );
         this.validations.set(a.season, report.passed);
+        this.reportFiles.set(a.season, files.html);
         this.report('validation', a.season, { jobUid: a.jobUid });
         return;
       }

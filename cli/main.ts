@@ -18,6 +18,7 @@ import { registerStage3 } from './commands/stage3.js';
 import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
 import { addGlobalOptions } from './context.js';
+import { addHelpFooter, configureHelp, exitCodesText } from './help.js';
 
 /** The version in the package's own package.json. */
 function packageVersion(): string {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)')
     .version(packageVersion(), '-V, --version', 'print the version of nba-backfill')
     .exitOverride();
+  configureHelp(program);
   addGlobalOptions(program);
   registerRun(program);
   registerPlan(program);
@@ -45,7 +47,12 @@ export function buildProgram(): Command {
   for (const c of program.commands) {
     c.exitOverride();
     c.showHelpAfterError('(add --help for usage)');
+    addHelpFooter(c);
   }
+  program.addHelpText(
+    'after',
+    `\nRun \`backfill <command> --help\` for a command's options and examples. Results go to standard output;\nprogress, warnings and errors to standard error. Colour only on a terminal, and never with NO_COLOR set.\n\n${exitCodesText('')}`,
+  );
   return program;
 }
 

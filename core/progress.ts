@@ -29,11 +29,10 @@ export class ProgressReporter {
 
   /** Failures and retries get their own line, so a log file shows every one of them. */
   onIndex(event: IndexEvent, describe: (index: number) => string): void {
+    // Done, failed and remaining add up to the total: a failed date is finished, but it is not done.
     if (event.outcome === 'succeeded') this.done++;
-    else if (event.outcome === 'failed') {
-      this.done++;
-      this.failed++;
-    } else if (event.outcome === 'interrupted') this.interrupted++;
+    else if (event.outcome === 'failed') this.failed++;
+    else if (event.outcome === 'interrupted') this.interrupted++;
     else this.retried++;
     if (event.outcome !== 'succeeded') {
       const what =
@@ -51,8 +50,9 @@ export class ProgressReporter {
 
   line(): string {
     const elapsed = (this.now() - this.started) / 1000;
-    const rate = elapsed > 0 ? this.done / elapsed : 0;
-    const remaining = this.total - this.done;
+    const finished = this.done + this.failed;
+    const rate = elapsed > 0 ? finished / elapsed : 0;
+    const remaining = this.total - finished;
     const eta = rate > 0 ? `, ETA ${Math.ceil(remaining / rate)} s` : '';
     // Interrupted dates stay in `remaining`: they were not loaded and the next run loads them.
     const interrupted = this.interrupted > 0 ? `, ${this.interrupted} interrupted` : '';
@@ -61,7 +61,7 @@ export class ProgressReporter {
 
   private tick(): void {
     const t = this.now();
-    const decile = Math.floor((10 * this.done) / Math.max(1, this.total));
+    const decile = Math.floor((10 * (this.done + this.failed)) / Math.max(1, this.total));
     if (this.out.isTTY) this.out.write(`\r\x1b[2K${this.line()}`);
     else if (decile > this.lastDecile || t - this.lastLine >= this.everyMs) {
       this.lastDecile = decile;

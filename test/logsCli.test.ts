@@ -146,7 +146,14 @@ describe('two runs of the same dates, then Stage 3', () => {
     expect(unknown.stderr).toMatch(/^error: unknown date 2021-07-01: it is in no season \(2021-22: 2021-10-19\.\./);
     const other = await ws.cli(['logs', '2021-10-20', '--season', '2022-23']);
     expect(other.code).toBe(2);
-    expect(other.stderr).toBe('error: 2021-10-20 is in season 2021-22, not 2022-23\n');
+    expect(other.stderr).toBe(
+      'error: 2021-10-20 is in season 2021-22, not 2022-23: give --season 2021-22, or leave --season out\n',
+    );
+    const all = await ws.cli(['logs', '2021-10-20', '--season', 'all']);
+    expect(all.code).toBe(2);
+    expect(all.stderr).toBe(
+      'error: --season all: logs reads one date of one season; 2021-10-20 is in 2021-22 (leave --season out, or give --season 2021-22)\n',
+    );
     const empty = await ws.cli(['logs', '2021-10-20', '--log-dir', 'nowhere']);
     expect(empty.stderr).toBe('error: no run has logs for 2021-10-20: nowhere/jobs holds no job folder yet\n');
   });

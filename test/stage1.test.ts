@@ -50,7 +50,7 @@ describe('Stage 1 with injected faults, then Stage 2', () => {
 
   it('exits 1, and the transient date succeeds on its retry', async () => {
     expect(first.code).toBe(1);
-    expect(first.stdout).toMatch(/2021-11-03 \(index 2\) failed, retrying once/);
+    expect(first.stderr).toMatch(/2021-11-03 \(index 2\) failed, retrying once/);
     const runs = await sql(
       ws,
       "SELECT attempt, status FROM nba_reference.processor_run_history WHERE data_date = DATE '2021-11-03' AND processor_name = 'nbac_player_boxscore'",

@@ -199,7 +199,7 @@ describe('a killed Stage 3', () => {
           cwd: killed.dir,
           stdio: ['ignore', 'pipe', 'pipe'],
         });
-        child.stdout.setEncoding('utf8').on('data', (d: string) => {
+        child.stderr.setEncoding('utf8').on('data', (d: string) => {
           if (/\[stage3 2021-22\] (8|9|1\d)\/\d+ done/.test(d)) child.kill('SIGKILL');
         });
         child.on('close', () => resolve());

@@ -135,7 +135,7 @@ describe('Stage 3 in batches', () => {
       const out = await ws.cli(['stage3', ...selection, '--batch-size', String(size)]);
       expect(out.code, out.stdout + out.stderr).toBe(0);
       // Progress and the summary still count dates.
-      expect(out.stdout).toContain(`[stage3 2021-22] ${dates.length}/${dates.length} done`);
+      expect(out.stderr).toContain(`[stage3 2021-22] ${dates.length}/${dates.length} done`);
       expect(out.stdout).toContain(`${dates.length} date(s) processed`);
       got[size] = await ws.withAdapters(snapshot);
     }

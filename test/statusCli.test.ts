@@ -142,7 +142,7 @@ describe('backfill status', () => {
     });
 
     const stage3 = startCli(ws.dir, ['stage3', ...RANGE]);
-    await stage3.waitForStdout(/\[stage3 2021-22\] \d+\/14 done/);
+    await stage3.waitForStderr(/\[stage3 2021-22\] \d+\/14 done/);
     // Frozen while it holds the warehouse, so that status meets the lock whatever the machine's speed.
     stage3.child.kill('SIGSTOP');
     let during: StatusJson;

@@ -5,6 +5,7 @@ import { EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
 import { formatGate, runGate } from '../../core/gate.js';
 import { withContext } from '../context.js';
 import { addSelectionOptions, type SelectionFlags, selectFromPlans } from '../selection.js';
+import { formatOf, streamsFor } from '../streams.js';
 
 export function registerGate(program: Command): void {
   addSelectionOptions(
@@ -23,7 +24,9 @@ export function registerGate(program: Command): void {
           ctx.adapters.warehouse,
           selections.map((s) => ({ season: s.season.label, dates: s.dates })),
         );
-        process.stdout.write(flags.format === 'json' ? `${JSON.stringify(result, null, 2)}\n` : formatGate(result));
+        const io = streamsFor(formatOf(flags));
+        io.json(result);
+        if (io.format === 'table') io.say(formatGate(result));
         return result.passed ? EXIT_OK : EXIT_PROCESSING_FAILURE;
       });
     });

@@ -22,8 +22,17 @@ function seasonOf(date: IsoDate, seasonFlag: string | undefined): string {
     const ranges = SEASONS.map((s) => `${s.label}: ${s.regularSeason.start}..${s.playoffs.end}`).join('; ');
     throw new BadInputError(`unknown date ${date}: it is in no season (${ranges})`, { where: 'date' });
   }
+  if (seasonFlag === 'all') {
+    throw new BadInputError(
+      `--season all: logs reads one date of one season; ${date} is in ${found.season.label} (leave --season out, or give --season ${found.season.label})`,
+      { where: '--season' },
+    );
+  }
   if (seasonFlag !== undefined && getSeason(seasonFlag).label !== found.season.label) {
-    throw new BadInputError(`${date} is in season ${found.season.label}, not ${seasonFlag}`, { where: '--season' });
+    throw new BadInputError(
+      `${date} is in season ${found.season.label}, not ${seasonFlag}: give --season ${found.season.label}, or leave --season out`,
+      { where: '--season' },
+    );
   }
   return found.season.label;
 }

@@ -5,12 +5,29 @@ import { PHASES, PROCESSORS } from '../../core/pipeline/definition.js';
 import { SEASONS } from '../../core/pipeline/seasons.js';
 import { withoutAdapters } from '../context.js';
 import { formatTable } from '../output.js';
+import { formatOf, formatOption, streamsFor } from '../streams.js';
+
+/** `backfill pipeline --format json`: the rows of its three tables. */
+export interface PipelineJson {
+  readonly seasons: readonly { season: string; regular: string; play_in: string; playoffs: string }[];
+  readonly phases: readonly { phase: string; name: string; backfill: string; what: string }[];
+  readonly processors: readonly {
+    processor: string;
+    phase: number;
+    output: string;
+    upstream: readonly string[];
+    lookback_games: number | null;
+    gate: string;
+  }[];
+}
 
 export function registerPipeline(program: Command): void {
   program
     .command('pipeline')
     .description('show the seasons, phases and processors that the pipeline definition holds')
-    .action(async () => {
+    .addOption(formatOption())
+    .action(async (flags: { format: string }) => {
+      const io = streamsFor(formatOf(flags));
       await withoutAdapters(async () => {
         const seasons = SEASONS.map((s) => ({
           season: s.label,
@@ -35,7 +52,12 @@ export function registerPipeline(program: Command): void {
           lookback_games: p.lookbackGames,
           gate: p.critical ? 'critical' : '',
         }));
-        process.stdout.write(
+        if (io.format === 'json') {
+          const json = processors.map((p, i) => ({ ...p, upstream: [...(PROCESSORS[i]?.upstream ?? [])] }));
+          io.json({ seasons, phases, processors: json } satisfies PipelineJson);
+          return 0;
+        }
+        io.say(
           `Seasons\n${formatTable(seasons)}\nPhases\n${formatTable(phases)}\nProcessors\n${formatTable(processors)}`,
         );
         return 0;

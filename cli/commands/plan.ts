@@ -22,6 +22,7 @@ export async function loadScheduleAgainstPlan(
   seasons: readonly Season[],
   command: string,
   acceptPlanChanges: boolean | undefined,
+  say: (text: string) => void = (text) => process.stdout.write(text),
 ): Promise<(season: Season, indent: string) => Promise<void>> {
   const committed = new Map<string, Awaited<ReturnType<typeof readCommittedPlan>>>();
   for (const s of seasons) committed.set(s.label, await readCommittedPlan(ctx.config.planDir, s.label));
@@ -33,12 +34,9 @@ export async function loadScheduleAgainstPlan(
       { command, stage: 'plan' },
       { committed: committed.get(season.label), acceptPlanChanges },
     );
-    if (added.length > 0)
-      process.stdout.write(`${indent}${added.length} new game(s) since the committed plan: ${listed(added)}\n`);
+    if (added.length > 0) say(`${indent}${added.length} new game(s) since the committed plan: ${listed(added)}\n`);
     if (vanished.length > 0)
-      process.stdout.write(
-        `${indent}${vanished.length} game(s) left the plan (--accept-plan-changes): ${listed(vanished)}\n`,
-      );
+      say(`${indent}${vanished.length} game(s) left the plan (--accept-plan-changes): ${listed(vanished)}\n`);
   };
 }
 

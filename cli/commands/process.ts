@@ -77,10 +77,6 @@ export function registerProcess(program: Command): void {
         .choices(['backfill', 'daily'])
         .default('backfill'),
     )
-    .addHelpText(
-      'after',
-      '\nExit codes: 0 every run succeeded, 1 a processing failure, 2 bad usage or bad input (a malformed file included).',
-    )
     .action(async (name: string | undefined, flags: ProcessFlags, command: Command) => {
       await withContext(command, async ({ adapters, log }) => {
         const processors = processorsFrom(name, flags.phase);

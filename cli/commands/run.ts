@@ -3,15 +3,20 @@
 
 import type { Command } from 'commander';
 import { EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
+import type { GateResult } from '../../core/gate.js';
 import type { Action } from '../../core/kubernetes/reconcile.js';
 import { locateDate, resolveSeasons } from '../../core/pipeline/seasons.js';
 import { buildPlan, selectDates, validateSelection, writePlan } from '../../core/plan.js';
 import { drive } from '../../core/ports/executor.js';
-import { withContext } from '../context.js';
+import type { Stage3Summary } from '../../core/stages/stage3.js';
+import { withContext, withoutAdapters } from '../context.js';
 import { LocalExecutor, type LocalResults } from '../localExecutor.js';
 import { addRuntimeOptions, addSelectionOptions, type RuntimeFlags, type SelectionFlags } from '../selection.js';
 import { formatResume, GracefulStop, sameCommand } from '../signals.js';
+import { formatOf, formatOption, streamsFor } from '../streams.js';
+import { dryRun } from './dryRun.js';
 import { loadScheduleAgainstPlan } from './plan.js';
+import type { Stage1SeasonJson } from './stage1.js';
 
 /** How each decision is headed in the output (the stage it belongs to). */
 export const DECISION_TITLES: Readonly<Record<Action['kind'], string>> = {
@@ -37,8 +42,49 @@ function stoppedWhere(last: Action | undefined): string {
   return last ? `after "${last.why}"` : 'before Stage 1';
 }
 
+/** How a run ended, in `run --format json`. */
+export type RunOutcome =
+  | 'passed'
+  | 'validation_failed'
+  | 'gate_failed'
+  | 'stage3_failed'
+  | 'interrupted'
+  | 'nothing_selected';
+
+/** One season of `run --format json`: what each stage did (null: it did not run). */
+export interface RunSeasonJson {
+  readonly season: string;
+  readonly plan: { readonly file: string; readonly dates: number; readonly games: number; readonly selected: number };
+  readonly stage1: Stage1SeasonJson | null;
+  readonly gate: GateResult | null;
+  readonly stage3: Stage3Summary | null;
+  readonly validation: { readonly passed: boolean; readonly report: string | null } | null;
+}
+
+/** `backfill run --format json`. */
+export interface RunJson {
+  readonly dryRun: false;
+  readonly seasons: readonly RunSeasonJson[];
+  /** Every decision in the order it was taken, as the table format prints them. */
+  readonly decisions: readonly { readonly stage: string; readonly season: string; readonly why: string }[];
+  readonly outcome: RunOutcome;
+  /** Commands to run after fixing the cause (a failed gate); empty otherwise. */
+  readonly next: readonly string[];
+  /** The signal that stopped the run, or null; `resume` is then the command that resumes it. */
+  readonly interrupted: string | null;
+  readonly resume: string | null;
+  readonly exitCode: number;
+}
+
+interface Ending {
+  readonly outcome: RunOutcome;
+  readonly next: readonly string[];
+  readonly text: string;
+  readonly exitCode: number;
+}
+
 /** The last words and exit code, from what the executor did. */
-function finish(results: LocalResults, flags: SelectionFlags): number {
+function finish(results: LocalResults, flags: SelectionFlags): Ending {
   const failedGates = [...results.gates].filter(([, g]) => !g.passed);
   if (failedGates.length > 0) {
     const commands: string[] = [];
@@ -52,19 +98,34 @@ function finish(results: LocalResults, flags: SelectionFlags): number {
         commands.push(`backfill stage1 --season ${season} --start-date ${missing[0]} --end-date ${missing.at(-1)}`);
       }
     }
-    process.stdout.write(
-      `Stopped at the gate. Fix the cause (the source may simply lack the data: see the missing games), then load the dates again:\n${commands.map((c) => `  ${c}\n`).join('')}and check again with:\n  backfill gate --season ${flags.season} --season-type ${flags.seasonType}\n`,
-    );
-    return EXIT_PROCESSING_FAILURE;
+    const check = `backfill gate --season ${flags.season} --season-type ${flags.seasonType}`;
+    return {
+      outcome: 'gate_failed',
+      next: [...commands, check],
+      text: `Stopped at the gate. Fix the cause (the source may simply lack the data: see the missing games), then load the dates again:\n${commands.map((c) => `  ${c}\n`).join('')}and check again with:\n  ${check}\n`,
+      exitCode: EXIT_PROCESSING_FAILURE,
+    };
   }
-  if ([...results.stage3.values()].some((s) => s.status !== 'succeeded')) return EXIT_PROCESSING_FAILURE;
+  if ([...results.stage3.values()].some((s) => s.status !== 'succeeded')) {
+    return { outcome: 'stage3_failed', next: [], text: '', exitCode: EXIT_PROCESSING_FAILURE };
+  }
   if (results.validations.size === 0) {
-    process.stdout.write('== done: no dates selected, nothing to do\n');
-    return EXIT_OK;
+    return {
+      outcome: 'nothing_selected',
+      next: [],
+      text: '== done: no dates selected, nothing to do\n',
+      exitCode: EXIT_OK,
+    };
   }
   const passed = [...results.validations.values()].every((p) => p);
-  process.stdout.write(passed ? '== done: every stage passed\n' : '== done, but validation failed: see the report\n');
-  return passed ? EXIT_OK : EXIT_PROCESSING_FAILURE;
+  return passed
+    ? { outcome: 'passed', next: [], text: '== done: every stage PASSED\n', exitCode: EXIT_OK }
+    : {
+        outcome: 'validation_failed',
+        next: [],
+        text: '== done, but validation FAILED: see the report\n',
+        exitCode: EXIT_PROCESSING_FAILURE,
+      };
 }
 
 export function registerRun(program: Command): void {
@@ -78,40 +139,102 @@ export function registerRun(program: Command): void {
     ),
   )
     .option('--accept-plan-changes', 'accept games of the committed plan that the source no longer reports')
+    .option(
+      '--dry-run',
+      'say what would run (seasons, dates per stage, which are done already or would be skipped) and write nothing, not even the plan file',
+    )
+    .addOption(formatOption())
     .addHelpText(
       'after',
       '\nWhen the gate fails, run stops there, lists what is missing and says how to load it again. When Stage 3\nstops, run it again after the fix: Stage 3 resumes where it stopped. SIGINT (Ctrl-C) or SIGTERM stops it\nbetween dates (exit 130 or 143, with the command that resumes); a second one stops it at once.',
     )
-    .action(async (flags: SelectionFlags & RuntimeFlags & { acceptPlanChanges?: boolean }, command: Command) => {
-      const stop = new GracefulStop();
-      // Loading again what Stage 1 loaded replaces the same rows, and Stage 3 resumes by itself: the same command.
-      const interrupted = (where: string) => {
-        process.stdout.write(formatResume(stop, sameCommand(), `stopped ${where}`));
-        return stop.exitCode;
-      };
-      await withContext(command, async (ctx) => {
-        const seasons = resolveSeasons(flags.season);
-        for (const season of seasons) validateSelection(season, flags);
-        const selections = [];
-        const load = await loadScheduleAgainstPlan(ctx, seasons, 'backfill run', flags.acceptPlanChanges);
-        for (const season of seasons) {
-          process.stdout.write(`== plan ${season.label}: loading the schedule\n`);
-          await load(season, '   ');
-          const plan = await buildPlan(ctx.adapters, season);
-          const file = await writePlan(ctx.config.planDir, plan);
-          const dates = selectDates(plan, season, flags);
-          process.stdout.write(
-            `   ${plan.totals.dates} game dates, ${plan.totals.games} final games -> ${file}; ${dates.length} dates selected (--season-type ${flags.seasonType})\n`,
-          );
-          selections.push({ season, dates });
+    .action(
+      async (
+        flags: SelectionFlags & RuntimeFlags & { acceptPlanChanges?: boolean; dryRun?: boolean; format: string },
+        command: Command,
+      ) => {
+        const io = streamsFor(formatOf(flags));
+        if (flags.dryRun) {
+          await withoutAdapters(() => dryRun(command, flags, io));
+          return;
         }
-        const executor = new LocalExecutor(ctx, flags, selections, stop.signal);
-        const driven = await drive(executor, {
-          onDecision: (d) => process.stdout.write(decisionLine(d)),
-          stopped: () => stop.received !== undefined,
-        });
-        if (driven.stopped) return interrupted(stoppedWhere(driven.decisions.at(-1)));
-        return finish(executor, flags);
-      }).finally(() => stop.finish());
-    });
+        const stop = new GracefulStop();
+        await withContext(command, async (ctx) => {
+          const seasons = resolveSeasons(flags.season);
+          for (const season of seasons) validateSelection(season, flags);
+          const selections = [];
+          const plans = new Map<string, RunSeasonJson['plan']>();
+          const load = await loadScheduleAgainstPlan(ctx, seasons, 'backfill run', flags.acceptPlanChanges, io.say);
+          for (const season of seasons) {
+            io.say(`== plan ${season.label}: loading the schedule\n`);
+            await load(season, '   ');
+            const plan = await buildPlan(ctx.adapters, season);
+            const file = await writePlan(ctx.config.planDir, plan);
+            const dates = selectDates(plan, season, flags);
+            io.say(
+              `   ${plan.totals.dates} game dates, ${plan.totals.games} final games -> ${file}; ${dates.length} dates selected (--season-type ${flags.seasonType})\n`,
+            );
+            plans.set(season.label, {
+              file,
+              dates: plan.totals.dates,
+              games: plan.totals.games,
+              selected: dates.length,
+            });
+            selections.push({ season, dates });
+          }
+          const executor = new LocalExecutor(ctx, flags, selections, stop.signal, io);
+          const decisions: RunJson['decisions'][number][] = [];
+          const driven = await drive(executor, {
+            onDecision: (d) => {
+              decisions.push({ stage: DECISION_TITLES[d.kind], season: d.season, why: d.why });
+              io.say(decisionLine(d));
+            },
+            stopped: () => stop.received !== undefined,
+          });
+          let ending: Ending;
+          let resume: string | null = null;
+          if (driven.stopped) {
+            // Loading again what Stage 1 loaded replaces the same rows, and Stage 3 resumes by itself: the same command.
+            resume = sameCommand();
+            ending = {
+              outcome: 'interrupted',
+              next: [],
+              text: formatResume(stop, resume, `stopped ${stoppedWhere(driven.decisions.at(-1))}`),
+              exitCode: stop.exitCode ?? EXIT_PROCESSING_FAILURE,
+            };
+          } else {
+            ending = finish(executor, flags);
+          }
+          io.say(ending.text);
+          io.json({
+            dryRun: false,
+            seasons: seasons.map((s) => runSeasonJson(s.label, plans, executor)),
+            decisions,
+            outcome: ending.outcome,
+            next: ending.next,
+            interrupted: stop.received ?? null,
+            resume,
+            exitCode: ending.exitCode,
+          } satisfies RunJson);
+          return ending.exitCode;
+        }).finally(() => stop.finish());
+      },
+    );
+}
+
+function runSeasonJson(
+  season: string,
+  plans: ReadonlyMap<string, RunSeasonJson['plan']>,
+  results: LocalResults,
+): RunSeasonJson {
+  const validation = results.validations.get(season);
+  return {
+    season,
+    plan: plans.get(season) ?? { file: '', dates: 0, games: 0, selected: 0 },
+    stage1: results.stage1.get(season) ?? null,
+    gate: results.gates.get(season) ?? null,
+    stage3: results.stage3.get(season) ?? null,
+    validation:
+      validation === undefined ? null : { passed: validation, report: results.reportFiles.get(season) ?? null },
+  };
 }

@@ -26,6 +26,7 @@ import {
   selectFromPlans,
 } from '../selection.js';
 import { formatResume, GracefulStop, sameCommand } from '../signals.js';
+import { formatOf, formatOption, type Streams, streamsFor } from '../streams.js';
 import { statusSnapshots } from './status.js';
 
 /** The job's dates that neither loaded nor failed: interrupted, or never started because the run was stopped. */
@@ -39,6 +40,70 @@ export function wasInterrupted(result: Stage1Result): boolean {
   return result.status.conditions.some((c) => c.type === 'Suspended');
 }
 
+/** One season's Stage 1 job in `stage1 --format json` (and `run --format json`). */
+export interface Stage1SeasonJson {
+  readonly season: string;
+  readonly job: string;
+  readonly dates: number;
+  /** Dates loaded by this job (the unchanged ones included). */
+  readonly loaded: number;
+  /** Dates whose raw files were those of their last load: not written again (--force writes them). */
+  readonly unchanged: readonly IsoDate[];
+  readonly failed: readonly {
+    readonly date: IsoDate;
+    readonly index: number;
+    readonly processor: string | null;
+    readonly attempts: number;
+    readonly reason: string;
+    readonly error: string | null;
+    readonly log: string;
+  }[];
+  /** Dates neither loaded nor failed: the run was interrupted before they ran. */
+  readonly notLoaded: readonly IsoDate[];
+  readonly completedIndexes: string;
+  readonly failedIndexes: string;
+  /** The failure log file, or null when it could not be written (failureLogError says why). */
+  readonly failureLog: string | null;
+  readonly failureLogError: string | null;
+  readonly wallSeconds: number;
+}
+
+/** `backfill stage1 --format json`. */
+export interface Stage1Json {
+  readonly seasons: readonly Stage1SeasonJson[];
+  /** The signal that stopped the command, or null. */
+  readonly interrupted: string | null;
+  /** The command that resumes an interrupted run, or null. */
+  readonly resume: string | null;
+  readonly exitCode: number;
+}
+
+export function stage1Json(result: Stage1Result): Stage1SeasonJson {
+  const rest = notLoaded(result);
+  return {
+    season: result.season,
+    job: result.jobName,
+    dates: result.dates.length,
+    loaded: result.dates.length - result.failed.length - rest.length,
+    unchanged: result.unchanged,
+    failed: result.failed.map((f) => ({
+      date: f.date,
+      index: f.index,
+      processor: f.processor ?? null,
+      attempts: f.attempts,
+      reason: f.reason,
+      error: f.error ?? null,
+      log: f.logs,
+    })),
+    notLoaded: rest,
+    completedIndexes: result.status.completedIndexes,
+    failedIndexes: result.status.failedIndexes,
+    failureLog: result.failureLogError ? null : result.failureLogFile,
+    failureLogError: result.failureLogError,
+    wallSeconds: Math.round(result.wallSeconds * 10) / 10,
+  };
+}
+
 /** Runs one Stage 1 job for a season's dates with progress on stdout, and prints its summary. */
 export async function runStage1Job(
   ctx: CommandContext,
@@ -47,11 +112,12 @@ export async function runStage1Job(
   flags: RuntimeFlags,
   purpose = 'stage1',
   signal?: AbortSignal,
+  io: Streams = streamsFor(),
 ): Promise<Stage1Result> {
   // The invocation's run names the job: its folder, logs and failure log are this run's own.
   const runId = ctx.runId();
   const runtime = localRuntime(ctx, flags);
-  const progress = new ProgressReporter(`[${purpose} ${season.label}]`, dates.length, process.stdout);
+  const progress = new ProgressReporter(`[${purpose} ${season.label}]`, dates.length, io.progress);
   const snapshots = statusSnapshots(ctx);
   await snapshots.start(season.label, 'stage1');
   const result = await runStage1({
@@ -84,12 +150,12 @@ export async function runStage1Job(
   const same = result.unchanged.length;
   const unchanged =
     same > 0 ? ` (${same} unchanged since their last load: not written again; --force writes them)` : '';
-  process.stdout.write(
+  io.say(
     `${season.label}: job ${result.jobName}: ${ok} of ${result.dates.length} dates loaded${unchanged}, ${result.failed.length} failed${interrupted}, in ${result.wallSeconds.toFixed(1)} s ` +
       `(completedIndexes "${result.status.completedIndexes}", failedIndexes "${result.status.failedIndexes}"); no downstream trigger sent\n`,
   );
   if (result.failed.length > 0) {
-    process.stdout.write(
+    io.sayFailedRows(
       formatTable(
         result.failed.map((f) => ({
           date: f.date,
@@ -101,8 +167,9 @@ export async function runStage1Job(
           log: f.logs,
         })),
       ),
+      () => true,
     );
-    process.stdout.write(
+    io.say(
       (result.failureLogError
         ? 'failure log: not written (see above); the failures are in nba_reference.backfill_failure_log\n'
         : `failure log: ${result.failureLogFile} (and nba_reference.backfill_failure_log)\n`) +
@@ -122,17 +189,24 @@ export function registerStage1(program: Command): void {
         ),
     ),
   )
+    .addOption(formatOption())
     .addHelpText(
       'after',
       '\nA failed date is retried once after a short pause, then recorded; the batch never stops for it and sends no\ndownstream trigger. Bad input fails its date at once (no retry). Exit 1 if any date failed.\nSIGINT (Ctrl-C) or SIGTERM: no new date starts, the dates in progress are stopped (not committed), the\nfailure log is written, and it exits 130 or 143 with the command that resumes; a second signal stops at once.',
     )
-    .action(async (flags: SelectionFlags & RuntimeFlags, command: Command) => {
+    .action(async (flags: SelectionFlags & RuntimeFlags & { format: string }, command: Command) => {
       const stop = new GracefulStop();
+      const io = streamsFor(formatOf(flags));
       await withContext(command, async (ctx) => {
         let failed = 0;
+        const seasons: Stage1SeasonJson[] = [];
+        const done = (exitCode: number, resume: string | null = null) => {
+          io.json({ seasons, interrupted: stop.received ?? null, resume, exitCode } satisfies Stage1Json);
+          return exitCode;
+        };
         for (const { season, dates } of await selectFromPlans(ctx.config.planDir, flags)) {
           if (dates.length === 0) {
-            process.stdout.write(`${season.label}: no game dates selected (--season-type ${flags.seasonType})\n`);
+            io.say(`${season.label}: no game dates selected (--season-type ${flags.seasonType})\n`);
             continue;
           }
           const result = await runStage1Job(
@@ -142,18 +216,20 @@ export function registerStage1(program: Command): void {
             flags,
             'stage1',
             stop.signal,
+            io,
           );
+          seasons.push(stage1Json(result));
           failed += result.failed.length;
           if (stop.received) {
             // One season: start again at its first date not loaded (failed dates are retry's). Several: the
             // same command, which loads again what is already loaded (a date's load replaces its rows).
             const first = notLoaded(result)[0];
             const resume = flags.season !== 'all' && first ? sameCommand({ '--start-date': first }) : sameCommand();
-            process.stdout.write(formatResume(stop, resume, 'no new date was started'));
-            return stop.exitCode;
+            io.say(formatResume(stop, resume, 'no new date was started'));
+            return done(stop.exitCode ?? EXIT_PROCESSING_FAILURE, resume);
           }
         }
-        return failed > 0 ? EXIT_PROCESSING_FAILURE : EXIT_OK;
+        return done(failed > 0 ? EXIT_PROCESSING_FAILURE : EXIT_OK);
       }).finally(() => stop.finish());
     });
 

@@ -13,10 +13,11 @@ import { createFilesLogger } from '../../core/log.js';
 import type { Season } from '../../core/pipeline/seasons.js';
 import type { PlanDate } from '../../core/plan.js';
 import { ProgressReporter } from '../../core/progress.js';
-import { runStage3, STAGE3_BATCH_SIZE, type Stage3Result } from '../../core/stages/stage3.js';
+import { runStage3, STAGE3_BATCH_SIZE, type Stage3Result, type Stage3Summary } from '../../core/stages/stage3.js';
 import { type CommandContext, withContext } from '../context.js';
 import { addSelectionOptions, type SelectionFlags, selectFromPlans, wholeNumber } from '../selection.js';
 import { formatResume, GracefulStop, sameCommand } from '../signals.js';
+import { formatOf, formatOption, type Streams, streamsFor } from '../streams.js';
 import { statusSnapshots } from './status.js';
 
 export interface Stage3Flags {
@@ -34,6 +35,19 @@ export function batchSizeOf(value: string | undefined): number {
   return value === undefined ? STAGE3_BATCH_SIZE : wholeNumber('--batch-size', value, 1, MAX_BATCH_SIZE);
 }
 
+/** One season in `stage3 --format json`: the summary the Stage 3 pod writes, and where it was written. */
+export type Stage3SeasonJson = Stage3Summary & { readonly summaryFile: string };
+
+/** `backfill stage3 --format json`: the seasons run, in order (the first that did not succeed is the last). */
+export interface Stage3Json {
+  readonly seasons: readonly Stage3SeasonJson[];
+  /** The signal that stopped the command, or null. */
+  readonly interrupted: string | null;
+  /** The command that resumes an interrupted run, or null. */
+  readonly resume: string | null;
+  readonly exitCode: number;
+}
+
 /** Runs Stage 3 for a season with progress on stdout; prints what stopped it, if anything. */
 export async function runStage3Season(
   ctx: CommandContext,
@@ -41,7 +55,8 @@ export async function runStage3Season(
   dates: readonly PlanDate[],
   flags: Stage3Flags,
   signal?: AbortSignal,
-): Promise<Stage3Result> {
+  io: Streams = streamsFor(),
+): Promise<Stage3Result & { readonly summaryFile: string }> {
   // This run's Stage 3 of the season is a "job" of its own, as Stage 1's are: a folder named after the run with
   // its dates (job-plan.json), one log per date it runs (index-<i>.log, i its place in the dates) and its summary.
   const jobName = flags.jobName ? checkJobName(flags.jobName) : localJobName('stage3', season.label, ctx.runId());
@@ -50,7 +65,7 @@ export async function runStage3Season(
   const plan: JobPlan = { jobName, season: season.label, dates: dates.map((d) => d.date), runId: ctx.runId() };
   writeFileSync(join(jobDir, 'job-plan.json'), `${JSON.stringify(plan, null, 2)}\n`);
   const summaryFile = flags.summaryFile ?? join(jobDir, 'summary.json');
-  const progress = new ProgressReporter(`[stage3 ${season.label}]`, dates.length, process.stdout);
+  const progress = new ProgressReporter(`[stage3 ${season.label}]`, dates.length, io.progress);
   let firstDate = true;
   if (ctx.config.phase4Mode === 'pubsub' && ctx.config.events.kind !== 'pubsub') {
     throw new BadInputError(
@@ -92,33 +107,32 @@ export async function runStage3Season(
   await snapshots.flush(season.label, null);
   const s = result.summary;
   if (s.status === 'gate_failed') {
-    process.stdout.write(formatGate(result.gate));
-    process.stdout.write(`Stage 3 for ${season.label} refused to start: ${s.error}\n`);
+    io.say(formatGate(result.gate));
+    io.say(`Stage 3 for ${season.label} refused to start: ${s.error}\n`);
   } else {
     // Nothing left to run (every date complete already): no progress line claiming every date remains.
     if (!(firstDate && s.status === 'succeeded')) progress.finish();
-    if (s.resumedFrom)
-      process.stdout.write(`${season.label}: resumed at ${s.resumedFrom} (earlier dates were complete)\n`);
+    if (s.resumedFrom) io.say(`${season.label}: resumed at ${s.resumedFrom} (earlier dates were complete)\n`);
     if (s.status === 'interrupted') {
-      process.stdout.write(
+      io.say(
         `Stage 3 for ${season.label} INTERRUPTED after ${s.processed} date(s) of this run: Phase 3-4 complete through ${s.completedThrough ?? '(no date yet)'}; the next run resumes at the first date not complete\n`,
       );
     } else if (s.status === 'failed') {
-      process.stdout.write(
+      io.say(
         `Stage 3 for ${season.label} STOPPED at ${s.failedDate}: ${s.processor} (${s.check})\n  ${s.error}\n` +
           `Fix the cause and run the same command again: it resumes at ${s.failedDate}.\n`,
       );
     } else {
       const ms = [...result.perDateMs].sort((a, b) => a - b);
       const median = ms[Math.floor(ms.length / 2)] ?? 0;
-      process.stdout.write(
+      io.say(
         `${season.label}: Phase 3-4 complete through ${s.completedThrough}; ${s.processed} date(s) processed` +
           `${ms.length ? ` (median ${median.toFixed(0)} ms/date)` : ''}\n`,
       );
     }
   }
-  process.stdout.write(`summary: ${summaryFile}\n`);
-  return result;
+  io.say(`summary: ${summaryFile}\n`);
+  return { ...result, summaryFile };
 }
 
 export function registerStage3(program: Command): void {
@@ -138,16 +152,18 @@ export function registerStage3(program: Command): void {
       '--batch-size <n>',
       `dates computed and committed at once (1 = date by date); each date still succeeds, fails or is blocked on its own (default ${STAGE3_BATCH_SIZE})`,
     )
+    .addOption(formatOption())
     .addHelpText(
       'after',
       '\nRefuses to start unless the Phase 2 gate passes. Seasons are independent: with --season all they run one\nafter another here; in the cluster each season has its own Stage 3 Job. Exit 1 when it stops or is refused.\n--batch-size: a batch computes its dates in one pass and commits once; the first date blocked or failed ends it,\nthe dates before it committed, nothing after it written, as date by date.\nSIGINT (Ctrl-C) or SIGTERM: the batch in progress commits, no other starts, the summary says interrupted, exit\n130 or 143; a second signal stops at once (the batch in progress then never commits).',
     )
     .action(
       async (
-        flags: SelectionFlags & { summaryFile?: string; jobName?: string; batchSize?: string },
+        flags: SelectionFlags & { summaryFile?: string; jobName?: string; batchSize?: string; format: string },
         command: Command,
       ) => {
         const stop = new GracefulStop();
+        const io = streamsFor(formatOf(flags));
         await withContext(command, async (ctx) => {
           if (flags.jobName && flags.season === 'all') {
             throw new BadInputError(
@@ -156,30 +172,30 @@ export function registerStage3(program: Command): void {
             );
           }
           const batchSize = batchSizeOf(flags.batchSize);
-          let failed = false;
+          const seasons: Stage3SeasonJson[] = [];
+          const done = (exitCode: number, resume: string | null = null) => {
+            io.json({ seasons, interrupted: stop.received ?? null, resume, exitCode } satisfies Stage3Json);
+            return exitCode;
+          };
           for (const { season, dates } of await selectFromPlans(ctx.config.planDir, flags)) {
+            const summaryFile = flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile;
             const result = await runStage3Season(
               ctx,
               season,
               dates,
-              {
-                summaryFile: flags.summaryFile && flags.season === 'all' ? undefined : flags.summaryFile,
-                jobName: flags.jobName,
-                batchSize,
-              },
+              { summaryFile, jobName: flags.jobName, batchSize },
               stop.signal,
+              io,
             );
+            seasons.push({ ...result.summary, summaryFile: result.summaryFile });
             if (stop.received) {
               // Stage 3 resumes by itself at the first date that is not complete: the same command.
-              process.stdout.write(formatResume(stop, sameCommand()));
-              return stop.exitCode;
+              io.say(formatResume(stop, sameCommand()));
+              return done(stop.exitCode ?? EXIT_PROCESSING_FAILURE, sameCommand());
             }
-            if (result.summary.status !== 'succeeded') {
-              failed = true;
-              break;
-            }
+            if (result.summary.status !== 'succeeded') return done(EXIT_PROCESSING_FAILURE);
           }
-          return failed ? EXIT_PROCESSING_FAILURE : EXIT_OK;
+          return done(EXIT_OK);
         }).finally(() => stop.finish());
       },
     );

@@ -15,6 +15,7 @@ import { readSnapshot, StatusSnapshots, snapshotPath } from '../../core/stages/s
 import { type ClusterFacts, type SeasonObservation, type SeasonStatus, seasonStatus } from '../../core/status.js';
 import { type CommandContext, configFrom, type GlobalFlags, openCluster, withoutAdapters } from '../context.js';
 import { addSelectionOptions, type SelectionFlags } from '../selection.js';
+import { streamsFor } from '../streams.js';
 
 export const STATUS_FORMATS = ['table', 'json'] as const;
 
@@ -219,7 +220,7 @@ export function registerStatus(program: Command): void {
           if (flags.format === 'json') process.stdout.write(`${JSON.stringify({ seasons: entries }, null, 2)}\n`);
           else if (entries.length === 0)
             process.stdout.write(`no plans in ${config.planDir}: run backfill plan --season S first\n`);
-          else process.stdout.write(formatStatus(entries));
+          else streamsFor().say(formatStatus(entries));
           return EXIT_OK;
         });
       },

@@ -12,12 +12,20 @@ import { checkpointAfter } from '../checkpoint.js';
 import { type CommandContext, withContext } from '../context.js';
 import { formatTable } from '../output.js';
 import { addSelectionOptions, type SelectionFlags, selectFromPlans } from '../selection.js';
+import { formatOf, formatOption, type Streams, streamsFor } from '../streams.js';
+
+/** Where a report was written: the latest under its plain name, and this run's copy kept under runs/. */
+export type ReportFiles = ReturnType<typeof writeReports>;
+
+/** `backfill validate --format json`: the report (as the JSON report file holds it), where it was written, the exit code. */
+export type ValidateJson = ValidationReport & { readonly files: ReportFiles; readonly exitCode: number };
 
 export async function runValidation(
   ctx: CommandContext,
   selections: readonly { season: Season; dates: readonly PlanDate[] }[],
   reportDir: string | undefined,
-): Promise<ValidationReport> {
+  io: Streams = streamsFor(),
+): Promise<{ report: ValidationReport; files: ReportFiles }> {
   const report = await validate(
     ctx.adapters.warehouse,
     selections.map((s) => ({ season: s.season.label, dates: s.dates })),
@@ -26,7 +34,7 @@ export async function runValidation(
   await checkpointAfter(ctx.adapters.warehouse, 'validation');
   const name = `validation-${selections.map((s) => s.season.label).join('_')}`;
   const files = writeReports(report, reportDir ?? join(ctx.config.logDir, 'reports'), name);
-  process.stdout.write(
+  io.say(
     formatTable(
       report.checks.map((c) => ({
         category: c.category,
@@ -44,11 +52,11 @@ export async function runValidation(
   );
   const full = report.coverage.filter((c) => c.pct === 100).length;
   const noData = report.coverage.filter((c) => c.pct === null).length;
-  process.stdout.write(
+  io.say(
     `${report.passed ? 'VALIDATION PASSED' : 'VALIDATION FAILED'}: ${report.dates.length} dates, ${full} of ${report.coverage.length - noData} table-dates fully covered${noData > 0 ? ` (${noData} with nothing expected: no data)` : ''}\n` +
       `report: ${files.html} (also ${files.markdown}, ${files.json}; this run's copy kept as ${files.kept.html})\n`,
   );
-  return report;
+  return { report, files };
 }
 
 export function registerValidate(program: Command): void {
@@ -64,10 +72,15 @@ export function registerValidate(program: Command): void {
       'after',
       '\nExit 0 when every check passes, 1 otherwise. The HTML page has a calendar heatmap of coverage.',
     )
-    .action(async (flags: SelectionFlags & { reportDir?: string }, command: Command) => {
+    .addOption(formatOption())
+    .action(async (flags: SelectionFlags & { reportDir?: string; format: string }, command: Command) => {
+      const io = streamsFor(formatOf(flags));
       await withContext(command, async (ctx) => {
-        const report = await runValidation(ctx, await selectFromPlans(ctx.config.planDir, flags), flags.reportDir);
-        return report.passed ? EXIT_OK : EXIT_PROCESSING_FAILURE;
+        const selections = await selectFromPlans(ctx.config.planDir, flags);
+        const { report, files } = await runValidation(ctx, selections, flags.reportDir, io);
+        const exitCode = report.passed ? EXIT_OK : EXIT_PROCESSING_FAILURE;
+        io.json({ ...report, files, exitCode } satisfies ValidateJson);
+        return exitCode;
       });
     });
 }

@@ -129,48 +129,55 @@ export function runCli(
 export interface RunningCli {
   readonly child: ChildProcess;
   output(): { stdout: string; stderr: string };
-  /** Resolves once stdout matches `pattern` (the run's own progress is the hook, not the clock). */
+  /** Resolves once stdout matches `pattern`. */
   waitForStdout(pattern: RegExp): Promise<void>;
+  /** Resolves once stderr matches `pattern` (progress lines are there: the run's own progress is the hook). */
+  waitForStderr(pattern: RegExp): Promise<void>;
   readonly done: Promise<CliResult>;
 }
 
 /** Starts `backfill <args>` in `cwd` without waiting for it, so that a test can signal it mid-way. */
 export function startCli(cwd: string, args: readonly string[], env: Readonly<Record<string, string>> = {}): RunningCli {
   const child = spawn(process.execPath, [CLI, ...args], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const waiters: { pattern: RegExp; resolve: () => void }[] = [];
+  const text = { stdout: '', stderr: '' };
+  type Stream = keyof typeof text;
+  const waiters: { pattern: RegExp; stream: Stream; resolve: () => void }[] = [];
   const check = () => {
     for (const w of [...waiters]) {
-      if (w.pattern.test(stdout)) {
+      if (w.pattern.test(text[w.stream])) {
         waiters.splice(waiters.indexOf(w), 1);
         w.resolve();
       }
     }
   };
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-    check();
-  });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  for (const stream of ['stdout', 'stderr'] as const) {
+    child[stream]?.setEncoding('utf8').on('data', (d: string) => {
+      text[stream] += d;
+      check();
+    });
+  }
   const done = new Promise<CliResult>((resolvePromise, reject) => {
     child.on('error', reject);
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }));
+    child.on('close', (code) => resolvePromise({ code, ...text }));
   });
+  const waitFor = (stream: Stream, pattern: RegExp) =>
+    Promise.race([
+      new Promise<void>((resolve) => {
+        waiters.push({ pattern, stream, resolve });
+        check();
+      }),
+      done.then((r) => {
+        if (!pattern.test(r[stream]))
+          throw new Error(
+            `backfill exited ${r.code} before printing ${pattern} on ${stream}:\n${r.stdout}\n${r.stderr}`,
+          );
+      }),
+    ]);
   return {
     child,
-    output: () => ({ stdout, stderr }),
-    waitForStdout: (pattern) =>
-      Promise.race([
-        new Promise<void>((resolve) => {
-          waiters.push({ pattern, resolve });
-          check();
-        }),
-        done.then((r) => {
-          if (!pattern.test(r.stdout))
-            throw new Error(`backfill exited ${r.code} before printing ${pattern}:\n${r.stdout}\n${r.stderr}`);
-        }),
-      ]),
+    output: () => ({ ...text }),
+    waitForStdout: (pattern) => waitFor('stdout', pattern),
+    waitForStderr: (pattern) => waitFor('stderr', pattern),
     done,
   };
 }
