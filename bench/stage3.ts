@@ -235,7 +235,11 @@ if (parts.has('old-way')) {
   const oldSeconds = (performance.now() - oldStart) / 1000;
   // Now ours over the same dates, from the same starting point: forget those dates' Phase 3-4 runs first.
   await timedCli(
-    ['query', "DELETE FROM nba_reference.processor_run_history WHERE phase >= 3 AND data_date >= DATE '2021-11-01'"],
+    [
+      'query',
+      "DELETE FROM nba_reference.processor_run_history WHERE phase >= 3 AND data_date >= DATE '2021-11-01'",
+      '--write',
+    ],
     dir,
   );
   const ours = await timedCli(['stage3', ...sel, '--start-date', '2021-10-19', '--end-date', '2021-11-14'], dir);

@@ -51,7 +51,7 @@ export const EXIT_ONE: Readonly<Record<string, string>> = {
   validate: 'a check failed',
   status: 'the warehouse or the cluster could not be read',
   process: 'the processor failed',
-  query: 'the warehouse failed to run the statement',
+  query: 'the warehouse could not answer (a DuckDB file another process is writing, a BigQuery failure)',
   pipeline: 'never',
 };
 

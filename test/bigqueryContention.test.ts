@@ -69,12 +69,12 @@ async function query(d: BigQueryDouble, sql: string, params: Record<string, stri
 }
 
 const replace = (k: string, v: string) =>
-  [
+  `${[
     `BEGIN TRANSACTION;`,
     `DELETE FROM ${TABLE} WHERE k = @k;`,
     `INSERT INTO ${TABLE} (k, v) VALUES (@k, @v);`,
     `COMMIT TRANSACTION;`,
-  ].join('\n') + `\n-- ${k}=${v}`;
+  ].join('\n')}\n-- ${k}=${v}`;
 
 /** A gate a test opens: `wait()` resolves once `open()` was called. */
 function gate() {

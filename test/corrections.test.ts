@@ -10,13 +10,7 @@ import type { StaleRun } from '../core/runs/versions.js';
 import { ANALYTICS_TABLES, PRECOMPUTE_TABLES } from '../core/schema/derived.js';
 import { qualifiedName, type Row } from '../core/schema/table.js';
 import { type Correction, writeCorrectedFolder } from './support/corrections.js';
-import {
-  createWorkspace,
-  createWorkspaceWithPlans,
-  ensureBuilt,
-  REPO_ROOT,
-  type Workspace,
-} from './support/workspace.js';
+import { createWorkspace, createWorkspaceWithPlans, ensureBuilt, type Workspace } from './support/workspace.js';
 
 const SEASON = ['--season', '2021-22', '--season-type', 'regular'];
 const THROUGH = [...SEASON, '--end-date', '2022-02-15'];

@@ -89,7 +89,7 @@ describe('the Stage 3 pod logs, with the env of the Job the controller creates',
     expect((await ws.cli(['stage1', ...selection, '--retry-delay-ms', '0'])).code).toBe(0);
     writePlan(PLANNED);
     const gap = "DELETE FROM nba_raw.nbac_player_boxscore WHERE game_date = DATE '2021-10-22'";
-    expect((await ws.cli(['query', gap])).code).toBe(0);
+    expect((await ws.cli(['query', gap, '--write'])).code).toBe(0);
 
     // The pod's environment as the Job sets it; only the paths of the pod's filesystem point into the workspace.
     const job = buildStage3Job({ season: '2021-22', dates: PLANNED });

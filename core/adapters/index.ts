@@ -8,7 +8,7 @@ import { CorruptingObjectStore, FaultInjectingSource, loadFaults } from '../faul
 import type { EventBus } from '../ports/events.js';
 import type { ObjectStore } from '../ports/objectStore.js';
 import type { StatsSource } from '../ports/source.js';
-import type { Warehouse } from '../ports/warehouse.js';
+import type { SqlConsole, Warehouse } from '../ports/warehouse.js';
 import { ANALYTICS_TABLES, PRECOMPUTE_TABLES } from '../schema/derived.js';
 import { RAW_TABLES, REFERENCE_TABLES } from '../schema/raw.js';
 import { DuckDbWarehouse } from './duckdb/warehouse.js';
@@ -108,6 +108,54 @@ export async function openWarehouseReadOnly(config: Config): Promise<Warehouse |
     case 'duckdb':
       if (target.path === ':memory:' || !existsSync(resolve(target.path))) return undefined;
       return DuckDbWarehouse.open(resolve(target.path), { readOnly: true });
+  }
+}
+
+/** A warehouse that also runs SQL as a person writes it. */
+export type SqlWarehouse = Warehouse & SqlConsole;
+
+export interface OpenedSqlWarehouse {
+  readonly warehouse: SqlWarehouse;
+  /** The configured DuckDB file, when it does not exist yet: the SQL runs on empty tables in memory instead. */
+  readonly missingFile?: string;
+}
+
+/**
+ * How long a read-only `query` waits for a DuckDB file's writer to let go before calling the file taken: long
+ * enough for a command that is just ending, short enough not to hang behind a stage that runs for minutes.
+ */
+export const QUERY_LOCK_WAIT_MS = 1000;
+
+/**
+ * The configured warehouse for `backfill query`: without `write`, a DuckDB file opened read-only and nothing
+ * created (a file that does not exist yet is not made: the SQL runs on the schema's empty tables in memory),
+ * BigQuery as it is (runSql dry-runs each query first). With `write`, opened as the stages open it. A DuckDB
+ * file another process writes throws WarehouseLockedError.
+ */
+export async function openSqlWarehouse(
+  config: Config,
+  options: { readonly write: boolean },
+): Promise<OpenedSqlWarehouse> {
+  const target = config.warehouse;
+  switch (target.kind) {
+    case 'ipc':
+      throw new BadInputError(
+        'query cannot run on the warehouse ipc:parent (the local job runtime gives it to its pods)',
+      );
+    case 'bigquery': {
+      const { openBigQueryWarehouse } = await import('./bigquery/warehouse.js');
+      return { warehouse: await openBigQueryWarehouse(target) };
+    }
+    case 'duckdb': {
+      const path = target.path === ':memory:' ? target.path : resolve(target.path);
+      const missing = path !== ':memory:' && !existsSync(path);
+      if (options.write || path === ':memory:' || missing) {
+        const warehouse = await DuckDbWarehouse.open(missing && !options.write ? ':memory:' : path);
+        await warehouse.ensureTables(ALL_TABLES);
+        return { warehouse, ...(missing && !options.write ? { missingFile: path } : {}) };
+      }
+      return { warehouse: await DuckDbWarehouse.open(path, { readOnly: true, lockWaitMs: QUERY_LOCK_WAIT_MS }) };
+    }
   }
 }
 

@@ -29,6 +29,51 @@ export interface CommitOutcome {
 }
 
 /**
+ * A value of a result as JSON holds it: a STRUCT an object, a LIST an array. The adapters say how their
+ * types map (exact numbers too large for a double stay text).
+ */
+export type ResultValue =
+  | null
+  | boolean
+  | number
+  | string
+  | readonly ResultValue[]
+  | { readonly [field: string]: ResultValue };
+
+/** What a statement returned: its columns in order (names may repeat), and each row's values in that order. */
+export interface ResultSet {
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly ResultValue[])[];
+}
+
+/** A statement `runSql` refused to run because it may change the warehouse. */
+export interface RefusedStatement {
+  /** The statement's type as the engine names it: INSERT, CREATE, DROP (DuckDB); CREATE_TABLE, SCRIPT (BigQuery). */
+  readonly statementType: string;
+  /** Its place in a script of several (1 for the first); absent for a single statement. */
+  readonly statementNumber?: number;
+  /** Why the engine cannot say more, where that helps the reader. */
+  readonly detail?: string;
+}
+
+/** What running a person's SQL came to: its last statement's result, or the statement refused. */
+export type SqlOutcome =
+  | { readonly ok: true; readonly result: ResultSet }
+  | { readonly ok: false; readonly refused: RefusedStatement };
+
+/**
+ * SQL as a person writes it (`backfill query`): run as written (no parameters), one statement or a script.
+ */
+export interface SqlConsole {
+  /**
+   * Runs `sql` and returns its last statement's result. Unless `write`, a statement that may change the
+   * warehouse is refused before it runs, as the engine itself types the statement (not as a pattern reads the
+   * text); a refusal is a value, not an error. Errors of the SQL itself are thrown.
+   */
+  runSql(sql: string, options: { readonly write: boolean }): Promise<SqlOutcome>;
+}
+
+/**
  * SQL handed to `query` is the portable subset both engines read: tables as `dataset.table`,
  * values only as named parameters written `@name` (BigQuery's form; an adapter rewrites them).
  */

@@ -3,7 +3,7 @@
 // dialect with no value written into the SQL) and answers as the API does. It runs queries too: sqlglot
 // rewrites each statement for DuckDB and an in-memory DuckDB executes it, transactions included.
 // Shapes follow the REST reference: datasets.insert/get, tables.insert/get/delete, jobs.query,
-// jobs.getQueryResults, jobs.insert, jobs.get; errors are `{error: {code, message, errors: [{reason}]}}`.
+// jobs.getQueryResults, jobs.insert (dry runs too), jobs.get; errors are `{error: {code, message, errors: [{reason}]}}`.
 
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -187,6 +187,7 @@ const JobInsertSchema = z.strictObject({
       load: LoadJobSchema.optional(),
       copy: CopyJobSchema.optional(),
       labels: z.record(z.string(), z.string()).optional(),
+      dryRun: z.boolean().optional(),
     })
     .refine((c) => [c.query, c.load, c.copy].filter(Boolean).length === 1, {
       message: 'a job configuration has exactly one of query, load and copy',
@@ -957,6 +958,10 @@ export class BigQueryDouble {
       throw new ApiFailure(409, 'duplicate', `Already Exists: Job ${this.options.project}:${j.jobReference.jobId}`);
     }
     const { query: q, load, copy } = j.configuration;
+    if (j.configuration.dryRun) {
+      if (!q) throw new ApiFailure(400, 'invalid', 'Invalid Job: the double dry-runs query jobs only');
+      return this.dryRunJob(j.jobReference, q);
+    }
     if (load && upload === undefined) {
       // The adapter loads from memory: a load without uploaded data would read Cloud Storage URIs.
       throw new ApiFailure(400, 'invalid', 'Invalid Job: a load job needs sourceUris or uploaded data');
@@ -1280,26 +1285,8 @@ export class BigQueryDouble {
     };
   }
 
-  /**
-   * Checks a query and its parameters, then runs it on DuckDB: one statement or a script, with BEGIN
-   * TRANSACTION ... COMMIT TRANSACTION holding or rolling back together, as BigQuery does.
-   */
-  private async runJob(
-    sql: string,
-    parameters: readonly z.infer<typeof QueryParameterSchema>[],
-    location: string | undefined,
-    destination:
-      | {
-          projectId: string;
-          datasetId: string;
-          tableId: string;
-          write?: string | undefined;
-          create?: string | undefined;
-        }
-      | undefined,
-    jobId = `job_${randomUUID().replace(/-/g, '')}`,
-  ): Promise<JobResult> {
-    const where = location ?? this.options.defaultLocation;
+  /** A job's query parameters, checked: scalars by value, ARRAY<STRUCT> ones as the DuckDB tables to hold them. */
+  private jobParameters(parameters: readonly z.infer<typeof QueryParameterSchema>[]) {
     const scalars: Record<string, ScalarParameter> = {};
     const arrays: Record<
       string,
@@ -1329,6 +1316,22 @@ export class BigQueryDouble {
         scalars[p.name] = { type: t.type, value: checkScalar(p.name, t.type, p.parameterValue) };
       }
     }
+    return { scalars, arrays };
+  }
+
+  /**
+   * Parses a query (one statement or a script) with sqlglot's BigQuery dialect and checks it as BigQuery would
+   * before running anything: syntax, parameters, the tables it names (in the job's location). A dry run skips
+   * what only limits the double's execution (the statement kinds DuckDB runs here), and the table a CREATE
+   * makes need not exist.
+   */
+  private async checkQuery(
+    sql: string,
+    params: ReturnType<BigQueryDouble['jobParameters']>,
+    where: string,
+    dryRun: boolean,
+  ): Promise<StatementInfo[]> {
+    const { scalars, arrays } = params;
     const partitions: Record<string, string> = {};
     for (const [key, t] of this.tables) if (t.timePartitioning) partitions[key] = t.timePartitioning.field;
     let infos: StatementInfo[];
@@ -1337,6 +1340,7 @@ export class BigQueryDouble {
         sql,
         project: this.options.project,
         tables: partitions,
+        transpile: !dryRun,
         scalars,
         arrays: Object.fromEntries(Object.entries(arrays).map(([k, v]) => [k, v.table])),
       });
@@ -1362,11 +1366,13 @@ export class BigQueryDouble {
       if (!used.has(name)) this.violations.push(`parameter @${name} is sent but not used by: ${sql}`);
     }
     for (const info of infos) {
-      if (!['select', 'insert', 'delete', 'begin', 'commit', 'rollback'].includes(info.kind)) {
+      if (!dryRun && !['select', 'insert', 'delete', 'begin', 'commit', 'rollback'].includes(info.kind)) {
         throw new ApiFailure(400, 'invalidQuery', `BigQuery double: ${info.kind} statements are not supported here`);
       }
       for (const ref of info.tables) {
         const key = `${ref.dataset}.${ref.table}`;
+        const c = info.creates;
+        if (dryRun && c && c.dataset === ref.dataset && c.table === ref.table) continue;
         const dataset = this.datasets.get(ref.dataset ?? '');
         if (!this.tables.has(key) || !dataset) {
           throw new ApiFailure(
@@ -1384,6 +1390,62 @@ export class BigQueryDouble {
         }
       }
     }
+    return infos;
+  }
+
+  /**
+   * A dry run (JobConfiguration.dryRun): the query is checked as it would be for a run, and then nothing runs
+   * and no job is kept; a valid query is answered with a mostly empty job whose statistics give its type,
+   * an invalid one with the error a run would get
+   * (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobConfiguration). The type is
+   * JobStatistics2.statementType: SELECT, INSERT, UPDATE, DELETE, MERGE, CREATE_TABLE,
+   * CREATE_TABLE_AS_SELECT, CREATE_VIEW, DROP_TABLE, ALTER_TABLE, ...; a script of several statements is
+   * SCRIPT as a whole (https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobStatistics2). The
+   * double does not estimate the bytes a dry run reports: 0.
+   */
+  private async dryRunJob(
+    reference: { projectId: string; location?: string | undefined },
+    query: z.infer<typeof QueryJobSchema>,
+  ) {
+    const location = reference.location ?? this.options.defaultLocation;
+    const infos = await this.checkQuery(query.query, this.jobParameters(query.queryParameters ?? []), location, true);
+    const statementType = infos.length === 1 ? (infos[0] as StatementInfo).statementType : 'SCRIPT';
+    return {
+      kind: 'bigquery#job',
+      jobReference: { projectId: this.options.project, location },
+      configuration: { query, dryRun: true, jobType: 'QUERY' },
+      status: { state: 'DONE' },
+      statistics: {
+        creationTime: String(Date.now()),
+        totalBytesProcessed: '0',
+        query: { statementType, totalBytesProcessed: '0', totalBytesBilled: '0' },
+      },
+    };
+  }
+
+  /**
+   * Checks a query and its parameters, then runs it on DuckDB: one statement or a script, with BEGIN
+   * TRANSACTION ... COMMIT TRANSACTION holding or rolling back together, as BigQuery does.
+   */
+  private async runJob(
+    sql: string,
+    parameters: readonly z.infer<typeof QueryParameterSchema>[],
+    location: string | undefined,
+    destination:
+      | {
+          projectId: string;
+          datasetId: string;
+          tableId: string;
+          write?: string | undefined;
+          create?: string | undefined;
+        }
+      | undefined,
+    jobId = `job_${randomUUID().replace(/-/g, '')}`,
+  ): Promise<JobResult> {
+    const where = location ?? this.options.defaultLocation;
+    const params = this.jobParameters(parameters);
+    const { arrays } = params;
+    const infos = await this.checkQuery(sql, params, where, false);
     if (destination) {
       const key = `${destination.datasetId}.${destination.tableId}`;
       if (!this.tables.has(key) && destination.create === 'CREATE_NEVER') {

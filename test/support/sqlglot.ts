@@ -37,6 +37,8 @@ export interface TableRef {
 export interface StatementInfo {
   /** select, insert, delete, begin, commit, rollback, ... */
   readonly kind: string;
+  /** The type BigQuery's dry run reports for it alone (JobStatistics2.statementType): SELECT, CREATE_TABLE, ... */
+  readonly statementType: string;
   readonly tables: readonly TableRef[];
   readonly parameters: readonly string[];
   /** Things GoogleSQL does not accept or that break the project's rules (a value written into the SQL). */
@@ -45,6 +47,8 @@ export interface StatementInfo {
   readonly unprunedScans: readonly string[];
   /** The table an INSERT or DELETE writes. */
   readonly target?: TableRef;
+  /** The table or view a CREATE makes (it need not exist yet). */
+  readonly creates?: TableRef;
   /** The statement for DuckDB, when asked. */
   readonly duckdb?: string;
   /** The tables the statement reads, for bytes billed (with `duckdb`). */

@@ -4,8 +4,8 @@ A long-lived process: one JSON request per stdin line, one JSON answer per stdou
   {"id": 1, "op": "ping"}                    -> {"id": 1, "ok": true, "result": {"sqlglot": "10.6.3"}}
   {"id": 2, "op": "prepare", "sql": "...", "project": "p", "tables": {"ds.t": "partition_col"},
    "scalars": {"name": {"type": "STRING", "value": "x"}}, "arrays": {"rows": "__param_rows"}}
-      -> {"id": 2, "ok": true, "result": {"statements": [{"kind", "tables", "parameters", "problems",
-          "unprunedScans", "target", "duckdb"}]}}
+      -> {"id": 2, "ok": true, "result": {"statements": [{"kind", "statementType", "tables", "parameters",
+          "problems", "unprunedScans", "target", "creates", "duckdb"}]}}
 A statement that sqlglot cannot parse answers {"ok": false, "error": "..."}.
 Written for the sqlglot Debian ships (python3-sqlglot 10.x), whose BigQuery dialect parses every statement
 the adapter emits but transpiles a few constructs wrongly for DuckDB; those are rewritten here.
@@ -257,6 +257,28 @@ def statement_kind(statement):
     return type(statement).__name__.lower()
 
 
+def bigquery_statement_type(statement):
+    """The statement's type as BigQuery's dry run reports it (JobStatistics2.statementType), for one statement."""
+    if isinstance(statement, (exp.Select, exp.Union)):
+        return "SELECT"
+    for cls, name in ((exp.Insert, "INSERT"), (exp.Delete, "DELETE"), (exp.Update, "UPDATE"), (exp.Merge, "MERGE"),
+                      (exp.AlterTable, "ALTER_TABLE"), (exp.Transaction, "BEGIN_TRANSACTION"),
+                      (exp.Commit, "COMMIT_TRANSACTION"), (exp.Rollback, "ROLLBACK_TRANSACTION")):
+        if isinstance(statement, cls):
+            return name
+    if isinstance(statement, exp.Create):
+        kind = str(statement.args.get("kind") or "TABLE").upper()
+        if kind == "TABLE" and statement.args.get("expression") is not None:
+            return "CREATE_TABLE_AS_SELECT"
+        return f"CREATE_{kind}"
+    if isinstance(statement, exp.Drop):
+        return f"DROP_{str(statement.args.get('kind') or 'TABLE').upper()}"
+    if isinstance(statement, exp.Command):
+        command = str(statement.this).upper()
+        return "TRUNCATE_TABLE" if command == "TRUNCATE" else command
+    return statement_kind(statement).upper()
+
+
 def typed_literal(param):
     """A DuckDB expression for a scalar query parameter, typed as BigQuery types it."""
     kind = param["type"]
@@ -398,6 +420,7 @@ def prepare(request):
         refs, unpruned, problems = analyse(statement, project, tables)
         entry = {
             "kind": statement_kind(statement),
+            "statementType": bigquery_statement_type(statement),
             "tables": refs,
             "parameters": sorted({p.name for p in statement.find_all(exp.Parameter)}),
             "problems": problems,
@@ -407,6 +430,11 @@ def prepare(request):
             target = statement.this.this if isinstance(statement.this, exp.Schema) else statement.this
             proj, dataset, name = table_parts(target, project)
             entry["target"] = {"project": proj, "dataset": dataset, "table": name}
+        if isinstance(statement, exp.Create) and isinstance(statement.this, (exp.Schema, exp.Table)):
+            created = statement.this.this if isinstance(statement.this, exp.Schema) else statement.this
+            if isinstance(created, exp.Table):
+                proj, dataset, name = table_parts(created, project)
+                entry["creates"] = {"project": proj, "dataset": dataset, "table": name}
         if request.get("transpile", True):
             scalars, arrays = request.get("scalars", {}), request.get("arrays", {})
             entry["duckdb"] = to_duckdb(statement, project, scalars, arrays)

@@ -2,11 +2,26 @@
 // embedded one, every value a query parameter, and a commit as one multi-statement transaction.
 
 import { randomUUID } from 'node:crypto';
-import { BigQuery, type Dataset, type TableField } from '@google-cloud/bigquery';
+import {
+  BigQuery,
+  type Dataset,
+  type QueryResultsOptions,
+  type QueryRowsResponse,
+  type TableField,
+} from '@google-cloud/bigquery';
 import { OAuth2Client } from 'google-auth-library';
 import type { BigQueryTarget } from '../../config.js';
 import { BadInputError, ProcessingError } from '../../errors.js';
-import type { CommitOutcome, PartitionReplace, TableRows, Warehouse, WarehouseChange } from '../../ports/warehouse.js';
+import type {
+  CommitOutcome,
+  PartitionReplace,
+  ResultValue,
+  SqlConsole,
+  SqlOutcome,
+  TableRows,
+  Warehouse,
+  WarehouseChange,
+} from '../../ports/warehouse.js';
 import {
   type Column,
   type ColumnType,
@@ -23,6 +38,7 @@ import {
   qualifyTables,
   renameParameters,
 } from '../../sql/dialect.js';
+import { exactDecimal, exactInteger } from '../resultValues.js';
 
 /** The four datasets of the platform; SQL names their tables `dataset.table`. */
 export const DATASETS = ['nba_raw', 'nba_analytics', 'nba_precompute', 'nba_reference'] as const;
@@ -360,6 +376,61 @@ function plainValue(value: unknown): SqlValue {
   return JSON.stringify(value);
 }
 
+/**
+ * A value of a person's query (`runSql`) as JSON holds it, by its field's type: INT64 and NUMERIC as numbers
+ * where a double holds them exactly, else as text; FLOAT64's NaN and infinities as text; BYTES as base64;
+ * DATE, DATETIME, TIME and TIMESTAMP as the ISO text the client keeps (TIMESTAMP in UTC); a STRUCT an object,
+ * an ARRAY an array.
+ */
+export function resultValue(value: unknown, field: TableField): ResultValue {
+  if (value === null || value === undefined) return null;
+  if (field.mode === 'REPEATED' && Array.isArray(value)) {
+    return value.map((v) => resultValue(v, { ...field, mode: 'NULLABLE' }));
+  }
+  const wrapped = typeof value === 'object' && 'value' in value ? (value as { value: unknown }).value : undefined;
+  switch (field.type) {
+    case 'INTEGER':
+    case 'INT64':
+      return exactInteger(String(wrapped ?? value));
+    case 'NUMERIC':
+    case 'BIGNUMERIC': {
+      // The client's Big prints exponents for very small or large values; toFixed() never does.
+      const big = value as { toFixed?: () => string };
+      return exactDecimal(typeof big.toFixed === 'function' ? big.toFixed() : String(value));
+    }
+    case 'FLOAT':
+    case 'FLOAT64':
+      return typeof value === 'number' && Number.isFinite(value) ? value : String(value);
+    case 'RECORD':
+    case 'STRUCT': {
+      const record = value as Record<string, unknown>;
+      return Object.fromEntries(
+        (field.fields ?? []).map((f) => [String(f.name), resultValue(record[String(f.name)], f)]),
+      );
+    }
+    case 'BYTES':
+      return Buffer.isBuffer(value) ? value.toString('base64') : String(value);
+    default:
+      if (wrapped !== undefined) return String(wrapped);
+      return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
+        ? value
+        : JSON.stringify(value);
+  }
+}
+
+/** What a page of jobs.getQueryResults says besides its rows. */
+interface ResultsPage {
+  readonly schema?: { readonly fields?: TableField[] };
+  readonly numDmlAffectedRows?: string | null;
+}
+
+/**
+ * The statement types (JobStatistics2.statementType, which a dry run reports without running anything:
+ * https://cloud.google.com/bigquery/docs/reference/rest/v2/Job#JobStatistics2) that only read. A script is
+ * typed SCRIPT as a whole, whatever its statements, so it cannot be told to only read.
+ */
+const READ_STATEMENT_TYPES: ReadonlySet<string> = new Set(['SELECT', 'ASSERT']);
+
 /** Runs mutations of a table one at a time in this process (BigQuery aborts concurrent ones on a table). */
 class TableLocks {
   private readonly tails = new Map<string, Promise<void>>();
@@ -385,7 +456,7 @@ class TableLocks {
 const DEFAULT_RETRY: RetryPolicy = { attempts: 7, baseDelayMs: 1000, maxDelayMs: 32_000 };
 const STAGING_TTL_MS = 24 * 3600_000;
 
-export class BigQueryWarehouse implements Warehouse {
+export class BigQueryWarehouse implements Warehouse, SqlConsole {
   readonly dialect = BIGQUERY_DIALECT;
   /** Partitions are replaced by load jobs of their own, then rows appended (see commit). */
   readonly commitsAtomically = false;
@@ -415,7 +486,12 @@ export class BigQueryWarehouse implements Warehouse {
    * with exponential backoff. Other errors, and the last transient one, reach the caller with BigQuery's
    * message and `what` was being done: bad requests as BadInputError, the rest as ProcessingError.
    */
-  private async withRetry<T>(what: string, fn: () => Promise<T>, tries?: { most: number }): Promise<T> {
+  private async withRetry<T>(
+    what: string,
+    fn: () => Promise<T>,
+    tries?: { most: number },
+    attempts = this.retry.attempts,
+  ): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         const value = await fn();
@@ -425,7 +501,7 @@ export class BigQueryWarehouse implements Warehouse {
         if (err instanceof BadInputError || err instanceof ProcessingError) throw err;
         const f = failureOf(err);
         const transient = isTransient(err);
-        if (transient && attempt < this.retry.attempts) {
+        if (transient && attempt < attempts) {
           const ceiling = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** (attempt - 1));
           await this.sleep(Math.round(ceiling * (0.5 + this.random() / 2)));
           continue;
@@ -532,6 +608,70 @@ export class BigQueryWarehouse implements Warehouse {
       return result as Record<string, unknown>[];
     });
     return rows.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, plainValue(v)])));
+  }
+
+  /**
+   * Runs a person's SQL as a query job, with the warehouse's table names. Unless `write`, a dry run first asks
+   * BigQuery the statement's type (nothing runs, nothing is billed), and anything but a SELECT or ASSERT is
+   * refused; BigQuery has no read-only connection, so the dry run is the guard. A job that may write is never
+   * tried again after a transient failure: the first try may have landed.
+   */
+  async runSql(sql: string, options: { readonly write: boolean }): Promise<SqlOutcome> {
+    const query = this.names.sql(sql);
+    const what = `query ${oneLineSql(sql)}`;
+    const job = { query, location: this.target.location, labels: { app: 'nba-backfill' } };
+    if (!options.write) {
+      const statementType = await this.withRetry(`dry run of ${what}`, async () => {
+        const [dry] = await this.client.createQueryJob({ ...job, dryRun: true });
+        const stats = dry.metadata?.statistics as { query?: { statementType?: string } } | undefined;
+        return stats?.query?.statementType ?? '';
+      });
+      if (!READ_STATEMENT_TYPES.has(statementType)) {
+        return {
+          ok: false,
+          refused: {
+            statementType: statementType || 'a statement of no type',
+            ...(statementType === 'SCRIPT'
+              ? { detail: 'BigQuery types a script of several statements as a whole; run its queries one at a time' }
+              : {}),
+          },
+        };
+      }
+    }
+    const result = await this.withRetry(
+      what,
+      async () => {
+        const [running] = await this.client.createQueryJob(job);
+        let fields: TableField[] = [];
+        const rows: ResultValue[][] = [];
+        let dmlAffected: string | undefined;
+        // Page by page (autoPaginate would keep the rows and drop the schema that names the columns); INT64
+        // wrapped, since the client throws on one beyond 2^53 otherwise.
+        let next: QueryResultsOptions | null = { autoPaginate: false, wrapIntegers: true };
+        while (next) {
+          const answer: QueryRowsResponse = await running.getQueryResults(next);
+          const [page, nextQuery, response]: [unknown[], unknown, ResultsPage | undefined] = [
+            answer[0],
+            answer[1],
+            answer[2] as ResultsPage | undefined,
+          ];
+          if (response?.schema?.fields) fields = response.schema.fields;
+          dmlAffected = response?.numDmlAffectedRows ?? dmlAffected;
+          for (const row of page as Record<string, unknown>[]) {
+            rows.push(fields.map((f) => resultValue(row[String(f.name)], f)));
+          }
+          next = nextQuery ? (nextQuery as QueryResultsOptions) : null;
+        }
+        // A DML statement returns no rows; say how many it changed, as DuckDB's Count does.
+        if (fields.length === 0 && dmlAffected !== undefined) {
+          return { columns: ['num_dml_affected_rows'], rows: [[exactInteger(dmlAffected)]] };
+        }
+        return { columns: fields.map((f) => String(f.name)), rows };
+      },
+      undefined,
+      options.write ? 1 : undefined,
+    );
+    return { ok: true, result };
   }
 
   /** The request a query makes: BigQuery's table names, and each parameter the SQL uses, typed. */

@@ -8,6 +8,8 @@ import {
   DuckDBDateValue,
   DuckDBInstance,
   type DuckDBPreparedStatement,
+  type DuckDBResultReader,
+  DuckDBTimestampTZValue,
   DuckDBTimestampValue,
   type DuckDBType,
   DuckDBTypeId,
@@ -15,9 +17,10 @@ import {
   type DuckDBValueConverter,
   type Json,
   JsonDuckDBValueConverter,
+  StatementType,
 } from '@duckdb/node-api';
 import { ProcessingError, WarehouseLockedError } from '../../errors.js';
-import type { Warehouse, WarehouseChange } from '../../ports/warehouse.js';
+import type { ResultValue, SqlConsole, SqlOutcome, Warehouse, WarehouseChange } from '../../ports/warehouse.js';
 import {
   type ColumnType,
   qualifiedName,
@@ -27,6 +30,7 @@ import {
   type TableSchema,
 } from '../../schema/table.js';
 import { DUCKDB_DIALECT } from '../../sql/dialect.js';
+import { exactDecimal, exactInteger, isoInstant } from '../resultValues.js';
 
 const IDENT_START = /[A-Za-z_]/;
 const IDENT_PART = /[A-Za-z0-9_]/;
@@ -213,6 +217,53 @@ const toRowValue: DuckDBValueConverter<Json> = (value, type, converter) => {
   }
 };
 
+/**
+ * DuckDB values as a person's query shows them (`runSql`): JSON's conversion (a STRUCT an object, a LIST an
+ * array, dates as `YYYY-MM-DD`), with BIGINT/HUGEINT and DECIMAL as numbers where a double holds them exactly
+ * and as text otherwise, and TIMESTAMP/TIMESTAMPTZ as ISO 8601 instants in UTC (the pipeline writes UTC).
+ */
+const toResultValue: DuckDBValueConverter<Json> = (value, type, converter) => {
+  if (value === null || value === undefined) return null;
+  switch (type.typeId) {
+    case DuckDBTypeId.BIGINT:
+    case DuckDBTypeId.HUGEINT:
+    case DuckDBTypeId.UBIGINT:
+    case DuckDBTypeId.UHUGEINT:
+      return exactInteger(value as bigint);
+    case DuckDBTypeId.DECIMAL:
+      return exactDecimal(String(value));
+    case DuckDBTypeId.TIMESTAMP:
+    case DuckDBTypeId.TIMESTAMP_TZ:
+      if (value instanceof DuckDBTimestampValue || value instanceof DuckDBTimestampTZValue) {
+        return isoInstant(value.micros) ?? String(value);
+      }
+      return String(value);
+    default:
+      return toRowValue(value, type, converter);
+  }
+};
+
+/**
+ * The statement types that only read (DuckDB's own classification of a prepared statement). EXPLAIN is here
+ * though EXPLAIN ANALYZE runs its statement: the read-only open refuses that one. Everything else (INSERT,
+ * UPDATE, DELETE and TRUNCATE, MERGE INTO, CREATE, ALTER, DROP, COPY, ATTACH, DETACH, EXPORT, VACUUM,
+ * ANALYZE, LOAD, PREPARE/EXECUTE...) may write the warehouse or a file, or cannot be told. (A PIVOT without an
+ * IN list starts with a CREATE TYPE, so it needs one: `PIVOT t ON c IN ('a', 'b')`.)
+ */
+const READ_STATEMENTS: ReadonlySet<StatementType> = new Set([
+  StatementType.SELECT,
+  StatementType.EXPLAIN,
+  StatementType.PRAGMA,
+  StatementType.CALL,
+  StatementType.SET,
+  StatementType.VARIABLE_SET,
+  StatementType.TRANSACTION,
+]);
+
+/** DuckDB's refusal of a write on a database opened read-only, with the statement's type. */
+const READ_ONLY_REFUSAL =
+  /Cannot execute statement of type "(\w+)" on database "[^"]*" which is attached in read-only mode/;
+
 /** A promise chain: DuckDB transactions on one connection must not interleave. */
 class Mutex {
   private tail: Promise<unknown> = Promise.resolve();
@@ -291,7 +342,7 @@ export interface DuckDbOpenOptions {
   readonly sleep?: (ms: number) => Promise<void>;
 }
 
-export class DuckDbWarehouse implements Warehouse {
+export class DuckDbWarehouse implements Warehouse, SqlConsole {
   readonly dialect = DUCKDB_DIALECT;
   /** The writer: commits, appends, DDL and any SQL that may change data, one at a time. */
   private readonly writer: Session;
@@ -404,6 +455,48 @@ export class DuckDbWarehouse implements Warehouse {
       if (mutating) this.datesHeld.clear();
       const reader = await session.run(sql, bound);
       return reader.convertRowObjects(toRowValue) as Row[];
+    });
+  }
+
+  /**
+   * Runs a person's SQL on the writer's connection, statement by statement (a script's `USE` or `SET` holds for
+   * the statements after it), each prepared first so that DuckDB types it. Unless `write`, a statement DuckDB
+   * does not type as a read is refused before it runs; the statements before it only read. On a file opened
+   * read-only DuckDB refuses any write itself, which is refused the same way.
+   */
+  async runSql(sql: string, options: { readonly write: boolean }): Promise<SqlOutcome> {
+    return this.writer.queue(async () => {
+      if (options.write) this.datesHeld.clear();
+      const statements = await this.conn.extractStatements(sql).catch((err: unknown) => {
+        // The parser's own words, without the wrapper of the call that reached it.
+        if (err instanceof Error) err.message = err.message.replace(/^Failed to extract statements: /, '');
+        throw err;
+      });
+      let last: DuckDBResultReader | undefined;
+      for (let i = 0; i < statements.count; i++) {
+        const statementNumber = statements.count > 1 ? { statementNumber: i + 1 } : {};
+        const prepared = await statements.prepare(i);
+        try {
+          const type = prepared.statementType;
+          if (!options.write && !READ_STATEMENTS.has(type)) {
+            return { ok: false, refused: { statementType: StatementType[type] ?? String(type), ...statementNumber } };
+          }
+          last = await prepared.runAndReadAll();
+        } catch (err) {
+          const readOnly = READ_ONLY_REFUSAL.exec(err instanceof Error ? err.message : String(err));
+          if (!readOnly) throw err;
+          return { ok: false, refused: { statementType: readOnly[1] as string, ...statementNumber } };
+        } finally {
+          prepared.destroySync();
+        }
+      }
+      return {
+        ok: true,
+        result: {
+          columns: last?.columnNames() ?? [],
+          rows: (last?.convertRows(toResultValue) ?? []) as ResultValue[][],
+        },
+      };
     });
   }
 
