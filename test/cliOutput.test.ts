@@ -157,6 +157,35 @@ describe('stdout holds the result, stderr the rest', () => {
     expect(run.stderr).toContain('== stage 1 2021-22');
   });
 
+  it('run stopped at the gate, in JSON: the failed date, the outcome and the commands that fix it', async () => {
+    const failing = createWorkspaceWithPlans();
+    try {
+      const out = await failing.cli([
+        'run',
+        ...TWO,
+        '--retry-delay-ms',
+        '0',
+        '--faults',
+        '{"permanent":["2021-10-20"]}',
+        '--format',
+        'json',
+      ]);
+      expect(out.code, out.stderr).toBe(1);
+      const doc = JSON.parse(out.stdout);
+      expect(doc).toMatchObject({ outcome: 'gate_failed', exitCode: 1 });
+      expect(doc.next).toEqual([
+        'backfill retry --season 2021-22',
+        'backfill stage1 --season 2021-22 --start-date 2021-10-20 --end-date 2021-10-20',
+        'backfill gate --season 2021-22 --season-type regular',
+      ]);
+      expect(doc.seasons[0].stage1.failed.map((f: { date: string }) => f.date)).toEqual(['2021-10-20']);
+      expect(doc.seasons[0]).toMatchObject({ gate: { passed: false }, stage3: null, validation: null });
+      expect(out.stderr).toContain('Stopped at the gate.');
+    } finally {
+      failing.remove();
+    }
+  });
+
   it('in the table format the summary is on stdout and the progress on stderr', async () => {
     const out = await ws.cli(['stage1', ...TWO]);
     expect(out.code, out.stderr).toBe(0);
