@@ -215,9 +215,10 @@ function drop(fx: Fixture, table: TableSchema, where: Row): void {
  */
 const relaxed = (t: TableSchema): TableSchema => ({ ...t, columns: t.columns.map((c) => ({ ...c, nullable: true })) });
 
-async function report(
+async function reportKeeping(
   fixtures: Fixture[],
   selections: { season: string; dates: PlanDate[] }[],
+  failuresKept?: number,
 ): Promise<ValidationReport> {
   const warehouse = await openMemoryWarehouse();
   try {
@@ -225,11 +226,14 @@ async function report(
     for (const fx of fixtures) {
       for (const [table, rows] of fx) if (rows.length > 0) await warehouse.append(relaxed(table), rows);
     }
-    return await validate(warehouse, selections, () => GENERATED);
+    return await validate(warehouse, selections, () => GENERATED, failuresKept === undefined ? {} : { failuresKept });
   } finally {
     await warehouse.close();
   }
 }
+
+const report = (fixtures: Fixture[], selections: { season: string; dates: PlanDate[] }[]) =>
+  reportKeeping(fixtures, selections);
 
 const failedChecks = (r: ValidationReport): Record<string, readonly ValidationFailure[]> =>
   Object.fromEntries(r.checks.filter((c) => !c.passed).map((c) => [c.name, c.failures]));
@@ -860,23 +864,35 @@ describe('validate over several seasons and no dates', () => {
     });
   });
 
-  it('lists at most the first 50 failures of a check, and counts them all', async () => {
+  it('lists every failure of a check and counts them all; failuresKept bounds the list, never the count', async () => {
     const fx = dateRows(D1, G1);
     const base = rowsOf(fx, playerGameSummary)[0] as Row;
-    // Players 100..150: 51 bad rows, listed by key (as text) and cut after the 50th.
+    // Players 100..150: 51 bad rows, listed by key (as text).
     for (let p = 100; p <= 150; p++) rowsOf(fx, playerGameSummary).push({ ...base, player_id: p, minutes: 99 });
     // Five dates of which four have no data: every processor never ran on them.
     const dates = [D1, D2, D3, '2021-10-22', '2021-10-23'];
-    const r = await report([fx], [{ season: '2021-22', dates: dates.map((d, i) => planDate(d, `00221000${10 + i}`)) }]);
+    const selections = [{ season: '2021-22', dates: dates.map((d, i) => planDate(d, `00221000${10 + i}`)) }];
+    const r = await report([fx], selections);
     const minutes = r.checks.find((c) => c.name === 'minutes_in_range');
     expect(minutes?.failureCount).toBe(51);
     expect(minutes?.failures.map((f) => f.key)).toEqual(
-      Array.from({ length: 50 }, (_v, i) => `game_id=${G1}, player_id=${100 + i}`),
+      Array.from({ length: 51 }, (_v, i) => `game_id=${G1}, player_id=${100 + i}`),
     );
     const runs = r.checks.find((c) => c.name === 'runs_complete');
     expect(runs?.failureCount).toBe(4 * PROCESSORS.length);
-    expect(runs?.failures).toHaveLength(Math.min(50, 4 * PROCESSORS.length));
+    expect(runs?.failures).toHaveLength(4 * PROCESSORS.length);
     expect(runs?.failures[0]).toMatchObject({ date: D2, detail: 'never ran' });
+    // Every failing check says how to fix it: here Stage 1 for the dates never loaded, and Stage 3.
+    expect(runs?.fixes?.map((f) => f.command)).toEqual([
+      'backfill stage1 --season 2021-22 --start-date 2021-10-20 --end-date 2021-10-23',
+      'backfill stage3 --season 2021-22 --start-date 2021-10-20 --end-date 2021-10-23',
+    ]);
+    const kept = await reportKeeping([fx], selections, 7);
+    for (const name of ['minutes_in_range', 'runs_complete']) {
+      const c = kept.checks.find((x) => x.name === name);
+      expect(c?.failures, name).toHaveLength(7);
+      expect(c?.failureCount, name).toBe(name === 'minutes_in_range' ? 51 : 4 * PROCESSORS.length);
+    }
   });
 
   it('a date with two games: twice the rows expected, and all there', async () => {

@@ -10,15 +10,15 @@ import type { Warehouse } from '../ports/warehouse.js';
 import { latestRuns } from '../runs/history.js';
 import { FEATURES_V1, featureColumn } from '../schema/features.js';
 import type { Row, SqlValue } from '../schema/table.js';
-import type {
-  CoverageCell,
-  ValidationCategory,
-  ValidationCheck,
-  ValidationFailure,
-  ValidationReport,
+import {
+  type CoverageCell,
+  FAILURES_KEPT,
+  type ValidationCategory,
+  type ValidationCheck,
+  type ValidationFailure,
+  type ValidationReport,
 } from './validation.js';
-
-const LIMIT = 50;
+import { withFixes } from './validationFixes.js';
 
 interface Rule {
   readonly name: string;
@@ -135,12 +135,14 @@ async function ruleCheck(
   warehouse: Reader,
   rule: Rule,
   range: { start: IsoDate; end: IsoDate },
+  keep: number,
 ): Promise<ValidationCheck> {
   const where = `${rule.date} BETWEEN @start AND @end AND (${rule.bad})`;
-  // One query: the first bad rows, each with the count of them all (the window counts before the LIMIT).
+  // One query: the bad rows (all of them up to `keep`), each with the count of them all (the window counts
+  // before the LIMIT).
   const rows = await warehouse.query(
     `SELECT CAST(${rule.date} AS STRING) AS d, ${rule.key} AS k, ${rule.detail} AS detail, COUNT(*) OVER () AS n
-       FROM ${rule.table} WHERE ${where} ORDER BY d, k LIMIT ${LIMIT}`,
+       FROM ${rule.table} WHERE ${where} ORDER BY d, k LIMIT ${Math.max(1, Math.trunc(keep))}`,
     range,
   );
   const n = Number(rows[0]?.n ?? 0);
@@ -159,6 +161,7 @@ function check(
   category: ValidationCategory,
   description: string,
   failures: ValidationFailure[],
+  keep: number,
 ): ValidationCheck {
   return {
     name,
@@ -166,7 +169,7 @@ function check(
     description,
     passed: failures.length === 0,
     failureCount: failures.length,
-    failures: failures.slice(0, LIMIT),
+    failures: failures.slice(0, keep),
   };
 }
 
@@ -209,11 +212,18 @@ function qualifiedOutput(processor: string): string {
   return def?.output.kind === 'table' ? `${def.output.table.dataset}.${def.output.table.name}` : processor;
 }
 
+export interface ValidateOptions {
+  /** Most failures a check lists (its count stays exact). @default FAILURES_KEPT */
+  readonly failuresKept?: number;
+}
+
 export async function validate(
   unrestricted: Warehouse,
   selections: readonly { readonly season: string; readonly dates: readonly PlanDate[] }[],
   now: () => Date = () => new Date(),
+  options: ValidateOptions = {},
 ): Promise<ValidationReport> {
+  const keep = options.failuresKept ?? FAILURES_KEPT;
   const plan = selections.flatMap((s) => s.dates);
   const dates = [...new Set(plan.map((d) => d.date))].sort();
   const games = new Map<IsoDate, number>();
@@ -278,6 +288,7 @@ export async function validate(
       'completeness',
       'every Phase 1-4 processor’s latest run on every date succeeded',
       runFailures,
+      keep,
     ),
   );
 
@@ -302,6 +313,7 @@ export async function validate(
       'completeness',
       'no Phase 3-4 result read an input that was corrected after it ran (no stale date)',
       staleFailures,
+      keep,
     ),
   );
 
@@ -398,6 +410,7 @@ export async function validate(
           key: null,
           detail: `${c.present} of ${c.expected} present (${c.pct}%)`,
         })),
+      keep,
     ),
   );
 
@@ -415,7 +428,7 @@ export async function validate(
         if (have !== want) failures.push({ table, date, key: null, detail: `${have} rows, expected ${want}` });
       }
     }
-    checks.push(check(name, 'row_counts', description, failures));
+    checks.push(check(name, 'row_counts', description, failures, keep));
   };
   mismatch('one_summary_per_box_row', 'one player_game_summary row per player box score row', [
     ['nba_analytics.player_game_summary', counts.pgs, counts.box],
@@ -436,7 +449,7 @@ export async function validate(
     ],
   );
 
-  for (const rule of rules(warehouse.dialect.isFinite)) checks.push(await ruleCheck(warehouse, rule, p));
+  for (const rule of rules(warehouse.dialect.isFinite)) checks.push(await ruleCheck(warehouse, rule, p, keep));
 
   // Cross-table consistency.
   const teamPoints = await warehouse.query(
@@ -461,6 +474,7 @@ export async function validate(
         key: String(r.k),
         detail: String(r.detail),
       })),
+      keep,
     ),
   );
   const scores = await warehouse.query(
@@ -494,8 +508,15 @@ export async function validate(
         key: String(r.k),
         detail: String(r.detail),
       })),
+      keep,
     ),
   );
+
+  const seasonOf = new Map(selections.flatMap((s) => s.dates.map((d) => [d.date, s.season] as const)));
+  const fixed = withFixes(checks, {
+    seasonOf: (date) => seasonOf.get(date),
+    runStatus: (processor, date) => latest.get(`${processor}|${date}`)?.status,
+  });
 
   return {
     seasons: selections.map((s) => s.season),
@@ -503,7 +524,7 @@ export async function validate(
     dates,
     generatedAt: now().toISOString(),
     passed: checks.every((c) => c.passed),
-    checks,
+    checks: fixed,
     tables,
     coverage,
     stale: staleFailures.map((f) => ({ table: f.table, date: f.date as IsoDate })),
