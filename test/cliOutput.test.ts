@@ -272,3 +272,21 @@ describe('run --dry-run', () => {
     expect(date.stderr).toContain('--end-date 2023-01-01 is outside season 2021-22');
   });
 });
+
+describe('validate, failing', () => {
+  it('prints the command that fixes each failure, with its dates, and exits 1', async () => {
+    const out = await ws.cli([
+      'validate',
+      '--season',
+      '2021-22',
+      '--season-type',
+      'regular',
+      '--end-date',
+      '2021-10-21',
+    ]);
+    expect(out.code, out.stderr).toBe(1);
+    expect(out.stdout).toContain('To fix, in this order (Phase 1-2 before Phase 3-4), then validate again:\n');
+    expect(out.stdout).toContain('  backfill stage1 --season 2021-22 --start-date 2021-10-21 --end-date 2021-10-21\n');
+    expect(out.stdout).toContain('VALIDATION FAILED');
+  });
+});

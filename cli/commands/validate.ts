@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import { EXIT_OK, EXIT_PROCESSING_FAILURE } from '../../core/errors.js';
 import type { Season } from '../../core/pipeline/seasons.js';
 import type { PlanDate } from '../../core/plan.js';
-import { writeReports } from '../../core/stages/report.js';
+import { type ReportFiles, writeReports } from '../../core/stages/report.js';
+import { datesText, reportFixes } from '../../core/stages/reportModel.js';
 import { validate } from '../../core/stages/validate.js';
 import type { ValidationReport } from '../../core/stages/validation.js';
 import { checkpointAfter } from '../checkpoint.js';
@@ -13,9 +14,6 @@ import { type CommandContext, withContext } from '../context.js';
 import { formatTable } from '../output.js';
 import { addSelectionOptions, type SelectionFlags, selectFromPlans } from '../selection.js';
 import { formatOf, formatOption, type Streams, streamsFor } from '../streams.js';
-
-/** Where a report was written: the latest under its plain name, and this run's copy kept under runs/. */
-export type ReportFiles = ReturnType<typeof writeReports>;
 
 /** `backfill validate --format json`: the report (as the JSON report file holds it), where it was written, the exit code. */
 export type ValidateJson = ValidationReport & { readonly files: ReportFiles; readonly exitCode: number };
@@ -52,6 +50,14 @@ export async function runValidation(
   );
   const full = report.coverage.filter((c) => c.pct === 100).length;
   const noData = report.coverage.filter((c) => c.pct === null).length;
+  const fixes = reportFixes(report.checks);
+  if (fixes.length > 0) {
+    io.say(
+      `To fix, in this order (Phase 1-2 before Phase 3-4), then validate again:\n${fixes
+        .map((f) => `  ${f.command}\n      ${datesText(f.dates)}: ${f.reason}\n`)
+        .join('')}`,
+    );
+  }
   io.say(
     `${report.passed ? 'VALIDATION PASSED' : 'VALIDATION FAILED'}: ${report.dates.length} dates, ${full} of ${report.coverage.length - noData} table-dates fully covered${noData > 0 ? ` (${noData} with nothing expected: no data)` : ''}\n` +
       `report: ${files.html} (also ${files.markdown}, ${files.json}; this run's copy kept as ${files.kept.html})\n`,
@@ -70,7 +76,7 @@ export function registerValidate(program: Command): void {
     .option('--report-dir <dir>', 'where the JSON, Markdown and HTML reports go (default <log dir>/reports)')
     .addHelpText(
       'after',
-      '\nExit 0 when every check passes, 1 otherwise. The HTML page has a calendar heatmap of coverage.',
+      "\nThe HTML page lists the failing dates first, then a calendar of coverage (a block per month), every check\nwith all its failures, and the command that fixes each; this run's copy is kept under <report dir>/runs/.",
     )
     .addOption(formatOption())
     .action(async (flags: SelectionFlags & { reportDir?: string; format: string }, command: Command) => {
