@@ -264,6 +264,15 @@ describe('run --dry-run', () => {
     expect(tree(ws.dir)).toEqual(before);
   });
 
+  it('while another process writes the warehouse: exit 1, naming the file, the holder and what to do', async () => {
+    const out = await ws.withAdapters(() => ws.cli(['run', '--season', '2021-22', '--dry-run']));
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(
+      /^error: run --dry-run cannot read \S+warehouse\.duckdb: another process \(PID \d+\) is writing it.*run it again when that process has ended/,
+    );
+    expect(out.stdout).toBe('');
+  });
+
   it('refuses what run refuses: an unknown season, a date outside it (exit 2)', async () => {
     const season = await ws.cli(['run', '--season', '2031-32', '--dry-run']);
     expect(season.code).toBe(2);

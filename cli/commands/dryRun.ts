@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { openWarehouseReadOnly } from '../../core/adapters/index.js';
 import type { IsoDate } from '../../core/dates.js';
-import { EXIT_OK } from '../../core/errors.js';
+import { EXIT_OK, ProcessingError, WarehouseLockedError } from '../../core/errors.js';
 import { resolveSeasons } from '../../core/pipeline/seasons.js';
 import { planPath, readCommittedPlan, selectDates, validateSelection } from '../../core/plan.js';
 import { observeSeason } from '../../core/stages/observe.js';
@@ -63,7 +63,17 @@ async function dryRunSeasons(command: Command, flags: SelectionFlags & RuntimeFl
   const seasons = resolveSeasons(flags.season);
   for (const season of seasons) validateSelection(season, flags);
   const out: DryRunSeasonJson[] = [];
-  const warehouse = await openWarehouseReadOnly(config);
+  let warehouse: Awaited<ReturnType<typeof openWarehouseReadOnly>>;
+  try {
+    warehouse = await openWarehouseReadOnly(config);
+  } catch (err) {
+    if (!(err instanceof WarehouseLockedError)) throw err;
+    const holder = err.holderPid === undefined ? 'another process' : `another process (PID ${err.holderPid})`;
+    throw new ProcessingError(
+      `run --dry-run cannot read ${err.path}: ${holder} is writing it, and DuckDB opens no reader beside a file's writer; run it again when that process has ended (\`backfill status\` shows where it stands meanwhile)`,
+      { cause: err },
+    );
+  }
   try {
     for (const season of seasons) {
       const committed = await readCommittedPlan(config.planDir, season.label);
