@@ -6,6 +6,10 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 // setup builds once, unmutated, and serves (test/support/fixtureServer.ts); each runs the mutated code inside
 // its cases, not in beforeAll (Stryker would count that as static coverage and run every test for it).
 const FILES = [
+  'test/suggest.test.ts',
+  'test/streams.test.ts',
+  'test/versions.test.ts',
+  'test/versions.warehouse.test.ts',
   'test/decisions.pure.test.ts',
   'test/jobRules.test.ts',
   'test/report.test.ts',

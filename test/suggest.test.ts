@@ -14,6 +14,13 @@ describe('editDistance', () => {
     ['abc', 'abcd', 1],
     ['abc', 'acb', 1],
     ['kitten', 'sitting', 3],
+    ['abc', '', 3],
+    ['', 'ab', 2],
+    // A swap is one edit only where the two letters trade places.
+    ['ab', 'ba', 1],
+    ['ab', 'ca', 2],
+    ['ab', 'cd', 2],
+    ['abcd', 'acbd', 1],
   ])('%j to %j is %i', (a, b, n) => {
     expect(editDistance(a, b)).toBe(n);
     expect(editDistance(b, a)).toBe(n);
@@ -35,6 +42,12 @@ describe('closest', () => {
     // A short word still gets one edit.
     expect(closest('al', SEASON_TYPE_CHOICES)).toBe('all');
     expect(closest('xyz', SEASON_TYPE_CHOICES)).toBeUndefined();
+  });
+
+  it('of names as close, the first listed', () => {
+    expect(closest('ab', ['ax', 'ay'])).toBe('ax');
+    expect(closest('ab', ['ay', 'ax'])).toBe('ay');
+    expect(closest('ab', [])).toBeUndefined();
   });
 
   it('writes the suggestion as a sentence, or nothing', () => {
