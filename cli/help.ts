@@ -20,6 +20,7 @@ export const EXAMPLES: Readonly<Record<string, readonly string[]>> = {
     'backfill retry --season 2021-22',
     'backfill retry --from-log .backfill/logs/failures/<job>.json',
     'backfill retry --failed-runs --phase 2',
+    'backfill retry --season 2021-22 --cluster --unset-env BACKFILL_FAULTS',
   ],
   gate: ['backfill gate --season 2021-22 --season-type regular', 'backfill gate --season all --format json'],
   logs: ['backfill logs 2022-01-12', 'backfill logs 2022-01-12 --all --tail 20', 'backfill logs 2022-01-12 --json'],

@@ -5,8 +5,10 @@
 
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { V1ConfigMap, V1Job } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXIT_INDEX_PERMANENT } from '../core/jobs/spec.js';
+import { EXIT_INDEX_PERMANENT, stage1JobWithPlan } from '../core/jobs/spec.js';
+import { RETRY_OWN_ENV } from '../core/kubernetes/cluster.js';
 import { type KubeApiServer, type KubeObject, startKubeApiServer } from './support/kubeApiServer.js';
 import { ADMIN_TOKEN, applyStage1, clientFor, NAMESPACE, TOKENS, waitFor } from './support/kubeFixtures.js';
 import { createWorkspace, ensureBuilt, REPO_ROOT, type Workspace } from './support/workspace.js';
@@ -121,6 +123,74 @@ describe('backfill retry --cluster', () => {
       `== pod ${retry}-0 (job ${retry}, index 0, Succeeded)`,
       `== pod ${stage1}-2 (job ${stage1}, index 2, Failed)`,
     ]);
+  });
+
+  it('--set-env and --unset-env change the settings the retry copies; typos are refused before the cluster is read', async () => {
+    const model = server.get('jobs', NAMESPACE, stage1) as KubeObject & {
+      spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } };
+    };
+    const envOf = (j: typeof model) =>
+      Object.fromEntries((j.spec.template.spec.containers[0]?.env ?? []).map((e) => [e.name, e.value]));
+    // A newer Stage 1 Job of the season, synthesized with a fault: the model of the next retry.
+    const faulty = stage1JobWithPlan({
+      season: SEASON,
+      dates: ['2021-10-20'],
+      parallelism: 1,
+      purpose: 'stage1',
+      env: { BACKFILL_FAULTS: '{"permanent":["2021-10-20"]}' },
+    });
+    const admin = clientFor(server, ADMIN_TOKEN);
+    await admin.createConfigMap(faulty.planConfigMap as unknown as V1ConfigMap);
+    await admin.createJob(faulty.job as unknown as V1Job);
+    await waitFor('the faulty Stage 1 job to end', () => ended(faulty.job.metadata.name));
+    const faultyModel = server.get('jobs', NAMESPACE, faulty.job.metadata.name) as typeof model;
+    expect(envOf(faultyModel).BACKFILL_FAULTS).toBe('{"permanent":["2021-10-20"]}');
+    const log = join(ws.dir, 'failures.json');
+    writeFileSync(
+      log,
+      JSON.stringify({
+        jobName: stage1,
+        season: SEASON,
+        completedIndexes: '0',
+        failedIndexes: '1',
+        failed: [{ date: '2021-10-20', index: 1, processor: null, error: null, attempts: 2, reason: 'x', logs: '-' }],
+      }),
+    );
+    const before = server.requests.length;
+    for (const [args, message] of [
+      [['--set-env', 'BACKFILL_FORCE=true'], /--set-env changes the settings of a retry Job: it goes with --cluster/],
+      [['--cluster', '--set-env', 'backfill_force=true'], /"backfill_force" is not a setting name/],
+      [['--cluster', '--set-env', 'BACKFILL_FORCE'], /--set-env BACKFILL_FORCE: give NAME=value/],
+      [['--cluster', '--set-env', 'BACKFILL_LOG_LEVEL=debug'], /BACKFILL_LOG_LEVEL is set by the Job itself/],
+      [['--cluster', '--set-env', 'BACKFILL_FAULTS=faults.json'], /must be the fault JSON itself/],
+      [['--cluster', '--set-env', 'BACKFILL_FAULTS={"permanent":["2021-13-01"]}'], /--set-env BACKFILL_FAULTS: /],
+      [['--cluster', '--set-env', 'A=1', '--unset-env', 'A'], /A is both set \(--set-env\) and unset/],
+      [['--cluster', '--unset-env', 'BACKFILL_LOG_DIR'], /every Stage 1 pod has its log folder/],
+    ] as const) {
+      const out = await ws.cli(['retry', '--from-log', log, ...args], env);
+      expect(out.code, `${args.join(' ')}: ${out.stderr}`).toBe(2);
+      expect(out.stderr).toMatch(message);
+    }
+    expect(server.requests.length).toBe(before);
+    const typo = await ws.cli(['retry', '--from-log', log, '--cluster', '--unset-env', 'BACKFILL_FAULT'], env);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toContain(
+      `--unset-env BACKFILL_FAULT: the model job ${faulty.job.metadata.name} has no setting BACKFILL_FAULT (it has BACKFILL_FAULTS, BACKFILL_LOG_DIR)`,
+    );
+
+    const out = await ws.cli(
+      ['retry', '--from-log', log, '--cluster', '--set-env', 'BACKFILL_FORCE=true', '--unset-env', 'BACKFILL_FAULTS'],
+      env,
+    );
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stdout).toContain(
+      `(settings from ${faulty.job.metadata.name}, BACKFILL_FORCE set, BACKFILL_FAULTS left out;`,
+    );
+    const retry = /retry job (\S+) created/.exec(out.stdout)?.[1] as string;
+    const made = envOf(server.get('jobs', NAMESPACE, retry) as typeof model);
+    for (const own of RETRY_OWN_ENV) delete made[own];
+    expect(made).toEqual({ BACKFILL_FORCE: 'true', BACKFILL_LOG_DIR: envOf(faultyModel).BACKFILL_LOG_DIR });
+    await waitFor('the retry job to end', () => ended(retry));
   });
 
   it('refuses --failed-runs with --cluster, and --namespace without it', async () => {

@@ -29,6 +29,11 @@ import { formatResume, GracefulStop, sameCommand } from '../signals.js';
 import { formatOf, formatOption, type Streams, streamsFor } from '../streams.js';
 import { statusSnapshots } from './status.js';
 
+/** Commander's way to take an option more than once. */
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 /** The job's dates that neither loaded nor failed: interrupted, or never started because the run was stopped. */
 export function notLoaded(result: Stage1Result): IsoDate[] {
   const done = new Set([...parseIndexes(result.status.completedIndexes), ...parseIndexes(result.status.failedIndexes)]);
@@ -280,6 +285,18 @@ export function registerStage1(program: Command): void {
       .option(
         '--namespace <namespace>',
         `with --cluster: the namespace (default $${NAMESPACE_ENV} or ${DEFAULT_NAMESPACE})`,
+      )
+      .option(
+        '--set-env <NAME=value>',
+        'with --cluster: a setting of the retry pods added or replaced (repeatable), e.g. a corrected BACKFILL_FAULTS',
+        collect,
+        [],
+      )
+      .option(
+        '--unset-env <NAME>',
+        "with --cluster: a setting of the model Stage 1 Job's pods left out of the retry (repeatable)",
+        collect,
+        [],
       ),
   ).action(
     async (
@@ -290,9 +307,20 @@ export function registerStage1(program: Command): void {
         phase?: string;
         cluster?: boolean;
         namespace?: string;
+        setEnv: string[];
+        unsetEnv: string[];
       },
       command: Command,
     ) => {
+      if (!flags.cluster && (flags.setEnv.length > 0 || flags.unsetEnv.length > 0)) {
+        reportError(
+          new BadInputError(
+            `${flags.setEnv.length > 0 ? '--set-env' : '--unset-env'} changes the settings of a retry Job: it goes with --cluster (here, give the setting itself, e.g. --faults)`,
+            { where: flags.setEnv.length > 0 ? '--set-env' : '--unset-env' },
+          ),
+        );
+        return;
+      }
       if (flags.cluster) {
         await withoutAdapters(() => retryInCluster(flags));
         return;
@@ -364,14 +392,24 @@ function failureLogPlan(file: string, seasonFlag: string | undefined): { season:
  * next to the season's Stage 1 Job; the controller runs the gate again when it ends.
  */
 async function retryInCluster(
-  flags: RuntimeFlags & { season?: string; fromLog?: string; failedRuns?: boolean; phase?: string; namespace?: string },
+  flags: RuntimeFlags & {
+    season?: string;
+    fromLog?: string;
+    failedRuns?: boolean;
+    phase?: string;
+    namespace?: string;
+    setEnv: string[];
+    unsetEnv: string[];
+  },
 ): Promise<number> {
   if (flags.failedRuns || flags.phase) {
     throw new BadInputError('--cluster retries failed dates as a Job; --failed-runs runs on this machine only', {
       where: '--cluster',
     });
   }
-  const { clusterFailedDates, createRetryJob } = await import('../../core/kubernetes/cluster.js');
+  const { clusterFailedDates, createRetryJob, retryOverrides } = await import('../../core/kubernetes/cluster.js');
+  // Checked before the cluster is read: a typo fails here, not in every retry pod.
+  const overrides = retryOverrides(flags.setEnv, flags.unsetEnv);
   const kube = await openCluster(flags.namespace);
   const namespace = kube.namespace;
   let plans: { season: Season; dates: IsoDate[] }[] = [];
@@ -388,10 +426,14 @@ async function retryInCluster(
       process.stdout.write(`${season.label}: no failed dates to retry in namespace ${namespace}\n`);
       continue;
     }
-    const made = await createRetryJob(kube, season.label, dates, parallelismOf(flags));
+    const made = await createRetryJob(kube, season.label, dates, parallelismOf(flags), overrides);
+    const changed = [
+      ...Object.keys(overrides.set ?? {}).map((n) => `${n} set`),
+      ...(overrides.unset ?? []).map((n) => `${n} left out`),
+    ];
     process.stdout.write(
       `${season.label}: retry job ${made.job} created in namespace ${namespace} for ${dates.length} date(s): ${dates.join(', ')}\n` +
-        `  (settings from ${made.model}; plan in configmap ${made.planConfigMap}); the controller runs the gate again when it ends\n` +
+        `  (settings from ${made.model}${changed.length > 0 ? `, ${changed.join(', ')}` : ''}; plan in configmap ${made.planConfigMap}); the controller runs the gate again when it ends\n` +
         `  follow it: kubectl get job ${made.job} -n ${namespace} -w\n`,
     );
   }

@@ -2,11 +2,14 @@
 // season's Stage 1 Job is its model, so the retry runs exactly as the original did), the dates failing now,
 // and the logs of a date's pods.
 
+import { isInlineFaults } from '../config.js';
 import type { IsoDate } from '../dates.js';
-import { BadInputError } from '../errors.js';
+import { BadInputError, messageOf } from '../errors.js';
+import { loadFaults } from '../faults.js';
 import {
   INDEX_FAILURE_COUNT_ENV,
   JOB_PLAN_ENV,
+  LOG_DIR_ENV,
   PHASE2_DATE_CONTAINER,
   type ResourceRequirements,
   stage1JobWithPlan,
@@ -57,15 +60,86 @@ export interface RetryJobResult {
   readonly model: string;
 }
 
+const FAULTS_ENV = 'BACKFILL_FAULTS';
+
+/** Settings the Job builder sets itself on every Stage 1 pod: never copied from the model, never overridden. */
+export const RETRY_OWN_ENV: ReadonlySet<string> = new Set([
+  JOB_PLAN_ENV,
+  INDEX_FAILURE_COUNT_ENV,
+  'BACKFILL_LOG_LEVEL',
+]);
+
+/** Changes to the settings a retry Job copies from its model: a bad setting dropped or fixed without a new chart. */
+export interface RetryOverrides {
+  /** Settings added or replaced, by name. */
+  readonly set?: Readonly<Record<string, string>>;
+  /** Settings of the model left out. */
+  readonly unset?: readonly string[];
+}
+
+/**
+ * `--set-env NAME=value` and `--unset-env NAME` as overrides, checked before anything is read: names as
+ * environment variable names, not the builder's own, not both set and unset, and BACKFILL_FAULTS the fault JSON
+ * itself (a pod has no fault file to read).
+ */
+export function retryOverrides(set: readonly string[], unset: readonly string[]): RetryOverrides {
+  const name = (flag: string, n: string, what: string) => {
+    if (!/^[A-Z_][A-Z0-9_]*$/.test(n)) {
+      throw new BadInputError(`${flag} ${what}: "${n}" is not a setting name (capitals, digits and _)`, {
+        where: flag,
+      });
+    }
+    if (RETRY_OWN_ENV.has(n)) {
+      throw new BadInputError(`${flag} ${what}: ${n} is set by the Job itself for each retry, not copied`, {
+        where: flag,
+      });
+    }
+    return n;
+  };
+  const out: Record<string, string> = {};
+  for (const pair of set) {
+    const eq = pair.indexOf('=');
+    if (eq < 0) throw new BadInputError(`--set-env ${pair}: give NAME=value`, { where: '--set-env' });
+    out[name('--set-env', pair.slice(0, eq), pair)] = pair.slice(eq + 1);
+  }
+  const removed = unset.map((n) => name('--unset-env', n, n));
+  if (removed.includes(LOG_DIR_ENV)) {
+    throw new BadInputError(
+      `--unset-env ${LOG_DIR_ENV}: every Stage 1 pod has its log folder (the Job sets a default); --set-env it to change it`,
+      { where: '--unset-env' },
+    );
+  }
+  const both = removed.find((n) => n in out);
+  if (both)
+    throw new BadInputError(`${both} is both set (--set-env) and unset (--unset-env)`, { where: '--unset-env' });
+  const faults = out[FAULTS_ENV];
+  if (faults !== undefined) {
+    if (!isInlineFaults(faults)) {
+      throw new BadInputError(
+        `--set-env ${FAULTS_ENV}=${faults}: must be the fault JSON itself, starting with { (a pod has no fault file to read)`,
+        { where: '--set-env' },
+      );
+    }
+    try {
+      loadFaults(faults);
+    } catch (err) {
+      throw new BadInputError(`--set-env ${FAULTS_ENV}: ${messageOf(err)}`, { where: '--set-env' });
+    }
+  }
+  return { set: out, unset: removed };
+}
+
 /**
  * Creates the retry Job for `dates` and its plan ConfigMap, taking the image, the BACKFILL_* settings,
- * resources, service account and deadline from the season's Stage 1 Job, so the retry runs as it did.
+ * resources, service account and deadline from the season's Stage 1 Job, so the retry runs as it did; `overrides`
+ * change the settings it copies (a setting it unsets must be one the model has: a typo is refused).
  */
 export async function createRetryJob(
   kube: Cluster,
   season: string,
   dates: readonly IsoDate[],
   parallelism: number,
+  overrides: RetryOverrides = {},
 ): Promise<RetryJobResult> {
   if (dates.length === 0) throw new BadInputError(`${season}: no dates to retry`, { where: '--season' });
   const models = (await seasonJobs(kube, season)).filter((j) => j.job.name.startsWith('nba-stage1-'));
@@ -78,11 +152,22 @@ export async function createRetryJob(
   }
   const pod = model.spec?.template?.spec;
   const container = pod?.containers.find((c) => c.name === PHASE2_DATE_CONTAINER) ?? pod?.containers[0];
-  // The builder sets these itself; the rest are the settings the chart gave the pods.
-  const own = new Set([JOB_PLAN_ENV, INDEX_FAILURE_COUNT_ENV, 'BACKFILL_LOG_LEVEL']);
-  const env = Object.fromEntries(
-    (container?.env ?? []).flatMap((e) => (e.value !== undefined && !own.has(e.name) ? [[e.name, e.value]] : [])),
+  // The builder sets its own settings; the rest are the settings the chart gave the pods.
+  const env: Record<string, string> = Object.fromEntries(
+    (container?.env ?? []).flatMap((e) =>
+      e.value !== undefined && !RETRY_OWN_ENV.has(e.name) ? [[e.name, e.value]] : [],
+    ),
   );
+  for (const n of overrides.unset ?? []) {
+    if (!(n in env)) {
+      throw new BadInputError(
+        `--unset-env ${n}: the model job ${model.metadata.name} has no setting ${n} (it has ${Object.keys(env).sort().join(', ') || 'none'})`,
+        { where: '--unset-env' },
+      );
+    }
+    delete env[n];
+  }
+  Object.assign(env, overrides.set ?? {});
   const resources = container?.resources as ResourceRequirements | undefined;
   const { job, planConfigMap } = stage1JobWithPlan({
     season,
