@@ -68,20 +68,14 @@ describe('Stage 3 split across runs', () => {
     }
   });
 
-  it.each([
-    { dates: STAGE3_CHECKPOINT_DATES - 1, checkpoints: 1 },
-    { dates: STAGE3_CHECKPOINT_DATES, checkpoints: 2 },
-    { dates: STAGE3_CHECKPOINT_DATES + 1, checkpoints: 2 },
-  ])('Stage 3 over $dates dates checkpoints $checkpoints time(s): every 30 dates and at its end', async (c) => {
+  /** Stage 3 over the first `n` dates, counting the warehouse's checkpoints. */
+  async function checkpointsOver(n: number, checkpointEvery?: number): Promise<number> {
     const ws = copyOf(base);
     try {
       const season = getSeason('2021-22');
       const plan = await readPlan(join(ws.dir, 'plans'), '2021-22');
-      const dates = selectDates(plan, season, { seasonType: 'regular', startDate: START, endDate: END }).slice(
-        0,
-        c.dates,
-      );
-      expect(dates).toHaveLength(c.dates);
+      const dates = selectDates(plan, season, { seasonType: 'regular', startDate: START, endDate: END }).slice(0, n);
+      expect(dates).toHaveLength(n);
       let checkpoints = 0;
       await ws.withAdapters(async (a) => {
         const counted = new Proxy(a.warehouse, {
@@ -95,13 +89,35 @@ describe('Stage 3 split across runs', () => {
             return typeof value === 'function' ? value.bind(target) : value;
           },
         });
-        const result = await runStage3({ ...a, warehouse: counted }, silentLogger(), { season: '2021-22', dates });
+        const result = await runStage3({ ...a, warehouse: counted }, silentLogger(), {
+          season: '2021-22',
+          dates,
+          ...(checkpointEvery === undefined ? {} : { checkpointEvery }),
+        });
         expect(result.summary.status).toBe('succeeded');
       });
-      expect(checkpoints).toBe(c.checkpoints);
+      return checkpoints;
     } finally {
       ws.remove();
     }
+  }
+
+  it.each([
+    { dates: 9, checkpoints: 1 },
+    { dates: 10, checkpoints: 2 },
+    { dates: 11, checkpoints: 2 },
+    { dates: 20, checkpoints: 3 },
+  ])(
+    'Stage 3 over $dates dates, checkpointing every 10, checkpoints $checkpoints time(s): at each 10th date and at its end',
+    async (c) => {
+      expect(await checkpointsOver(c.dates, 10)).toBe(c.checkpoints);
+    },
+  );
+
+  it('checkpoints every 90 dates by default: over fewer, only at its end', async () => {
+    // Half a season in the WAL at most; more often costs more (each checkpoint rewrites the tables' last row groups).
+    expect(STAGE3_CHECKPOINT_DATES).toBe(90);
+    expect(await checkpointsOver(12)).toBe(1);
   });
 
   it('Phase 4 does not depend on the physical order of its inputs', async () => {
