@@ -2,7 +2,9 @@
 // season and all four), the whole `backfill run --season all`, and Stage 3 against the platform's old way (one
 // `backfill process` process per processor per date); `hashes`: all four seasons at each batch size, side by
 // side, and whether they end with the same Phase 3-4 tables and run history (not in the default parts).
-// Usage: npm run bench:stage3 -- [--part batch,per-date,run,old-way,hashes] [--batch-sizes 1,32]   (build first)
+// Usage: npm run bench:stage3 -- [--part batch,per-date,run,old-way,hashes] [--batch-sizes 1,32] [--breakdown]
+// (build first). --breakdown: for each batch size, the time spent in the warehouse's queries (summed: reads run
+// side by side, so the sum can exceed the wall time), commits and checkpoints.
 
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -28,6 +30,7 @@ const { values } = parseArgs({
   options: {
     part: { type: 'string', default: 'batch,per-date,run,old-way' },
     'batch-sizes': { type: 'string', default: `1,${STAGE3_BATCH_SIZE}` },
+    breakdown: { type: 'boolean', default: false },
   },
 });
 const parts = new Set(String(values.part).split(','));
@@ -99,6 +102,27 @@ function hashRows(rows: readonly Record<string, unknown>[], columns: readonly st
   return `${rows.length} rows ${hash.digest('hex').slice(0, 16)}`;
 }
 
+/** Wraps a warehouse's query, commit and checkpoint to add up the milliseconds each kind takes. */
+function timeWarehouse(warehouse: Adapters['warehouse']): Record<string, { ms: number; calls: number }> {
+  const spent: Record<string, { ms: number; calls: number }> = {};
+  const target = warehouse as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
+  for (const method of ['query', 'commit', 'checkpoint']) {
+    const original = target[method]?.bind(warehouse);
+    if (!original) continue;
+    const entry = (spent[method] = { ms: 0, calls: 0 });
+    target[method] = async (...args: unknown[]) => {
+      const started = performance.now();
+      try {
+        return await original(...args);
+      } finally {
+        entry.ms += performance.now() - started;
+        entry.calls += 1;
+      }
+    };
+  }
+  return spent;
+}
+
 /**
  * The seasons' Phase 1-2 loaded once; then Stage 3 of every season at each batch size, each size from a copy of
  * the same file, one after the other in this process: the time of each and, with `hashes`, whether every size
@@ -125,6 +149,7 @@ async function sideBySide(seasons: readonly (typeof SEASONS)[number][], hashes: 
     const file = join(dir, `batch-${size}.duckdb`);
     cpSync(base, file);
     const adapters = await openAdapters(configFor(file));
+    const spent = values.breakdown ? timeWarehouse(adapters.warehouse) : undefined;
     const ports = { ...adapters, warehouse: new CheckedWarehouse(adapters.warehouse) };
     const started = performance.now();
     for (const { season, dates } of selections) {
@@ -141,6 +166,10 @@ async function sideBySide(seasons: readonly (typeof SEASONS)[number][], hashes: 
     console.log(
       `${what}, --batch-size ${size}: ${s.toFixed(2)} s, ${fmt((1000 * s) / dates)} a date; ${(slowest / s).toFixed(1)}x the smallest size (load average ${loadavg()[0]?.toFixed(2)})`,
     );
+    if (spent) {
+      const parts = Object.entries(spent).map(([k, v]) => `${k} ${(v.ms / 1000).toFixed(2)} s (${v.calls} calls)`);
+      console.log(`  --batch-size ${size} in the warehouse: ${parts.join(', ')}`);
+    }
   }
   if (hashes) {
     const [first, ...others] = [...hashed];
