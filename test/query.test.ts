@@ -101,6 +101,37 @@ describe('backfill query, read-only by default', () => {
     for (const file of ['schedule.csv', 'other.duckdb']) expect(existsSync(join(ws.dir, file))).toBe(false);
   });
 
+  it.each([
+    [
+      'SET log_query_path (DuckDB would log every query to that file)',
+      "SET log_query_path = 'leak.log'; SELECT 1",
+      'log_query_path',
+      'leak.log',
+    ],
+    ['PRAGMA profile_output', "PRAGMA profile_output = 'profile.json'", 'profile_output', 'profile.json'],
+    ['PRAGMA enable_profiling', "PRAGMA enable_profiling = 'json'", 'enable_profiling', undefined],
+    ['SET threads', 'SET threads = 1', 'threads', undefined],
+  ])(
+    '%s: a setting can write files, so it is refused with exit 2 naming it and --write',
+    async (_name, sql, setting, file) => {
+      const before = fileState(ws);
+      const out = await ws.cli(['query', sql]);
+      expectRefused(out, 'SET');
+      expect(out.stderr).toContain(`DuckDB's setting ${setting}`);
+      if (file) expect(existsSync(join(ws.dir, file))).toBe(false);
+      expect(fileState(ws)).toBe(before);
+    },
+  );
+
+  it('a variable, USE and the search path are not settings: they run without --write', async () => {
+    expect(await json(ws, "SET VARIABLE season = '2021-22'; SELECT getvariable('season') AS season")).toEqual([
+      { season: '2021-22' },
+    ]);
+    expect(await json(ws, "SET search_path = 'nba_raw'; SELECT COUNT(*) AS games FROM nbac_schedule")).toEqual([
+      { games: 2 },
+    ]);
+  });
+
   it('a SQL syntax error exits 2 with the parser’s words', async () => {
     const out = await ws.cli(['query', 'SELEC game_id FROM nba_raw.nbac_schedule']);
     expect(out.code).toBe(2);
@@ -140,6 +171,17 @@ describe('backfill query, read-only by default', () => {
 });
 
 describe('backfill query --write', () => {
+  it('with --write a setting may change, and a query log is written where it says', async () => {
+    const w = copyWorkspace(ws);
+    try {
+      const out = await w.cli(['query', '--write', "SET log_query_path = 'queries.log'; SELECT 1 AS one"]);
+      expect(out.code, out.stderr).toBe(0);
+      expect(readFileSync(join(w.dir, 'queries.log'), 'utf8')).toContain('SELECT 1 AS one');
+    } finally {
+      w.remove();
+    }
+  });
+
   it('runs an INSERT, which a later read sees', async () => {
     const copy = copyWorkspace(ws);
     try {

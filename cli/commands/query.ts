@@ -12,7 +12,8 @@ const HELP_AFTER = `
 Read-only unless --write: a statement that may change the warehouse (INSERT, UPDATE, DELETE, MERGE, CREATE,
 DROP, ALTER, TRUNCATE, COPY, ATTACH, ..., in a script too) is refused with exit 2 before it runs, as the engine
 itself types it (DuckDB's prepared statement, BigQuery's dry run), and a DuckDB file is opened read-only.
-Bad SQL exits 2 too; exit 1 means the warehouse could not answer (a DuckDB file another process is writing,
+A change of one of DuckDB's settings (SET or PRAGMA: some write files, such as log_query_path) is refused the
+same way; SET VARIABLE, USE and the search path are allowed. Bad SQL exits 2 too; exit 1 means the warehouse could not answer (a DuckDB file another process is writing,
 a BigQuery failure).
 
 The result goes to stdout, messages to stderr. NULL reads NULL in a table and is an empty field in CSV. In

@@ -260,6 +260,9 @@ const READ_STATEMENTS: ReadonlySet<StatementType> = new Set([
   StatementType.TRANSACTION,
 ]);
 
+/** DuckDB's refusal of a setting's change once the configuration is locked, with the setting's name. */
+const LOCKED_SETTING = /Cannot change configuration option "(\w+)" - the configuration has been locked/;
+
 /** DuckDB's refusal of a write on a database opened read-only, with the statement's type. */
 const READ_ONLY_REFUSAL =
   /Cannot execute statement of type "(\w+)" on database "[^"]*" which is attached in read-only mode/;
@@ -354,6 +357,8 @@ export class DuckDbWarehouse implements Warehouse, SqlConsole {
    * query that may change data.
    */
   private readonly datesHeld = new Map<string, Set<string>>();
+  /** Set by a read-only runSql: DuckDB then refuses any change of a setting on this database (see runSql). */
+  private configurationLocked = false;
 
   private constructor(
     private readonly instance: DuckDBInstance,
@@ -472,6 +477,14 @@ export class DuckDbWarehouse implements Warehouse, SqlConsole {
         if (err instanceof Error) err.message = err.message.replace(/^Failed to extract statements: /, '');
         throw err;
       });
+      // A SET or PRAGMA only reads the warehouse, but some of DuckDB's settings write files (log_query_path,
+      // profile_output): unless --write, DuckDB's own configuration lock refuses any change of a setting (a
+      // variable, USE and the search path are not settings, and stay allowed). The lock holds for this open
+      // database, which a query opens for itself.
+      if (!options.write && !this.configurationLocked) {
+        await this.conn.run('SET lock_configuration = true');
+        this.configurationLocked = true;
+      }
       let last: DuckDBResultReader | undefined;
       for (let i = 0; i < statements.count; i++) {
         const statementNumber = statements.count > 1 ? { statementNumber: i + 1 } : {};
@@ -483,7 +496,13 @@ export class DuckDbWarehouse implements Warehouse, SqlConsole {
           }
           last = await prepared.runAndReadAll();
         } catch (err) {
-          const readOnly = READ_ONLY_REFUSAL.exec(err instanceof Error ? err.message : String(err));
+          const message = err instanceof Error ? err.message : String(err);
+          const locked = LOCKED_SETTING.exec(message);
+          if (locked) {
+            const detail = `it changes DuckDB's setting ${locked[1]}, and a setting can make DuckDB write files`;
+            return { ok: false, refused: { statementType: 'SET', detail, ...statementNumber } };
+          }
+          const readOnly = READ_ONLY_REFUSAL.exec(message);
           if (!readOnly) throw err;
           return { ok: false, refused: { statementType: readOnly[1] as string, ...statementNumber } };
         } finally {
