@@ -11,12 +11,19 @@ import type { StatsSource } from '../ports/source.js';
 import type { SqlConsole, Warehouse } from '../ports/warehouse.js';
 import { ANALYTICS_TABLES, PRECOMPUTE_TABLES } from '../schema/derived.js';
 import { RAW_TABLES, REFERENCE_TABLES } from '../schema/raw.js';
-import { DuckDbWarehouse } from './duckdb/warehouse.js';
 import { InProcessEventBus } from './inprocess/events.js';
 import { type IpcChannel, IpcWarehouse } from './local/ipcWarehouse.js';
 import { LocalObjectStore } from './local/objectStore.js';
 import { BundledStatsSource } from './source/bundled.js';
 import { HttpStatsSource, type HttpWait } from './source/http.js';
+
+/**
+ * DuckDB's module, loaded when a warehouse is a DuckDB file: a pod on the local runtime uses the parent's
+ * warehouse (ipc:parent) and so starts without loading DuckDB's native library and its bindings.
+ */
+async function duckDb() {
+  return (await import('./duckdb/warehouse.js')).DuckDbWarehouse;
+}
 
 export const ALL_TABLES = [...RAW_TABLES, ...ANALYTICS_TABLES, ...PRECOMPUTE_TABLES, ...REFERENCE_TABLES];
 
@@ -85,7 +92,7 @@ async function openWarehouse(config: Config): Promise<Warehouse> {
       return warehouse;
     }
     case 'duckdb': {
-      const warehouse = await DuckDbWarehouse.open(target.path === ':memory:' ? target.path : resolve(target.path));
+      const warehouse = await (await duckDb()).open(target.path === ':memory:' ? target.path : resolve(target.path));
       await warehouse.ensureTables(ALL_TABLES);
       return warehouse;
     }
@@ -107,7 +114,7 @@ export async function openWarehouseReadOnly(config: Config): Promise<Warehouse |
     }
     case 'duckdb':
       if (target.path === ':memory:' || !existsSync(resolve(target.path))) return undefined;
-      return DuckDbWarehouse.open(resolve(target.path), { readOnly: true });
+      return (await duckDb()).open(resolve(target.path), { readOnly: true });
   }
 }
 
@@ -150,11 +157,11 @@ export async function openSqlWarehouse(
       const path = target.path === ':memory:' ? target.path : resolve(target.path);
       const missing = path !== ':memory:' && !existsSync(path);
       if (options.write || path === ':memory:' || missing) {
-        const warehouse = await DuckDbWarehouse.open(missing && !options.write ? ':memory:' : path);
+        const warehouse = await (await duckDb()).open(missing && !options.write ? ':memory:' : path);
         await warehouse.ensureTables(ALL_TABLES);
         return { warehouse, ...(missing && !options.write ? { missingFile: path } : {}) };
       }
-      return { warehouse: await DuckDbWarehouse.open(path, { readOnly: true, lockWaitMs: QUERY_LOCK_WAIT_MS }) };
+      return { warehouse: await (await duckDb()).open(path, { readOnly: true, lockWaitMs: QUERY_LOCK_WAIT_MS }) };
     }
   }
 }
