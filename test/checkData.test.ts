@@ -489,6 +489,50 @@ describe('what a commit teaches the cache', () => {
     expect(await w.count(async () => expect(await d.rowCount(nbacPlayerBoxscore, [D2])).toBe(5))).toBe(1);
   });
 
+  it('a failed commit, whose appends may have landed: it reads those dates’ runs, the versions and that table again', async () => {
+    const d = checked.data;
+    await d.latestRunsOn([D1, D2]);
+    await d.rowCount(nbacPlayerBoxscore, [D1, D2]);
+    await d.versions.versions(SEASON);
+    w.failCommits = true;
+    await expect(
+      checked.commit({
+        replace: [],
+        append: [
+          {
+            table: processorRunHistory,
+            rows: [runRow(run('nbac_player_boxscore', D2, 'success', '2030-01-01T00:00:00Z'))],
+          },
+          { table: nbacPlayerBoxscore, rows: box(D2, 'G3', 'AAA', 1) },
+        ],
+      }),
+    ).rejects.toThrow('commit refused');
+    w.failCommits = false;
+    expect(await w.count(() => d.latestRunsOn([D1]))).toBe(0);
+    expect(await w.count(() => d.latestRunsOn([D2]))).toBe(1);
+    expect(await w.count(() => d.versions.versions(SEASON))).toBe(1);
+    expect(await w.count(() => d.rowCount(nbacPlayerBoxscore, [D2]))).toBe(1);
+  });
+
+  it('entity dates: read once per table, column and season; a change of the table reads them again, of another not', async () => {
+    const d = checked.data;
+    const first = await d.entityDates(nbacPlayerBoxscore, 'team_abbr', SEASON);
+    expect(Object.fromEntries(first)).toEqual({ AAA: [D1, D2], BBB: [D1], CCC: [D1, D2] });
+    expect(await w.count(() => d.entityDates(nbacPlayerBoxscore, 'team_abbr', SEASON))).toBe(0);
+    expect(await w.count(() => d.entityDates(nbacPlayerBoxscore, 'player_id', SEASON))).toBe(1);
+    await checked.commit({ replace: [{ table: espnTeamRoster, date: D2, rows: [] }], append: [] });
+    expect(await w.count(() => d.entityDates(nbacPlayerBoxscore, 'team_abbr', SEASON))).toBe(0);
+    await checked.commit({
+      replace: [{ table: nbacPlayerBoxscore, date: D3, rows: box(D3, 'G5', 'DDD', 1) }],
+      append: [],
+    });
+    const again = await w.count(async () =>
+      expect((await d.entityDates(nbacPlayerBoxscore, 'team_abbr', SEASON)).get('DDD')).toEqual([D3]),
+    );
+    expect(again).toBe(1);
+    expect(await w.count(() => d.entityDates(nbacPlayerBoxscore, 'player_id', SEASON))).toBe(1);
+  });
+
   it('a failed commit of a table never read keeps the schedule; one of the schedule forgets it', async () => {
     const d = checked.data;
     await d.schedule(SEASON);

@@ -2,6 +2,7 @@
 // every table complete; each case breaks one thing, at the edge of its rule where the rule has a number, and the
 // report must fail exactly the checks it names, with exactly the failures it lists.
 
+import { createHash } from 'node:crypto';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { FACTOR_RANGES } from '../core/phase4/factors.js';
 import { PROCESSORS } from '../core/pipeline/definition.js';
@@ -825,6 +826,85 @@ describe('validate on a complete date', () => {
     // Every cell a percentage, or null where nothing was expected (no data: never counted as 100%).
     expect(r.coverage.filter((c) => !(c.pct === null ? c.expected === 0 : c.pct >= 0 && c.pct <= 100))).toEqual([]);
     for (const c of r.checks) expect(c.failureCount, c.name).toBe(c.failures.length);
+  });
+});
+
+describe('validate: results read from corrected inputs, and the fix a failed run needs', () => {
+  /** The hash a run records of an input whose dates' writer runs hold no fingerprint (core/runs/versions.ts). */
+  const noFingerprints = (dates: string[]) =>
+    createHash('sha256')
+      .update(dates.map((d) => `${d}=none\n`).join(''))
+      .digest('hex')
+      .slice(0, 16);
+  /**
+   * The player summary's run on `date` recording that it read the box score rows of that date with `hash`; the
+   * date's schedule and runs of season 2021-22 and the runs of their processors' phases, where data versions
+   * look for them.
+   */
+  const recordRead = (fx: Fixture, date: string, hash: string) => {
+    const phaseOf = new Map(PROCESSORS.map((p) => [p.name, p.phase]));
+    fx.set(
+      nbacSchedule,
+      rowsOf(fx, nbacSchedule).map((r) => ({ ...r, season: '2021-22' })),
+    );
+    fx.set(
+      processorRunHistory,
+      rowsOf(fx, processorRunHistory).map((r) => ({
+        ...r,
+        season: '2021-22',
+        phase: phaseOf.get(String(r.processor_name)) ?? null,
+      })),
+    );
+    change(
+      fx,
+      processorRunHistory,
+      { processor_name: 'player_game_summary', data_date: date },
+      {
+        details: JSON.stringify({
+          inputs: [{ table: 'nba_raw.nbac_player_boxscore', part: 'rows', start: date, end: date, hash }],
+        }),
+      },
+    );
+  };
+
+  it('a run whose input changed since is stale: runs_current fails with why and the Stage 3 command', async () => {
+    const fx = dateRows(D1, G1);
+    recordRead(fx, D1, 'a-changed-input');
+    const r = await report([fx], [{ season: '2021-22', dates: [planDate(D1, G1)] }]);
+    const detail =
+      'stale: nba_raw.nbac_player_boxscore changed between 2021-10-19 and 2021-10-19 (rows); recompute with backfill stage3 --season 2021-22';
+    expect(failedChecks(r)).toEqual({ runs_current: [fail(PGS, detail, 'player_game_summary')] });
+    expect(r.stale).toEqual([{ table: PGS, date: D1 }]);
+    expect(r.checks.find((c) => c.name === 'runs_current')?.fixes?.map((f) => f.command)).toEqual([
+      'backfill stage3 --season 2021-22 --start-date 2021-10-19 --end-date 2021-10-19',
+    ]);
+  });
+
+  it('the same input as recorded: current, and every check passes', async () => {
+    const fx = dateRows(D1, G1);
+    recordRead(fx, D1, noFingerprints([D1]));
+    const r = await report([fx], [{ season: '2021-22', dates: [planDate(D1, G1)] }]);
+    expect(failedChecks(r)).toEqual(NONE);
+    expect(r.stale).toEqual([]);
+  });
+
+  it('a stale run on a date outside the selection is not this report’s', async () => {
+    const [one, two] = [dateRows(D1, G1), dateRows(D2, G3)];
+    recordRead(two, D2, 'a-changed-input');
+    const r = await report([one, two], [{ season: '2021-22', dates: [planDate(D1, G1)] }]);
+    expect(failedChecks(r)).toEqual(NONE);
+    expect(r.stale).toEqual([]);
+  });
+
+  it('a Phase 1-2 run that failed is retried; one that never ran is loaded by Stage 1', async () => {
+    const failed = dateRows(D1, G1);
+    change(failed, processorRunHistory, { processor_name: 'nbac_player_boxscore' }, { status: 'failed' });
+    const retry = await report([failed], [{ season: '2021-22', dates: [planDate(D1, G1)] }]);
+    expect(retry.checks.find((c) => c.name === 'runs_complete')?.fixes?.map((f) => f.kind)).toEqual(['retry']);
+    const never = dateRows(D1, G1);
+    drop(never, processorRunHistory, { processor_name: 'nbac_player_boxscore' });
+    const load = await report([never], [{ season: '2021-22', dates: [planDate(D1, G1)] }]);
+    expect(load.checks.find((c) => c.name === 'runs_complete')?.fixes?.map((f) => f.kind)).toEqual(['load']);
   });
 });
 
