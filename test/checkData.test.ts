@@ -99,7 +99,7 @@ function run(processorName: string, dataDate: IsoDate, status: RunStatus, finish
   };
 }
 
-/** The warehouse, counting the queries that reach it; `failCommits` makes commits throw after writing nothing. */
+/** The warehouse, counting the queries that reach it; `failCommits` makes commits and appends throw after writing nothing. */
 class Counting implements Warehouse {
   readonly queries: { sql: string; params: Readonly<Record<string, SqlValue>> }[] = [];
   failCommits = false;
@@ -130,7 +130,8 @@ class Counting implements Warehouse {
     await this.inner.commit(change);
     return this.outcome;
   }
-  append(table: TableSchema, rows: readonly Row[]) {
+  async append(table: TableSchema, rows: readonly Row[]) {
+    if (this.failCommits) throw new Error('append refused');
     return this.inner.append(table, rows);
   }
   checkpoint() {
@@ -531,6 +532,31 @@ describe('what a commit teaches the cache', () => {
     );
     expect(again).toBe(1);
     expect(await w.count(() => d.entityDates(nbacPlayerBoxscore, 'player_id', SEASON))).toBe(1);
+  });
+
+  it('a failed append forgets what it touched: the dates of its runs, the versions, the table it appended to', async () => {
+    const d = checked.data;
+    await d.latestRunsOn([D1, D2]);
+    await d.versions.versions(SEASON);
+    await d.rowCount(nbacPlayerBoxscore, [D2]);
+    w.failCommits = true;
+    await expect(
+      checked.append(processorRunHistory, [runRow(run('nbac_player_boxscore', D2, 'success', '2030-01-01T00:00:00Z'))]),
+    ).rejects.toThrow('append refused');
+    await expect(checked.append(nbacPlayerBoxscore, box(D2, 'G3', 'AAA', 1))).rejects.toThrow('append refused');
+    w.failCommits = false;
+    expect(await w.count(() => d.latestRunsOn([D1]))).toBe(0);
+    expect(await w.count(() => d.latestRunsOn([D2]))).toBe(1);
+    expect(await w.count(() => d.versions.versions(SEASON))).toBe(1);
+    expect(await w.count(() => d.rowCount(nbacPlayerBoxscore, [D2]))).toBe(1);
+  });
+
+  it('a failed read of entity dates is not kept: the next asks again', async () => {
+    const d = checked.data;
+    await expect(d.entityDates(nbacPlayerBoxscore, 'no_such_column', SEASON)).rejects.toThrow();
+    expect(
+      await w.count(() => d.entityDates(nbacPlayerBoxscore, 'no_such_column', SEASON).catch(() => undefined)),
+    ).toBe(1);
   });
 
   it('a failed commit of a table never read keeps the schedule; one of the schedule forgets it', async () => {
