@@ -200,6 +200,12 @@ describe('the schedule', () => {
     expect(await data.schedule('2022-23')).toEqual([]);
   });
 
+  it('game dates: the final games’ dates of each season, kept per season', async () => {
+    expect(await data.gameDates(SEASON)).toEqual([D1, D2, D3]);
+    expect(await data.gameDates('2022-23')).toEqual([]);
+    expect(await data.gameDates(SEASON)).toEqual([D1, D2, D3]);
+  });
+
   it('memo computes a value once per key', () => {
     let calls = 0;
     const f = () => ++calls;
