@@ -3,15 +3,14 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
-/** Resident memory of a process and all its descendants, in KiB. */
-export function treeRssKiB(root: number): number {
+/** A process and all its descendants, from `ps`, with each one's resident memory in KiB. */
+function processTree(root: number): Map<number, number> {
   const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid=,rss='], { encoding: 'utf8' })
     .trim()
     .split('\n')
     .map((l) => l.trim().split(/\s+/).map(Number));
   const inTree = new Set([root]);
-  let grew = true;
-  while (grew) {
+  for (let grew = true; grew; ) {
     grew = false;
     for (const [pid, ppid] of table) {
       if (pid !== undefined && ppid !== undefined && inTree.has(ppid) && !inTree.has(pid)) {
@@ -20,7 +19,12 @@ export function treeRssKiB(root: number): number {
       }
     }
   }
-  return table.reduce((kib, [pid, , rss]) => (pid !== undefined && inTree.has(pid) ? kib + (rss ?? 0) : kib), 0);
+  return new Map(table.flatMap(([pid, , rss]) => (pid !== undefined && inTree.has(pid) ? [[pid, rss ?? 0]] : [])));
+}
+
+/** Resident memory of a process and all its descendants, in KiB. */
+export function treeRssKiB(root: number): number {
+  return [...processTree(root).values()].reduce((a, b) => a + b, 0);
 }
 
 /** Clock ticks a second, as /proc counts CPU time (Linux: 100). */
@@ -38,21 +42,7 @@ const TICKS = (() => {
  */
 export function treeCpuSeconds(root: number): Map<number, number> {
   const out = new Map<number, number>();
-  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .map((l) => l.trim().split(/\s+/).map(Number));
-  const inTree = new Set([root]);
-  for (let grew = true; grew; ) {
-    grew = false;
-    for (const [pid, ppid] of table) {
-      if (pid !== undefined && ppid !== undefined && inTree.has(ppid) && !inTree.has(pid)) {
-        inTree.add(pid);
-        grew = true;
-      }
-    }
-  }
-  for (const pid of inTree) {
+  for (const pid of processTree(root).keys()) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       // The fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
